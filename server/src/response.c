@@ -1,0 +1,117 @@
+/* response.c - the fixed responses, built once at start-up in one page-aligned region. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "server.h"
+
+/* The body is a printable, position-dependent pattern so clients can check every byte:
+ * body[i] = ZCB_BODY_ALPHABET[i % 36]. */
+#define ZCB_BODY_ALPHABET "0123456789abcdefghijklmnopqrstuvwxyz"
+
+static const char ok_head_fmt[] = "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n%s\r\n";
+static const char close_header[] = "Connection: close\r\n";
+
+static const char *const error_responses[] = {
+    [RESP_400] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    [RESP_405] = "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    [RESP_431] = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    [RESP_501] = "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+};
+
+static size_t decimal_digits(size_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* Head length for a body of `body` bytes (the Content-Length digits depend on it). */
+static size_t ok_head_length(size_t body, const char *extra)
+{
+    return strlen(ok_head_fmt) - strlen("%zu") - strlen("%s") + decimal_digits(body) + strlen(extra);
+}
+
+/* Body length that makes head + body exactly `total` bytes, or (size_t)-1 if none does. */
+static size_t ok_body_length(size_t total, const char *extra)
+{
+    size_t digits;
+
+    for (digits = 1; digits <= 20; digits++) {
+        size_t head = ok_head_length(0, extra) - 1 + digits;
+        if (head > total)
+            return (size_t)-1;
+        if (decimal_digits(total - head) == digits)
+            return total - head;
+    }
+    return (size_t)-1;
+}
+
+size_t response_min_size(void)
+{
+    /* The close variant has the longer head; both 200 responses share one size. */
+    return ok_head_length(0, close_header);
+}
+
+static size_t write_ok(char *dst, size_t total, const char *extra, size_t *head_len)
+{
+    size_t body = ok_body_length(total, extra), i;
+    int n = sprintf(dst, ok_head_fmt, body, extra);
+
+    for (i = 0; i < body; i++)
+        dst[(size_t)n + i] = ZCB_BODY_ALPHABET[i % 36];
+    *head_len = (size_t)n;
+    return (size_t)n + body;
+}
+
+int responses_build(struct response_set *rs, size_t response_size, char *err, size_t errlen)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), need, off = 0, head;
+    int k;
+
+    memset(rs, 0, sizeof(*rs));
+    if (response_size < response_min_size() || ok_body_length(response_size, close_header) == (size_t)-1 ||
+        ok_body_length(response_size, "") == (size_t)-1) {
+        snprintf(err, errlen, "--response-size %zu is too small: a response needs at least %zu bytes",
+                 response_size, response_min_size());
+        return -1;
+    }
+    need = 2 * response_size + 1024;
+    rs->region_len = (need + page - 1) / page * page;
+    rs->region = mmap(NULL, rs->region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (rs->region == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map %zu bytes for responses", rs->region_len);
+        rs->region = NULL;
+        return -1;
+    }
+
+    rs->r[RESP_OK].data = rs->region + off;
+    rs->r[RESP_OK].len = (uint32_t)write_ok(rs->region + off, response_size, "", &head);
+    rs->r[RESP_OK_HEAD] = (struct response){ rs->region + off, (uint32_t)head, false, false };
+    off += response_size;
+
+    rs->r[RESP_OK_CLOSE].data = rs->region + off;
+    rs->r[RESP_OK_CLOSE].len = (uint32_t)write_ok(rs->region + off, response_size, close_header, &head);
+    rs->r[RESP_OK_CLOSE].closes = true;
+    rs->r[RESP_OK_CLOSE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, true, false };
+    off += response_size;
+
+    for (k = RESP_400; k < RESP_KINDS; k++) {
+        size_t n = strlen(error_responses[k]);
+        memcpy(rs->region + off, error_responses[k], n);
+        rs->r[k] = (struct response){ rs->region + off, (uint32_t)n, true, true };
+        off += n;
+    }
+    return 0;
+}
+
+void responses_free(struct response_set *rs)
+{
+    if (rs->region)
+        munmap(rs->region, rs->region_len);
+    rs->region = NULL;
+}

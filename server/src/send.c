@@ -1,0 +1,150 @@
+/* send.c - the send arms: regular SEND, SEND_ZC, SEND_ZC from a registered buffer.
+ *
+ * One send per connection is in flight at a time, so responses leave in request order and a
+ * short send simply continues from where it stopped.
+ *
+ * A SEND_ZC yields a result CQE and, when that CQE has IORING_CQE_F_MORE, a later
+ * notification CQE (IORING_CQE_F_NOTIF) once the kernel no longer reads the buffer. The
+ * in-flight count follows those flags, not `res`: a failed SEND_ZC may still carry F_MORE
+ * and be notified later. Response buffers are immutable and outlive every notification
+ * (main waits for them before unmapping), so a busy buffer is never rewritten.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "server.h"
+
+/* liburing 2.3 predates these (kernel 6.2 uapi): ask the notification to say whether the
+ * kernel had to copy after all. */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
+static const struct response *head_response(const struct worker *w, const struct conn *c)
+{
+    return &w->responses->r[c->outq[c->outq_head].kind];
+}
+
+static void submit_regular(struct worker *w, struct conn *c, const char *p, uint32_t len)
+{
+    struct io_uring_sqe *sqe = uring_sqe(w);
+
+    io_uring_prep_send(sqe, c->fd, p, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, (uint32_t)(c - w->conns)));
+    c->send_inflight = true;
+}
+
+static void submit_zc(struct worker *w, struct conn *c, const char *p, uint32_t len)
+{
+    struct io_uring_sqe *sqe = uring_sqe(w);
+
+    if (w->cfg->send_mode == SEND_ZC_FIXED)
+        io_uring_prep_send_zc_fixed(sqe, c->fd, p, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE, 0);
+    else
+        io_uring_prep_send_zc(sqe, c->fd, p, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+    io_uring_sqe_set_data64(sqe, ud_make(OP_SEND_ZC, c->gen, (uint32_t)(c - w->conns)));
+    c->send_inflight = true;
+    if (++w->st->zc_inflight > w->st->zc_inflight_peak)
+        w->st->zc_inflight_peak = w->st->zc_inflight;
+}
+
+/* Start sending the next bytes of this connection's output queue, if any. */
+void send_next(struct worker *w, struct conn *c)
+{
+    const struct response *r;
+    const char *p;
+    uint32_t len;
+
+    if (c->send_inflight || c->outq_len == 0 || c->closing)
+        return;
+    r = head_response(w, c);
+    p = r->data + c->out_off;
+    len = r->len - c->out_off;
+    if (w->cfg->send_mode == SEND_REGULAR) {
+        submit_regular(w, c, p, len);
+    } else if (w->cfg->zc_max_inflight && w->st->zc_inflight >= w->cfg->zc_max_inflight) {
+        w->st->fallback_cap++;
+        submit_regular(w, c, p, len);
+    } else {
+        submit_zc(w, c, p, len);
+    }
+}
+
+/* The head response is fully sent: drop it from the queue. */
+static void outq_pop(struct conn *c)
+{
+    c->out_off = 0;
+    if (--c->outq[c->outq_head].count == 0) {
+        c->outq_head = (uint8_t)((c->outq_head + 1) % ZCB_OUTQ_SLOTS);
+        c->outq_len--;
+    }
+}
+
+static void account_sent(struct worker *w, struct conn *c, int res)
+{
+    const struct response *r = head_response(w, c);
+    bool closes = r->closes;
+
+    w->st->bytes_sent += (uint64_t)res;
+    c->out_off += (uint32_t)res;
+    if (c->out_off < r->len) {
+        w->st->partial_sends++;
+        return;
+    }
+    w->st->responses++;
+    outq_pop(c);
+    if (closes) {
+        c->read_done = true;
+        c->outq_len = 0;
+    }
+}
+
+void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe)
+{
+    uint64_t ud = cqe->user_data;
+    bool zc = ud_op(ud) == OP_SEND_ZC;
+    struct conn *c;
+    int res = cqe->res;
+
+    if (zc && (cqe->flags & IORING_CQE_F_NOTIF)) {
+        /* The kernel released the buffer: no connection state is touched. */
+        w->st->zc_notifs++;
+        if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED)
+            w->st->zc_copied++;
+        w->st->zc_inflight--;
+        return;
+    }
+    if (zc) {
+        w->st->sends_zc++;
+        if (!(cqe->flags & IORING_CQE_F_MORE))
+            w->st->zc_inflight--;
+    } else {
+        w->st->sends_regular++;
+    }
+    c = &w->conns[ud_slot(ud)];
+    if (c->fd < 0 || (c->gen & 0xffffff) != ud_gen(ud))
+        return; /* cannot happen: a slot is freed only without a send in flight */
+    c->send_inflight = false;
+
+    if (zc && res == -ENOMEM) {
+        /* The memlock charge for this send failed: resend the same bytes the regular way. */
+        w->st->zc_enomem++;
+        w->st->fallback_enomem++;
+        if (!c->closing) {
+            const struct response *r = head_response(w, c);
+            submit_regular(w, c, r->data + c->out_off, r->len - c->out_off);
+            return;
+        }
+    }
+    if (res <= 0) {
+        if (res != -ENOMEM)
+            w->st->send_errors++;
+        conn_after_send(w, c, res < 0 ? res : -EPIPE);
+        return;
+    }
+    account_sent(w, c, res);
+    conn_after_send(w, c, res);
+}

@@ -1,0 +1,164 @@
+/* server.h - types shared by the server's parts: configuration, responses, connections, workers. */
+#ifndef ZCB_SERVER_H
+#define ZCB_SERVER_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "zcb_stats.h"
+
+#define ZCB_MAX_WORKERS 64
+#define ZCB_RBUF_SIZE 8192       /* per-connection receive buffer: the largest request head */
+#define ZCB_RECV_BUF_SIZE 4096   /* one provided buffer of the multishot receive */
+#define ZCB_RECV_BUFS 4096       /* provided buffers per worker (a power of two) */
+#define ZCB_OUTQ_SLOTS 32        /* queued runs of equal responses per connection */
+#define ZCB_RECV_BGID 1          /* buffer group of the provided receive buffers */
+#define ZCB_TICK_MS 100          /* timer period: idle timeout and shutdown deadline */
+#define ZCB_STOP_GRACE_TICKS 12  /* let sends in progress finish for 1.2 s after SIGTERM */
+#define ZCB_STOP_HARD_TICKS 18   /* give up waiting for notifications at 1.8 s */
+
+enum send_mode { SEND_REGULAR, SEND_ZC, SEND_ZC_FIXED };
+
+struct zcb_config {
+    const char *bind_addr;
+    uint16_t port;
+    int nworkers;
+    bool pinned;
+    int cpus[ZCB_MAX_WORKERS];
+    enum send_mode send_mode;
+    uint32_t zc_max_inflight; /* per worker; 0 = no cap */
+    size_t response_size;
+    bool drop_ipc_lock;
+    const char *stats_file;
+    uint32_t idle_timeout_s;
+    uint32_t max_conns; /* per worker */
+};
+
+/* The fixed responses: all live in one page-aligned region (registered for zc-fixed). */
+enum resp_kind {
+    RESP_OK,            /* 200, keep-alive: exactly response_size bytes */
+    RESP_OK_HEAD,       /* the head of RESP_OK only */
+    RESP_OK_CLOSE,      /* 200 with Connection: close, also response_size bytes */
+    RESP_OK_CLOSE_HEAD,
+    RESP_400,
+    RESP_405,
+    RESP_431,
+    RESP_501,
+    RESP_KINDS
+};
+
+struct response {
+    const char *data;
+    uint32_t len;
+    bool closes; /* the connection ends after this response */
+    bool error;  /* counted in http_errors */
+};
+
+struct response_set {
+    char *region;
+    size_t region_len;
+    struct response r[RESP_KINDS];
+};
+
+/* A run of `count` equal responses still to send, in request order. */
+struct out_run {
+    uint8_t kind;
+    uint32_t count;
+};
+
+struct conn {
+    int fd;            /* -1 when the slot is free */
+    uint32_t gen;      /* bumped on reuse; stale completions are recognised by it */
+    int next_free;
+    uint32_t rlen;     /* bytes of an unfinished request kept in the receive buffer */
+    uint32_t out_off;  /* bytes of the head response already sent */
+    uint64_t body_left; /* request body bytes still to discard */
+    uint32_t last_tick;
+    uint8_t outq_head, outq_len;
+    bool recv_armed;
+    bool send_inflight;
+    bool read_done;    /* no more requests are parsed (close requested, error, EOF, stop) */
+    bool peer_eof;
+    bool blocked;      /* parsing paused: the output queue is full */
+    bool closing;      /* shutdown(2) done; the slot is freed once no operation is pending */
+    struct out_run outq[ZCB_OUTQ_SLOTS];
+};
+
+struct worker {
+    int id;
+    int cpu; /* -1 when not pinned */
+    const struct zcb_config *cfg;
+    const struct response_set *responses;
+    struct zcb_counters *st;
+    struct io_uring ring;
+    unsigned ring_flags;
+    int listen_fd;
+    int wake_fd;
+    uint64_t wake_value;
+    struct __kernel_timespec tick_ts;
+    uint32_t tick;
+    struct io_uring_buf_ring *buf_ring;
+    char *recv_bufs;
+    struct conn *conns;
+    char *rbufs; /* max_conns * ZCB_RBUF_SIZE, touched lazily */
+    int free_head;
+    uint32_t conns_used;
+    bool accept_armed;
+    bool stopping;
+    uint32_t stop_tick;
+    uint32_t zc_leaked; /* notifications still missing at the hard stop */
+    pthread_t thread;
+    int setup_error; /* errno-style, reported to main before the loop starts */
+    char setup_msg[160];
+};
+
+/* user_data: the operation in the top byte, the connection's generation, its slot. */
+enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_ZC, OP_TICK, OP_WAKE, OP_CANCEL };
+
+static inline uint64_t ud_make(enum op_type op, uint32_t gen, uint32_t slot)
+{
+    return ((uint64_t)op << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
+}
+static inline enum op_type ud_op(uint64_t ud) { return (enum op_type)(ud >> 56); }
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffff; }
+static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
+
+/* response.c */
+int responses_build(struct response_set *rs, size_t response_size, char *err, size_t errlen);
+void responses_free(struct response_set *rs);
+size_t response_min_size(void);
+
+/* uring.c (cold path: ring and buffer setup) */
+int uring_worker_setup(struct worker *w);
+void uring_worker_teardown(struct worker *w);
+struct io_uring_sqe *uring_sqe(struct worker *w);
+bool uring_kernel_has_send_zc(char *err, size_t errlen);
+
+/* event.c (the loop) */
+void *worker_main(void *arg);
+void workers_wait_ready(int n);
+
+/* conn.c (connection state and request handling) */
+void conn_open(struct worker *w, int fd);
+void conn_on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe);
+void conn_close(struct worker *w, struct conn *c, bool abort);
+void conn_maybe_free(struct worker *w, struct conn *c);
+void conn_after_send(struct worker *w, struct conn *c, int res);
+void conns_sweep_idle(struct worker *w);
+void conns_stop(struct worker *w, bool abort);
+
+/* send.c (the send arms) */
+void send_next(struct worker *w, struct conn *c);
+void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);
+
+/* stats.c */
+struct zcb_stats_header *stats_open(const char *path, int nworkers, char *err, size_t errlen);
+struct zcb_counters *stats_worker(struct zcb_stats_header *h, int i);
+void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_config *cfg,
+                      const struct worker *workers, double stop_seconds);
+
+#endif

@@ -1,0 +1,106 @@
+/* stats.c - the live counters file (layout in zcb_stats.h) and the final JSON report. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+_Static_assert(sizeof(struct zcb_stats_header) == 64, "stats header must stay 64 bytes");
+_Static_assert(sizeof(struct zcb_counters) <= ZCB_WORKER_STRIDE, "counters outgrew ZCB_WORKER_STRIDE");
+
+#define ZCB_COUNT_ONE(name, kind, doc) +1
+static const uint32_t zcb_ncounters = 0 ZCB_COUNTERS(ZCB_COUNT_ONE);
+
+struct zcb_stats_header *stats_open(const char *path, int nworkers, char *err, size_t errlen)
+{
+    size_t size = sizeof(struct zcb_stats_header) + (size_t)nworkers * ZCB_WORKER_STRIDE;
+    struct zcb_stats_header *h;
+    struct timespec now;
+    void *mem;
+
+    if (path) {
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+            snprintf(err, errlen, "--stats-file %s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return NULL;
+        }
+        mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+    } else {
+        mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
+    if (mem == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map the counters: %s", strerror(errno));
+        return NULL;
+    }
+    h = mem;
+    clock_gettime(CLOCK_REALTIME, &now);
+    h->version = ZCB_STATS_VERSION;
+    h->nworkers = (uint32_t)nworkers;
+    h->worker_stride = ZCB_WORKER_STRIDE;
+    h->ncounters = zcb_ncounters;
+    h->pid = getpid();
+    h->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    /* The magic goes last: a reader that sees it sees a complete header. */
+    __atomic_store_n(&h->magic, ZCB_STATS_MAGIC, __ATOMIC_RELEASE);
+    return h;
+}
+
+struct zcb_counters *stats_worker(struct zcb_stats_header *h, int i)
+{
+    return (struct zcb_counters *)((char *)h + sizeof(*h) + (size_t)i * ZCB_WORKER_STRIDE);
+}
+
+static void print_counters(FILE *out, const struct zcb_counters *c)
+{
+    const char *sep = "";
+#define ZCB_PRINT_ONE(name, kind, doc)                                                    \
+    fprintf(out, "%s\"" #name "\":%llu", sep, (unsigned long long)c->name);          \
+    sep = ",";
+    ZCB_COUNTERS(ZCB_PRINT_ONE)
+#undef ZCB_PRINT_ONE
+}
+
+static const char *send_mode_name(enum send_mode m)
+{
+    return m == SEND_REGULAR ? "regular" : m == SEND_ZC ? "zc" : "zc-fixed";
+}
+
+void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_config *cfg,
+                      const struct worker *workers, double stop_seconds)
+{
+    struct zcb_counters total;
+    uint64_t leaked = 0;
+    int i;
+
+    memset(&total, 0, sizeof(total));
+    for (i = 0; i < cfg->nworkers; i++) {
+        const struct zcb_counters *c = stats_worker(h, i);
+#define ZCB_ADD_ONE(name, kind, doc) total.name += c->name;
+        ZCB_COUNTERS(ZCB_ADD_ONE)
+#undef ZCB_ADD_ONE
+        leaked += workers[i].zc_leaked;
+    }
+    fprintf(out, "{\"config\":{\"bind\":\"%s\",\"port\":%u,\"workers\":%d,\"send\":\"%s\","
+                 "\"zc_max_inflight\":%u,\"response_size\":%zu,\"drop_ipc_lock\":%s},",
+            cfg->bind_addr, cfg->port, cfg->nworkers, send_mode_name(cfg->send_mode), cfg->zc_max_inflight,
+            cfg->response_size, cfg->drop_ipc_lock ? "true" : "false");
+    fprintf(out, "\"shutdown\":{\"seconds\":%.3f,\"zc_notifications_missing\":%llu},", stop_seconds,
+            (unsigned long long)leaked);
+    fprintf(out, "\"totals\":{");
+    print_counters(out, &total);
+    fprintf(out, "},\"workers\":[");
+    for (i = 0; i < cfg->nworkers; i++) {
+        fprintf(out, "%s{\"cpu\":%d,\"ring_flags\":%u,", i ? "," : "", workers[i].cpu, workers[i].ring_flags);
+        print_counters(out, stats_worker(h, i));
+        fprintf(out, "}");
+    }
+    fprintf(out, "]}\n");
+    fflush(out);
+}

@@ -1,0 +1,176 @@
+/* uring.c - cold path: per-worker ring, listener wake-up, provided buffers, registered buffers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define ZCB_SQ_ENTRIES 4096
+#define ZCB_CQ_ENTRIES 32768
+
+/*
+ * Ring flags, best first. SINGLE_ISSUER + DEFER_TASKRUN run completions' task work only
+ * when this thread enters the kernel (one io_uring_enter per loop does both); older kernels
+ * refuse them with EINVAL and get the next set.
+ */
+static const unsigned ring_flag_sets[] = {
+    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+    IORING_SETUP_CQSIZE,
+};
+
+static int ring_create(struct worker *w)
+{
+    size_t i;
+    int ret = -EINVAL;
+
+    for (i = 0; i < sizeof(ring_flag_sets) / sizeof(ring_flag_sets[0]); i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof(p));
+        p.flags = ring_flag_sets[i];
+        p.cq_entries = ZCB_CQ_ENTRIES;
+        ret = io_uring_queue_init_params(ZCB_SQ_ENTRIES, &w->ring, &p);
+        if (ret == 0) {
+            w->ring_flags = p.flags;
+            return 0;
+        }
+        if (ret != -EINVAL)
+            break;
+    }
+    snprintf(w->setup_msg, sizeof(w->setup_msg), "io_uring_queue_init: %s%s", strerror(-ret),
+             ret == -EPERM ? " (io_uring disabled by sysctl or seccomp?)" :
+             ret == -ENOMEM ? " (RLIMIT_MEMLOCK too low for the rings?)" : "");
+    return ret;
+}
+
+static int provided_buffers_setup(struct worker *w)
+{
+    struct io_uring_buf_reg reg;
+    size_t ring_bytes = ZCB_RECV_BUFS * sizeof(struct io_uring_buf);
+    int ret, i, mask = io_uring_buf_ring_mask(ZCB_RECV_BUFS);
+
+    w->buf_ring = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    w->recv_bufs = mmap(NULL, (size_t)ZCB_RECV_BUFS * ZCB_RECV_BUF_SIZE, PROT_READ | PROT_WRITE,
+                        MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (w->buf_ring == MAP_FAILED || w->recv_bufs == MAP_FAILED) {
+        w->buf_ring = NULL;
+        w->recv_bufs = NULL;
+        snprintf(w->setup_msg, sizeof(w->setup_msg), "cannot map receive buffers");
+        return -ENOMEM;
+    }
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)w->buf_ring;
+    reg.ring_entries = ZCB_RECV_BUFS;
+    reg.bgid = ZCB_RECV_BGID;
+    ret = io_uring_register_buf_ring(&w->ring, &reg, 0);
+    if (ret) {
+        snprintf(w->setup_msg, sizeof(w->setup_msg), "io_uring_register_buf_ring: %s", strerror(-ret));
+        return ret;
+    }
+    io_uring_buf_ring_init(w->buf_ring);
+    for (i = 0; i < ZCB_RECV_BUFS; i++)
+        io_uring_buf_ring_add(w->buf_ring, w->recv_bufs + (size_t)i * ZCB_RECV_BUF_SIZE, ZCB_RECV_BUF_SIZE,
+                              (unsigned short)i, mask, i);
+    io_uring_buf_ring_advance(w->buf_ring, ZCB_RECV_BUFS);
+    return 0;
+}
+
+/* zc-fixed sends from the response region registered once here: the kernel pins (and charges
+ * memlock for) it at registration instead of per send. */
+static int response_buffer_register(struct worker *w)
+{
+    struct iovec iov = { .iov_base = w->responses->region, .iov_len = w->responses->region_len };
+    int ret = io_uring_register_buffers(&w->ring, &iov, 1);
+
+    if (ret)
+        snprintf(w->setup_msg, sizeof(w->setup_msg), "io_uring_register_buffers (%zu bytes): %s%s",
+                 iov.iov_len, strerror(-ret), ret == -ENOMEM ? " (RLIMIT_MEMLOCK too low?)" : "");
+    return ret;
+}
+
+static int conn_table_setup(struct worker *w)
+{
+    uint32_t i, n = w->cfg->max_conns;
+
+    w->conns = calloc(n, sizeof(*w->conns));
+    w->rbufs = mmap(NULL, (size_t)n * ZCB_RBUF_SIZE, PROT_READ | PROT_WRITE,
+                    MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+    if (!w->conns || w->rbufs == MAP_FAILED) {
+        w->rbufs = NULL;
+        snprintf(w->setup_msg, sizeof(w->setup_msg), "cannot allocate %u connection slots", n);
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        w->conns[i].fd = -1;
+        w->conns[i].next_free = (i + 1 < n) ? (int)(i + 1) : -1;
+    }
+    w->free_head = 0;
+    return 0;
+}
+
+int uring_worker_setup(struct worker *w)
+{
+    int ret;
+
+    w->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        snprintf(w->setup_msg, sizeof(w->setup_msg), "eventfd: %s", strerror(errno));
+        return -errno;
+    }
+    ret = conn_table_setup(w);
+    if (!ret)
+        ret = ring_create(w);
+    if (!ret)
+        ret = provided_buffers_setup(w);
+    if (!ret && w->cfg->send_mode == SEND_ZC_FIXED)
+        ret = response_buffer_register(w);
+    return ret;
+}
+
+void uring_worker_teardown(struct worker *w)
+{
+    if (w->ring.ring_fd > 0)
+        io_uring_queue_exit(&w->ring);
+    if (w->buf_ring)
+        munmap(w->buf_ring, ZCB_RECV_BUFS * sizeof(struct io_uring_buf));
+    if (w->recv_bufs)
+        munmap(w->recv_bufs, (size_t)ZCB_RECV_BUFS * ZCB_RECV_BUF_SIZE);
+    if (w->rbufs)
+        munmap(w->rbufs, (size_t)w->cfg->max_conns * ZCB_RBUF_SIZE);
+    free(w->conns);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+}
+
+/* An SQE, flushing the submission queue to the kernel first if it is full. */
+struct io_uring_sqe *uring_sqe(struct worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+    while (sqe == NULL) {
+        io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    return sqe;
+}
+
+bool uring_kernel_has_send_zc(char *err, size_t errlen)
+{
+    struct io_uring_probe *probe = io_uring_get_probe();
+    bool ok;
+
+    if (probe == NULL) {
+        snprintf(err, errlen, "cannot probe io_uring opcodes (io_uring unavailable?)");
+        return false;
+    }
+    ok = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    io_uring_free_probe(probe);
+    if (!ok)
+        snprintf(err, errlen, "this kernel lacks IORING_OP_SEND_ZC (needs Linux 6.0+): "
+                              "refusing to run a zero-copy arm that would measure regular send");
+    return ok;
+}
