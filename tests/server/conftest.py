@@ -1,0 +1,163 @@
+"""Fixtures that run the native server directly (no Docker): both the release and the
+AddressSanitizer + UBSan builds, and clients that talk to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from zcbench import ROOT, counters
+
+SERVER_DIR = ROOT / "server"
+BUILDS = {"release": SERVER_DIR / "build" / "zcb-server", "asan": SERVER_DIR / "build" / "zcb-server-asan"}
+ARMS = ("regular", "zc", "zc-fixed")
+BODY_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyz"
+WRK_SCRIPT = ROOT / "loadgen" / "report.lua"
+
+pytestmark = pytest.mark.server
+
+
+def expected_response(size: int, close: bool = False) -> bytes:
+    """The 200 response the server documents: exactly `size` bytes, body[i] = ALPHABET[i % 36]."""
+    extra = b"Connection: close\r\n" if close else b""
+    for digits in range(1, 21):
+        head_len = len(b"HTTP/1.1 200 OK\r\nContent-Length: \r\nContent-Type: text/plain\r\n\r\n") + digits + len(extra)
+        body_len = size - head_len
+        if body_len >= 0 and len(str(body_len)) == digits:
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n%s\r\n" % (body_len, extra)
+            body = (BODY_ALPHABET * (body_len // 36 + 1))[:body_len]
+            return head + body
+    raise ValueError(f"no response of {size} bytes")
+
+
+def head_of(response: bytes) -> bytes:
+    return response[: response.index(b"\r\n\r\n") + 4]
+
+
+@pytest.fixture(scope="session")
+def built_servers() -> dict[str, Path]:
+    """Build both binaries once per session (make is a no-op when they are current)."""
+    subprocess.run(["make", "-s", "-C", str(SERVER_DIR), "all", "asan"], check=True)
+    return BUILDS
+
+
+@pytest.fixture(params=list(BUILDS), scope="session")
+def server_binary(request, built_servers) -> Path:
+    return built_servers[request.param]
+
+
+class RunningServer:
+    """One server process on an ephemeral port, stopped with SIGTERM like a container is."""
+
+    def __init__(self, binary: Path, args: list[str], stats_file: Path, memlock: int | None = None):
+        self.stats_file = stats_file
+        self.final: dict | None = None
+        env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:detect_leaks=1", UBSAN_OPTIONS="print_stacktrace=1")
+
+        def limits():
+            if memlock is not None:
+                resource.setrlimit(resource.RLIMIT_MEMLOCK, (memlock, memlock))
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+        self.proc = subprocess.Popen(
+            [str(binary), "--port", "0", "--stats-file", str(stats_file), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=limits,
+        )
+        self.banner = self.proc.stderr.readline().decode()
+        if "listening on" not in self.banner:
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {self.banner}{self.proc.stderr.read().decode()}")
+        self.port = int(self.banner.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+
+    def counters(self) -> dict[str, int]:
+        return counters.read_stats_file(self.stats_file)["totals"]
+
+    def wait_counters(self, predicate, timeout: float = 5.0) -> dict[str, int]:
+        deadline = time.monotonic() + timeout
+        while True:
+            totals = self.counters()
+            if predicate(totals) or time.monotonic() > deadline:
+                return totals
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 5.0) -> dict:
+        """SIGTERM; returns the final JSON. Fails on a non-zero exit or a sanitizer report."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=timeout)
+        self.stop_seconds = time.monotonic() - started
+        self.stderr = err.decode()
+        assert "Sanitizer" not in self.stderr and "runtime error" not in self.stderr, self.stderr
+        assert self.proc.returncode == 0, f"exit {self.proc.returncode}: {self.stderr}"
+        self.final = counters.parse_final_json(out.decode())
+        return self.final
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def start_server(server_binary, tmp_path):
+    """start_server(*args, memlock=None) -> RunningServer; every server is stopped at teardown."""
+    started: list[RunningServer] = []
+
+    def start(*args: str, memlock: int | None = None, binary: Path | None = None) -> RunningServer:
+        server = RunningServer(binary or server_binary, list(args), tmp_path / f"stats{len(started)}", memlock)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv_until_close(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def get(path: str = "/", extra: str = "") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode()
+
+
+def run_wrk(port: int, conns: int, seconds: int, threads: int = 1) -> dict:
+    """Real wrk against the server; returns the JSON object printed by loadgen/report.lua."""
+    proc = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", str(WRK_SCRIPT),
+         f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, timeout=seconds + 60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no JSON from {WRK_SCRIPT.name}: {proc.stdout}"
+    return json.loads(lines[-1])

@@ -1,0 +1,49 @@
+"""Command line: every option documented, bad input gets one line and exit status 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.server
+
+OPTIONS = ["--port", "--bind", "--cpus", "--workers", "--send", "--zc-max-inflight", "--response-size",
+           "--drop-ipc-lock", "--stats-file", "--idle-timeout", "--max-conns", "--help"]
+
+
+def run(binary, *args):
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=10)
+
+
+def test_help_documents_every_option(server_binary):
+    proc = run(server_binary, "--help")
+    assert proc.returncode == 0
+    for option in OPTIONS:
+        assert f"  {option} " in proc.stdout, option
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--port", "abc"], ["--port", "70000"], ["--port", "-1"], ["--send", "fast"], ["--workers", "0"],
+        ["--cpus", "9999"], ["--cpus", "0,0"], ["--cpus", "x"], ["--response-size", "10"],
+        ["--response-size", "2g"], ["--zc-max-inflight", "-5"], ["--bind", "not-an-address"],
+        ["--frobnicate"], ["--port"], ["extra"],
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(server_binary, args):
+    proc = run(server_binary, "--port", "0", *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zcb-server: "), proc.stderr
+    assert proc.stdout == ""
+
+
+def test_cpus_pins_one_worker_per_cpu(start_server):
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    server = start_server("--cpus", ",".join(map(str, cpus)))
+    assert "pinned" in server.banner
+    final = server.stop()
+    assert [w["cpu"] for w in final["workers"]] == cpus
