@@ -1,0 +1,191 @@
+"""ENOMEM-free zero-copy send under the in-flight cap, in the real containers (issue 5).
+
+The server runs in its image, privileged (or the capability fallback this host needs), host
+network, pinned, with an explicit memlock ulimit; wrk runs in the loadgen image on the other
+CPU. Both are started with testcontainers (Ryuk disabled: it would pull an image) and carry the
+run label, by which the module cleans up.
+
+Why --drop-ipc-lock: io_uring charges a SEND_ZC's pages to RLIMIT_MEMLOCK only when the ring's
+creator lacks CAP_IPC_LOCK, and a privileged container has it. The server drops it before
+creating its rings, so the study's ENOMEM can happen (and be prevented) in a container.
+
+"Nothing lost" is checked as far as wrk can tell: no socket error, timeout or non-2xx; the
+server answered every request it parsed; and the server's responses exceed wrk's count only by
+the requests in flight when wrk stopped its clock (at most one per connection, no pipelining).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import uuid
+import warnings
+from dataclasses import dataclass
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+STUDY_CONNS = (1000, 4000)
+MEMLOCK = 8 << 20
+# Containers may not exceed the daemon's own hard limit without CAP_SYS_RESOURCE; this process
+# shares the daemon's limits when both were started the same way (provisioning does).
+NOFILE = min(1 << 20, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+DURATION_S = 3
+PORT = 18190
+DEFAULT_CAP = 256
+
+
+@dataclass
+class Env:
+    client: object
+    run_id: str
+    privilege: object
+    server_cpus: tuple[int, ...]
+    loadgen_cpus: tuple[int, ...]
+
+
+@dataclass
+class Cell:
+    wrk: dict
+    totals: dict
+    memlock: int
+
+
+@pytest.fixture(scope="module")
+def env():
+    from testcontainers.core.config import testcontainers_config
+
+    from zcbench import containers, images
+
+    testcontainers_config.ryuk_disabled = True
+    client = containers.docker_client()
+    images.ensure_images(client, names=("server", "loadgen"))
+    run_id = f"pytest-enomem-{uuid.uuid4().hex[:8]}"
+    privilege = containers.privilege_options(client, images.TAGS["server"], run_id)
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpus, loadgen_cpus = (cpus[:1], cpus[1:2]) if len(cpus) > 1 else (cpus, cpus)
+    yield Env(client, run_id, privilege, tuple(server_cpus), tuple(loadgen_cpus))
+    containers.remove_run_containers(client, run_id)
+    assert containers.run_containers(client, run_id) == []
+
+
+def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: int = MEMLOCK,
+             drop_ipc_lock: bool = True) -> Cell:
+    """One server container + one wrk container; returns wrk's JSON and the server's totals."""
+    from docker.types import Ulimit
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    from zcbench import containers, counters, images, wrk
+
+    spec = containers.ServerSpec(send=send, cpus=env.server_cpus, port=PORT, zc_max_inflight=cap,
+                                 drop_ipc_lock=drop_ipc_lock, memlock=memlock, nofile=NOFILE)
+    labels = {containers.RUN_LABEL: env.run_id}
+    stats_dir = tmp_path / f"{send}-{cap}-{conns}-{memlock}"
+    stats_dir.mkdir()
+    server = (
+        DockerContainer(images.TAGS["server"])
+        .with_command(spec.command())
+        .with_volume_mapping(str(stats_dir), containers.STATS_MOUNT, "rw")
+        .waiting_for(LogMessageWaitStrategy("listening on").with_startup_timeout(20))
+        .with_kwargs(network_mode="host", cpuset_cpus=",".join(map(str, env.server_cpus)),
+                     ulimits=[Ulimit(name="memlock", soft=memlock, hard=memlock),
+                              Ulimit(name="nofile", soft=NOFILE, hard=NOFILE)],
+                     labels={**labels, containers.ROLE_LABEL: "server"}, **env.privilege.kwargs)
+    )
+    loadgen = (
+        DockerContainer(images.TAGS["loadgen"])
+        .with_command(["wrk", "-t1", f"-c{conns}", f"-d{DURATION_S}s", "--timeout", "5s",
+                       "-s", "/loadgen/report.lua", f"http://127.0.0.1:{PORT}/"])
+        .with_kwargs(network_mode="host", cpuset_cpus=",".join(map(str, env.loadgen_cpus)),
+                     ulimits=[Ulimit(name="nofile", soft=NOFILE, hard=NOFILE)],
+                     labels={**labels, containers.ROLE_LABEL: "loadgen"})
+    )
+    try:
+        server.start()
+        loadgen.start()
+        wrapped = loadgen.get_wrapped_container()
+        assert wrapped.wait(timeout=DURATION_S + 60)["StatusCode"] == 0, wrapped.logs().decode()
+        wrk_result = wrk.parse_wrk_json(wrapped.logs(stdout=True, stderr=False).decode())
+        # docker stop = SIGTERM: the server drains, prints its totals, exits 0
+        server_container = server.get_wrapped_container()
+        server_container.stop(timeout=10)
+        assert server_container.wait(timeout=20)["StatusCode"] == 0, server_container.logs().decode()
+        final = counters.parse_final_json(server_container.logs(stdout=True, stderr=False).decode())
+    finally:
+        loadgen.stop()
+        server.stop()
+    t = final["totals"]
+    print(f"\n[{send} cap={cap} conns={conns} memlock={memlock >> 20}MiB drop_ipc_lock={drop_ipc_lock}] "
+          f"zc_enomem={t['zc_enomem']} fallback_cap={t['fallback_cap']} fallback_enomem={t['fallback_enomem']} "
+          f"sends_zc={t['sends_zc']} responses={t['responses']} wrk_requests={wrk_result['requests']} "
+          f"zc_inflight_peak={t['zc_inflight_peak']} container={env.privilege.mode}")
+    return Cell(wrk_result, t, memlock)
+
+
+def assert_nothing_lost(cell: Cell, conns: int) -> None:
+    wrk, totals = cell.wrk, cell.totals
+    assert wrk["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+    assert wrk["requests"] > conns
+    assert totals["conns_accepted"] >= conns
+    assert totals["requests"] == totals["responses"]
+    assert totals["send_errors"] == 0
+    assert 0 <= totals["responses"] - wrk["requests"] <= conns
+    assert totals["sends_zc"] + totals["fallback_cap"] == totals["responses"] + totals["partial_sends"]
+    assert totals["zc_notifs"] == totals["sends_zc"]
+
+
+_controls: dict[int, Cell] = {}
+
+
+def uncapped_control(env: Env, tmp_path, conns: int) -> Cell:
+    """zc without a cap at the study's load; if 8 MiB of memlock is not exhausted on this host,
+    halve it until it is (and say so), so the capped test beside it can never pass vacuously."""
+    if conns not in _controls:
+        memlock = MEMLOCK
+        while True:
+            cell = run_cell(env, tmp_path, send="zc", cap=0, conns=conns, memlock=memlock)
+            if cell.totals["zc_enomem"] > 0 or memlock <= (2 << 20):
+                break
+            memlock //= 2
+            warnings.warn(f"no ENOMEM at {conns} connections: memlock lowered to {memlock >> 20} MiB")
+        _controls[conns] = cell
+    return _controls[conns]
+
+
+@pytest.mark.parametrize("conns", STUDY_CONNS)
+def test_without_cap_zc_gets_enomem_and_still_answers_everything(env, tmp_path, conns):
+    """The negative control: the same load without a cap does hit -ENOMEM; the fallback resends."""
+    cell = uncapped_control(env, tmp_path, conns)
+    assert cell.totals["zc_enomem"] > 0
+    assert cell.totals["fallback_enomem"] == cell.totals["zc_enomem"]
+    assert_nothing_lost(cell, conns)
+
+
+@pytest.mark.parametrize("conns", STUDY_CONNS)
+def test_default_cap_keeps_zc_free_of_enomem(env, tmp_path, conns):
+    memlock = uncapped_control(env, tmp_path, conns).memlock  # the load that provoked ENOMEM
+    cell = run_cell(env, tmp_path, send="zc", cap=DEFAULT_CAP, conns=conns, memlock=memlock)
+    assert cell.totals["zc_enomem"] == 0
+    assert cell.totals["fallback_cap"] > 0  # the cap was reached, so the load was there
+    assert cell.totals["zc_inflight_peak"] <= DEFAULT_CAP
+    assert_nothing_lost(cell, conns)
+
+
+@pytest.mark.parametrize("conns", STUDY_CONNS)
+def test_zc_fixed_without_cap_has_no_enomem(env, tmp_path, conns):
+    """A registered buffer is charged to memlock once, at registration, never per send."""
+    cell = run_cell(env, tmp_path, send="zc-fixed", cap=0, conns=conns)
+    assert cell.totals["zc_enomem"] == 0
+    assert cell.totals["zc_inflight_peak"] > 0
+    assert_nothing_lost(cell, conns)
+
+
+def test_privileged_without_dropping_ipc_lock_has_no_enomem(env, tmp_path):
+    """Privileged (or the capability fallback) keeps CAP_IPC_LOCK, and io_uring never charges
+    memlock to a ring whose creator holds CAP_IPC_LOCK: no ENOMEM even without a cap."""
+    cell = run_cell(env, tmp_path, send="zc", cap=0, conns=max(STUDY_CONNS), drop_ipc_lock=False)
+    assert cell.totals["zc_enomem"] == 0
+    assert cell.totals["zc_inflight_peak"] > 1024  # more in flight than 8 MiB would allow if charged
+    assert_nothing_lost(cell, max(STUDY_CONNS))
