@@ -251,7 +251,7 @@ void conn_on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *c
         return;
     }
     if (conn_finished(c)) {
-        conn_close(w, c, c->peer_eof);
+        conn_close(w, c, c->peer_eof || w->stopping);
         return;
     }
     if (!c->recv_armed && !c->peer_eof)
