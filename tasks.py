@@ -26,6 +26,201 @@ def server(c, asan=False, fuzz=False):
     c.run(f"make -C server {' '.join(targets)}")
 
 
+# --- images and the benchmark ----------------------------------------------------------------
+
+
+@task(help={"base_image": "use this image (e.g. from your registry) instead of the debootstrap base",
+            "only": "comma-separated subset of server,loadgen,nginx"})
+def build(c, base_image="", only=""):
+    """Build the container images (base via debootstrap + docker import); only what changed."""
+    from zcbench import containers, images
+
+    names = [n.strip() for n in only.split(",") if n.strip()] or list(images.BUILT_IMAGES)
+    unknown = sorted(set(names) - set(images.BUILT_IMAGES))
+    if unknown:
+        _fail(f"--only: unknown image(s) {', '.join(unknown)}; known: {', '.join(images.BUILT_IMAGES)}")
+    try:
+        client = containers.docker_client()
+        results = images.ensure_images(client, names, base_image=base_image or None)
+    except (containers.DockerUnavailable, images.ImageError) as exc:
+        _fail(str(exc))
+    for r in results:
+        state = "built" if r.built else "up to date"
+        print(f"{r.tag:28} {state:10} {r.seconds:6.1f} s  {r.image_id[7:19]}  inputs {r.input_hash}")
+
+
+def _bench_defaults():
+    from zcbench import config as cfg
+
+    return cfg
+
+
+_B = _bench_defaults()
+
+
+@task(auto_shortflags=False, help={
+    "mode": f"regular|zc|zc-fixed|all (a zc arm always runs beside regular) [{_B.DEFAULT_MODE}]",
+    "server": f"zcbench|nginx|both [{_B.DEFAULT_SERVER}]",
+    "conns": f"comma-separated connection counts [{','.join(map(str, _B.DEFAULT_CONNS))}]",
+    "duration": f"measured seconds per cell [{_B.DEFAULT_DURATION_S}]",
+    "warmup": f"warmup seconds per cell [{_B.DEFAULT_WARMUP_S}]",
+    "repeat": f"repetitions of every cell [{_B.DEFAULT_REPEAT}]",
+    "response_size": f"response bytes incl. headers (88, 4k, ...; a list runs each) [{_B.DEFAULT_RESPONSE_SIZE}]",
+    "zc_max_inflight": f"per-worker cap on in-flight zero-copy sends, 0 = none [{_B.DEFAULT_ZC_MAX_INFLIGHT}]",
+    "drop_ipc_lock": "server drops CAP_IPC_LOCK so ZC sends are charged to memlock",
+    "memlock": f"server memlock limit (bytes, 8m, unlimited) [{_B.DEFAULT_MEMLOCK}]",
+    "nofile": f"nofile limit of both containers [min({_B.MAX_NOFILE}, host hard limit)]",
+    "server_cpus": f"CPU list of the server [{_B.DEFAULT_SERVER_CPUS}]",
+    "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.DEFAULT_LOADGEN_CPUS}]",
+    "threads": "wrk threads [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
+    "path": f"loopback|veth (veth: wrk in its own netns across a veth + bridge) [{_B.DEFAULT_PATH}]",
+    "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory",
+    "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
+})
+def bench(c, mode=_B.DEFAULT_MODE, server=_B.DEFAULT_SERVER,
+          conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEFAULT_DURATION_S),
+          warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(_B.DEFAULT_REPEAT),
+          response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT),
+          drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK), nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS,
+          loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH,
+          out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL):
+    """Run the A/B benchmark (regular send vs SEND_ZC) and write results/<UTC time>-<label>/."""
+    from zcbench import bench as bench_mod
+    from zcbench.config import Config
+
+    try:
+        config = Config.from_args(
+            mode=mode, server=server, conns=conns, response_size=response_size, duration=duration,
+            warmup=warmup, repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock,
+            memlock=memlock, nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
+            threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
+            quiet=quiet)
+        run_dir = bench_mod.run_bench(config)
+    except bench_mod.USER_ERRORS as exc:
+        _fail(str(exc))
+    except bench_mod.RUN_ERRORS as exc:
+        _fail(f"run failed (containers removed, run marked incomplete): {exc}", code=1)
+    except KeyboardInterrupt:
+        _fail("interrupted: containers removed, run marked incomplete", code=130)
+    print(run_dir)
+
+
+# --- reports, comparison, sweep -------------------------------------------------------------
+
+
+# invoke cannot make a positional argument optional (one with a default never takes a value),
+# so the run is `--run DIR` / `-r DIR`, defaulting to the latest run.
+@task(help={"run": "run directory [results/latest]"})
+def report(c, run="results/latest"):
+    """Re-render report.md, summary.json and plots/ of a run (-r DIR) from its stored samples."""
+    from zcbench import report as report_mod
+
+    try:
+        run_dir = report_mod.resolve_run_dir(run)
+        report_mod.render_run(run_dir)
+    except report_mod.ReportError as exc:
+        _fail(str(exc))
+    print(run_dir / report_mod.REPORT)
+
+
+@task(positional=["run_a", "run_b"], help={"run_a": "the earlier run directory", "run_b": "the later one"})
+def compare(c, run_a, run_b):
+    """What changed between two runs, per cell, with verdicts (markdown on stdout)."""
+    from zcbench import compare as compare_mod
+    from zcbench.report import ReportError
+
+    try:
+        print(compare_mod.render_compare(compare_mod.compare_runs(run_a, run_b)))
+    except ReportError as exc:
+        _fail(str(exc))
+
+
+@task(help={
+    "sizes": "comma-separated response sizes (88, 512, 1k, 4k, ... 1m)",
+    "conns": "comma-separated connection counts", "mode": "regular|zc|zc-fixed|all",
+    "server": "zcbench|nginx|both", "duration": "measured seconds per cell",
+    "warmup": "warmup seconds per cell", "repeat": "repetitions of every cell",
+    "zc_max_inflight": "per-worker cap on in-flight zero-copy sends (0 = none)",
+    "drop_ipc_lock": "server drops CAP_IPC_LOCK so ZC sends are charged to memlock",
+    "memlock": "server memlock limit", "nofile": "nofile limit of both containers",
+    "server_cpus": "CPU list of the server", "loadgen_cpus": "CPU list of wrk (disjoint)",
+    "threads": "wrk threads", "port": "server port",
+    "path": "loopback|veth (veth: wrk in its own netns, so the copied share of a real path shows)",
+    "out": "results root directory", "quiet": "no progress bar", "seed": "shuffle seed",
+    "label": "suffix of the run directory name",
+})
+def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", server=_B.DEFAULT_SERVER,
+          duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(_B.DEFAULT_REPEAT),
+          zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT), drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK),
+          nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS, loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="",
+          port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH, out=str(_B.DEFAULT_OUT), quiet=False, seed="",
+          label="sweep"):
+    """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
+    from zcbench import bench as bench_mod
+    from zcbench import sweep as sweep_mod
+    from zcbench.config import ConfigError
+
+    try:
+        config = sweep_mod.sweep_config(
+            sizes=sizes, conns=conns, mode=mode, server=server, duration=duration, warmup=warmup,
+            repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock, memlock=memlock,
+            nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
+            threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
+            quiet=quiet)
+        run_dir = sweep_mod.run_sweep(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except bench_mod.USER_ERRORS as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted: containers removed, run marked incomplete", code=130)
+    print(run_dir)
+
+
+# --- host provisioning ----------------------------------------------------------------------
+
+
+@task(
+    help={
+        "check": "check mode with diff: report what would change, change nothing",
+        "revert": "restore what provisioning changed (sysctls, limits, daemon.json, GRUB drop-in, NIC)",
+        "reboot": "reboot when the CPU isolation needs it (never otherwise)",
+        "inventory": "inventory file or directory (default: playbooks/inventory/hosts.yml, localhost)",
+        "tags": "comma-separated roles to run: sysctl,memlock,nic,cpu_isolation,docker",
+        "verbose": "show Ansible's raw output instead of one line per task",
+    },
+)
+def provision(c, check=False, revert=False, reboot=False, inventory="", tags="", verbose=False):
+    """Tune this host (or the inventory's) and install/start the Docker engine, with Ansible."""
+    from zcbench import provision as prov
+
+    if revert and reboot:
+        _fail("--revert and --reboot together: revert first, then reboot by hand if needed")
+    try:
+        result = prov.run_playbook(
+            inventory=inventory or None, check=check, revert=revert, reboot=reboot,
+            tags=tags.split(",") if tags else (), verbose=verbose,
+            # with -v Ansible's own output already shows every task
+            on_task=None if verbose else (
+                lambda t: print(prov.format_task(t) + (f"\n{t.diff}" if check and t.diff else ""), flush=True)),
+        )
+    except prov.ProvisionError as exc:
+        _fail(str(exc))
+    print(prov.recap(result))
+    for failure in result.failures:
+        print(f"zcbench: provision failed at '{failure.task}' on {failure.host}: {failure.message}", file=sys.stderr)
+    if not result.ok:
+        sys.exit(1)
+
+
+@task
+def doctor(c):
+    """Show desired vs actual for every tunable; exit 1 when something the bench needs is missing."""
+    from zcbench import doctor as doc
+
+    sys.exit(doc.run())
+
+
 # --- tests ----------------------------------------------------------------------------------
 
 

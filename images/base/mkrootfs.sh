@@ -1,0 +1,36 @@
+#!/bin/sh
+# Build the zcbench base root filesystem with debootstrap and pack it as a tarball for
+# `docker import` (no container registry is needed or used).
+#   mkrootfs.sh SUITE MIRROR SOURCES_FILE OUT_TAR
+# SOURCES_FILE is the apt sources list the image keeps (derived from the host's mirrors by
+# zcbench/images.py), so later `apt-get install` in the Dockerfiles uses the same mirror.
+set -eu
+suite=$1 mirror=$2 sources=$3 out=$4
+
+work=$(mktemp -d "${out}.work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+rootfs=$work/rootfs
+
+debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+    tail -n 30 "$work/debootstrap.log" >&2
+    exit 1
+}
+
+rm -f "$rootfs/etc/apt/sources.list"
+cp "$sources" "$rootfs/etc/apt/sources.list.d/zcbench.list"
+# Image builds never need the docs, the package caches or recommended packages.
+cat >"$rootfs/etc/apt/apt.conf.d/90zcbench" <<'CONF'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Languages "none";
+Acquire::Check-Valid-Until "false";
+CONF
+chroot "$rootfs" apt-get clean
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/tmp/* \
+    "$rootfs"/var/log/*.log "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
+# Container runtimes provide these; a stale copy from the build host must not leak in.
+: >"$rootfs/etc/resolv.conf"
+: >"$rootfs/etc/hostname"
+
+tar --numeric-owner --xattrs -C "$rootfs" -cf "$work/rootfs.tar" .
+mv "$work/rootfs.tar" "$out"

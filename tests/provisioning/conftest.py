@@ -1,0 +1,29 @@
+"""Helpers for the provisioning tests: run a small playbook through zcbench.provision."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zcbench import provision
+
+
+@pytest.fixture
+def run_play(tmp_path: Path):
+    """Write one play (a dict) to a playbook under tmp_path and run it with ansible-runner."""
+
+    def run(play: dict, **kwargs) -> provision.ProvisionResult:
+        playbook = tmp_path / "play.yml"
+        playbook.write_text(yaml.safe_dump([play], sort_keys=False))
+        return provision.run_playbook(playbook=playbook, **kwargs)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _needs_root():
+    if os.geteuid() != 0:
+        pytest.fail("the provisioning tests run Ansible against this host and need root")

@@ -1,0 +1,99 @@
+"""`invoke doctor`'s table and exit code for known host states (facts from a fixture)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from zcbench import doctor
+
+pytestmark = pytest.mark.provisioning
+
+FIXTURE = Path(__file__).parent / "fixtures" / "host_facts_tuned.json"
+
+# What the playbook would apply on that host (the shape of provision.desired_settings()).
+DESIRED = {
+    "nic_interface": "eth1",
+    "nic_features": {"generic-receive-offload": False},
+    "nic_coalesce": {"rx-usecs": 0},
+    "nic_ring": {},
+    "nic_channels": {},
+    "cpu_isolation_server_cpus": "0",
+    "cpu_isolation_loadgen_cpus": "1",
+    "cpu_isolation_housekeeping_cpus": "0",
+    "cpu_isolation_governor": "performance",
+    "cpu_isolation_irqbalance": "ban",
+    "memlock_limit_bytes": 8388608,
+    "memlock_nofile": 1048576,
+    "sysctl_settings": {"net.core.somaxconn": 65535, "net.core.netdev_max_backlog": 250000,
+                        "net.ipv4.ip_local_port_range": "1024 65535"},
+}
+
+
+@pytest.fixture
+def facts() -> dict:
+    return json.loads(FIXTURE.read_text())
+
+
+def rows_by_setting(facts: dict) -> dict[str, doctor.Row]:
+    return {f"{r.area} {r.setting}": r for r in doctor.doctor_rows(facts, DESIRED)}
+
+
+def test_known_state_rows(facts):
+    rows = rows_by_setting(facts)
+    assert rows["docker engine"].status == doctor.OK and "20.10.24" in rows["docker engine"].actual
+    assert rows["io_uring SEND_ZC opcode"].status == doctor.OK
+    assert rows["cpu cmdline isolcpus"].status == doctor.OK
+    assert rows["cpu cmdline isolcpus"].desired == "managed_irq,domain,1"
+    assert rows["cpu isolated CPUs (sysfs)"].status == doctor.OK
+    assert rows["cpu governor policy0"].status == doctor.OK
+    assert rows["cpu governor policy1"].status == doctor.DIFFERS
+    assert rows["sysctl net.core.somaxconn"].status == doctor.OK
+    assert rows["sysctl net.core.netdev_max_backlog"].status == doctor.DIFFERS
+    assert rows["sysctl net.ipv4.ip_local_port_range"].status == doctor.OK
+    assert rows["limits nofile (this shell)"].status == doctor.DIFFERS
+    assert rows["limits memlock (containers, daemon.json)"].status == doctor.OK
+    assert rows["nic features generic-receive-offload"].status == doctor.OK  # YAML false == off
+    assert rows["nic coalesce rx-usecs"].status == doctor.DIFFERS
+    assert rows["nic IRQ 120 affinity"].status == doctor.OK
+    assert rows["nic IRQ 121 affinity"].status == doctor.DIFFERS
+
+
+def test_table_output_and_ready_verdict(facts):
+    console = Console(record=True, width=200, color_system=None)
+    code = doctor.run(facts=facts, desired=DESIRED, console=console)
+    text = console.export_text()
+    assert code == 0
+    assert "zcbench doctor: desired vs actual" in text
+    assert "net.core.netdev_max_backlog" in text and "250000" in text and "1000" in text
+    assert "ready to bench; 5 tunable(s) differ" in text
+
+
+@pytest.mark.parametrize("broken, missing", [
+    (lambda f: f.update(docker=None, errors={"docker": "connection refused"}), "docker engine"),
+    (lambda f: f["io_uring"].update(usable=False, error="io_uring_setup: Operation not permitted"), "io_uring usable"),
+    (lambda f: f["io_uring"].update(send_zc=False), "io_uring SEND_ZC opcode"),
+    (lambda f: f.update(io_uring_disabled=2), "io_uring kernel.io_uring_disabled"),
+])
+def test_missing_bench_requirement_exits_non_zero(facts, broken, missing):
+    facts = copy.deepcopy(facts)
+    broken(facts)
+    console = Console(record=True, width=200, color_system=None)
+    assert doctor.run(facts=facts, desired=DESIRED, console=console) == 1
+    assert f"the bench cannot run here: missing {missing}" in console.export_text()
+
+
+def test_host_without_grub_or_cpufreq_reports_not_managed(facts):
+    facts = copy.deepcopy(facts)
+    facts.update(grub_installed=False, cmdline_isolation={k: None for k in facts["cmdline_isolation"]},
+                 isolated_cpus="", governors=None, errors={"governors": "no cpufreq on this host"})
+    rows = rows_by_setting(facts)
+    assert rows["cpu cmdline isolcpus"].status == doctor.NA
+    assert rows["cpu isolated CPUs (sysfs)"].status == doctor.NA
+    assert rows["cpu cpufreq governor"].status == doctor.NA
+    assert rows["cpu cpufreq governor"].note == "no cpufreq on this host"
+    assert doctor.exit_code(list(rows.values())) == 0

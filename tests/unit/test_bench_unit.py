@@ -1,0 +1,75 @@
+"""Runner pieces without Docker: the sample record, limit checks, run directories."""
+
+import json
+
+import pytest
+
+from zcbench import bench, samples
+from zcbench.config import Config
+from zcbench.plan import Cell
+from zcbench.wrk import WrkRun
+
+WRK = {"zcbench_wrk": 1, "requests": 200000, "duration_us": 2000000, "bytes": 17600000,
+       "requests_per_s": 100000.0,
+       "errors": {"connect": 0, "read": 1, "write": 0, "timeout": 0, "status": 3},
+       "latency_us": {"mean": 900.0, "stdev": 50.0, "min": 10, "max": 9000, "p50": 880, "p75": 950,
+                      "p90": 1000, "p99": 1500, "p99.9": 3000, "p99.99": 8000},
+       "percentiles_us": [[50, 880], [100, 9000]]}
+CELL = Cell(index=3, server="zcbench", arm="zc", conns=1000, response_size=88, rep=1)
+
+
+def sample(cpu_s=1.9, wall_s=2.0, cores=1, counters=None):
+    return bench.build_sample(CELL, started_at="a", finished_at="b", measured=WrkRun(WRK, cpu_s, wall_s),
+                              server_counters=counters, server_cpu_s=0.5, loadgen_cores=cores)
+
+
+def test_sample_has_the_schema_fields():
+    s = sample(counters={"responses": 200040, "sends_zc": 10})
+    assert s["cell"] == {"index": 3, "server": "zcbench", "arm": "zc", "conns": 1000,
+                         "response_size": 88, "rep": 1}
+    assert s["requests"] == 200000 and s["requests_per_s"] == pytest.approx(100000.0)
+    assert s["duration_s"] == pytest.approx(2.0)
+    assert s["latency_us"]["p99.99"] == 8000 and "p99.9" in s["latency_us"]
+    assert s["errors"]["status"] == 3 and s["non_2xx"] == 3
+    assert s["cpu_us_per_request"] == pytest.approx(0.5e6 / 200000)
+    assert s["server_responses"] == 200040 and s["responses_minus_requests"] == 40
+    assert s["wrk"] is WRK
+    json.dumps(s)
+
+
+def test_loadgen_bound_flag_uses_the_share_of_all_loadgen_cores():
+    assert sample(cpu_s=1.9, wall_s=2.0, cores=1)["loadgen_bound"] is True
+    assert sample(cpu_s=1.9, wall_s=2.0, cores=2)["loadgen_bound"] is False
+    share = sample(cpu_s=1.0, wall_s=2.0)["loadgen_cpu_share"]
+    assert share == pytest.approx(0.5) and share < samples.LOADGEN_BOUND_SHARE
+
+
+def test_nginx_sample_has_no_counters():
+    s = sample(counters=None)
+    assert s["server_counters"] is None and s["server_responses"] is None
+
+
+def test_limits_above_the_hard_limit_fail_without_sys_resource(monkeypatch):
+    monkeypatch.setattr(bench, "host_limit", lambda name: 8 << 20 if name == "memlock" else 20000)
+    config = Config.from_args(memlock="16m", nofile=20000, online_cpus={0, 1}, seed=1)
+    with pytest.raises(bench.PreflightError, match="--memlock 16777216 exceeds"):
+        bench.check_limits(config, bounding=["IPC_LOCK"])
+    bench.check_limits(config, bounding=["IPC_LOCK", "SYS_RESOURCE"])  # may raise: fine
+    ok = Config.from_args(memlock="8m", nofile=20000, online_cpus={0, 1}, seed=1)
+    bench.check_limits(ok, bounding=["IPC_LOCK"])
+
+
+def test_run_dirs_are_unique_and_latest_points_at_the_newest(tmp_path):
+    run_a, dir_a = bench.new_run_dir(tmp_path, "x")
+    run_b, dir_b = bench.new_run_dir(tmp_path, "x")
+    assert dir_a != dir_b and run_a.endswith("-x") and dir_a.is_dir()
+    bench.point_latest(dir_a)
+    bench.point_latest(dir_b)
+    assert (tmp_path / "latest").resolve() == dir_b.resolve()
+
+
+def test_needed_images():
+    assert bench.needed_images(Config.from_args(server="both", online_cpus={0, 1}, nofile=20000)) == [
+        "loadgen", "server", "nginx"]
+    assert bench.needed_images(Config.from_args(server="nginx", online_cpus={0, 1}, nofile=20000)) == [
+        "loadgen", "nginx"]

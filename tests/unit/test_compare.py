@@ -1,0 +1,70 @@
+"""zcbench.compare: what changed between two stored runs, per cell, with verdicts."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zcbench import compare
+from zcbench.report import ReportError
+
+RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
+
+
+def copy_run(name: str, tmp_path: Path, as_name: str | None = None) -> Path:
+    return Path(shutil.copytree(RUNS / name, tmp_path / (as_name or name)))
+
+
+def scale_arm(run_dir: Path, arm: str, conns: int, factor: float) -> None:
+    """Make one cell of a run faster by `factor` (throughput up, latency down)."""
+    out = []
+    for line in (run_dir / "samples.jsonl").read_text().splitlines():
+        sample = json.loads(line)
+        if sample["cell"]["arm"] == arm and sample["cell"]["conns"] == conns:
+            sample["requests_per_s"] *= factor
+            sample["latency_us"] = {k: v / factor for k, v in sample["latency_us"].items()}
+        out.append(json.dumps(sample))
+    (run_dir / "samples.jsonl").write_text("\n".join(out) + "\n")
+
+
+def test_a_run_against_itself_changes_nothing(tmp_path):
+    run = copy_run("study-loopback", tmp_path)
+    result = compare.compare_runs(run, run)
+    assert result["config_changes"] == [] and result["environment_changes"] == []
+    assert all(r["change"] == pytest.approx(0) and r["verdict"] == "noise" for r in result["ratio_changes"])
+    assert all(m["verdict"] == "noise" for c in result["cells"] for m in c["metrics"].values())
+
+
+def test_a_faster_zc_cell_shows_in_its_ratio_and_its_cell_only(tmp_path):
+    a = copy_run("study-loopback", tmp_path, "a")
+    b = copy_run("study-loopback", tmp_path, "b")
+    scale_arm(b, "zc", 4000, 1.25)
+    result = compare.compare_runs(a, b)
+    moved = [r for r in result["ratio_changes"] if r["verdict"] != "noise"]
+    assert {(r["arm"], r["conns"], r["metric"]) for r in moved} == {
+        ("zc", 4000, "requests_per_s"), ("zc", 4000, "latency_mean_us")}
+    assert all(r["verdict"] == "better" for r in moved)
+    changed_cells = {(c["arm"], c["conns"]) for c in result["cells"]
+                     if c["metrics"]["requests_per_s"]["verdict"] != "noise"}
+    assert changed_cells == {("zc", 4000)}
+    text = compare.render_compare(result)
+    assert "**+25% better**" in text
+
+
+def test_setup_changes_and_missing_cells_are_listed(tmp_path):
+    a = copy_run("study-loopback", tmp_path)
+    b = copy_run("incomplete", tmp_path)
+    result = compare.compare_runs(a, b)
+    names = {c["name"] for c in result["config_changes"]}
+    assert {"seed", "servers"} <= names
+    assert "kernel" in {c["name"] for c in result["environment_changes"]}
+    assert ("nginx", 4000, 88) in result["only_in_a"] and result["only_in_b"] == []
+    text = compare.render_compare(result)
+    assert "run B is incomplete" in text and "Only in A: nginx" in text
+
+
+def test_compare_of_a_missing_run_fails_clearly(tmp_path):
+    run = copy_run("sweep-nowin", tmp_path)
+    with pytest.raises(ReportError, match="no such run directory"):
+        compare.compare_runs(run, tmp_path / "nope")

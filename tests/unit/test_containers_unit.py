@@ -1,0 +1,137 @@
+"""Container helpers that need no engine: capabilities, server command, nginx sizing."""
+
+import pytest
+
+from zcbench import containers
+
+
+def test_bounding_capabilities_from_capbnd(tmp_path):
+    status = tmp_path / "status"
+    # This VM's mask: everything up to CHECKPOINT_RESTORE except SYS_RESOURCE (bit 24).
+    status.write_text("Name:\tx\nCapBnd:\t000001fffeffffff\n")
+    caps = containers.bounding_capabilities(str(status))
+    assert "SYS_RESOURCE" not in caps
+    assert {"IPC_LOCK", "SYS_ADMIN", "NET_ADMIN", "CHECKPOINT_RESTORE"} <= set(caps)
+    assert len(caps) == len(containers.CAPABILITIES) - 1
+
+
+def test_server_command_follows_the_cli():
+    spec = containers.ServerSpec(send="zc", cpus=(0, 2), port=9000, response_size=4096,
+                                 zc_max_inflight=0, drop_ipc_lock=True)
+    cmd = spec.command()
+    assert cmd[cmd.index("--send") + 1] == "zc"
+    assert cmd[cmd.index("--cpus") + 1] == "0,2"
+    assert cmd[cmd.index("--zc-max-inflight") + 1] == "0"
+    assert cmd[cmd.index("--response-size") + 1] == "4096"
+    assert cmd[cmd.index("--stats-file") + 1].startswith(containers.STATS_MOUNT)
+    assert "--drop-ipc-lock" in cmd
+    assert "--drop-ipc-lock" not in containers.ServerSpec().command()
+
+
+@pytest.mark.parametrize("size", [140, 141, 1000, 1024, 65536, 1 << 20])
+def test_nginx_total_matches_when_possible(size):
+    body = containers.nginx_body_length(size)
+    assert containers.nginx_header_length(body) + body == size
+
+
+def test_nginx_cannot_go_below_its_headers():
+    # 88 B is smaller than nginx's own head: the body is empty and the manifest says so.
+    assert containers.nginx_body_length(88) == 0
+
+
+def test_nginx_config_and_body(tmp_path):
+    info = containers.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=1024, nofile=20000)
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert "listen 127.0.0.1:9001" in conf and "worker_processes 1;" in conf and "${" not in conf
+    body = (tmp_path / "www" / "body").read_bytes()
+    assert len(body) == info["body_bytes"] and info["response_size"] == 1024
+    assert body[:40] == b"0123456789abcdefghijklmnopqrstuvwxyz0123"
+
+
+class FakeContainers:
+    """Refuses --privileged like this VM's runc, and capabilities an old daemon does not know."""
+
+    def __init__(self, unknown=("PERFMON", "BPF")):
+        self.unknown, self.created = set(unknown), []
+
+    def create(self, image, command, **kwargs):
+        import docker.errors
+
+        self.created.append(kwargs)
+        for cap in kwargs.get("cap_add") or ():
+            if cap in self.unknown:
+                raise docker.errors.APIError("400", explanation=f'invalid CapAdd: unknown capability: "CAP_{cap}"')
+        return FakeProbe(kwargs)
+
+
+class FakeProbe:
+    def __init__(self, kwargs):
+        self.kwargs = kwargs
+
+    def start(self):
+        import docker.errors
+
+        if self.kwargs.get("privileged"):
+            raise docker.errors.APIError("500", explanation=(
+                "failed to create shim task: OCI runtime create failed: runc create failed: unable to "
+                "start container process: unable to apply caps: operation not permitted: unknown"))
+
+    def wait(self, timeout=None):
+        return {"StatusCode": 0}
+
+    def remove(self, force=False):
+        pass
+
+
+def test_privileged_refused_falls_back_to_known_bounding_caps(monkeypatch):
+    monkeypatch.setattr(containers, "bounding_capabilities",
+                        lambda: ["CHOWN", "IPC_LOCK", "SYS_ADMIN", "PERFMON", "BPF"])
+    client = type("Client", (), {"containers": FakeContainers()})()
+    privilege = containers.privilege_options(client, "img", "run")
+    assert privilege.mode == "fallback"
+    assert privilege.kwargs["cap_add"] == ["CHOWN", "IPC_LOCK", "SYS_ADMIN"]
+    assert privilege.kwargs["security_opt"] == ["seccomp=unconfined"]
+    assert "unable to apply caps" in privilege.reason and "PERFMON, BPF" in privilege.reason
+    assert all(c["labels"][containers.RUN_LABEL] == "run" for c in client.containers.created)
+
+
+def test_privileged_when_the_daemon_grants_it():
+    class Granting(FakeContainers):
+        def create(self, image, command, **kwargs):
+            probe = super().create(image, command, **kwargs)
+            probe.kwargs = {}
+            return probe
+
+    client = type("Client", (), {"containers": Granting()})()
+    privilege = containers.privilege_options(client, "img", "run")
+    assert privilege.mode == "privileged" and privilege.kwargs == {"privileged": True}
+
+
+def test_cpu_seconds_from_cgroup_v1_and_v2_files(tmp_path):
+    v1 = tmp_path / "cpuacct.usage"
+    v1.write_text("2500000000\n")
+    v2 = tmp_path / "cpu.stat"
+    v2.write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n")
+    assert containers.read_cpu_seconds((v1, "v1")) == pytest.approx(2.5)
+    assert containers.read_cpu_seconds((v2, "v2")) == pytest.approx(1.5)
+
+
+def test_cgroup_mounts_v1_and_v2(tmp_path):
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n"
+        "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+        "40 31 0:40 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+        "22 1 0:21 / /proc rw - proc proc rw\n")
+    mounts = containers._cgroup_mounts(str(mountinfo))
+    assert mounts["cpuacct"] == "/sys/fs/cgroup/cpuacct"
+    assert mounts["cpu"] == "/sys/fs/cgroup/cpu"
+    assert mounts[""] == "/sys/fs/cgroup/unified"
+
+
+def test_cgroup_cpu_file_of_this_process():
+    import os
+
+    path, kind = containers.cgroup_cpu_file(os.getpid())
+    assert kind in ("v1", "v2") and path.exists()
+    assert containers.read_cpu_seconds((path, kind)) > 0

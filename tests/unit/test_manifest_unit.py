@@ -1,0 +1,53 @@
+"""The manifest: atomic writes, the complete/incomplete mark, git state, host facts fallback."""
+
+import json
+
+import pytest
+
+from zcbench import manifest
+
+
+def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "manifest.json"
+    manifest.write_json_atomic(path, {"a": 1})
+    manifest.write_json_atomic(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    circular = {}
+    circular["self"] = circular
+    with pytest.raises(ValueError):
+        manifest.write_json_atomic(path, circular)
+    assert json.loads(path.read_text()) == {"a": 2}  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def test_finish_marks_complete_or_incomplete_with_reason():
+    start = {"run_id": "r", "complete": False, "incomplete_reason": "running"}
+    done = manifest.finish_manifest(start, complete=True, reason=None, timing={"wall_s": 1})
+    assert done["complete"] is True and done["incomplete_reason"] is None and done["finished_at"]
+    cut = manifest.finish_manifest(start, complete=False, reason="interrupted after 1 of 6 cells",
+                                   timing={"wall_s": 1})
+    assert cut["complete"] is False and cut["incomplete_reason"].startswith("interrupted")
+    assert start["incomplete_reason"] == "running"  # the input is not modified
+
+
+def test_git_state_of_this_checkout():
+    state = manifest.git_state()
+    assert state["commit"] is None or len(state["commit"]) == 40
+    assert state["dirty"] in (True, False, None)
+
+
+def test_git_state_outside_a_repository(tmp_path):
+    assert manifest.git_state(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_host_facts_always_has_the_basics(monkeypatch):
+    import os
+    import sys
+
+    facts = manifest.host_facts("lo")
+    assert facts["kernel_release"] == os.uname().release and facts["cpu_count"] >= 1
+    # Without the provisioning side's collector the manifest still has the basics and says why.
+    monkeypatch.setitem(sys.modules, "zcbench.hostfacts", None)
+    fallback = manifest.host_facts("lo")
+    assert "zcbench.hostfacts not available" in fallback["error"]
+    assert fallback["kernel_release"] == os.uname().release and fallback["cpu_count"] >= 1

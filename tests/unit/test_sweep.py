@@ -1,0 +1,135 @@
+"""zcbench.sweep: size parsing, the sweep's plan, the per-size table and the crossover."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zcbench import stats, sweep
+from zcbench.config import ConfigError
+from zcbench.plan import plan_cells
+from zcbench.samples import load_samples
+
+RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
+
+
+def summary_of(name: str, edit=None) -> dict:
+    samples = load_samples(RUNS / name / "samples.jsonl")
+    if edit:
+        samples = [edit(json.loads(json.dumps(s))) for s in samples]
+    return stats.summarize(samples)
+
+
+def test_parse_sizes_reads_the_issue_list():
+    assert sweep.parse_sizes("88,512,1k,4k,16k,64k,256k,1m") == (
+        88, 512, 1024, 4096, 16384, 65536, 262144, 1048576)
+    assert sweep.parse_sizes("4k, 88") == (88, 4096)  # ascending, spaces allowed
+
+
+@pytest.mark.parametrize("bad", ["abc", "1k,1024", "", "0", "4x", "-1"])
+def test_parse_sizes_rejects_bad_input_with_one_line(bad):
+    with pytest.raises(ConfigError) as err:
+        sweep.parse_sizes(bad)
+    assert "--sizes" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sweep_config_plans_every_size_for_every_arm_interleaved():
+    config = sweep.sweep_config(sizes="88,4k,64k", conns="100", mode="all", repeat="2", seed="7",
+                                online_cpus={0, 1})
+    assert config.response_sizes == (88, 4096, 65536)
+    assert config.extra["sweep"]["sizes"] == [88, 4096, 65536]
+    cells = plan_cells(config)
+    combos = {(c.arm, c.conns, c.response_size, c.rep) for c in cells}
+    assert len(cells) == len(combos) == 3 * 3 * 2
+    first_block = cells[: len(cells) // 2]
+    # Interleaved: the first repetition already holds every size and every arm.
+    assert {c.response_size for c in first_block} == {88, 4096, 65536}
+    assert {c.arm for c in first_block} == {"regular", "zc", "zc-fixed"}
+    assert [c.response_size for c in first_block] != sorted(c.response_size for c in first_block)
+
+
+def test_sweep_config_passes_bench_validation_through():
+    with pytest.raises(ConfigError):
+        sweep.sweep_config(sizes="88,4k", conns="abc", online_cpus={0, 1})
+
+
+def test_crossover_significant_win():
+    summary = summary_of("sweep-win")
+    zc, fixed = sweep.crossover(summary, "zc", 100), sweep.crossover(summary, "zc-fixed", 100)
+    assert (zc["status"], zc["size"]) == ("crossover", 16384)
+    assert (fixed["status"], fixed["size"]) == ("crossover", 4096)
+    assert zc["ratio_ci95"][0] > 1.0
+    assert "16 KiB" in zc["text"]
+
+
+def test_crossover_no_win():
+    summary = summary_of("sweep-nowin")
+    result = sweep.crossover(summary, "zc", 100)
+    assert result["status"] == "none in range" and result["size"] is None
+    assert result["text"].startswith(sweep.NONE_IN_RANGE)
+
+
+def test_crossover_all_copied_wins_over_a_significant_ratio():
+    summary = summary_of("sweep-copied")
+    c = stats.find_comparison(summary, "zc", 100, 262144)
+    assert c["metrics"]["requests_per_s"]["verdict"] == "better"  # the fixture's lucky "win"
+    result = sweep.crossover(summary, "zc", 100)
+    assert result["status"] == "not measurable" and result["text"] == sweep.NOT_MEASURABLE_COPIED
+
+
+def test_crossover_becomes_measurable_once_one_send_is_not_copied():
+    def one_less_copied(sample):
+        counters = sample["server_counters"]
+        if sample["cell"]["arm"] == "zc" and sample["cell"]["response_size"] == 262144:
+            counters["zc_copied"] -= 1
+        return sample
+
+    result = sweep.crossover(summary_of("sweep-copied", one_less_copied), "zc", 100)
+    assert (result["status"], result["size"]) == ("crossover", 262144)
+
+
+def test_crossover_without_any_zc_notification():
+    def no_zc(sample):
+        if sample["server_counters"]:
+            sample["server_counters"].update(zc_notifs=0, zc_copied=0, sends_zc=0)
+        return sample
+
+    result = sweep.crossover(summary_of("sweep-win", no_zc), "zc", 100)
+    assert result["text"] == sweep.NOT_MEASURABLE_NO_ZC
+
+
+def test_sweep_rows_carry_throughput_ratio_cpu_per_kib_and_copied_share():
+    summary = summary_of("sweep-win")
+    rows = sweep.sweep_rows(summary)
+    assert len(rows) == 6 * 3
+    row = next(r for r in rows if r["arm"] == "zc" and r["response_size"] == 65536)
+    group = stats.find_group(summary, "zc", 100, 65536)
+    assert row["sample_indexes"] == group["sample_indexes"]
+    assert row["gbit_per_s"] == pytest.approx(row["requests_per_s"] * 65536 * 8 / 1e9)
+    assert row["cpu_us_per_kib"] == pytest.approx(row["cpu_us_per_request"] / 64)
+    assert row["copied_share"] == 0.0
+    base = next(r for r in rows if r["arm"] == "regular" and r["response_size"] == 65536)
+    assert base["ratio"] is None  # the baseline has no ratio to itself
+    assert row["ratio"] == pytest.approx(row["requests_per_s"] / base["requests_per_s"])
+
+
+def test_is_sweep_only_with_several_sizes():
+    assert sweep.is_sweep(summary_of("sweep-nowin"))
+    assert not sweep.is_sweep(summary_of("study-loopback"))
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["sweep", "--sizes", "1k,abc"], "--sizes"),
+    (["report", "-r", "/nonexistent/run"], "no such run directory"),
+    (["compare", "/nonexistent/a", "/nonexistent/b"], "no such run directory"),
+])
+def test_tasks_reject_bad_input_with_one_line_and_exit_2(argv, needle):
+    import subprocess
+    import sys
+
+    from zcbench import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "invoke", *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

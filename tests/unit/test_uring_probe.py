@@ -1,0 +1,90 @@
+"""The io_uring probe against this kernel and against liburing's header."""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zcbench import ROOT, uring
+
+pytestmark = pytest.mark.provisioning
+
+LIBURING_HEADER = Path("/usr/include/liburing/io_uring.h")
+
+
+def _header_enum(header_text: str, first: str, prefix: str) -> dict[str, int]:
+    """Values of an implicitly numbered C enum starting at `first` (= 0)."""
+    body = header_text[header_text.index(first):]
+    names = re.findall(rf"^\s*{prefix}(\w+),", body, re.M)
+    return {name: index for index, name in enumerate(names)}
+
+
+def _probe_in_subprocess(*wrapper: str, preexec=None) -> dict:
+    out = subprocess.run(
+        [*wrapper, sys.executable, "-m", "zcbench.uring"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=30, preexec_fn=preexec,
+    ).stdout
+    return json.loads(out)
+
+
+@pytest.mark.skipif(not LIBURING_HEADER.exists(), reason="liburing-dev not installed (bootstrap.sh installs it)")
+def test_opcode_numbers_match_liburing_header():
+    values = _header_enum(LIBURING_HEADER.read_text(), "IORING_OP_NOP", "IORING_OP_")
+    assert values["SEND_ZC"] == 47 and values["SENDMSG_ZC"] == 48
+    for name, code in uring.OPCODES.items():
+        assert values[name] == code, name
+
+
+@pytest.mark.skipif(not LIBURING_HEADER.exists(), reason="liburing-dev not installed (bootstrap.sh installs it)")
+def test_feature_bits_match_liburing_header():
+    text = LIBURING_HEADER.read_text()
+    bits = {name: int(bit) for name, bit in re.findall(r"#define IORING_FEAT_(\w+)\s+\(1U << (\d+)\)", text)}
+    assert bits, "no IORING_FEAT_ defines parsed"
+    for name, bit in bits.items():
+        assert uring.FEATURES[bit] == name
+
+
+def test_feature_names_decodes_bits_and_keeps_unknown_ones():
+    assert uring.feature_names(0b101) == ["SINGLE_MMAP", "SUBMIT_STABLE"]
+    assert uring.feature_names(1 << 30) == ["bit30"]
+
+
+def test_probe_on_this_kernel_finds_send_zc():
+    facts = uring.probe()
+    assert facts["usable"] is True, facts["error"]
+    assert facts["send_zc"] is True and facts["opcodes"]["SEND_ZC"] is True
+    assert facts["sendmsg_zc"] is True
+    assert uring.OPCODES["SEND"] in facts["supported_opcodes"]
+    assert "SINGLE_MMAP" in facts["features"]
+    # 6.x kernels accept both setup flags the server asks for.
+    assert facts["setup_flags"] == {"SINGLE_ISSUER": True, "DEFER_TASKRUN": True}
+    json.dumps(facts)  # the manifest stores it as JSON
+
+
+def test_probe_reports_the_memlock_limit_it_runs_under():
+    limit = 4 * 1024 * 1024
+
+    def lower_memlock():
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (limit, limit))
+
+    facts = _probe_in_subprocess(preexec=lower_memlock)
+    assert facts["memlock_limit"] == {"soft": limit, "hard": limit}
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) missing")
+def test_probe_sees_zc_charged_to_memlock_without_cap_ipc_lock():
+    full = uring.probe()
+    if not full["cap_ipc_lock"]:
+        pytest.skip("this process already lacks CAP_IPC_LOCK")
+    dropped = _probe_in_subprocess("setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock")
+    assert dropped["cap_ipc_lock"] is False
+    assert dropped["zc_charged_to_memlock"] is True
+    assert full["zc_charged_to_memlock"] is False
+    assert dropped["usable"] is True  # dropping the capability does not make io_uring unusable

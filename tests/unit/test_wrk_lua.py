@@ -1,0 +1,121 @@
+"""loadgen/report.lua run for real: wrk against a tiny local HTTP server prints one JSON line
+that zcbench.wrk parses; and the parser on recorded output."""
+
+import json
+import shutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from zcbench import wrk
+
+RECORDED = (
+    "Running 1s test @ http://127.0.0.1:1/\n  1 threads and 2 connections\n"
+    "  Latency   100.00us  10.00us   1.00ms   90.00%\n"
+    '{"zcbench_wrk":1,"requests":1000,"duration_us":1000000,"bytes":88000,"requests_per_s":1000,'
+    '"errors":{"connect":0,"read":0,"write":0,"timeout":0,"status":0},'
+    '"latency_us":{"mean":100.5,"stdev":10,"min":50,"max":1000,"p50":99,"p75":105,"p90":110,'
+    '"p99":150,"p99.9":400,"p99.99":900},"percentiles_us":[[50,99],[99,150],[100,1000]]}\n'
+)
+
+
+def test_parse_recorded_output():
+    obj = wrk.parse_wrk_json(RECORDED)
+    assert obj["requests"] == 1000
+    assert obj["latency_us"]["p99.9"] == 400
+    assert obj["percentiles_us"][-1] == [100, 1000]
+
+
+def test_parse_rejects_output_without_json():
+    with pytest.raises(wrk.WrkError, match="no zcbench JSON line"):
+        wrk.parse_wrk_json("Running 1s test\nRequests/sec: 10\n")
+
+
+def test_parse_rejects_json_missing_fields():
+    broken = RECORDED.replace('"p99.99":900', '"p99_99":900')
+    with pytest.raises(wrk.WrkError, match=r"latency_us\.p99\.99"):
+        wrk.parse_wrk_json(broken)
+
+
+def test_command_line():
+    cmd = wrk.wrk_command("http://127.0.0.1:8088/", conns=100, threads=2, duration_s=3, timeout_s=5)
+    assert cmd[:2] == ["wrk", "--latency"]
+    assert cmd[cmd.index("-c") + 1] == "100" and cmd[cmd.index("-t") + 1] == "2"
+    assert cmd[cmd.index("-d") + 1] == "3s" and cmd[cmd.index("-s") + 1] == wrk.SCRIPT_IN_IMAGE
+
+
+BODY = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    status = 200
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(status):
+    handler = type("H", (Handler,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def run_real_wrk(port):
+    import subprocess
+
+    cmd = wrk.wrk_command(f"http://127.0.0.1:{port}/", conns=4, threads=1, duration_s=1, timeout_s=2,
+                          script=str(wrk.SCRIPT_ON_HOST))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    json_lines = [line for line in proc.stdout.splitlines() if line.startswith('{"zcbench_wrk"')]
+    assert len(json_lines) == 1, proc.stdout  # done() prints exactly one JSON line
+    json.loads(json_lines[0])
+    return wrk.parse_wrk_json(proc.stdout)
+
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (bootstrap.sh installs it)")
+
+
+@needs_wrk
+def test_report_lua_done_prints_complete_json():
+    server = serve(200)
+    try:
+        obj = run_real_wrk(server.server_address[1])
+    finally:
+        server.shutdown()
+    assert obj["requests"] > 0
+    assert 0.5e6 < obj["duration_us"] < 5e6
+    assert obj["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+    assert abs(obj["requests_per_s"] - obj["requests"] / (obj["duration_us"] / 1e6)) < 1
+    # wrk counts every byte read: at least the body of each completed response.
+    assert obj["bytes"] >= obj["requests"] * len(BODY)
+    lat = obj["latency_us"]
+    headline = [lat[k] for k in ("p50", "p75", "p90", "p99", "p99.9", "p99.99")]
+    assert headline == sorted(headline)
+    assert 0 < lat["min"] <= lat["p50"] <= lat["max"] and lat["mean"] > 0 and lat["stdev"] >= 0
+    table = obj["percentiles_us"]
+    assert [p for p, _ in table] == sorted(p for p, _ in table) and table[-1][0] == 100
+    assert [v for _, v in table] == sorted(v for _, v in table)
+    assert table[-1][1] == lat["max"]
+
+
+@needs_wrk
+def test_report_lua_counts_non_2xx_as_status_errors():
+    server = serve(404)
+    try:
+        obj = run_real_wrk(server.server_address[1])
+    finally:
+        server.shutdown()
+    assert obj["requests"] > 0
+    assert obj["errors"]["status"] == obj["requests"]

@@ -1,0 +1,400 @@
+"""The bench runner: Config -> plan -> one measured cell at a time -> results/<run>/.
+
+    run_bench(config) -> Path of the run directory
+
+Per cell: a fresh server container (fresh counters), a warmup wrk run, then the measured wrk
+run with the server's counters and both containers' cgroup CPU time read right before and
+right after it; the server is stopped with SIGTERM and its final JSON kept. Each sample is
+appended to samples.jsonl as soon as its cell finishes.
+
+Everything that can be checked without starting a container (arguments, Docker reachable,
+images present, port free, limits grantable) is checked first by `preflight`. On Ctrl-C or
+any failure every container labelled with the run id is removed, the samples so far stay,
+and the manifest says "complete": false with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from zcbench import containers, counters, images, manifest, samples
+from zcbench.config import Config, ConfigError, format_cpus, host_limit, port_in_use
+from zcbench.plan import Cell, plan_cells
+from zcbench.wrk import WrkError, WrkRun, run_wrk
+
+SAMPLES = "samples.jsonl"
+LATEST = "latest"
+WRK_TIMEOUT_S = 5
+
+
+class PreflightError(RuntimeError):
+    """Something checked before any container starts is wrong; the message is one line."""
+
+
+#: Errors that are the user's input or environment: tasks print the message and exit 2.
+USER_ERRORS = (ConfigError, PreflightError, containers.DockerUnavailable, images.ImageError)
+#: Failures during a run (after cleanup, with the run marked incomplete): one line, exit 1.
+RUN_ERRORS = (containers.ContainerError, WrkError, counters.StatsError)
+
+
+# --- before any container ---------------------------------------------------------------------
+
+
+def needed_images(config: Config) -> list[str]:
+    names = ["loadgen"]
+    names += ["server"] if "zcbench" in config.servers else []
+    names += ["nginx"] if "nginx" in config.servers else []
+    return names
+
+
+def check_limits(config: Config, bounding: list[str]) -> None:
+    """Without CAP_SYS_RESOURCE no container can get limits above the daemon's hard limits."""
+    if "SYS_RESOURCE" in bounding:
+        return
+    for name, wanted in (("memlock", config.memlock), ("nofile", config.nofile)):
+        hard = host_limit(name)
+        if hard != -1 and (wanted == -1 or wanted > hard):
+            shown = "unlimited" if wanted == -1 else str(wanted)
+            raise PreflightError(f"--{name} {shown} exceeds this host's hard limit {hard} and "
+                                 "CAP_SYS_RESOURCE is not in the capability bounding set: lower it")
+
+
+def preflight(config: Config):
+    """Check what needs the engine; return (client, image ids). Starts no container."""
+    client = containers.docker_client()
+    image_ids = images.require_images(client, needed_images(config))
+    if config.path == "loopback" and port_in_use(config.port, config.bind):
+        raise PreflightError(f"port {config.bind}:{config.port} is in use: choose another --port")
+    check_limits(config, containers.bounding_capabilities())
+    try:
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PreflightError(f"--out {config.out}: cannot create it ({exc.strerror})") from None
+    if not os.access(config.out, os.W_OK):
+        raise PreflightError(f"--out {config.out} is not writable")
+    return client, image_ids
+
+
+# --- the run directory ------------------------------------------------------------------------
+
+
+def new_run_dir(out: Path, label: str) -> tuple[str, Path]:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out.mkdir(parents=True, exist_ok=True)
+    run_id, n = f"{stamp}-{label}", 1
+    while (out / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{label}-{n}"
+    (out / run_id).mkdir()
+    return run_id, out / run_id
+
+
+def point_latest(run_dir: Path) -> None:
+    """results/latest -> this run, replaced atomically."""
+    link = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, link)
+
+
+# --- the network path -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetPath:
+    kind: str  # "loopback" | "veth"
+    server_bind: str  # where the server listens (on the host)
+    target: str  # the address wrk connects to
+    loadgen_network: str  # "host" or the Docker network the loadgen joins
+    interface: str
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "server_bind": self.server_bind, "target": self.target,
+                "loadgen_network": self.loadgen_network, "interface": self.interface,
+                "note": ("loopback: server and wrk share the host network namespace"
+                         if self.kind == "loopback" else
+                         "veth: wrk in its own network namespace on a Docker bridge network; "
+                         "its traffic crosses a veth pair and the bridge to the host")}
+
+
+def setup_path(client, config: Config, run_id: str) -> NetPath:
+    if config.path == "loopback":
+        return NetPath("loopback", config.bind, config.bind, "host", "lo")
+    bridge = "zcb" + hashlib.sha1(run_id.encode()).hexdigest()[:10]  # <= 15 chars (IFNAMSIZ)
+    network = client.networks.create(
+        f"zcbench-{run_id}", driver="bridge", labels={containers.RUN_LABEL: run_id},
+        options={"com.docker.network.bridge.name": bridge})
+    network.reload()
+    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"].split("/")[0]
+    return NetPath("veth", gateway, gateway, network.name, bridge)
+
+
+def remove_run_networks(client, run_id: str) -> None:
+    for network in client.networks.list(filters={"label": f"{containers.RUN_LABEL}={run_id}"}):
+        try:
+            network.remove()
+        except Exception:  # noqa: BLE001 - best effort; reported by the caller's leftovers check
+            pass
+
+
+# --- one cell ---------------------------------------------------------------------------------
+
+
+def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: WrkRun,
+                 server_counters: dict | None, server_cpu_s: float | None, loadgen_cores: int,
+                 server_exit: dict | None = None) -> dict:
+    """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured."""
+    result = measured.result
+    requests = int(result["requests"])
+    duration_s = result["duration_us"] / 1e6
+    share = measured.cpu_s / (measured.wall_s * loadgen_cores) if measured.wall_s > 0 else None
+    responses = server_counters.get("responses") if server_counters else None
+    return {
+        "cell": cell.to_json(),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": duration_s,
+        "wrk": result,
+        "requests": requests,
+        "requests_per_s": requests / duration_s if duration_s > 0 else None,
+        "latency_us": {k: result["latency_us"][k] for k in
+                       ("mean", "stdev", "max", "p50", "p75", "p90", "p99", "p99.9", "p99.99")},
+        "errors": dict(result["errors"]),
+        "non_2xx": int(result["errors"]["status"]),
+        "server_counters": server_counters,
+        # wrk counts only responses it completed before its clock stopped; the server also
+        # counts the ones still in flight then, so `responses` is a little higher.
+        "server_responses": responses,
+        "responses_minus_requests": None if responses is None else responses - requests,
+        "server_cpu_s": server_cpu_s,
+        "cpu_us_per_request": (server_cpu_s * 1e6 / requests) if server_cpu_s is not None and requests else None,
+        "loadgen_cpu_s": measured.cpu_s,
+        "loadgen_wall_s": measured.wall_s,
+        "loadgen_cpu_share": share,
+        "loadgen_bound": share is not None and share >= samples.LOADGEN_BOUND_SHARE,
+        "server_exit": server_exit,
+    }
+
+
+@dataclass
+class RunContext:
+    client: object
+    config: Config
+    run_id: str
+    image_ids: dict
+    privilege: containers.Privilege
+    path: NetPath
+    loadgen: containers.Running
+    work_dir: Path  # host dir bind-mounted into server containers (stats file, nginx conf)
+
+
+def _start_cell_server(ctx: RunContext, cell: Cell) -> containers.Running:
+    cfg, name = ctx.config, f"zcbench-{ctx.run_id}-{cell.index}-{cell.arm}"
+    if cell.server == "nginx":
+        return containers.start_nginx(
+            ctx.client, ctx.image_ids["nginx"], cpus=cfg.server_cpus, port=cfg.port,
+            bind=ctx.path.server_bind, response_size=cell.response_size, memlock=cfg.memlock,
+            nofile=cfg.nofile, run_id=ctx.run_id, conf_dir=ctx.work_dir, name=name)
+    spec = containers.ServerSpec(
+        send=cell.arm, cpus=cfg.server_cpus, port=cfg.port, bind=ctx.path.server_bind,
+        response_size=cell.response_size, zc_max_inflight=cfg.zc_max_inflight,
+        drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile)
+    return containers.start_server(ctx.client, ctx.image_ids["server"], spec, run_id=ctx.run_id,
+                                   privilege=ctx.privilege, stats_dir=ctx.work_dir, name=name)
+
+
+def _snapshot(server: containers.Running) -> tuple[float, dict | None]:
+    totals = counters.read_stats_file(server.stats_path)["totals"] if server.stats_path else None
+    return server.cpu_seconds(), totals
+
+
+def measure_cell(ctx: RunContext, cell: Cell) -> dict:
+    """Fresh server, warmup, measured run bracketed by counter/CPU snapshots, stop, sample."""
+    cfg = ctx.config
+    url = f"http://{ctx.path.target}:{cfg.port}/"
+    started_at = manifest.utc_now()
+    server = _start_cell_server(ctx, cell)
+    try:
+        if cfg.warmup_s > 0:
+            run_wrk(ctx.loadgen, url, conns=cell.conns, threads=cfg.threads,
+                    duration_s=cfg.warmup_s, timeout_s=WRK_TIMEOUT_S)
+        cpu_before, totals_before = _snapshot(server)
+        measured = run_wrk(ctx.loadgen, url, conns=cell.conns, threads=cfg.threads,
+                           duration_s=cfg.duration_s, timeout_s=WRK_TIMEOUT_S)
+        cpu_after, totals_after = _snapshot(server)
+    finally:
+        code, stdout, stderr = containers.stop_container(server)
+    server_exit = {"code": code}
+    if cell.server == "zcbench":
+        try:
+            final = counters.parse_final_json(stdout)
+            server_exit["shutdown"] = final.get("shutdown")
+            # Whole-life totals (warmup included): after shutdown every notification is in.
+            server_exit["totals"] = final["totals"]
+        except counters.StatsError as exc:
+            server_exit["error"] = f"{exc}; stderr: {stderr.strip()[-200:]}"
+    delta = counters.delta(totals_after, totals_before) if totals_after is not None else None
+    return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured,
+                        server_counters=delta, server_cpu_s=cpu_after - cpu_before,
+                        loadgen_cores=len(cfg.loadgen_cpus), server_exit=server_exit)
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_bar(total: int, quiet: bool):
+    """yields advance(description): rich progress with cells done and ETA, or nothing if quiet."""
+    if quiet:
+        yield lambda description, done=False: None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"),
+                  TimeRemainingColumn()) as progress:
+        task = progress.add_task("starting", total=total)
+
+        def advance(description: str, done: bool = False) -> None:
+            progress.update(task, description=description, advance=1 if done else 0)
+
+        yield advance
+
+
+# --- interruption -----------------------------------------------------------------------------
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM ends a run like Ctrl-C does (cleanup, incomplete manifest)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def signals_deferred():
+    """Cleanup must not be cut short by a second Ctrl-C."""
+    try:
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def render(run_dir: Path) -> str | None:
+    """report.md, summary.json, plots/ through zcbench.report; the reason when it could not."""
+    try:
+        from zcbench.report import render_run
+    except ImportError as exc:
+        return f"zcbench.report not available: {exc}"
+    try:
+        render_run(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the samples are kept; the report can be redone
+        return f"rendering failed: {type(exc).__name__}: {exc} (retry with `invoke report`)"
+    return None
+
+
+def run_bench(config: Config, log=print) -> Path:
+    """Run the whole plan; return the run directory (also when cut short: the exception
+    propagates after cleanup, with the run marked incomplete)."""
+    client, image_ids = preflight(config)
+    cells = plan_cells(config)
+    run_id, run_dir = new_run_dir(Path(config.out), config.label)
+    samples_path = run_dir / SAMPLES
+    samples_path.touch()
+    t0 = time.monotonic()
+    state = {"complete": False, "reason": "interrupted before the first cell", "done": 0}
+    work_dir = containers.host_stats_dir(run_id)
+    record: dict = {}
+    try:
+        with sigterm_as_interrupt():
+            privilege = containers.privilege_options(client, image_ids["loadgen"], run_id)
+            path = setup_path(client, config, run_id)
+            limits = {"server_memlock": config.memlock, "server_nofile": config.nofile,
+                      "loadgen_nofile": config.nofile}
+            record = manifest.initial_manifest(
+                run_id=run_id, config=config, cells=cells, path=path.to_json(), client=client,
+                privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
+                limits=limits)
+            manifest.write_json_atomic(run_dir / manifest.MANIFEST, record)
+            if not config.quiet:
+                log(f"zcbench: run {run_id}: {len(cells)} cells, server CPUs "
+                    f"{format_cpus(config.server_cpus)}, wrk CPUs {format_cpus(config.loadgen_cpus)}, "
+                    f"{privilege.mode} server container")
+            loadgen = containers.start_loadgen(
+                client, image_ids["loadgen"], cpus=config.loadgen_cpus, nofile=config.nofile,
+                run_id=run_id, network=path.loadgen_network, name=f"zcbench-{run_id}-loadgen")
+            ctx = RunContext(client, config, run_id, image_ids, privilege, path, loadgen, work_dir)
+            with progress_bar(len(cells), config.quiet) as advance:
+                for cell in cells:
+                    advance(cell.describe())
+                    samples.append_sample(samples_path, measure_cell(ctx, cell))
+                    state["done"] += 1
+                    advance(cell.describe(), done=True)
+            state.update(complete=True, reason=None)
+    except KeyboardInterrupt:
+        state["reason"] = f"interrupted after {state['done']} of {len(cells)} cells"
+        raise
+    except BaseException as exc:
+        state["reason"] = f"failed after {state['done']} of {len(cells)} cells: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        with signals_deferred():
+            _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log)
+    return run_dir
+
+
+def _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log) -> None:
+    """Cleanup and the final manifest; runs on success, Ctrl-C and failure alike."""
+    removed = containers.remove_run_containers(client, run_id)
+    remove_run_networks(client, run_id)
+    containers.remove_stats_dir(work_dir)
+    wall = time.monotonic() - t0
+    measured = state["done"] * config.duration_s
+    timing = {"wall_s": round(wall, 3), "measured_s": measured,
+              "warmup_s": state["done"] * config.warmup_s, "cells_done": state["done"],
+              "cells_planned": len(cells),
+              "overhead_share": round((wall - measured) / measured, 4) if measured else None}
+    if not record:  # failed before the manifest was assembled: still leave a marked manifest
+        record = {"run_id": run_id, "config": config.to_json(), "started_at": None}
+    final = manifest.finish_manifest(
+        record, complete=state["complete"], reason=state["reason"], timing=timing,
+        extra={"containers_removed_at_end": removed})
+    manifest.write_json_atomic(run_dir / manifest.MANIFEST, final)
+    # The report reads the final manifest; if it cannot be rendered, the manifest says why.
+    render_error = render(run_dir) if state["done"] else "no samples"
+    if render_error:
+        final["report_error"] = render_error
+        manifest.write_json_atomic(run_dir / manifest.MANIFEST, final)
+    point_latest(run_dir)
+    if not config.quiet and state["complete"]:
+        log(f"zcbench: {state['done']} cells in {wall:.0f} s ({measured} s measured); results in {run_dir}")
+    if render_error and state["done"] and not config.quiet:
+        log(f"zcbench: report not rendered: {render_error}")

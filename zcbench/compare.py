@@ -1,0 +1,176 @@
+"""What changed between two runs (`invoke compare RUN_A RUN_B`), per cell, with verdicts.
+
+Both runs are re-summarized from their stored samples (never from a possibly stale
+summary.json). Two kinds of change are reported:
+
+- the arm/regular ratios of each run (measured side by side, interleaved, within one run):
+  the trustworthy comparison across runs, tested with stats.ratio_change;
+- each cell's absolute numbers, run B against run A (stats.compare_values on the
+  repetitions): on shared machines these drift by tens of percent between runs, so read them
+  together with what changed in the configuration and the environment, listed first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zcbench import fmt, stats
+from zcbench.report import SAMPLES, load_manifest, manifest_fact, markdown_table, resolve_run_dir
+from zcbench.samples import load_samples
+
+#: Absolute metrics compared cell by cell between the runs.
+CELL_METRICS = ("requests_per_s", "latency_mean_us", "latency_p99_us", "cpu_us_per_request")
+#: Config keys that describe where the output went, not what was measured.
+IGNORED_CONFIG = ("out", "label", "quiet")
+#: Environment facts whose change can explain a change in the numbers: (title, places recorded).
+ENVIRONMENT_FACTS = (
+    ("git commit", ("git.commit",)),
+    ("git dirty", ("git.dirty",)),
+    ("kernel", ("host.kernel_release",)),
+    ("kernel cmdline", ("host.kernel_cmdline", "host.cmdline")),
+    ("CPU model", ("host.cpu_model",)),
+    ("CPU count", ("host.cpu_count",)),
+    ("isolated CPUs", ("host.isolated_cpus",)),
+    ("governor", ("host.governors", "host.governor")),
+    ("server container", ("container_mode", "privilege.mode")),
+    ("network path", ("path.kind", "config.path")),
+    ("interface", ("host.interface",)),
+    ("docker", ("docker.version", "docker.engine_version", "docker")),
+    ("images", ("images",)),
+)
+
+
+def config_changes(manifest_a: dict, manifest_b: dict) -> list[dict]:
+    config_a, config_b = manifest_a.get("config") or {}, manifest_b.get("config") or {}
+    keys = sorted((set(config_a) | set(config_b)) - set(IGNORED_CONFIG))
+    return [{"name": key, "a": config_a.get(key), "b": config_b.get(key)}
+            for key in keys if config_a.get(key) != config_b.get(key)]
+
+
+def environment_changes(manifest_a: dict, manifest_b: dict) -> list[dict]:
+    changes = []
+    for title, places in ENVIRONMENT_FACTS:
+        a, b = manifest_fact(manifest_a, *places), manifest_fact(manifest_b, *places)
+        if a != b and not (a is None and b is None):
+            changes.append({"name": title, "a": a, "b": b})
+    return changes
+
+
+def cell_changes(samples_a: list[dict], samples_b: list[dict]) -> list[dict]:
+    """Per cell present in both runs: each metric of B against A, with its verdict."""
+    groups_a, groups_b = stats.group_samples(samples_a), stats.group_samples(samples_b)
+    cells = []
+    for key in (k for k in groups_a if k in groups_b):
+        server, arm, conns, size = key
+        cells.append({
+            "server": server, "arm": arm, "conns": conns, "response_size": size,
+            "a_indexes": [s["cell"]["index"] for s in groups_a[key]],
+            "b_indexes": [s["cell"]["index"] for s in groups_b[key]],
+            "metrics": {metric: stats.compare_values(stats.metric_values(groups_a[key], metric),
+                                                     stats.metric_values(groups_b[key], metric), metric)
+                        for metric in CELL_METRICS},
+        })
+    return cells
+
+
+def ratio_changes(summary_a: dict, summary_b: dict) -> list[dict]:
+    """Per arm/regular comparison present in both runs: did the throughput ratio move?"""
+    changes = []
+    for comparison in summary_a["comparisons"]:
+        arm, conns, size = comparison["arm"], comparison["conns"], comparison["response_size"]
+        other = stats.find_comparison(summary_b, arm, conns, size)
+        if other is None:
+            continue
+        for metric in ("requests_per_s", "latency_mean_us"):
+            higher_is_better = stats.METRICS[metric].higher_is_better
+            changes.append({"arm": arm, "conns": conns, "response_size": size, "metric": metric,
+                            **stats.ratio_change(comparison["metrics"][metric], other["metrics"][metric],
+                                                 higher_is_better)})
+    return changes
+
+
+def _cell_keys(summary: dict) -> set[tuple]:
+    return {(g["arm"], g["conns"], g["response_size"]) for g in summary["groups"]}
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
+    dir_a, dir_b = resolve_run_dir(run_a), resolve_run_dir(run_b)
+    manifest_a, manifest_b = load_manifest(dir_a), load_manifest(dir_b)
+    samples_a, samples_b = load_samples(dir_a / SAMPLES), load_samples(dir_b / SAMPLES)
+    summary_a, summary_b = stats.summarize(samples_a), stats.summarize(samples_b)
+    keys_a, keys_b = _cell_keys(summary_a), _cell_keys(summary_b)
+    return {
+        "a": {"dir": str(dir_a), "run_id": manifest_a.get("run_id", dir_a.name),
+              "complete": manifest_a.get("complete"), "samples": len(samples_a)},
+        "b": {"dir": str(dir_b), "run_id": manifest_b.get("run_id", dir_b.name),
+              "complete": manifest_b.get("complete"), "samples": len(samples_b)},
+        "config_changes": config_changes(manifest_a, manifest_b),
+        "environment_changes": environment_changes(manifest_a, manifest_b),
+        "ratio_changes": ratio_changes(summary_a, summary_b),
+        "cells": cell_changes(samples_a, samples_b),
+        "only_in_a": sorted(keys_a - keys_b),
+        "only_in_b": sorted(keys_b - keys_a),
+    }
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _short(value) -> str:
+    text = fmt.UNKNOWN if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _verdict(change: float | None, verdict: str) -> str:
+    if change is None:
+        return fmt.MISSING
+    if verdict in ("better", "worse"):
+        return f"**{fmt.delta(change)} {verdict}**"
+    return f"{fmt.delta(change)} ({'untested' if verdict == 'too few repetitions' else verdict})"
+
+
+def render_compare(result: dict) -> str:
+    a, b = result["a"], result["b"]
+    lines = [f"# zcbench compare: A = {a['run_id']} → B = {b['run_id']}", ""]
+    for name, run in (("A", a), ("B", b)):
+        if not run["complete"]:
+            lines.append(f"> ⚠ run {name} is incomplete ({run['samples']} samples)")
+    lines += ["", "Verdicts: Welch's t-test over the repetitions, p < 0.05 and beyond the run-to-run "
+              "spread, else \"noise\". Absolute numbers between runs drift on shared machines; the "
+              "ratios (arm / regular, measured side by side within each run) are the firmer comparison.", ""]
+    lines += ["## What changed in the setup", ""]
+    changes = [("config", c) for c in result["config_changes"]] + \
+              [("environment", c) for c in result["environment_changes"]]
+    if changes:
+        lines += markdown_table(["Kind", "What", "A", "B"],
+                        [[kind, c["name"], _short(c["a"]), _short(c["b"])] for kind, c in changes])
+    else:
+        lines.append("Nothing recorded differs (configuration and environment are the same).")
+    lines.append("")
+    if result["ratio_changes"]:
+        rows = [[r["arm"], str(r["conns"]), fmt.size(r["response_size"]),
+                 {"requests_per_s": "throughput", "latency_mean_us": "mean latency"}[r["metric"]],
+                 fmt.ratio(r["before"]), fmt.ratio(r["after"]), _verdict(r["change"], r["verdict"]),
+                 fmt.number(r["p"], 3)] for r in result["ratio_changes"]]
+        lines += ["## Arm / regular ratios", "",
+                  *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p"], rows), ""]
+    if result["cells"]:
+        rows = []
+        for cell in result["cells"]:
+            m = cell["metrics"]
+            rows.append([cell["arm"], str(cell["conns"]), fmt.size(cell["response_size"]),
+                         f"{fmt.rate(m['requests_per_s']['baseline_mean'])} → {fmt.rate(m['requests_per_s']['arm_mean'])}",
+                         _verdict(m["requests_per_s"]["delta"], m["requests_per_s"]["verdict"]),
+                         _verdict(m["latency_mean_us"]["delta"], m["latency_mean_us"]["verdict"]),
+                         _verdict(m["latency_p99_us"]["delta"], m["latency_p99_us"]["verdict"]),
+                         _verdict(m["cpu_us_per_request"]["delta"], m["cpu_us_per_request"]["verdict"]),
+                         f"{','.join(map(str, cell['a_indexes']))} / {','.join(map(str, cell['b_indexes']))}"])
+        lines += ["## Cells, B against A", "",
+                  *markdown_table(["Arm", "Conns", "Size", "req/s A → B", "Throughput", "Mean latency", "p99",
+                           "CPU/request", "Samples A / B"], rows), ""]
+    for name, keys in (("A", result["only_in_a"]), ("B", result["only_in_b"])):
+        if keys:
+            lines.append(f"Only in {name}: " + ", ".join(f"{arm} {conns}c {fmt.size(size)}"
+                                                        for arm, conns, size in keys))
+    lines += ["", f"Raw samples: `{a['dir']}/{SAMPLES}` and `{b['dir']}/{SAMPLES}`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,263 @@
+"""A bench run's parameters: validated once, every default defined here and nowhere else.
+
+`Config.from_args(...)` takes the strings/numbers of `invoke bench` (or of the sweep) and
+returns a frozen Config or raises ConfigError with one clear line. Nothing here touches
+Docker; `check_runtime()` in bench.py checks what needs the engine (images, daemon).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import secrets
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from zcbench import ROOT
+from zcbench.samples import ARMS, SERVERS
+
+# --- the defaults (the study's matrix, sized to finish in about 5 minutes on 2 vCPUs) ------
+
+DEFAULT_MODE = "zc"
+DEFAULT_SERVER = "zcbench"
+DEFAULT_CONNS = (100, 1000, 4000)
+DEFAULT_RESPONSE_SIZE = 88  # the study's response (headers + body), bytes
+DEFAULT_DURATION_S = 14
+DEFAULT_WARMUP_S = 1
+DEFAULT_REPEAT = 3
+DEFAULT_ZC_MAX_INFLIGHT = 256  # the study's per-worker cap
+DEFAULT_MEMLOCK = 8 * 1024 * 1024  # the usual RLIMIT_MEMLOCK default: what the study's server had
+MAX_NOFILE = 1 << 20  # default nofile: this, or the host's hard limit when lower (see default_nofile)
+DEFAULT_SERVER_CPUS = "0"
+DEFAULT_LOADGEN_CPUS = "1"
+DEFAULT_PORT = 8088
+DEFAULT_BIND = "127.0.0.1"
+DEFAULT_PATH = "loopback"
+DEFAULT_LABEL = "bench"
+DEFAULT_OUT = ROOT / "results"
+WRK_TIMEOUT_S = 5  # wrk counts a request slower than this as a timeout error
+
+MODES = {
+    # A zc arm always runs beside the regular baseline it is judged against.
+    "regular": ("regular",),
+    "zc": ("regular", "zc"),
+    "zc-fixed": ("regular", "zc-fixed"),
+    "all": ("regular", "zc", "zc-fixed"),
+}
+SERVER_CHOICES = ("zcbench", "nginx", "both")
+PATHS = ("loopback", "veth")
+
+_SIZE = re.compile(r"^(\d+)\s*([kKmM]?)(i?[bB]?)$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """Bad input; the message is the one line shown to the user."""
+
+
+@dataclass(frozen=True)
+class Config:
+    arms: tuple[str, ...] = MODES[DEFAULT_MODE]  # zcbench server arms
+    servers: tuple[str, ...] = (DEFAULT_SERVER,)
+    conns: tuple[int, ...] = DEFAULT_CONNS
+    response_sizes: tuple[int, ...] = (DEFAULT_RESPONSE_SIZE,)
+    duration_s: int = DEFAULT_DURATION_S
+    warmup_s: int = DEFAULT_WARMUP_S
+    repeat: int = DEFAULT_REPEAT
+    zc_max_inflight: int = DEFAULT_ZC_MAX_INFLIGHT
+    drop_ipc_lock: bool = False
+    memlock: int = DEFAULT_MEMLOCK  # bytes; -1 = unlimited
+    nofile: int = MAX_NOFILE
+    server_cpus: tuple[int, ...] = (0,)
+    loadgen_cpus: tuple[int, ...] = (1,)
+    threads: int = 1
+    port: int = DEFAULT_PORT
+    bind: str = DEFAULT_BIND
+    path: str = DEFAULT_PATH
+    out: Path = DEFAULT_OUT
+    label: str = DEFAULT_LABEL
+    seed: int = 0
+    quiet: bool = False
+    mode: str = DEFAULT_MODE  # as given, for the manifest
+    extra: dict = field(default_factory=dict)  # callers' notes (e.g. the sweep), kept in the manifest
+
+    @property
+    def arms_to_run(self) -> tuple[tuple[str, str], ...]:
+        """(server, arm) pairs of the run: the zcbench arms, then nginx as its own arm."""
+        pairs = [("zcbench", arm) for arm in self.arms] if "zcbench" in self.servers else []
+        if "nginx" in self.servers:
+            pairs.append(("nginx", "nginx"))
+        return tuple(pairs)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        return data
+
+    @classmethod
+    def from_args(cls, *, mode=DEFAULT_MODE, server=DEFAULT_SERVER, conns=DEFAULT_CONNS,
+                  response_size=DEFAULT_RESPONSE_SIZE, duration=DEFAULT_DURATION_S,
+                  warmup=DEFAULT_WARMUP_S, repeat=DEFAULT_REPEAT,
+                  zc_max_inflight=DEFAULT_ZC_MAX_INFLIGHT, drop_ipc_lock=False,
+                  memlock=DEFAULT_MEMLOCK, nofile=None,
+                  server_cpus=DEFAULT_SERVER_CPUS, loadgen_cpus=DEFAULT_LOADGEN_CPUS,
+                  threads=None, port=DEFAULT_PORT, bind=DEFAULT_BIND, path=DEFAULT_PATH,
+                  out=DEFAULT_OUT, label=DEFAULT_LABEL, seed=None, quiet=False,
+                  online_cpus=None, extra=None) -> Config:
+        if mode not in MODES:
+            raise ConfigError(f"unknown --mode {mode!r}; expected one of {', '.join(MODES)}")
+        if server not in SERVER_CHOICES:
+            raise ConfigError(f"unknown --server {server!r}; expected one of {', '.join(SERVER_CHOICES)}")
+        if path not in PATHS:
+            raise ConfigError(f"unknown --path {path!r}; expected one of {', '.join(PATHS)}")
+        conn_levels = parse_int_list(conns, "--conns", minimum=1)
+        sizes = parse_size_list(response_size, "--response-size")
+        online = set(online_cpus if online_cpus is not None else available_cpus())
+        server_set = parse_cpu_list(server_cpus, "--server-cpus", online)
+        loadgen_set = parse_cpu_list(loadgen_cpus, "--loadgen-cpus", online)
+        if set(server_set) & set(loadgen_set):
+            raise ConfigError(f"--server-cpus {format_cpus(server_set)} and --loadgen-cpus "
+                              f"{format_cpus(loadgen_set)} overlap: give them disjoint CPUs")
+        nthreads = len(loadgen_set) if threads in (None, "", 0, "0") else parse_int(threads, "--threads", 1)
+        if nthreads > min(conn_levels):
+            raise ConfigError(f"--threads {nthreads} exceeds the smallest --conns {min(conn_levels)} "
+                              "(wrk needs at least one connection per thread)")
+        if not _LABEL.match(str(label)):
+            raise ConfigError(f"--label {label!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+        memlock_bytes = -1 if str(memlock).lower() in ("unlimited", "-1") else parse_size(memlock, "--memlock")
+        return cls(
+            arms=MODES[mode] if server != "nginx" else (),
+            servers=("zcbench", "nginx") if server == "both" else (server,),
+            conns=conn_levels,
+            response_sizes=sizes,
+            duration_s=parse_int(duration, "--duration", 1),
+            warmup_s=parse_int(warmup, "--warmup", 0),
+            repeat=parse_int(repeat, "--repeat", 1),
+            zc_max_inflight=parse_int(zc_max_inflight, "--zc-max-inflight", 0),
+            drop_ipc_lock=bool(drop_ipc_lock),
+            memlock=memlock_bytes,
+            nofile=parse_int(default_nofile() if nofile in (None, "") else nofile, "--nofile",
+                             max(conn_levels) + 1024),
+            server_cpus=server_set,
+            loadgen_cpus=loadgen_set,
+            threads=nthreads,
+            port=parse_int(port, "--port", 1024, 65535),
+            bind=bind,
+            path=path,
+            out=Path(out),
+            label=str(label),
+            seed=secrets.randbits(32) if seed in (None, "") else parse_int(seed, "--seed", 0),
+            quiet=bool(quiet),
+            mode=mode,
+            extra=dict(extra or {}),
+        )
+
+
+# --- parsers (each raises ConfigError naming the option) ------------------------------------
+
+
+def parse_int(value, option: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a whole number") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{option} {number} must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{option} {number} must be at most {maximum}")
+    return number
+
+
+def _items(value) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value]
+    return [v.strip() for v in str(value).split(",")]
+
+
+def parse_int_list(value, option: str, minimum: int = 1) -> tuple[int, ...]:
+    items = _items(value)
+    if not items or any(not i for i in items):
+        raise ConfigError(f"{option} {value!r}: give a comma-separated list of whole numbers")
+    numbers = tuple(parse_int(i, option, minimum) for i in items)
+    if len(set(numbers)) != len(numbers):
+        raise ConfigError(f"{option} {value!r} repeats a value")
+    return numbers
+
+
+def parse_size(value, option: str) -> int:
+    """Bytes from '88', '4k', '1m', '64KiB' (k = 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        text = str(value).strip()
+    m = _SIZE.match(text)
+    if not m:
+        raise ConfigError(f"{option} {value!r} is not a size (e.g. 88, 4k, 1m)")
+    number = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    if number < 1:
+        raise ConfigError(f"{option} {value!r} must be at least 1 byte")
+    return number
+
+
+def parse_size_list(value, option: str) -> tuple[int, ...]:
+    items = _items(value)
+    if not items or any(not i for i in items):
+        raise ConfigError(f"{option} {value!r}: give a size or a comma-separated list of sizes")
+    sizes = tuple(parse_size(i, option) for i in items)
+    if len(set(sizes)) != len(sizes):
+        raise ConfigError(f"{option} {value!r} repeats a size")
+    return sizes
+
+
+def parse_cpu_list(value, option: str, online: set[int]) -> tuple[int, ...]:
+    """CPUs from '0', '0,2', '0-3' (Linux list format); each must be online and usable."""
+    cpus: list[int] = []
+    for item in _items(value):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
+        if not m:
+            raise ConfigError(f"{option} {value!r} is not a CPU list (e.g. 0 or 0,2 or 2-3)")
+        low, high = int(m.group(1)), int(m.group(2) or m.group(1))
+        if high < low:
+            raise ConfigError(f"{option} {value!r}: range {item} runs backwards")
+        cpus.extend(range(low, high + 1))
+    missing = sorted(set(cpus) - online)
+    if missing:
+        raise ConfigError(f"{option} {value!r}: CPU {format_cpus(missing)} does not exist or is not "
+                          f"usable here (usable: {format_cpus(sorted(online))})")
+    if len(set(cpus)) != len(cpus):
+        raise ConfigError(f"{option} {value!r} repeats a CPU")
+    return tuple(sorted(cpus))
+
+
+def format_cpus(cpus) -> str:
+    return ",".join(str(c) for c in cpus)
+
+
+def available_cpus() -> set[int]:
+    """CPUs this process may run on (online and in our affinity mask)."""
+    return set(os.sched_getaffinity(0))
+
+
+def default_nofile() -> int:
+    """MAX_NOFILE, or the hard limit this host hands its processes when lower: without
+    CAP_SYS_RESOURCE in the bounding set a container cannot be given more than the daemon has."""
+    return min(MAX_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def host_limit(name: str) -> int:
+    """Hard limit of this process for 'memlock' or 'nofile' (-1 = unlimited)."""
+    which = {"memlock": resource.RLIMIT_MEMLOCK, "nofile": resource.RLIMIT_NOFILE}[name]
+    hard = resource.getrlimit(which)[1]
+    return -1 if hard == resource.RLIM_INFINITY else hard
+
+
+def port_in_use(port: int, bind: str = DEFAULT_BIND) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((bind, port))
+        except OSError:
+            return True
+    return False

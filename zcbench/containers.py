@@ -1,0 +1,497 @@
+"""The bench's containers through the Docker SDK: server, nginx reference, loadgen.
+
+Rules every function here keeps:
+- nothing pulls: containers are created from local images with create()+start() (the SDK's
+  run() pulls on ImageNotFound); callers check the images exist first (images.require_images);
+- every container carries the label `zcbench.run=<run id>`, so `remove_run_containers` can
+  clean up after Ctrl-C or a failure, whatever was running;
+- the server gets `--privileged`, or, where the daemon cannot grant it (a capability bounding
+  set without CAP_SYS_RESOURCE makes runc fail with "unable to apply caps"), every capability
+  of the host's bounding set plus unconfined seccomp (io_uring needs it under Docker >= 25's
+  default profile). `privilege_options` finds out once and says which in the manifest;
+- memlock and nofile ulimits are explicit (containers would inherit the daemon's).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import string
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zcbench import ROOT
+
+RUN_LABEL = "zcbench.run"
+ROLE_LABEL = "zcbench.role"
+STATS_MOUNT = "/run/zcb"  # where a server container sees its host directory
+SERVER_BINARY = "/zcb-server"
+READY_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 20  # docker stop: SIGTERM, then SIGKILL after this many seconds
+NGINX_TEMPLATE = ROOT / "images" / "nginx" / "nginx.conf.template"
+BODY_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"  # zcb-server's body pattern (response.c)
+
+#: Capability names by bit number (linux/capability.h), to turn CapBnd into --cap-add names.
+CAPABILITIES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)
+
+
+class DockerUnavailable(RuntimeError):
+    """The Docker engine cannot be reached; the message points at `invoke provision`."""
+
+
+class ContainerError(RuntimeError):
+    """A container failed to start or behaved unexpectedly; the message says which and why."""
+
+
+def docker_client():
+    """A client for the local engine, or DockerUnavailable with one line saying what to do."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # the SDK raises several types for "no daemon"
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise DockerUnavailable(f"Docker engine unreachable ({reason}): run `invoke provision`") from None
+    return client
+
+
+# --- privilege -------------------------------------------------------------------------------
+
+
+def bounding_capabilities(status_path: str = "/proc/self/status") -> list[str]:
+    """Names of the capabilities in this process's bounding set (CapBnd)."""
+    with open(status_path) as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return [name for bit, name in enumerate(CAPABILITIES) if mask >> bit & 1]
+
+
+@dataclass(frozen=True)
+class Privilege:
+    mode: str  # "privileged" or "fallback"
+    kwargs: dict = field(hash=False)  # arguments for containers.create
+    reason: str = ""  # why the fallback was needed
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "reason": self.reason, "cap_add": self.kwargs.get("cap_add"),
+                "security_opt": self.kwargs.get("security_opt")}
+
+
+def _probe(client, probe_image: str, run_id: str, **kwargs) -> None:
+    """Create, start and remove a throwaway container; APIError if the daemon refuses."""
+    probe = client.containers.create(probe_image, ["true"], network_mode="none",
+                                     labels={RUN_LABEL: run_id, ROLE_LABEL: "probe"}, **kwargs)
+    try:
+        probe.start()
+        probe.wait(timeout=30)
+    finally:
+        probe.remove(force=True)
+
+
+def _fallback(client, probe_image: str, run_id: str, reason: str) -> Privilege:
+    """Every bounding-set capability the daemon knows (older daemons reject e.g. CAP_PERFMON)."""
+    import docker.errors
+
+    caps, unknown = bounding_capabilities(), []
+    while True:
+        kwargs = {"cap_add": caps, "security_opt": ["seccomp=unconfined"]}
+        try:
+            _probe(client, probe_image, run_id, **kwargs)
+            break
+        except docker.errors.APIError as exc:
+            text = _api_reason(exc)
+            name = text.rsplit("unknown capability:", 1)[-1].strip(' "').removeprefix("CAP_")
+            if "unknown capability" not in text or name not in caps:
+                raise ContainerError(f"neither --privileged nor the capability fallback works: {text}") from None
+            caps = [c for c in caps if c != name]
+            unknown.append(name)
+    if unknown:
+        reason += f"; capabilities unknown to this Docker left out: {', '.join(unknown)}"
+    return Privilege("fallback", kwargs, reason)
+
+
+def privilege_options(client, probe_image: str, run_id: str) -> Privilege:
+    """--privileged if a throwaway container gets it; else the capability fallback."""
+    import docker.errors
+
+    try:
+        _probe(client, probe_image, run_id, privileged=True)
+        return Privilege("privileged", {"privileged": True})
+    except docker.errors.APIError as exc:
+        return _fallback(client, probe_image, run_id, f"--privileged refused: {_api_reason(exc)}")
+
+
+def _api_reason(exc) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    text = str(text)
+    return text.split("unable to start container process: ")[-1][:200]
+
+
+# --- generic helpers -------------------------------------------------------------------------
+
+
+def _labels(run_id: str, role: str) -> dict[str, str]:
+    return {RUN_LABEL: run_id, ROLE_LABEL: role}
+
+
+def _ulimits(memlock: int | None, nofile: int) -> list:
+    from docker.types import Ulimit
+
+    limits = [Ulimit(name="nofile", soft=nofile, hard=nofile)]
+    if memlock is not None:
+        limits.append(Ulimit(name="memlock", soft=memlock, hard=memlock))
+    return limits
+
+
+def _cpuset(cpus) -> str:
+    return ",".join(str(c) for c in cpus)
+
+
+def remove_run_containers(client, run_id: str) -> list[str]:
+    """Force-remove every container labelled with this run id; return their names."""
+    import docker.errors
+
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
+        try:
+            container.remove(force=True)
+            removed.append(container.name)
+        except docker.errors.NotFound:
+            pass
+    return removed
+
+
+def run_containers(client, run_id: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+
+
+def host_stats_dir(run_id: str) -> Path:
+    """A host directory for the server's stats file, on tmpfs when there is one (it is mmapped)."""
+    parent = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    return Path(tempfile.mkdtemp(prefix=f"zcbench-{run_id}-", dir=parent))
+
+
+def remove_stats_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _wait_for_log(container, needle: str, timeout: float) -> str:
+    """Poll the container's stderr until `needle` appears; ContainerError if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = container.logs(stdout=False, stderr=True).decode(errors="replace")
+        if needle in text:
+            return text
+        container.reload()
+        if container.status in ("exited", "dead") or time.monotonic() > deadline:
+            out = container.logs(stdout=True, stderr=True).decode(errors="replace").strip()
+            state = "exited" if container.status in ("exited", "dead") else "not ready in time"
+            raise ContainerError(f"{container.name} {state}: {out[-400:] or '(no output)'}")
+        time.sleep(0.02)
+
+
+# --- CPU time from the container's cgroup ----------------------------------------------------
+
+
+def _cgroup_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
+    """Controller ('cpuacct', 'cpu', or '' for cgroup2) -> mount point."""
+    mounts = {}
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _, options = right.split()[:3]
+            mountpoint = left.split()[4]
+            if fstype == "cgroup2":
+                mounts.setdefault("", mountpoint)
+            elif fstype == "cgroup":
+                for opt in options.split(","):
+                    mounts.setdefault(opt, mountpoint)
+    return mounts
+
+
+def cgroup_cpu_file(pid: int) -> tuple[Path, str]:
+    """(file, kind) holding the CPU time of the cgroup of `pid`: cgroup v1 cpuacct.usage (ns)
+    or cgroup v2 cpu.stat (usage_usec)."""
+    mounts = _cgroup_mounts()
+    with open(f"/proc/{pid}/cgroup") as f:
+        entries = [line.rstrip("\n").split(":", 2) for line in f]
+    for _, controllers, path in entries:
+        if "cpuacct" in controllers.split(",") and "cpuacct" in mounts:
+            candidate = Path(mounts["cpuacct"] + path) / "cpuacct.usage"
+            if candidate.exists():
+                return candidate, "v1"
+    for hier, controllers, path in entries:
+        if hier == "0" and controllers == "" and "" in mounts:
+            candidate = Path(mounts[""] + path) / "cpu.stat"
+            if candidate.exists():
+                return candidate, "v2"
+    raise ContainerError(f"no cgroup CPU accounting file found for pid {pid}")
+
+
+def read_cpu_seconds(cpu_file: tuple[Path, str]) -> float:
+    path, kind = cpu_file
+    text = path.read_text()
+    if kind == "v1":
+        return int(text) / 1e9
+    usage = next(line.split()[1] for line in text.splitlines() if line.startswith("usage_usec"))
+    return int(usage) / 1e6
+
+
+@dataclass
+class Running:
+    """A started container and what the bench reads from it."""
+    container: object
+    cpu_file: tuple[Path, str]
+    stats_path: Path | None = None
+
+    def cpu_seconds(self) -> float:
+        return read_cpu_seconds(self.cpu_file)
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+
+def _start(container) -> tuple[Path, str]:
+    import docker.errors
+
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        reason = _api_reason(exc)
+        if "rlimit" in reason:
+            reason += (" (a memlock/nofile limit above the Docker daemon's hard limit needs "
+                       "CAP_SYS_RESOURCE: lower --memlock/--nofile or raise the daemon's limits)")
+        raise ContainerError(f"{container.name} did not start: {reason}") from None
+    container.reload()
+    pid = container.attrs["State"]["Pid"]
+    if not pid:
+        raise ContainerError(f"{container.name} did not start: {container.logs().decode(errors='replace')[-400:]}")
+    return cgroup_cpu_file(pid)
+
+
+# --- the zcbench server ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What a zcb-server container runs with (one per cell)."""
+    send: str = "regular"  # regular | zc | zc-fixed
+    cpus: tuple[int, ...] = (0,)
+    port: int = 8088
+    bind: str = "127.0.0.1"
+    response_size: int = 88
+    zc_max_inflight: int = 256
+    drop_ipc_lock: bool = False
+    memlock: int = 8 * 1024 * 1024
+    nofile: int = 1 << 20
+    max_conns: int | None = None
+
+    def command(self) -> list[str]:
+        args = ["--port", str(self.port), "--bind", self.bind, "--cpus", _cpuset(self.cpus),
+                "--send", self.send, "--zc-max-inflight", str(self.zc_max_inflight),
+                "--response-size", str(self.response_size),
+                "--stats-file", f"{STATS_MOUNT}/stats", "--idle-timeout", "0"]
+        if self.max_conns:
+            args += ["--max-conns", str(self.max_conns)]
+        if self.drop_ipc_lock:
+            args.append("--drop-ipc-lock")
+        return args
+
+
+def start_server(client, image: str, spec: ServerSpec, *, run_id: str, privilege: Privilege,
+                 stats_dir: Path, name: str | None = None) -> Running:
+    """Create and start a zcb-server container and wait until it listens."""
+    stats_dir.mkdir(parents=True, exist_ok=True)
+    stats_path = stats_dir / "stats"
+    stats_path.unlink(missing_ok=True)
+    container = client.containers.create(
+        image, spec.command(), name=name, network_mode="host", cpuset_cpus=_cpuset(spec.cpus),
+        ulimits=_ulimits(spec.memlock, spec.nofile), labels=_labels(run_id, "server"),
+        volumes={str(stats_dir): {"bind": STATS_MOUNT, "mode": "rw"}}, **privilege.kwargs,
+    )
+    try:
+        cpu_file = _start(container)
+        _wait_for_log(container, "listening on", READY_TIMEOUT_S)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return Running(container, cpu_file, stats_path)
+
+
+def stop_container(running: Running, timeout: int = STOP_TIMEOUT_S) -> tuple[int, str, str]:
+    """SIGTERM (docker stop), wait, collect (exit code, stdout, stderr), remove the container."""
+    container = running.container
+    try:
+        container.stop(timeout=timeout)
+        code = container.wait(timeout=timeout + 10)["StatusCode"]
+        stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
+        stderr = container.logs(stdout=False, stderr=True).decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    return code, stdout, stderr
+
+
+# --- the nginx reference ---------------------------------------------------------------------
+
+
+def nginx_header_length(body_length: int) -> int:
+    """Bytes of nginx's 200 response head for this config (Date has a fixed width)."""
+    head = ("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 22 Nov 2026 05:30:00 GMT\r\n"
+            "Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n")
+    return len(head.format(body_length))
+
+
+def nginx_body_length(response_size: int) -> int:
+    """Body bytes so nginx's whole response is `response_size`, or as close as it can be."""
+    body = max(0, response_size - nginx_header_length(0))
+    while body > 0 and nginx_header_length(body) + body > response_size:
+        body -= 1
+    return body
+
+
+def body_bytes(length: int) -> bytes:
+    return (BODY_ALPHABET * (length // len(BODY_ALPHABET) + 1))[:length].encode()
+
+
+def write_nginx_config(directory: Path, *, port: int, bind: str, response_size: int, nofile: int) -> dict:
+    """Render nginx.conf + the body into `directory`; return what differs from zcb-server."""
+    (directory / "www").mkdir(parents=True, exist_ok=True)
+    # nginx's workers run as nobody: they must be able to reach the body (mkdtemp makes 0700).
+    directory.chmod(0o755)
+    (directory / "www").chmod(0o755)
+    (directory / "www" / "body").write_bytes(body_bytes(nginx_body_length(response_size)))
+    conf = string.Template(NGINX_TEMPLATE.read_text()).substitute(
+        port=port, bind=bind, nofile=nofile, worker_connections=min(nofile - 64, 65536))
+    (directory / "nginx.conf").write_text(conf)
+    return nginx_reference_info(response_size)
+
+
+def nginx_reference_info(response_size: int) -> dict:
+    """How the nginx reference's response differs from zcb-server's at this size."""
+    body = nginx_body_length(response_size)
+    total = nginx_header_length(body) + body
+    return {"response_size": total, "body_bytes": body,
+            "differs": "adds Server, Date and Connection headers (the body is shortened to keep the "
+                       "total size); one worker process; static file served with sendfile off"
+                       + ("" if total == response_size else f"; total {total} B, not {response_size} B")}
+
+
+def start_nginx(client, image: str, *, cpus, port: int, bind: str, response_size: int,
+                memlock: int, nofile: int, run_id: str, conf_dir: Path, name: str | None = None) -> Running:
+    write_nginx_config(conf_dir, port=port, bind=bind, response_size=response_size, nofile=nofile)
+    container = client.containers.create(
+        image, name=name, network_mode="host", cpuset_cpus=_cpuset(cpus),
+        ulimits=_ulimits(memlock, nofile), labels=_labels(run_id, "nginx"),
+        volumes={str(conf_dir): {"bind": STATS_MOUNT, "mode": "rw"}},
+    )
+    try:
+        cpu_file = _start(container)
+        _wait_for_port(container, bind, port, READY_TIMEOUT_S)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return Running(container, cpu_file, None)
+
+
+def _wait_for_port(container, host: str, port: int, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            container.reload()
+            if container.status in ("exited", "dead") or time.monotonic() > deadline:
+                out = container.logs().decode(errors="replace").strip()
+                raise ContainerError(f"{container.name} not listening on {host}:{port}: {out[-400:]}") from None
+            time.sleep(0.05)
+
+
+# --- the load generator ----------------------------------------------------------------------
+
+
+def start_loadgen(client, image: str, *, cpus, nofile: int, run_id: str, network: str = "host",
+                  name: str | None = None) -> Running:
+    """An idle wrk container on `cpus`; each wrk run is a `docker exec` inside it (its CPU time
+    lands in this container's cgroup). network: "host" or a Docker network name (veth path)."""
+    container = client.containers.create(
+        image, ["sleep", "infinity"], name=name, network_mode=network, cpuset_cpus=_cpuset(cpus),
+        ulimits=_ulimits(None, nofile), labels=_labels(run_id, "loadgen"),
+    )
+    try:
+        cpu_file = _start(container)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return Running(container, cpu_file, None)
+
+
+# --- one-off use (tests, probes): a server for a block of code, one wrk run ---------------------
+
+
+@dataclass
+class ServerSession:
+    """A server container for the duration of a `with` block; `final` is its SIGTERM JSON."""
+    running: Running
+    exit_code: int | None = None
+    final: dict | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+    def counters(self) -> dict:
+        """Live counter totals from the stats file."""
+        from zcbench.counters import read_stats_file
+
+        return read_stats_file(self.running.stats_path)["totals"]
+
+
+@contextmanager
+def server_session(client, spec: ServerSpec, *, run_id: str, image: str | None = None,
+                   privilege: Privilege | None = None):
+    """Start zcb-server with `spec` (privileged or the fallback, memlock/nofile from spec),
+    yield a ServerSession, then stop it with SIGTERM and parse its final JSON."""
+    from zcbench import images
+    from zcbench.counters import parse_final_json
+
+    image = image or images.TAGS["server"]
+    privilege = privilege or privilege_options(client, images.TAGS["loadgen"], run_id)
+    stats_dir = host_stats_dir(run_id)
+    session = None
+    try:
+        session = ServerSession(start_server(client, image, spec, run_id=run_id, privilege=privilege,
+                                             stats_dir=stats_dir))
+        yield session
+    finally:
+        if session is not None:
+            session.exit_code, session.stdout, session.stderr = stop_container(session.running)
+            if session.exit_code == 0:
+                session.final = parse_final_json(session.stdout)
+        remove_stats_dir(stats_dir)
+
+
+def wrk_once(client, url: str, *, conns: int, threads: int = 1, duration_s: int, run_id: str,
+             cpus=(1,), nofile: int | None = None, timeout_s: int = 5, network: str = "host"):
+    """One wrk run in a fresh loadgen container (removed afterwards): a zcbench.wrk.WrkRun."""
+    from zcbench import images
+    from zcbench.config import default_nofile
+    from zcbench.wrk import run_wrk
+
+    loadgen = start_loadgen(client, images.TAGS["loadgen"], cpus=cpus, nofile=nofile or default_nofile(),
+                            run_id=run_id, network=network)
+    try:
+        return run_wrk(loadgen, url, conns=conns, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
+    finally:
+        loadgen.container.remove(force=True)

@@ -1,0 +1,145 @@
+"""A run's manifest.json: everything needed to know what was measured, where and how.
+
+Written (atomically) when the run starts with "complete": false, and rewritten when it ends:
+"complete": true, or false with the reason (interrupted, failed: ...). A reader can thus
+always tell a finished run from one cut short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+from zcbench import ROOT, __version__
+from zcbench.atomic import write_atomic
+
+MANIFEST = "manifest.json"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """The JSON of `data`, written so a reader never sees half a file (zcbench.atomic)."""
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_manifest(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / MANIFEST).read_text())
+
+
+def git_state(root: Path = ROOT) -> dict:
+    """Commit and dirty flag of the checkout the run came from (None outside a git tree)."""
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def docker_facts(client) -> dict:
+    try:
+        version, info = client.version(), client.info()
+    except Exception as exc:  # noqa: BLE001 - the manifest records, it does not fail the run
+        return {"error": str(exc)}
+    return {
+        "engine_version": version.get("Version"),
+        "api_version": version.get("ApiVersion"),
+        "cgroup_version": info.get("CgroupVersion"),
+        "cgroup_driver": info.get("CgroupDriver"),
+        "storage_driver": info.get("Driver"),
+        "security_options": info.get("SecurityOptions"),
+    }
+
+
+def host_facts(interface: str) -> dict:
+    """zcbench.hostfacts (the provisioning side's collector) when present; else why not."""
+    try:
+        from zcbench.hostfacts import collect_host_facts
+    except ImportError as exc:
+        return {"error": f"zcbench.hostfacts not available ({exc})", **_minimal_host_facts()}
+    try:
+        return collect_host_facts(interface)
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"collect_host_facts failed: {exc}", **_minimal_host_facts()}
+
+
+def _minimal_host_facts() -> dict:
+    """What a manifest must have even when hostfacts is missing."""
+    def read(path: str) -> str | None:
+        try:
+            return Path(path).read_text().strip()
+        except OSError:
+            return None
+
+    model = next((line.split(":", 1)[1].strip() for line in (read("/proc/cpuinfo") or "").splitlines()
+                  if line.startswith("model name")), None)
+    return {"kernel_release": platform.release(), "cmdline": read("/proc/cmdline"),
+            "cpu_model": model, "cpu_count": os.cpu_count(),
+            "isolated_cpus": read("/sys/devices/system/cpu/isolated"),
+            "governor": read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")}
+
+
+def send_zc_support() -> dict:
+    """The kernel's io_uring facts as seen from the host (SEND_ZC opcode support etc.)."""
+    try:
+        from zcbench.uring import probe
+    except ImportError as exc:
+        return {"error": f"zcbench.uring not available ({exc})"}
+    return probe()
+
+
+def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, privilege,
+                     image_ids: dict, limits: dict) -> dict:
+    return {
+        "zcbench_version": __version__,
+        "run_id": run_id,
+        "complete": False,
+        "incomplete_reason": "running",
+        "started_at": utc_now(),
+        "finished_at": None,
+        "config": config.to_json(),
+        "plan": {"seed": config.seed, "cells": len(cells),
+                 "order": [c.to_json() for c in cells]},
+        "cpus": {"server": list(config.server_cpus), "loadgen": list(config.loadgen_cpus),
+                 "wrk_threads": config.threads,
+                 "note": "server and loadgen pinned to disjoint CPUs (container cpusets)"},
+        "path": path,
+        "git": git_state(),
+        "images": image_ids,
+        "docker": docker_facts(client),
+        "privilege": privilege.to_json() if privilege else None,
+        "limits": limits,
+        "host": host_facts(path.get("interface", "lo")),
+        "io_uring": send_zc_support(),
+        "python": platform.python_version(),
+        "reference": _reference(config),
+    }
+
+
+def _reference(config) -> dict | None:
+    """What the nginx reference serves at each response size, when it runs."""
+    if "nginx" not in config.servers:
+        return None
+    from zcbench.containers import nginx_reference_info
+
+    return {"server": "nginx-light (Debian)",
+            "by_response_size": {str(size): nginx_reference_info(size) for size in config.response_sizes}}
+
+
+def finish_manifest(manifest: dict, *, complete: bool, reason: str | None, timing: dict,
+                    extra: dict | None = None) -> dict:
+    manifest = dict(manifest)
+    manifest.update(complete=complete, incomplete_reason=None if complete else reason,
+                    finished_at=utc_now(), timing=timing, **(extra or {}))
+    return manifest

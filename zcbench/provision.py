@@ -1,0 +1,263 @@
+"""Run the provisioning playbook through ansible-runner and turn its events into one line per task.
+
+ansible-runner pitfalls handled here (DESIGN.md "Ansible facts"): the command line is passed
+in full on every run and each run gets a fresh private_data_dir (with suppress_env_files), so
+a `--check` never leaks into the next run; the event handler returns True, or runner would
+drop the events; the inventory path is checked first, because a mistyped path would silently
+become a host name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from zcbench import ROOT
+
+PLAYBOOKS = ROOT / "playbooks"
+PLAYBOOK = PLAYBOOKS / "provision.yml"
+ANSIBLE_CONFIG = PLAYBOOKS / "ansible.cfg"
+DEFAULT_INVENTORY = PLAYBOOKS / "inventory" / "hosts.yml"
+ROLES = ("sysctl", "memlock", "nic", "cpu_isolation", "docker")
+
+# runner event -> status word of the task line
+_STATUS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+}
+
+
+class ProvisionError(ValueError):
+    """Bad input to provisioning (a missing inventory, an unknown tag)."""
+
+
+@dataclass
+class TaskResult:
+    task: str
+    host: str
+    status: str  # ok | changed | skipped | failed | unreachable | ignored
+    message: str = ""
+    diff: str = ""
+
+
+@dataclass
+class ProvisionResult:
+    rc: int
+    status: str  # ansible-runner's: successful | failed | timeout | canceled
+    elapsed_s: float
+    tasks: list[TaskResult] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    reboot_required: bool = False
+
+    @property
+    def changed(self) -> int:
+        return sum(self.stats.get("changed", {}).values())
+
+    @property
+    def failures(self) -> list[TaskResult]:
+        return [t for t in self.tasks if t.status in ("failed", "unreachable")]
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.failures
+
+
+def validate_inventory(inventory: str | os.PathLike | None) -> Path:
+    """The inventory file or directory; an error for a path that does not exist."""
+    path = Path(inventory) if inventory else DEFAULT_INVENTORY
+    if not path.exists():
+        raise ProvisionError(f"inventory {path} does not exist")
+    return path.resolve()
+
+
+def validate_tags(tags: Iterable[str]) -> list[str]:
+    tags = [t.strip() for t in tags if t.strip()]
+    unknown = sorted(set(tags) - set(ROLES))
+    if unknown:
+        raise ProvisionError(f"unknown tag(s) {', '.join(unknown)}; known: {', '.join(ROLES)}")
+    return tags
+
+
+def build_cmdline(*, check: bool, tags: list[str], extravars: dict) -> str:
+    """ansible-playbook options; the whole set every time (runner would reuse a stored one)."""
+    args = ["--check", "--diff"] if check else []
+    if tags:
+        args += ["--tags", ",".join(tags)]
+    if extravars:
+        args += ["--extra-vars", json.dumps(extravars, sort_keys=True)]
+    return shlex.join(args)
+
+
+def _task_name(event_data: dict) -> str:
+    task = event_data.get("task", "?")
+    role = event_data.get("role")
+    return f"{role} : {task}" if role else task
+
+
+def _message(res: dict, status: str) -> str:
+    """What a task line shows after its status: a debug message, a failure's reason, warnings."""
+    parts = []
+    if status in ("failed", "unreachable", "ignored"):
+        parts.append(str(res.get("msg") or "").strip())
+        stderr = str(res.get("stderr") or res.get("module_stderr") or "").strip()
+        if stderr:
+            parts.append(stderr.splitlines()[-1])
+    else:  # a debug task's message, or each one of a debug loop's
+        for item in [res, *(res.get("results") or [])]:
+            if item.get("_ansible_verbose_always") and "msg" in item:
+                parts.append(str(item["msg"]))
+    parts += [f"warning: {w}" for w in res.get("warnings") or []]
+    return "; ".join(" ".join(p.split()) for p in parts if p)
+
+
+def _diff_text(res: dict) -> str:
+    diffs = res.get("diff") or []
+    lines: list[str] = []
+    for diff in diffs if isinstance(diffs, list) else [diffs]:
+        before, after = diff.get("before"), diff.get("after")
+        if isinstance(before, str) and isinstance(after, str) and before != after:
+            lines += difflib.unified_diff(
+                before.splitlines(), after.splitlines(),
+                diff.get("before_header", "before"), diff.get("after_header", "after"), lineterm="", n=0,
+            )
+    return "\n".join(lines)
+
+
+def task_result(event: dict) -> TaskResult | None:
+    """One task line from one runner event; None for events that are not a task's outcome."""
+    status = _STATUS.get(event.get("event", ""))
+    if status is None:
+        return None
+    data = event.get("event_data", {})
+    res = data.get("res") or {}
+    if status == "ok" and res.get("changed"):
+        status = "changed"
+    if status == "failed" and data.get("ignore_errors"):
+        status = "ignored"
+    return TaskResult(_task_name(data), data.get("host", "?"), status, _message(res, status), _diff_text(res))
+
+
+def _reboot_required(event: dict) -> bool:
+    facts = ((event.get("event_data") or {}).get("res") or {}).get("ansible_facts") or {}
+    return str(facts.get("cpu_isolation_reboot_required", "")).lower() == "true"
+
+
+def format_task(result: TaskResult) -> str:
+    line = f"{result.status:>11}  {result.host}  {result.task}"
+    return f"{line} — {result.message}" if result.message else line
+
+
+def run_playbook(
+    *,
+    playbook: Path = PLAYBOOK,
+    inventory: str | os.PathLike | None = None,
+    check: bool = False,
+    revert: bool = False,
+    reboot: bool = False,
+    tags: Iterable[str] = (),
+    extravars: dict | None = None,
+    verbose: bool = False,
+    on_task: Callable[[TaskResult], None] | None = None,
+) -> ProvisionResult:
+    """Run `playbook` once; report each task through `on_task` as it finishes."""
+    import ansible_runner  # heavy import, only needed here
+
+    inventory_path = validate_inventory(inventory)
+    extravars = dict(extravars or {})
+    if revert:
+        extravars["zcbench_state"] = "absent"
+    if reboot:
+        extravars["cpu_isolation_reboot"] = True
+    cmdline = build_cmdline(check=check, tags=validate_tags(tags), extravars=extravars)
+    tasks: list[TaskResult] = []
+    reboot_required = False
+
+    def handle(event: dict) -> bool:
+        nonlocal reboot_required
+        reboot_required = reboot_required or _reboot_required(event)
+        result = task_result(event)
+        if result is not None:
+            tasks.append(result)
+            if on_task:
+                on_task(result)
+        return True  # False (or None) would make runner discard the event
+
+    venv_bin = str(Path(sys.executable).parent)
+    envvars = {
+        "ANSIBLE_CONFIG": str(ANSIBLE_CONFIG),
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="zcbench-runner-") as private_data_dir:
+        runner = ansible_runner.run(
+            private_data_dir=private_data_dir,
+            project_dir=str(Path(playbook).parent),
+            playbook=str(playbook),
+            inventory=str(inventory_path),
+            cmdline=cmdline,
+            envvars=envvars,
+            event_handler=handle,
+            suppress_env_files=True,
+            quiet=not verbose,
+        )
+        stats = runner.stats or {}
+        rc, status = runner.rc, runner.status
+    return ProvisionResult(rc, status, time.monotonic() - started, tasks, stats, reboot_required)
+
+
+def recap(result: ProvisionResult) -> str:
+    counts = {key: sum(result.stats.get(key, {}).values()) for key in ("ok", "changed", "skipped", "failures", "dark")}
+    line = (
+        f"recap: {result.status} in {result.elapsed_s:.1f}s — ok={counts['ok']} changed={counts['changed']} "
+        f"skipped={counts['skipped']} failed={counts['failures']} unreachable={counts['dark']}"
+    )
+    return line + ("; reboot required for the CPU isolation" if result.reboot_required else "")
+
+
+# --- the settings the playbook applies (for `invoke doctor` and the host facts) ---------------
+
+
+def role_defaults(role: str) -> dict:
+    return yaml.safe_load((PLAYBOOKS / "roles" / role / "defaults" / "main.yml").read_text()) or {}
+
+
+def inventory_group_vars(inventory_dir: Path = DEFAULT_INVENTORY.parent, groups: Iterable[str] = ("all", "server", "loadgen")) -> dict:
+    merged: dict = {}
+    for group in groups:
+        path = inventory_dir / "group_vars" / f"{group}.yml"
+        if path.exists():
+            merged.update(yaml.safe_load(path.read_text()) or {})
+    return merged
+
+
+def _resolve(value, merged: dict):
+    """A plain `{{ name }}` or `{{ name | filter }}` reference replaced by name's value."""
+    match = re.fullmatch(r"\{\{\s*(\w+)\s*(\|[^}]*)?\}\}", value) if isinstance(value, str) else None
+    return merged[match.group(1)] if match and match.group(1) in merged else value
+
+
+def desired_settings() -> dict:
+    """Role defaults overridden by the default inventory's group vars, for a host in every group.
+
+    Only plain `{{ name }}` references are resolved (enough for these defaults); anything
+    templated beyond that stays as written.
+    """
+    merged: dict = {}
+    for role in ROLES:
+        merged.update(role_defaults(role))
+    merged.update(inventory_group_vars())
+    return {key: _resolve(value, merged) for key, value in merged.items()}

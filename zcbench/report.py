@@ -1,0 +1,537 @@
+"""A run's summary.json, report.md and plots/, rendered from its stored samples.
+
+    render_run(run_dir) -> summary
+
+reads manifest.json (tolerating missing keys: they show as "unknown") and samples.jsonl,
+computes the summary (zcbench.stats; zcbench.sweep when the run has several response sizes),
+draws the plots (zcbench.plots) and writes every file atomically. The same call re-renders a
+stored run (`invoke report -r RUN`); nothing here measures anything.
+
+The report leads with ratios and verdicts measured side by side in one run: absolute req/s on
+shared machines drift by tens of percent between runs, ratios of interleaved arms much less.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from zcbench import __version__, fmt, plots, stats, sweep
+from zcbench.atomic import write_atomic
+from zcbench.samples import LOADGEN_BOUND_SHARE, load_samples
+
+MANIFEST = "manifest.json"
+SAMPLES = "samples.jsonl"
+SUMMARY = "summary.json"
+REPORT = "report.md"
+PLOTS = "plots"
+
+ARM_TITLES = {"regular": "Regular Send", "zc": "ZC Send", "zc-fixed": "ZC Fixed-Buffer Send",
+              "nginx": "nginx"}
+LOADGEN_MARK = "†"
+
+
+class ReportError(RuntimeError):
+    """The run directory cannot be rendered (no samples file, unreadable manifest)."""
+
+
+# --- reading a run ---------------------------------------------------------------------------
+
+
+def load_manifest(run_dir: Path) -> dict:
+    """manifest.json, or {} when it is missing (the report then says "unknown")."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+
+
+def resolve_run_dir(run: str | Path) -> Path:
+    """A run directory from a path (results/latest follows its link)."""
+    run_dir = Path(run).resolve()
+    if not run_dir.is_dir():
+        raise ReportError(f"{run}: no such run directory")
+    if not (run_dir / SAMPLES).exists():
+        raise ReportError(f"{run_dir}: no {SAMPLES} (not a zcbench run directory?)")
+    return run_dir
+
+
+def build_summary(manifest: dict, samples: list[dict]) -> dict:
+    """stats.summarize plus the run's identity and, for several sizes, the sweep section."""
+    summary = {
+        "zcbench_version": __version__,
+        "run_id": manifest.get("run_id", fmt.UNKNOWN),
+        "label": manifest.get("label", (manifest.get("config") or {}).get("label", fmt.UNKNOWN)),
+        "complete": bool(manifest.get("complete", False)),
+        "incomplete_reason": manifest.get("incomplete_reason"),
+        "samples_file": SAMPLES,
+        "repeat_planned": (manifest.get("config") or {}).get("repeat"),
+        "statistics": {"test": "Welch's t-test (two-sided)", "alpha": stats.ALPHA,
+                       "spread": "larger (max - min) / mean of the two groups",
+                       "interval": "95% CI of the ratio of means (delta method on its log)",
+                       "loadgen_bound_share": LOADGEN_BOUND_SHARE},
+        **stats.summarize(samples),
+    }
+    if sweep.is_sweep(summary):
+        summary["sweep"] = sweep.summarize_sweep(summary)
+    return summary
+
+
+def render_run(run_dir: Path) -> dict:
+    """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SAMPLES).exists():
+        raise ReportError(f"{run_dir}: no {SAMPLES}")
+    manifest = load_manifest(run_dir)
+    summary = build_summary(manifest, load_samples(run_dir / SAMPLES))
+    summary["plots"] = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
+    write_atomic(run_dir / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_atomic(run_dir / REPORT, render_markdown(summary, manifest))
+    return summary
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+def delta_label(comparison: dict | None) -> str:
+    """'+7.0% (noise)', '**-7.8% worse**', '+3.0% (untested: <2 reps)' -- the study's wording."""
+    if comparison is None or comparison.get("delta") is None:
+        return fmt.MISSING
+    text = fmt.delta(comparison["delta"])
+    verdict = comparison["verdict"]
+    if verdict in ("better", "worse"):
+        return f"**{text} {verdict}**"
+    if verdict == "too few repetitions":
+        return f"{text} (untested: <2 reps)"
+    return f"{text} ({verdict})"
+
+
+def ratio_label(comparison: dict | None) -> str:
+    if comparison is None or comparison.get("ratio") is None:
+        return fmt.MISSING
+    ci = comparison.get("ci95")
+    return f"{fmt.ratio(comparison['ratio'])} [{fmt.interval(ci)}]" if ci else fmt.ratio(comparison["ratio"])
+
+
+def cell_text(group: dict | None) -> str:
+    """'112K req/s, 0.90ms' (means over the repetitions; latency = wrk's mean latency)."""
+    if group is None:
+        return "not measured"
+    return f"{fmt.rate(stats.group_mean(group, 'requests_per_s'))} req/s, {fmt.micros(stats.group_mean(group, 'latency_mean_us'))}"
+
+
+def conns_text(group: dict | None, conns: int, repeat_planned: int | None, *others) -> str:
+    """Conns, marked when a group of the row was loadgen-bound or short of repetitions."""
+    groups = [g for g in (group, *others) if g]
+    text = str(conns)
+    if any(g["loadgen_bound_reps"] for g in groups):
+        text += f" {LOADGEN_MARK}"
+    if repeat_planned and any(g["reps"] < repeat_planned for g in groups):
+        text += f" ({min(g['reps'] for g in groups)}/{repeat_planned} reps)"
+    return text
+
+
+def responses_text(group: dict) -> str:
+    if group.get("server_responses") is None:
+        return fmt.MISSING
+    unexplained = group.get("responses_unexplained")
+    mark = f" ⚠ {unexplained:+,} unexplained" if unexplained else ""
+    return f"{fmt.count(group['server_responses'])} / {fmt.count(group['wrk_requests'])}{mark}"
+
+
+def indexes_text(indexes: list[int]) -> str:
+    return ",".join(str(i) for i in indexes)
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _zc_arms(summary: dict) -> list[str]:
+    return [a for a in summary["arms"] if a in sweep.ZC_ARMS]
+
+
+def headline_lines(summary: dict, manifest: dict) -> list[str]:
+    lines = [f"# zcbench report: {summary['run_id']}", ""]
+    if not summary["complete"]:
+        reason = summary.get("incomplete_reason") or "no reason recorded"
+        if reason == "running":  # the bench writes this until the run ends, however it ends
+            reason = "the run was still going when this was rendered, or died without cleaning up"
+        lines += [f"> **⚠ INCOMPLETE RUN** — {reason}. The numbers below cover only the "
+                  f"{summary['samples_count']} samples recorded; cells short of "
+                  "their planned repetitions say so.", ""]
+    config = manifest.get("config") or {}
+    lines += [
+        f"**{summary['label']}** · {summary['samples_count']} samples · "
+        f"{config.get('repeat', fmt.UNKNOWN)} repetitions per cell of {config.get('duration_s', '?')} s · "
+        f"path {_path_kind(manifest)} · kernel {_host(manifest).get('kernel_release', fmt.UNKNOWN)} · "
+        f"server container {_container_mode(manifest)}",
+        "",
+        f"Raw samples: `{SAMPLES}` in this directory (one JSON object per measured cell, "
+        f"`cell.index` = its position in the run). `{SUMMARY}` lists, for every number below, the "
+        "sample indexes it was computed from.",
+        "",
+    ]
+    return lines
+
+
+def _where(summary: dict, conns: int, size: int) -> str:
+    """A cell's place in the matrix, naming only what varies in this run."""
+    several_conns, several_sizes = len(summary["conns"]) > 1, len(summary["response_sizes"]) > 1
+    if several_sizes and not several_conns:
+        return fmt.size(size)
+    if several_sizes:
+        return f"{fmt.size(size)}/{conns}c"
+    return f"{conns}c"
+
+
+def verdict_word(verdict: str) -> str:
+    if verdict in ("better", "worse"):
+        return verdict
+    return "untested (<2 reps)" if verdict == "too few repetitions" else "noise"
+
+
+def glance_line(summary: dict, arm: str, metric: str) -> str | None:
+    """'throughput: worse at 4000c (-7.8%); noise at 100c, 1000c' for one arm and metric."""
+    by_verdict: dict[str, list[str]] = {}
+    for size in summary["response_sizes"]:
+        for conns in summary["conns"]:
+            comparison = stats.find_comparison(summary, arm, conns, size)
+            if comparison is None:
+                continue
+            c = comparison["metrics"][metric]
+            word = verdict_word(c["verdict"])
+            where = _where(summary, conns, size)
+            by_verdict.setdefault(word, []).append(
+                f"{where} ({fmt.delta(c['delta'])})" if word in ("better", "worse") else where)
+    if not by_verdict:
+        return None
+    order = ("better", "worse", "noise", "untested (<2 reps)")
+    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
+
+
+def glance_lines(summary: dict) -> list[str]:
+    """Per arm: where the verdicts say it won, lost, or was noise; then the flags that matter."""
+    lines = ["## At a glance", ""]
+    for arm in [a for a in summary["arms"] if a != "regular"]:
+        for metric, name in (("requests_per_s", "throughput"), ("latency_mean_us", "mean latency"),
+                             ("cpu_us_per_request", "CPU/request")):
+            text = glance_line(summary, arm, metric)
+            if text:
+                lines.append(f"- **{arm} vs regular, {name}**: {text}")
+    copied = [g for g in summary["groups"] if g["copied_share"] is not None]
+    if copied:
+        low, high = min(g["copied_share"] for g in copied), max(g["copied_share"] for g in copied)
+        span = fmt.percent(low) if low == high else f"{fmt.percent(low)}–{fmt.percent(high)}"
+        note = " (the kernel copied every one: no zero-copy happened on this path)" if low >= 1 else ""
+        lines.append(f"- **Copied share** of ZC sends: {span}{note}")
+    bound = [g for g in summary["groups"] if g["loadgen_bound_reps"]]
+    if bound:
+        cells = ", ".join(f"{g['arm']} at {_where(summary, g['conns'], g['response_size'])}" for g in bound)
+        lines.append(f"- **{LOADGEN_MARK} Loadgen-bound** (wrk's cores ≥ {fmt.percent(LOADGEN_BOUND_SHARE)} "
+                     f"busy): {cells} — there the numbers measure wrk, not the server")
+    enomem = sum((g["counters"] or {}).get("zc_enomem", 0) for g in summary["groups"])
+    if any(g["counters"] for g in summary["groups"]):
+        lines.append(f"- **SEND_ZC -ENOMEM**: {fmt.count(enomem)} in total")
+    if "sweep" in summary:
+        for c in summary["sweep"]["crossovers"]:
+            lines.append(f"- **Crossover, {c['arm']} at {c['conns']} conns**: {c['text']}")
+    return lines + [""]
+
+
+def study_table_lines(summary: dict, arm: str) -> list[str]:
+    """The study's table for one zc arm against regular (a Size column when several sizes)."""
+    several = len(summary["response_sizes"]) > 1
+    header = (["Size"] if several else []) + ["Conns", "Regular Send", ARM_TITLES.get(arm, arm),
+                                              "Throughput Delta", "Latency Delta"]
+    rows = []
+    for size in summary["response_sizes"]:
+        for conns in summary["conns"]:
+            base = stats.find_group(summary, "regular", conns, size)
+            group = stats.find_group(summary, arm, conns, size)
+            if base is None and group is None:
+                continue
+            comparison = stats.find_comparison(summary, arm, conns, size)
+            metrics = comparison["metrics"] if comparison else {}
+            rows.append(([fmt.size(size)] if several else []) + [
+                conns_text(group, conns, summary.get("repeat_planned"), base),
+                cell_text(base), cell_text(group),
+                delta_label(metrics.get("requests_per_s")), delta_label(metrics.get("latency_mean_us"))])
+    title = f"## {arm} vs regular" + ("" if several else f" — {fmt.size(summary['response_sizes'][0])} responses")
+    return [title, "",
+            "Means over the repetitions; latency is wrk's mean latency. Each delta is the arm against "
+            "regular, **bold** when Welch's t-test gives p < 0.05 and the change exceeds the run-to-run "
+            f"spread, else \"(noise)\". {LOADGEN_MARK} = loadgen-bound.", "",
+            *markdown_table(header, rows), ""]
+
+
+def statistics_lines(summary: dict) -> list[str]:
+    header = ["Arm", "Conns", "Size", "Reps", "req/s median [min–max]", "Throughput ratio [95% CI]",
+              "p (Welch)", "Spread", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
+    rows = []
+    for group in summary["groups"]:
+        comparison = stats.find_comparison(summary, group["arm"], group["conns"], group["response_size"])
+        metrics = comparison["metrics"] if comparison else {}
+        rps = group["metrics"]["requests_per_s"]
+        throughput = metrics.get("requests_per_s")
+        rows.append([
+            group["arm"], conns_text(group, group["conns"], summary.get("repeat_planned")),
+            fmt.size(group["response_size"]), str(group["reps"]),
+            f"{fmt.rate(rps.get('median'))} [{fmt.rate(rps.get('min'))}–{fmt.rate(rps.get('max'))}]"
+            if rps.get("n") else fmt.MISSING,
+            ratio_label(throughput) if throughput else "baseline" if group["arm"] == "regular" else fmt.MISSING,
+            fmt.number(throughput.get("p_welch"), 3) if throughput else fmt.MISSING,
+            fmt.percent(rps.get("rel_range"), 1),
+            fmt.micros(stats.group_mean(group, "latency_p99_us")), delta_label(metrics.get("latency_p99_us")),
+            fmt.number(stats.group_mean(group, "cpu_us_per_request")), delta_label(metrics.get("cpu_us_per_request")),
+            indexes_text(group["sample_indexes"]),
+        ])
+    return ["## Statistics per cell", "",
+            "Ratio = arm mean / regular mean, same conns and size. Spread = (max − min) / mean of the "
+            "arm's repetitions. CPU = server container CPU time per request (cgroup). Samples = "
+            f"`cell.index` values in `{SAMPLES}`.", "",
+            *markdown_table(header, rows), ""]
+
+
+def counters_lines(summary: dict) -> list[str]:
+    header = ["Arm", "Conns", "Size", "ZC share of sends", "Copied share", "ENOMEM",
+              "Fallback cap / ENOMEM", "In-flight peak", "wrk CPU (bound reps)", "wrk errors (non-2xx)",
+              "Server responses / wrk requests"]
+    rows = []
+    for group in summary["groups"]:
+        counters = group["counters"] or {}
+        bound = group["loadgen_bound_reps"]
+        rows.append([
+            group["arm"], str(group["conns"]), fmt.size(group["response_size"]),
+            fmt.percent(group["zc_send_share"], 1), fmt.percent(group["copied_share"], 1),
+            fmt.count(counters.get("zc_enomem")),
+            f"{fmt.count(counters.get('fallback_cap'))} / {fmt.count(counters.get('fallback_enomem'))}"
+            if counters else fmt.MISSING,
+            fmt.count(group["zc_inflight_peak"]),
+            f"{fmt.percent(group['loadgen_cpu_share_max'])} ({bound}/{group['reps']}"
+            f"{' ' + LOADGEN_MARK if bound else ''})",
+            f"{fmt.count(group['errors_total'])} ({fmt.count(group['errors'].get('status', 0))})",
+            responses_text(group),
+        ])
+    return ["## Server counters and checks", "",
+            "Summed over the repetitions. Copied share = `zc_copied / zc_notifs` (notifications the "
+            "kernel flagged IORING_NOTIF_USAGE_ZC_COPIED). Fallbacks are regular sends issued at the "
+            "in-flight cap or after -ENOMEM. wrk CPU = highest share of wrk's cores busy in a "
+            "repetition. The server may count up to one response per connection more than wrk "
+            "(in flight when wrk stopped) plus wrk's errors; ⚠ marks responses beyond that, or missing.", "",
+            *markdown_table(header, rows), ""]
+
+
+def nginx_lines(summary: dict) -> list[str]:
+    rows = []
+    for size in summary["response_sizes"]:
+        for conns in summary["conns"]:
+            group = stats.find_group(summary, "nginx", conns, size)
+            if group is None:
+                continue
+            base = stats.find_group(summary, "regular", conns, size)
+            comparison = stats.find_comparison(summary, "nginx", conns, size)
+            throughput = comparison["metrics"]["requests_per_s"] if comparison else None
+            rows.append([str(conns), fmt.size(size), cell_text(group), cell_text(base),
+                         ratio_label(throughput), delta_label(throughput)])
+    if not rows:
+        return []
+    return ["## nginx reference", "",
+            "nginx from Debian answering the same response bytes, measured interleaved with the "
+            "zcbench arms.", "",
+            *markdown_table(["Conns", "Size", "nginx", "zcbench regular", "nginx / regular [95% CI]",
+                     "Throughput Delta"], rows), ""]
+
+
+def sweep_lines(summary: dict) -> list[str]:
+    section = summary.get("sweep")
+    if not section:
+        return []
+    lines = ["## Response-size sweep", "", "### Crossover", "",
+             "The smallest response size at which the arm's throughput is significantly better than "
+             "regular (Welch p < 0.05, beyond the spread).", ""]
+    lines += [f"- **{c['arm']}** at {c['conns']} conns: {c['text']}" for c in section["crossovers"]]
+    lines.append("")
+    for conns in summary["conns"]:
+        rows = []
+        for row in (r for r in section["rows"] if r["conns"] == conns):
+            is_base = row["arm"] == "regular"
+            rows.append([
+                fmt.size(row["response_size"]), row["arm"] + (f" {LOADGEN_MARK}" if row["loadgen_bound_reps"] else ""),
+                fmt.rate(row["requests_per_s"]), fmt.gbit(row["gbit_per_s"]),
+                "baseline" if is_base else ratio_label({"ratio": row["ratio"], "ci95": row["ratio_ci95"]}),
+                "" if is_base else (row["verdict"] or fmt.MISSING),
+                fmt.number(row["cpu_us_per_request"]), fmt.number(row["cpu_us_per_kib"], 3),
+                fmt.micros(row["latency_p99_us"]), fmt.percent(row["copied_share"], 1),
+            ])
+        lines += [f"### Per size, {conns} conns", "",
+                  *markdown_table(["Size", "Arm", "req/s", "Gbit/s", "ZC/regular [95% CI]", "Verdict",
+                           "CPU µs/req", "CPU µs/KiB", "p99", "Copied"], rows), ""]
+    return lines
+
+
+def plot_lines(summary: dict) -> list[str]:
+    if not summary.get("plots"):
+        return []
+    lines = ["## Plots", ""]
+    for path in summary["plots"]:
+        lines += [f"![{Path(path).stem}]({path})", ""]
+    return lines
+
+
+# --- environment -----------------------------------------------------------------------------
+
+
+def _host(manifest: dict) -> dict:
+    return manifest.get("host") or {}
+
+
+def manifest_fact(manifest: dict, *paths: str):
+    """The first of several places a fact may be recorded ('host.kernel_cmdline', 'host.cmdline'):
+    manifests from different zcbench versions, or collectors, name things differently."""
+    for path in paths:
+        value = manifest
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, "", {}, []):
+            return value
+    return None
+
+
+def _container_mode(manifest: dict) -> str:
+    mode = manifest_fact(manifest, "container_mode", "privilege.mode")
+    return "caps+unconfined-seccomp" if mode == "fallback" else mode or fmt.UNKNOWN
+
+
+def _path_kind(manifest: dict) -> str:
+    return manifest_fact(manifest, "path.kind", "config.path") or fmt.UNKNOWN
+
+
+ENVIRONMENT_CELL_MAX = 240  # characters; the full value is in manifest.json
+
+
+def _compact(value) -> str:
+    """A manifest value on one table line."""
+    if value in (None, "", {}, []):
+        return fmt.UNKNOWN
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True, separators=(", ", ": "))
+    else:
+        text = str(value)
+    if len(text) > ENVIRONMENT_CELL_MAX:
+        text = text[: ENVIRONMENT_CELL_MAX - 25] + " … (see manifest.json)"
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+#: ethtool features worth a glance for zero-copy (the rest are in manifest.json).
+OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload",
+            "scatter-gather", "tx-checksumming", "tso", "gso", "gro", "sg")
+
+
+def interface_text(interface) -> str:
+    if not isinstance(interface, dict):
+        return _compact(interface)
+    parts = [str(interface.get("name", "?"))]
+    details = [f"{key} {interface[key]}" for key in ("driver", "mtu", "speed_mbps") if interface.get(key) is not None]
+    if details:
+        parts.append(f"({', '.join(details)})")
+    features = interface.get("features") or interface.get("offloads")
+    if isinstance(features, dict):
+        shown = [f"{key} {features[key]}" for key in OFFLOADS if key in features]
+        if shown:
+            parts.append("offloads: " + ", ".join(shown))
+    return " ".join(parts)
+
+
+def _host_fact(manifest: dict, *names: str) -> str:
+    """A host fact, or "unknown" with the collector's reason (hostfacts records it in "errors")."""
+    value = manifest_fact(manifest, *(f"host.{name}" for name in names))
+    if value is not None:
+        return _compact(value)
+    if any(_host(manifest).get(name) == "" for name in names):
+        return "none"  # recorded, and empty (e.g. no isolated CPUs)
+    reason = manifest_fact(manifest, *(f"host.errors.{name}" for name in names))
+    return f"{fmt.UNKNOWN} ({reason})" if reason else fmt.UNKNOWN
+
+
+def environment_rows(manifest: dict) -> list[list[str]]:
+    fact = lambda *paths: manifest_fact(manifest, *paths)  # noqa: E731
+    commit = fact("git.commit")
+    reason = fact("privilege.reason")
+    rows = [
+        ("Run", f"{manifest.get('run_id', fmt.UNKNOWN)} ({'complete' if manifest.get('complete') else 'INCOMPLETE'})"),
+        ("Started / finished", f"{fact('started_at') or fmt.UNKNOWN} / {fact('finished_at') or fmt.UNKNOWN}"),
+        ("Git", f"{commit[:12] if commit else fmt.UNKNOWN}{' (dirty)' if fact('git.dirty') else ''}"),
+        ("Arms / servers", f"{_compact(fact('config.arms'))} / {_compact(fact('config.servers'))}"),
+        ("Conns / response sizes", f"{_compact(fact('config.conns'))} / {_compact(fact('config.response_sizes'))}"),
+        ("Duration / warmup / repeat",
+         f"{_compact(fact('config.duration_s'))} s / {_compact(fact('config.warmup_s'))} s / {_compact(fact('config.repeat'))}"),
+        ("ZC in-flight cap / drop CAP_IPC_LOCK",
+         f"{_compact(fact('config.zc_max_inflight'))} / {_compact(fact('config.drop_ipc_lock'))}"),
+        ("Server memlock / nofile", f"{_compact(fact('config.memlock'))} / {_compact(fact('config.nofile'))}"),
+        ("Server CPUs / loadgen CPUs / wrk threads",
+         f"{_compact(fact('config.server_cpus'))} / {_compact(fact('config.loadgen_cpus'))} / {_compact(fact('config.threads'))}"),
+        ("Seed (cell order)", _compact(fact("config.seed", "plan.seed"))),
+        ("Network path", _compact(fact("path.note", "path.kind", "config.path"))),
+        ("Server container", _container_mode(manifest) + (f" ({reason})" if reason else "")),
+        ("Docker", _compact(fact("docker.version", "docker.engine_version", "host.docker.version", "docker"))),
+        ("Images", _compact(fact("images"))),
+        ("Kernel", _compact(fact("host.kernel_release"))),
+        ("Kernel cmdline", _compact(fact("host.kernel_cmdline", "host.cmdline"))),
+        ("CPU", f"{_compact(fact('host.cpu_model'))} × {_compact(fact('host.cpu_count'))}"),
+        ("Isolated CPUs", _host_fact(manifest, "isolated_cpus")),
+        ("Governor", _host_fact(manifest, "governors", "governor")),
+        ("Host limits", _compact(fact("host.limits")) if fact("host.limits") else
+         f"memlock {_host_fact(manifest, 'memlock_limit')}, nofile {_host_fact(manifest, 'nofile_limit')}"),
+        ("Container limits", _compact(fact("limits"))),
+        ("Interface", interface_text(fact("host.interface"))),
+        ("io_uring", _compact(fact("io_uring", "host.io_uring"))),
+        ("Timing", _compact(fact("timing"))),
+    ]
+    return [[name, value] for name, value in rows]
+
+
+def environment_lines(manifest: dict) -> list[str]:
+    return ["## Environment", "", f"From `{MANIFEST}` (everything recorded is there).", "",
+            *markdown_table(["Item", "Value"], environment_rows(manifest)), ""]
+
+
+def method_lines(summary: dict) -> list[str]:
+    return [
+        "## Method", "",
+        "- Arms run interleaved in a shuffled order per repetition (seed above), so drift hits every arm alike.",
+        f"- A delta is \"noise\" unless Welch's t-test over the repetitions gives p < {stats.ALPHA} **and** "
+        "the change exceeds the run-to-run spread (the larger of the two cells' (max − min) / mean).",
+        "- Ratios come with a 95% interval of the ratio of means (delta method on its log).",
+        f"- {LOADGEN_MARK} loadgen-bound: wrk's cores were at least "
+        f"{fmt.percent(LOADGEN_BOUND_SHARE)} busy in a repetition; that cell measured wrk, not the server.",
+        "- Re-render from the stored samples with `invoke report -r <this directory>`; compare two runs "
+        "with `invoke compare RUN_A RUN_B`.",
+        "",
+    ]
+
+
+def render_markdown(summary: dict, manifest: dict) -> str:
+    lines = headline_lines(summary, manifest)
+    if not summary["groups"]:
+        lines += ["No sample was recorded.", ""]
+    else:
+        lines += glance_lines(summary)
+        for arm in _zc_arms(summary):
+            lines += study_table_lines(summary, arm)
+        lines += sweep_lines(summary)
+        lines += nginx_lines(summary)
+        lines += statistics_lines(summary)
+        lines += counters_lines(summary)
+        lines += plot_lines(summary)
+    lines += environment_lines(manifest)
+    lines += method_lines(summary)
+    return "\n".join(lines)
