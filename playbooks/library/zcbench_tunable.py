@@ -32,10 +32,9 @@ changed_values: {description: Path to [before, after] for every file written., t
 refused: {description: Path to the error for writes the kernel refused (best_effort)., type: dict, returned: always}
 """
 
-import json
-import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.zcbench_originals import load_originals, save_originals
 
 
 def normalize(value) -> str:
@@ -50,25 +49,6 @@ def read_value(path: str) -> str:
 def write_value(path: str, value: str) -> None:
     with open(path, "w") as handle:
         handle.write(value + "\n")
-
-
-def load_store(store: str) -> dict:
-    try:
-        with open(store) as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return {}
-
-
-def save_store(store: str, originals: dict) -> None:
-    if not originals:
-        if os.path.exists(store):
-            os.remove(store)
-        return
-    os.makedirs(os.path.dirname(store), mode=0o700, exist_ok=True)
-    with open(store + ".tmp", "w") as handle:
-        json.dump(originals, handle, indent=1, sort_keys=True)
-    os.replace(store + ".tmp", store)
 
 
 def apply(module: AnsibleModule, targets: dict, originals: dict) -> tuple[dict, dict]:
@@ -110,7 +90,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     store = module.params["store"]
-    originals = load_store(store)
+    originals = load_originals(store)
     if module.params["state"] == "present":
         targets = {path: normalize(value) for path, value in module.params["values"].items()}
     else:
@@ -121,7 +101,7 @@ def main() -> None:
             if path not in refused:
                 del originals[path]
     if not module.check_mode:
-        save_store(store, originals)
+        save_originals(store, originals)
     diff = {
         "before": "".join(f"{p} = {b}\n" for p, (b, _) in sorted(changed.items())),
         "after": "".join(f"{p} = {a}\n" for p, (_, a) in sorted(changed.items())),

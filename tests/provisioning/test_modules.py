@@ -17,6 +17,7 @@ from zcbench.provision import PLAYBOOKS
 
 pytestmark = pytest.mark.provisioning
 
+MODULE_UTILS = PLAYBOOKS / "module_utils"
 ORIGINAL = PLAYBOOKS / "library" / "zcbench_original.py"
 TUNABLE = PLAYBOOKS / "library" / "zcbench_tunable.py"
 DAEMON = PLAYBOOKS / "roles" / "docker" / "library" / "zcbench_background_daemon.py"
@@ -26,7 +27,13 @@ CPUSET = PLAYBOOKS / "roles" / "cpu_isolation" / "library" / "zcbench_cpuset.py"
 def run_module(module: Path, tmp_path: Path, check: bool = False, **args) -> dict:
     args_file = tmp_path / "args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check}}))
-    done = subprocess.run([sys.executable, str(module), str(args_file)], capture_output=True, text=True, timeout=60)
+    # Ansible ships playbooks/module_utils inside the module; run directly, the module finds it
+    # the same way through ansible.module_utils' package path.
+    runner = ("import runpy, sys, ansible.module_utils as mu; mu.__path__.append(sys.argv[1]); "
+              "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", runner, str(MODULE_UTILS), str(module), str(args_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout, done.stderr
     return json.loads(done.stdout)
 
 

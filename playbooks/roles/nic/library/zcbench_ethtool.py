@@ -38,11 +38,10 @@ changed_values: {description: kind.key to [before, after]., type: dict, returned
 unsupported: {description: kind.key to the reason it was not applied., type: dict, returned: always}
 """
 
-import json
-import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.zcbench_originals import load_originals, save_originals
 
 KINDS = ("features", "coalesce", "ring", "channels")
 SHOW = {"features": "-k", "coalesce": "-c", "ring": "-g", "channels": "-l"}
@@ -155,25 +154,6 @@ def apply_kind(tool: Ethtool, kind: str, wanted: dict, originals: dict, result: 
         if after != before:
             originals.setdefault(name, before)
             result["changed_values"][name] = [before, after]
-
-
-def load_originals(store: str) -> dict:
-    try:
-        with open(store) as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return {}
-
-
-def save_originals(store: str, originals: dict) -> None:
-    if not originals:
-        if os.path.exists(store):
-            os.remove(store)
-        return
-    os.makedirs(os.path.dirname(store), mode=0o700, exist_ok=True)
-    with open(store + ".tmp", "w") as handle:
-        json.dump(originals, handle, indent=1, sort_keys=True)
-    os.replace(store + ".tmp", store)
 
 
 def wanted_by_kind(params: dict, originals: dict) -> dict:
