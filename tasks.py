@@ -158,7 +158,6 @@ def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", serv
     """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
     from zcbench import bench as bench_mod
     from zcbench import sweep as sweep_mod
-    from zcbench.config import ConfigError
 
     try:
         config = sweep_mod.sweep_config(
@@ -168,10 +167,10 @@ def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", serv
             threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
             quiet=quiet)
         run_dir = sweep_mod.run_sweep(config)
-    except ConfigError as exc:
+    except bench_mod.USER_ERRORS as exc:  # ConfigError among them
         _fail(str(exc))
-    except bench_mod.USER_ERRORS as exc:
-        _fail(str(exc))
+    except bench_mod.RUN_ERRORS as exc:
+        _fail(f"run failed (containers removed, run marked incomplete): {exc}", code=1)
     except KeyboardInterrupt:
         _fail("interrupted: containers removed, run marked incomplete", code=130)
     print(run_dir)

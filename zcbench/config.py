@@ -30,8 +30,20 @@ DEFAULT_REPEAT = 3
 DEFAULT_ZC_MAX_INFLIGHT = 256  # the study's per-worker cap
 DEFAULT_MEMLOCK = 8 * 1024 * 1024  # the usual RLIMIT_MEMLOCK default: what the study's server had
 MAX_NOFILE = 1 << 20  # default nofile: this, or the host's hard limit when lower (see default_nofile)
-DEFAULT_SERVER_CPUS = "0"
-DEFAULT_LOADGEN_CPUS = "1"
+INVENTORY_GROUP_VARS = ROOT / "playbooks" / "inventory" / "group_vars"
+
+
+def _provisioned_cpus(group: str) -> str:
+    """The CPU list the default inventory gives a host group: the CPUs `invoke provision`
+    isolates for the server or the load generator are where the bench pins them."""
+    import yaml
+
+    data = yaml.safe_load((INVENTORY_GROUP_VARS / f"{group}.yml").read_text())
+    return str(data[f"cpu_isolation_{group}_cpus"])
+
+
+DEFAULT_SERVER_CPUS = _provisioned_cpus("server")
+DEFAULT_LOADGEN_CPUS = _provisioned_cpus("loadgen")
 DEFAULT_PORT = 8088
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PATH = "loopback"

@@ -8,7 +8,6 @@ always tell a finished run from one cut short.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -63,40 +62,11 @@ def docker_facts(client) -> dict:
 
 
 def host_facts(interface: str) -> dict:
-    """zcbench.hostfacts (the provisioning side's collector) when present; else why not."""
-    try:
-        from zcbench.hostfacts import collect_host_facts
-    except ImportError as exc:
-        return {"error": f"zcbench.hostfacts not available ({exc})", **_minimal_host_facts()}
-    try:
-        return collect_host_facts(interface)
-    except Exception as exc:  # noqa: BLE001
-        return {"error": f"collect_host_facts failed: {exc}", **_minimal_host_facts()}
+    """The host as zcbench.hostfacts sees it: the same collector `invoke doctor` uses. It never
+    raises: a fact it cannot read is null, with the reason under "errors"."""
+    from zcbench.hostfacts import collect_host_facts
 
-
-def _minimal_host_facts() -> dict:
-    """What a manifest must have even when hostfacts is missing."""
-    def read(path: str) -> str | None:
-        try:
-            return Path(path).read_text().strip()
-        except OSError:
-            return None
-
-    model = next((line.split(":", 1)[1].strip() for line in (read("/proc/cpuinfo") or "").splitlines()
-                  if line.startswith("model name")), None)
-    return {"kernel_release": platform.release(), "cmdline": read("/proc/cmdline"),
-            "cpu_model": model, "cpu_count": os.cpu_count(),
-            "isolated_cpus": read("/sys/devices/system/cpu/isolated"),
-            "governor": read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")}
-
-
-def send_zc_support() -> dict:
-    """The kernel's io_uring facts as seen from the host (SEND_ZC opcode support etc.)."""
-    try:
-        from zcbench.uring import probe
-    except ImportError as exc:
-        return {"error": f"zcbench.uring not available ({exc})"}
-    return probe()
+    return collect_host_facts(interface)
 
 
 def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, privilege,
@@ -121,7 +91,6 @@ def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, pr
         "privilege": privilege.to_json() if privilege else None,
         "limits": limits,
         "host": host_facts(path.get("interface", "lo")),
-        "io_uring": send_zc_support(),
         "python": platform.python_version(),
         "reference": _reference(config),
     }

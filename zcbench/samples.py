@@ -23,12 +23,19 @@ A sample is a JSON object:
       "latency_us": {"mean": ..., "stdev": ..., "max": ..., "p50": ..., "p75": ..., "p90": ...,
                      "p99": ..., "p99.9": ..., "p99.99": ...},
       "errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0},
+      "non_2xx": 0,                    # = errors.status: responses wrk counted as failed
       "server_counters": {...},        # zcbench.counters delta over the measured window (totals)
                                        # null for nginx
+      "server_responses": 2450873,     # server_counters.responses (null for nginx)
+      "responses_minus_requests": 873, # requests in flight when wrk stopped its clock: answered
+                                       # by the server, not counted by wrk (<= conns)
       "server_cpu_s": 9.1,             # server container CPU seconds in the measured window
       "cpu_us_per_request": 3.7,
-      "loadgen_cpu_share": 0.97,       # wrk CPU seconds / (wall seconds * loadgen cores)
-      "loadgen_bound": true            # loadgen_cpu_share >= LOADGEN_BOUND_SHARE
+      "loadgen_cpu_s": 9.7,            # wrk container CPU seconds in the measured window
+      "loadgen_wall_s": 10.02,         # wall seconds of that window
+      "loadgen_cpu_share": 0.97,       # loadgen_cpu_s / (loadgen_wall_s * loadgen cores)
+      "loadgen_bound": true,           # loadgen_cpu_share >= LOADGEN_BOUND_SHARE
+      "server_exit": {"code": 0, ...}  # how the cell's server container ended
     }
 """
 
