@@ -310,10 +310,8 @@ def signals_deferred():
 
 def render(run_dir: Path) -> str | None:
     """report.md, summary.json, plots/ through zcbench.report; the reason when it could not."""
-    try:
-        from zcbench.report import render_run
-    except ImportError as exc:
-        return f"zcbench.report not available: {exc}"
+    from zcbench.report import render_run
+
     try:
         render_run(run_dir)
     except Exception as exc:  # noqa: BLE001 - the samples are kept; the report can be redone
