@@ -36,6 +36,16 @@ METRIC_PLOTS = {
 SWEEP_PLOT = "sweep_ratio.png"
 
 
+
+def _size_axis(ax, sizes) -> None:
+    """Log x axis of response sizes, one slanted label per size (88 B and 512 B sit close)."""
+    ax.set_xscale("log")
+    ax.set_xticks(sizes)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.size(int(v))))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelrotation=35)
+    ax.set_xlabel("response size")
+
 def _save(fig, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
@@ -85,12 +95,14 @@ def _draw_metric(ax, summary: dict, metric: str, scale: float, x_name: str, xs: 
             if group["loadgen_bound_reps"]:
                 ax.annotate("†", (x, group["metrics"][metric]["mean"] * scale), textcoords="offset points",
                             xytext=(6, 4), color=color, fontsize=12)
-    ax.set_xscale("log")
-    ax.set_xticks(xs)
-    ax.xaxis.set_major_formatter(FuncFormatter(
-        lambda v, _: fmt.size(int(v)) if x_name == "response_size" else f"{v:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("connections" if x_name == "conns" else "response size")
+    if x_name == "response_size":
+        _size_axis(ax, xs)
+    else:
+        ax.set_xscale("log")
+        ax.set_xticks(xs)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("connections")
     ax.set_ylim(bottom=0)
     if metric == "requests_per_s":
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.rate(v)))
@@ -163,11 +175,7 @@ def sweep_ratio_plot(summary: dict):
     ax.set_yticks([t for t in RATIO_TICKS if low <= t <= high] or [1.0])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xscale("log")
-    ax.set_xticks(summary["response_sizes"])
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.size(int(v))))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("response size")
+    _size_axis(ax, summary["response_sizes"])
     ax.set_ylabel("throughput ratio to regular send")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=9)
@@ -176,7 +184,9 @@ def sweep_ratio_plot(summary: dict):
     if clipped:
         notes.append("Some intervals reach beyond the axis (few or noisy repetitions): see report.md.")
     if notes:  # e.g. a ratio on a path that copied every send says nothing about zero-copy
-        fig.text(0.01, -0.01, "\n".join(notes), fontsize=8, color="#a00000", va="top")
+        # anchored under the x label, whatever room the tick labels took
+        ax.annotate("\n".join(notes), xy=(0.5, 0), xycoords=ax.xaxis.label, xytext=(0, -6),
+                    textcoords="offset points", ha="center", va="top", fontsize=8, color="#a00000")
     conns_text = "" if several_conns else f", {summary['conns'][0]} conns"
     ax.set_title(f"{summary['run_id']}: ZC / regular throughput{conns_text}\n"
                  "(ratio of means, 95% CI, log scale; circled = significantly better)", fontsize=10)

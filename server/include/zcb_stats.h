@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
-#define ZCB_STATS_VERSION 1
+#define ZCB_STATS_VERSION 2
 #define ZCB_WORKER_STRIDE 512 /* bytes per worker block: a multiple of the cache line */
 
 #define ZCB_COUNTERS(X) \
@@ -30,6 +30,7 @@
     X(conns_rejected, count, "connections refused because the worker's table was full") \
     X(requests, count, "HTTP requests parsed (every one gets a response)") \
     X(responses, count, "HTTP responses sent completely") \
+    X(responses_dropped, count, "responses still queued when their connection ended (the client left first)") \
     X(bytes_sent, count, "response bytes acknowledged by send completions") \
     X(sends_regular, count, "IORING_OP_SEND operations completed") \
     X(sends_zc, count, "IORING_OP_SEND_ZC operations completed") \

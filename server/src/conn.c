@@ -51,8 +51,12 @@ void conn_open(struct worker *w, int fd)
 /* Release the slot once the kernel holds no operation of this connection any more. */
 void conn_maybe_free(struct worker *w, struct conn *c)
 {
+    uint8_t i;
+
     if (!c->closing || c->recv_armed || c->send_inflight || c->fd < 0)
         return;
+    for (i = 0; i < c->outq_len; i++)
+        w->st->responses_dropped += c->outq[(c->outq_head + i) % ZCB_OUTQ_SLOTS].count;
     close(c->fd);
     c->fd = -1;
     c->gen++;

@@ -96,10 +96,8 @@ static void account_sent(struct worker *w, struct conn *c, int res)
     }
     w->st->responses++;
     outq_pop(c);
-    if (closes) {
-        c->read_done = true;
-        c->outq_len = 0;
-    }
+    if (closes)
+        c->read_done = true; /* nothing was parsed after it: the queue is empty now */
 }
 
 void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe)

@@ -21,6 +21,7 @@ BUILDS = {"release": SERVER_DIR / "build" / "zcb-server", "asan": SERVER_DIR / "
 ARMS = ("regular", "zc", "zc-fixed")
 BODY_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyz"
 WRK_SCRIPT = ROOT / "loadgen" / "report.lua"
+WRK_PIPELINE_SCRIPT = ROOT / "loadgen" / "pipeline.lua"
 
 pytestmark = pytest.mark.server
 
@@ -150,11 +151,12 @@ def get(path: str = "/", extra: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode()
 
 
-def run_wrk(port: int, conns: int, seconds: int, threads: int = 1) -> dict:
-    """Real wrk against the server; returns the JSON object printed by loadgen/report.lua."""
+def run_wrk(port: int, conns: int, seconds: int, threads: int = 1, script: Path = WRK_SCRIPT,
+            script_args: tuple[str, ...] = ()) -> dict:
+    """Real wrk against the server; returns the JSON object its loadgen/ script prints."""
     proc = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", str(WRK_SCRIPT),
-         f"http://127.0.0.1:{port}/"],
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script),
+         f"http://127.0.0.1:{port}/", *(["--", *script_args] if script_args else [])],
         capture_output=True, text=True, timeout=seconds + 60,
     )
     assert proc.returncode == 0, proc.stderr

@@ -27,6 +27,7 @@ def test_counters_add_up_live_and_at_exit(start_server, arm):
 
     live = server.wait_counters(lambda t: t["responses"] == total and t["zc_inflight"] == 0)
     assert live["requests"] == live["responses"] == total
+    assert live["responses_dropped"] == 0
     assert live["conns_open"] == CONNS and live["conns_accepted"] == CONNS
     assert live["bytes_sent"] == total * SIZE
     sends = live["sends_regular"] + live["sends_zc"]
