@@ -49,6 +49,22 @@ def build(c, base_image="", only=""):
         print(f"{r.tag:28} {state:10} {r.seconds:6.1f} s  {r.image_id[7:19]}  inputs {r.input_hash}")
 
 
+def _run_to_results(run) -> None:
+    """Run a bench or sweep and print its run directory; every way it can end badly gets one
+    line and its own exit status (the run itself already removed its containers)."""
+    from zcbench import bench as bench_mod
+
+    try:
+        run_dir = run()
+    except bench_mod.USER_ERRORS as exc:  # bad input, no engine, missing images: nothing ran
+        _fail(str(exc))
+    except bench_mod.RUN_ERRORS as exc:
+        _fail(f"run failed (containers removed, run marked incomplete): {exc}", code=1)
+    except KeyboardInterrupt:
+        _fail("interrupted: containers removed, run marked incomplete", code=130)
+    print(run_dir)
+
+
 def _bench_defaults():
     from zcbench import config as cfg
 
@@ -88,21 +104,12 @@ def bench(c, mode=_B.DEFAULT_MODE, server=_B.DEFAULT_SERVER,
     from zcbench import bench as bench_mod
     from zcbench.config import Config
 
-    try:
-        config = Config.from_args(
-            mode=mode, server=server, conns=conns, response_size=response_size, duration=duration,
-            warmup=warmup, repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock,
-            memlock=memlock, nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
-            threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
-            quiet=quiet)
-        run_dir = bench_mod.run_bench(config)
-    except bench_mod.USER_ERRORS as exc:
-        _fail(str(exc))
-    except bench_mod.RUN_ERRORS as exc:
-        _fail(f"run failed (containers removed, run marked incomplete): {exc}", code=1)
-    except KeyboardInterrupt:
-        _fail("interrupted: containers removed, run marked incomplete", code=130)
-    print(run_dir)
+    _run_to_results(lambda: bench_mod.run_bench(Config.from_args(
+        mode=mode, server=server, conns=conns, response_size=response_size, duration=duration,
+        warmup=warmup, repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock,
+        memlock=memlock, nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
+        threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
+        quiet=quiet)))
 
 
 # --- reports, comparison, sweep -------------------------------------------------------------
@@ -156,24 +163,14 @@ def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", serv
           port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH, out=str(_B.DEFAULT_OUT), quiet=False, seed="",
           label="sweep"):
     """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
-    from zcbench import bench as bench_mod
     from zcbench import sweep as sweep_mod
 
-    try:
-        config = sweep_mod.sweep_config(
-            sizes=sizes, conns=conns, mode=mode, server=server, duration=duration, warmup=warmup,
-            repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock, memlock=memlock,
-            nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
-            threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
-            quiet=quiet)
-        run_dir = sweep_mod.run_sweep(config)
-    except bench_mod.USER_ERRORS as exc:  # ConfigError among them
-        _fail(str(exc))
-    except bench_mod.RUN_ERRORS as exc:
-        _fail(f"run failed (containers removed, run marked incomplete): {exc}", code=1)
-    except KeyboardInterrupt:
-        _fail("interrupted: containers removed, run marked incomplete", code=130)
-    print(run_dir)
+    _run_to_results(lambda: sweep_mod.run_sweep(sweep_mod.sweep_config(
+        sizes=sizes, conns=conns, mode=mode, server=server, duration=duration, warmup=warmup,
+        repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock, memlock=memlock,
+        nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
+        threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
+        quiet=quiet)))
 
 
 # --- host provisioning ----------------------------------------------------------------------
