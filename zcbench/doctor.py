@@ -9,14 +9,13 @@ no Docker engine, io_uring unusable, no SEND_ZC). Any MISSING row makes the exit
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 
 from rich.console import Console
 from rich.table import Table
 
-from zcbench.provision import PLAYBOOKS
+from zcbench.provision import load_playbook_code
 
 OK, DIFFERS, NA, INFO, MISSING = "ok", "differs", "n/a", "info", "MISSING"
 _STYLE = {OK: "green", DIFFERS: "yellow", NA: "dim", INFO: "cyan", MISSING: "bold red"}
@@ -35,11 +34,7 @@ class Row:
 @lru_cache(maxsize=1)
 def _cpuset_module():
     """The cpu_isolation role's own CPU-list logic, so doctor and the role never disagree."""
-    path = PLAYBOOKS / "roles" / "cpu_isolation" / "library" / "zcbench_cpuset.py"
-    spec = importlib.util.spec_from_file_location("zcbench_cpuset", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_playbook_code("roles/cpu_isolation/library/zcbench_cpuset.py")
 
 
 def _show(value) -> str:

@@ -15,6 +15,7 @@ import re
 import resource
 import subprocess
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 SYS_CPU = Path("/sys/devices/system/cpu")
@@ -161,36 +162,18 @@ def collect_io_uring_disabled() -> int:
 # --- network interface ----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _ethtool_text():
+    """The nic role's own ethtool parsers (playbooks/module_utils): one reading of ethtool."""
+    from zcbench.provision import load_playbook_code
+
+    return load_playbook_code("module_utils/zcbench_ethtool_text.py")
+
+
 def _parse_ethtool_features(text: str) -> dict[str, str]:
-    features = {}
-    for line in text.splitlines()[1:]:
-        match = re.match(r"^\s*([\w-]+): (on|off)( \[fixed\])?", line)
-        if match:
-            features[match.group(1)] = match.group(2) + (" [fixed]" if match.group(3) else "")
-    return features
-
-
-def _parse_ethtool_current(text: str) -> dict[str, str]:
-    _, _, current = text.partition("Current hardware settings:")
-    found = {}
-    for line in current.splitlines():
-        match = re.match(r"^([A-Za-z][\w ]*?):\s+(\S+)$", line.strip())
-        if match:
-            found[match.group(1).lower().replace(" ", "-")] = match.group(2)
-    return found
-
-
-def _parse_ethtool_coalesce(text: str) -> dict[str, str]:
-    found = {}
-    for line in text.splitlines():
-        adaptive = re.match(r"^Adaptive RX:\s*(\S+)\s+TX:\s*(\S+)", line)
-        if adaptive:
-            found["adaptive-rx"], found["adaptive-tx"] = adaptive.groups()
-            continue
-        match = re.match(r"^([\w-]+):\s+(\S+)$", line)
-        if match and match.group(2) != "n/a":
-            found[match.group(1)] = match.group(2)
-    return found
+    """{feature: "on" | "off" | "on [fixed]" | "off [fixed]"}, as doctor and the report show it."""
+    return {name: f["value"] + (" [fixed]" if f["fixed"] else "")
+            for name, f in _ethtool_text().parse_features(text).items()}
 
 
 def _ethtool_or_reason(parse: Callable[[str], dict], *argv: str) -> dict:
@@ -212,9 +195,9 @@ def collect_interface(name: str) -> dict:
     facts["irq_affinity"] = {str(irq): _safe_read(f"/proc/irq/{irq}/smp_affinity_list") for irq in _msi_irqs(base)}
     if name != "lo":
         facts["features"] = _ethtool_or_reason(_parse_ethtool_features, "-k", name)
-        facts["coalesce"] = _ethtool_or_reason(_parse_ethtool_coalesce, "-c", name)
-        facts["ring"] = _ethtool_or_reason(_parse_ethtool_current, "-g", name)
-        facts["channels"] = _ethtool_or_reason(_parse_ethtool_current, "-l", name)
+        facts["coalesce"] = _ethtool_or_reason(_ethtool_text().parse_coalesce, "-c", name)
+        facts["ring"] = _ethtool_or_reason(_ethtool_text().parse_current_section, "-g", name)
+        facts["channels"] = _ethtool_or_reason(_ethtool_text().parse_current_section, "-l", name)
     return facts
 
 

@@ -26,6 +26,18 @@ import yaml
 from zcbench import ROOT
 
 PLAYBOOKS = ROOT / "playbooks"
+
+
+def load_playbook_code(relative: str):
+    """A Python file of the playbooks (a module's helpers, a module_utils file) as a module, so
+    the Python side runs the very code the roles run instead of a copy of it."""
+    import importlib.util
+
+    path = PLAYBOOKS / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 PLAYBOOK = PLAYBOOKS / "provision.yml"
 ANSIBLE_CONFIG = PLAYBOOKS / "ansible.cfg"
 DEFAULT_INVENTORY = PLAYBOOKS / "inventory" / "hosts.yml"

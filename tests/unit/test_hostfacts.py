@@ -92,10 +92,10 @@ def test_ethtool_parsers_read_real_output_shapes():
         "generic-receive-offload: on\n")
     assert features == {"rx-checksumming": "on [fixed]", "tx-checksum-ipv4": "off [fixed]",
                         "generic-receive-offload": "on"}
-    channels = hostfacts._parse_ethtool_current(
+    channels = hostfacts._ethtool_text().parse_current_section(
         "Channel parameters for va:\nPre-set maximums:\nRX:\t\t2\nTX:\t\t2\n"
         "Current hardware settings:\nRX:\t\t1\nTX:\t\t1\nOther:\t\tn/a\nCombined:\tn/a\n")
     assert channels == {"rx": "1", "tx": "1", "other": "n/a", "combined": "n/a"}
-    coalesce = hostfacts._parse_ethtool_coalesce(
+    coalesce = hostfacts._ethtool_text().parse_coalesce(
         "Coalesce parameters for eth0:\nAdaptive RX: off  TX: n/a\nrx-usecs: 0\nrx-frames: 1\ntx-usecs-irq: n/a\n")
     assert coalesce == {"adaptive-rx": "off", "adaptive-tx": "n/a", "rx-usecs": "0", "rx-frames": "1"}

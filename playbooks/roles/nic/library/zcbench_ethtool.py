@@ -38,9 +38,9 @@ changed_values: {description: kind.key to [before, after]., type: dict, returned
 unsupported: {description: kind.key to the reason it was not applied., type: dict, returned: always}
 """
 
-import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.zcbench_ethtool_text import parse_coalesce, parse_current_section, parse_features
 from ansible.module_utils.zcbench_originals import load_originals, save_originals
 
 KINDS = ("features", "coalesce", "ring", "channels")
@@ -53,39 +53,6 @@ def boolish(value) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value).strip().lower()
-
-
-def parse_features(text: str) -> dict:
-    settings = {}
-    for line in text.splitlines()[1:]:
-        match = re.match(r"^\s*([\w-]+): (on|off)( \[fixed\])?", line)
-        if match:
-            settings[match.group(1)] = {"value": match.group(2), "fixed": bool(match.group(3))}
-    return settings
-
-
-def parse_coalesce(text: str) -> dict:
-    settings = {}
-    for line in text.splitlines():
-        adaptive = re.match(r"^Adaptive RX:\s*(\S+)\s+TX:\s*(\S+)", line)
-        if adaptive:
-            settings["adaptive-rx"], settings["adaptive-tx"] = adaptive.groups()
-            continue
-        match = re.match(r"^([\w-]+):\s+(\S+)$", line)
-        if match:
-            settings[match.group(1)] = match.group(2)
-    return settings
-
-
-def parse_current_section(text: str) -> dict:
-    """The 'Current hardware settings' block of ethtool -g / -l, keyed as -G / -L name them."""
-    _, _, current = text.partition("Current hardware settings:")
-    settings = {}
-    for line in current.splitlines():
-        match = re.match(r"^([A-Za-z][\w ]*?):\s+(\S+)$", line.strip())
-        if match:
-            settings[match.group(1).lower().replace(" ", "-")] = match.group(2)
-    return settings
 
 
 PARSERS = {
