@@ -155,6 +155,8 @@ def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: Wrk
     result = measured.result
     requests = int(result["requests"])
     duration_s = result["duration_us"] / 1e6
+    # wrk's CPU against the cores its threads can occupy: with fewer threads than loadgen CPUs,
+    # a saturated thread leaves the other cores idle and would hide behind the average.
     share = measured.cpu_s / (measured.wall_s * loadgen_cores) if measured.wall_s > 0 else None
     responses = server_counters.get("responses") if server_counters else None
     return {
@@ -244,7 +246,7 @@ def measure_cell(ctx: RunContext, cell: Cell) -> dict:
     delta = counters.delta(totals_after, totals_before) if totals_after is not None else None
     return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured,
                         server_counters=delta, server_cpu_s=cpu_after - cpu_before,
-                        loadgen_cores=len(cfg.loadgen_cpus), server_exit=server_exit)
+                        loadgen_cores=min(cfg.threads, len(cfg.loadgen_cpus)), server_exit=server_exit)
 
 
 # --- progress ---------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ summary.json). Two kinds of change are reported:
 
 - the arm/regular ratios of each run (measured side by side, interleaved, within one run):
   the trustworthy comparison across runs, tested with stats.ratio_change;
-- each cell's absolute numbers, run B against run A (stats.compare_values on the
-  repetitions): on shared machines these drift by tens of percent between runs, so read them
+- each cell's absolute numbers, run B against run A (stats.compare_unpaired: Welch on the
+  logs of the repetitions): on shared machines these drift by tens of percent between runs, so read them
   together with what changed in the configuration and the environment, listed first.
 """
 
@@ -66,8 +66,8 @@ def cell_changes(samples_a: list[dict], samples_b: list[dict]) -> list[dict]:
             "server": server, "arm": arm, "conns": conns, "response_size": size,
             "a_indexes": [s["cell"]["index"] for s in groups_a[key]],
             "b_indexes": [s["cell"]["index"] for s in groups_b[key]],
-            "metrics": {metric: stats.compare_values(stats.metric_values(groups_a[key], metric),
-                                                     stats.metric_values(groups_b[key], metric), metric)
+            "metrics": {metric: stats.compare_unpaired(stats.metric_values(groups_a[key], metric),
+                                                       stats.metric_values(groups_b[key], metric), metric)
                         for metric in CELL_METRICS},
         })
     return cells
@@ -124,9 +124,9 @@ def _short(value) -> str:
 def _verdict(change: float | None, verdict: str) -> str:
     if change is None:
         return fmt.MISSING
-    if verdict in ("better", "worse"):
+    if verdict in (stats.BETTER, stats.WORSE):
         return f"**{fmt.delta(change)} {verdict}**"
-    return f"{fmt.delta(change)} ({'untested' if verdict == 'too few repetitions' else verdict})"
+    return f"{fmt.delta(change)} ({'untested' if verdict == stats.TOO_FEW else verdict})"
 
 
 def render_compare(result: dict) -> str:
@@ -135,9 +135,10 @@ def render_compare(result: dict) -> str:
     for name, run in (("A", a), ("B", b)):
         if not run["complete"]:
             lines.append(f"> ⚠ run {name} is incomplete ({run['samples']} samples)")
-    lines += ["", "Verdicts: Welch's t-test over the repetitions, p < 0.05 and beyond the run-to-run "
-              "spread, else \"noise\". Absolute numbers between runs drift on shared machines; the "
-              "ratios (arm / regular, measured side by side within each run) are the firmer comparison.", ""]
+    lines += ["", "Ratios (arm / regular, paired by block within each run) are the firmer comparison: "
+              "a ratio's change is tested with Welch's t on the two runs' mean log ratios. Cells, B "
+              "against A, use Welch's t on the logs of the repetitions; absolute numbers between runs "
+              f"drift on shared machines. Significant = p < {stats.ALPHA}, unadjusted.", ""]
     lines += ["## What changed in the setup", ""]
     changes = [("config", c) for c in result["config_changes"]] + \
               [("environment", c) for c in result["environment_changes"]]
@@ -159,7 +160,7 @@ def render_compare(result: dict) -> str:
         for cell in result["cells"]:
             m = cell["metrics"]
             rows.append([cell["arm"], str(cell["conns"]), fmt.size(cell["response_size"]),
-                         f"{fmt.rate(m['requests_per_s']['baseline_mean'])} → {fmt.rate(m['requests_per_s']['arm_mean'])}",
+                         f"{fmt.rate(m['requests_per_s']['before_mean'])} → {fmt.rate(m['requests_per_s']['after_mean'])}",
                          _verdict(m["requests_per_s"]["delta"], m["requests_per_s"]["verdict"]),
                          _verdict(m["latency_mean_us"]["delta"], m["latency_mean_us"]["verdict"]),
                          _verdict(m["latency_p99_us"]["delta"], m["latency_p99_us"]["verdict"]),

@@ -81,3 +81,12 @@ def gbit(value: float | None) -> str:
     if value is None:
         return MISSING
     return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+
+
+def pvalue(p: float | None) -> str:
+    """'0.031', '<0.001', '1' -- enough digits to compare with 0.05."""
+    if p is None:
+        return MISSING
+    if p < 0.001:
+        return "<0.001"
+    return f"{p:.3f}".rstrip("0").rstrip(".") if p < 1 else "1"

@@ -140,7 +140,7 @@ def _ratio_limits(comparisons: list[dict]) -> tuple[float, float, bool]:
     """y limits covering every ratio, its interval (up to RATIO_AXIS_REACH) and 1.0; clipped?"""
     low = min([1.0] + [c["ratio"] for c in comparisons])
     high = max([1.0] + [c["ratio"] for c in comparisons])
-    ends = [bound for c in comparisons for bound in (c["ci95"] or [])]
+    ends = [bound for c in comparisons for bound in (c["ci"] or [])]
     clipped = any(e < low / RATIO_AXIS_REACH or e > high * RATIO_AXIS_REACH for e in ends)
     low = max(min([low] + ends), low / RATIO_AXIS_REACH)
     high = min(max([high] + ends), high * RATIO_AXIS_REACH)
@@ -160,7 +160,7 @@ def sweep_ratio_plot(summary: dict):
         color = ARM_COLORS.get(arm, "black")
         sizes = [size * _dodge(i, len(lines)) for size, _ in points]
         ratios = [c["ratio"] for _, c in points]
-        bars = [_error_bar(c["ratio"], c["ci95"]) for _, c in points]
+        bars = [_error_bar(c["ratio"], c["ci"]) for _, c in points]
         label = f"{arm} / regular" + (f", {conns} conns" if several_conns else "")
         ax.errorbar(sizes, ratios, yerr=list(zip(*bars)), color=color, marker=ARM_MARKERS.get(arm, "o"),
                     capsize=4, linewidth=1.6, label=label)
@@ -189,7 +189,7 @@ def sweep_ratio_plot(summary: dict):
                     textcoords="offset points", ha="center", va="top", fontsize=8, color="#a00000")
     conns_text = "" if several_conns else f", {summary['conns'][0]} conns"
     ax.set_title(f"{summary['run_id']}: ZC / regular throughput{conns_text}\n"
-                 "(ratio of means, 95% CI, log scale; circled = significantly better)", fontsize=10)
+                 "(geometric mean of per-block ratios, Holm-level CI, log scale; circled = significantly better)", fontsize=10)
     return fig
 
 

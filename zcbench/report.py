@@ -69,9 +69,14 @@ def build_summary(manifest: dict, samples: list[dict]) -> dict:
         "incomplete_reason": manifest.get("incomplete_reason"),
         "samples_file": SAMPLES,
         "repeat_planned": (manifest.get("config") or {}).get("repeat"),
-        "statistics": {"test": "Welch's t-test (two-sided)", "alpha": stats.ALPHA,
-                       "spread": "larger (max - min) / mean of the two groups",
-                       "interval": "95% CI of the ratio of means (delta method on its log)",
+        "statistics": {"test": "paired t-test on per-block log ratios (two-sided)",
+                       "ratio": "geometric mean of the per-block ratios arm / baseline",
+                       "multiplicity": "Holm over every comparison of the report (family-wise error)",
+                       "alpha": stats.ALPHA,
+                       "interval": "t interval of the mean log ratio at level 1 - alpha * p / p_adjusted "
+                                   "(excludes 1 exactly when the adjusted p < alpha); ci95 is unadjusted",
+                       "mde": f"smallest change found with {stats.POWER:.0%} power at alpha / family size",
+                       "secondary": "p_welch_logs: Welch's t-test on the unpaired logs",
                        "loadgen_bound_share": LOADGEN_BOUND_SHARE},
         **stats.summarize(samples),
     }
@@ -96,23 +101,31 @@ def render_run(run_dir: Path) -> dict:
 # --- labels ----------------------------------------------------------------------------------
 
 
+def mde_text(comparison: dict) -> str:
+    """'±4.1%': the smallest change this run could have seen (80 % power)."""
+    mde = comparison.get("mde")
+    return fmt.MISSING if mde is None else f"±{fmt.percent(mde, 1)}"
+
+
 def delta_label(comparison: dict | None) -> str:
-    """'+7.0% (noise)', '**-7.8% worse**', '+3.0% (untested: <2 reps)' -- the study's wording."""
+    """'**-7.8% worse**', '+0.4% (no difference, MDE ±3.1%)', '+3.0% (untested: <2 reps)'."""
     if comparison is None or comparison.get("delta") is None:
         return fmt.MISSING
     text = fmt.delta(comparison["delta"])
     verdict = comparison["verdict"]
-    if verdict in ("better", "worse"):
+    if verdict in (stats.BETTER, stats.WORSE):
         return f"**{text} {verdict}**"
-    if verdict == "too few repetitions":
+    if verdict == stats.TOO_FEW:
         return f"{text} (untested: <2 reps)"
+    if verdict == stats.NO_DIFFERENCE:
+        return f"{text} (no difference, MDE {mde_text(comparison)})"
     return f"{text} ({verdict})"
 
 
 def ratio_label(comparison: dict | None) -> str:
     if comparison is None or comparison.get("ratio") is None:
         return fmt.MISSING
-    ci = comparison.get("ci95")
+    ci = comparison.get("ci")
     return f"{fmt.ratio(comparison['ratio'])} [{fmt.interval(ci)}]" if ci else fmt.ratio(comparison["ratio"])
 
 
@@ -175,12 +188,22 @@ def headline_lines(summary: dict, manifest: dict) -> list[str]:
         f"path {_path_kind(manifest)} · kernel {_host(manifest).get('kernel_release', fmt.UNKNOWN)} · "
         f"server container {_container_mode(manifest)}",
         "",
+        *_threads_warning(config),
         f"Raw samples: `{SAMPLES}` in this directory (one JSON object per measured cell, "
         f"`cell.index` = its position in the run). `{SUMMARY}` lists, for every number below, the "
         "sample indexes it was computed from.",
         "",
     ]
     return lines
+
+
+def _threads_warning(config: dict) -> list[str]:
+    """wrk with fewer threads than loadgen CPUs leaves cores idle: say so, it limits the load."""
+    threads, cpus = config.get("threads"), config.get("loadgen_cpus") or []
+    if not threads or threads >= len(cpus):
+        return []
+    return [f"> ⚠ wrk ran {threads} thread(s) on {len(cpus)} loadgen CPUs: the load it could offer "
+            f"was {threads} core(s)' worth; loadgen-bound is judged against those {threads}.", ""]
 
 
 def _where(summary: dict, conns: int, size: int) -> str:
@@ -194,13 +217,13 @@ def _where(summary: dict, conns: int, size: int) -> str:
 
 
 def verdict_word(verdict: str) -> str:
-    if verdict in ("better", "worse"):
+    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE):
         return verdict
-    return "untested (<2 reps)" if verdict == "too few repetitions" else "noise"
+    return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
 
 
 def glance_line(summary: dict, arm: str, metric: str) -> str | None:
-    """'throughput: worse at 4000c (-7.8%); noise at 100c, 1000c' for one arm and metric."""
+    """'worse at 4000c (-7.8%); no difference at 100c (MDE ±2.9%), 1000c (MDE ±3.3%)'."""
     by_verdict: dict[str, list[str]] = {}
     for size in summary["response_sizes"]:
         for conns in summary["conns"]:
@@ -210,20 +233,30 @@ def glance_line(summary: dict, arm: str, metric: str) -> str | None:
             c = comparison["metrics"][metric]
             word = verdict_word(c["verdict"])
             where = _where(summary, conns, size)
-            by_verdict.setdefault(word, []).append(
-                f"{where} ({fmt.delta(c['delta'])})" if word in ("better", "worse") else where)
+            detail = (f" ({fmt.delta(c['delta'])})" if word in (stats.BETTER, stats.WORSE)
+                      else f" (MDE {mde_text(c)})" if word == stats.NO_DIFFERENCE else "")
+            by_verdict.setdefault(word, []).append(where + detail)
     if not by_verdict:
         return None
-    order = ("better", "worse", "noise", "untested (<2 reps)")
+    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, "untested (<2 reps)", "no data")
     return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
 
 
 def glance_lines(summary: dict) -> list[str]:
     """Per arm: where the verdicts say it won, lost, or was noise; then the flags that matter."""
     lines = ["## At a glance", ""]
+    bound = [g for g in summary["groups"] if g["loadgen_bound_reps"]]
+    metrics = (("requests_per_s", "throughput"), ("latency_mean_us", "mean latency"),
+               ("cpu_us_per_request", "CPU/request"))
+    if bound:  # throughput measured wrk there: lead with what the server's own cost says
+        metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
+                   ("requests_per_s", "throughput"))
+        lines.append(f"- **Read CPU/request first**: wrk was the bottleneck in {len(bound)} of "
+                     f"{len(summary['groups'])} cells, so throughput there is wrk's. To make the server "
+                     "the bottleneck: give wrk more CPUs (`--loadgen-cpus`), or run the loadgen on a "
+                     "second host.")
     for arm in [a for a in summary["arms"] if a != "regular"]:
-        for metric, name in (("requests_per_s", "throughput"), ("latency_mean_us", "mean latency"),
-                             ("cpu_us_per_request", "CPU/request")):
+        for metric, name in metrics:
             text = glance_line(summary, arm, metric)
             if text:
                 lines.append(f"- **{arm} vs regular, {name}**: {text}")
@@ -233,7 +266,6 @@ def glance_lines(summary: dict) -> list[str]:
         span = fmt.percent(low) if low == high else f"{fmt.percent(low)}–{fmt.percent(high)}"
         note = " (the kernel copied every one: no zero-copy happened on this path)" if low >= 1 else ""
         lines.append(f"- **Copied share** of ZC sends: {span}{note}")
-    bound = [g for g in summary["groups"] if g["loadgen_bound_reps"]]
     if bound:
         cells = ", ".join(f"{g['arm']} at {_where(summary, g['conns'], g['response_size'])}" for g in bound)
         lines.append(f"- **{LOADGEN_MARK} Loadgen-bound** (wrk's cores ≥ {fmt.percent(LOADGEN_BOUND_SHARE)} "
@@ -268,14 +300,15 @@ def study_table_lines(summary: dict, arm: str) -> list[str]:
     title = f"## {arm} vs regular" + ("" if several else f" — {fmt.size(summary['response_sizes'][0])} responses")
     return [title, "",
             "Means over the repetitions; latency is wrk's mean latency. Each delta is the arm against "
-            "regular, **bold** when Welch's t-test gives p < 0.05 and the change exceeds the run-to-run "
-            f"spread, else \"(noise)\". {LOADGEN_MARK} = loadgen-bound.", "",
+            "regular paired by repetition (geometric mean of the per-repetition ratios), **bold** when "
+            "significant after Holm's adjustment over the whole report; otherwise \"no difference\" with "
+            f"the smallest change this run could have seen (MDE). {LOADGEN_MARK} = loadgen-bound.", "",
             *markdown_table(header, rows), ""]
 
 
 def statistics_lines(summary: dict) -> list[str]:
-    header = ["Arm", "Conns", "Size", "Reps", "req/s median [min–max]", "Throughput ratio [95% CI]",
-              "p (Welch)", "Spread", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
+    header = ["Arm", "Conns", "Size", "Reps", "req/s median [min–max]", "Throughput ratio [CI]",
+              "p / p Holm", "MDE", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
     rows = []
     for group in summary["groups"]:
         comparison = stats.find_comparison(summary, group["arm"], group["conns"], group["response_size"])
@@ -288,16 +321,19 @@ def statistics_lines(summary: dict) -> list[str]:
             f"{fmt.rate(rps.get('median'))} [{fmt.rate(rps.get('min'))}–{fmt.rate(rps.get('max'))}]"
             if rps.get("n") else fmt.MISSING,
             ratio_label(throughput) if throughput else "baseline" if group["arm"] == "regular" else fmt.MISSING,
-            fmt.number(throughput.get("p_welch"), 3) if throughput else fmt.MISSING,
-            fmt.percent(rps.get("rel_range"), 1),
+            f"{fmt.pvalue(throughput.get('p'))} / {fmt.pvalue(throughput.get('p_adjusted'))}"
+            if throughput else fmt.MISSING,
+            mde_text(throughput) if throughput else fmt.MISSING,
             fmt.micros(stats.group_mean(group, "latency_p99_us")), delta_label(metrics.get("latency_p99_us")),
             fmt.number(stats.group_mean(group, "cpu_us_per_request")), delta_label(metrics.get("cpu_us_per_request")),
             indexes_text(group["sample_indexes"]),
         ])
     return ["## Statistics per cell", "",
-            "Ratio = arm mean / regular mean, same conns and size. Spread = (max − min) / mean of the "
-            "arm's repetitions. CPU = server container CPU time per request (cgroup). Samples = "
-            f"`cell.index` values in `{SAMPLES}`.", "",
+            "Ratio = geometric mean of arm / regular per repetition, same conns and size; CI at the "
+            "level Holm's adjustment tested it (it excludes 1 exactly when the verdict is significant). "
+            "p = paired t-test on the log ratios, p Holm = adjusted over every comparison of this report. "
+            "MDE = smallest change detectable with 80% power. CPU = server container CPU time per "
+            f"request (cgroup). Samples = `cell.index` values in `{SAMPLES}`.", "",
             *markdown_table(header, rows), ""]
 
 
@@ -357,7 +393,8 @@ def sweep_lines(summary: dict) -> list[str]:
         return []
     lines = ["## Response-size sweep", "", "### Crossover", "",
              "The smallest response size at which the arm's throughput is significantly better than "
-             "regular (Welch p < 0.05, beyond the spread).", ""]
+             f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(sweep.COPIED_LIMIT)}, "
+             "and from which no larger size is significantly worse.", ""]
     lines += [f"- **{c['arm']}** at {c['conns']} conns: {c['text']}" for c in section["crossovers"]]
     lines.append("")
     for conns in summary["conns"]:
@@ -367,13 +404,13 @@ def sweep_lines(summary: dict) -> list[str]:
             rows.append([
                 fmt.size(row["response_size"]), row["arm"] + (f" {LOADGEN_MARK}" if row["loadgen_bound_reps"] else ""),
                 fmt.rate(row["requests_per_s"]), fmt.gbit(row["gbit_per_s"]),
-                "baseline" if is_base else ratio_label({"ratio": row["ratio"], "ci95": row["ratio_ci95"]}),
+                "baseline" if is_base else ratio_label({"ratio": row["ratio"], "ci": row["ratio_ci"]}),
                 "" if is_base else (row["verdict"] or fmt.MISSING),
                 fmt.number(row["cpu_us_per_request"]), fmt.number(row["cpu_us_per_kib"], 3),
                 fmt.micros(row["latency_p99_us"]), fmt.percent(row["copied_share"], 1),
             ])
         lines += [f"### Per size, {conns} conns", "",
-                  *markdown_table(["Size", "Arm", "req/s", "Gbit/s", "ZC/regular [95% CI]", "Verdict",
+                  *markdown_table(["Size", "Arm", "req/s", "Gbit/s", "ZC/regular [CI]", "Verdict",
                            "CPU µs/req", "CPU µs/KiB", "p99", "Copied"], rows), ""]
     return lines
 
@@ -503,13 +540,28 @@ def environment_lines(manifest: dict) -> list[str]:
             *markdown_table(["Item", "Value"], environment_rows(manifest)), ""]
 
 
+def _family_size(summary: dict) -> int:
+    sizes = [m.get("family_size") for c in summary["comparisons"] for m in c["metrics"].values()]
+    return max([s for s in sizes if s] or [0])
+
+
 def method_lines(summary: dict) -> list[str]:
     return [
         "## Method", "",
         "- Arms run interleaved in a shuffled order per repetition (seed above), so drift hits every arm alike.",
-        f"- A delta is \"noise\" unless Welch's t-test over the repetitions gives p < {stats.ALPHA} **and** "
-        "the change exceeds the run-to-run spread (the larger of the two cells' (max − min) / mean).",
-        "- Ratios come with a 95% interval of the ratio of means (delta method on its log).",
+        "- A repetition is a block holding every arm; an arm is compared with regular on the per-block "
+        "log ratios (paired t-test, two-sided). The ratio shown is their geometric mean.",
+        f"- Multiplicity: Holm's step-down over all {_family_size(summary)} comparisons of this report "
+        f"(arms × cells × {len(stats.COMPARED_METRICS)} metrics) keeps the family-wise error below "
+        f"{stats.ALPHA}; both the raw and the adjusted p are in the statistics table.",
+        "- Each ratio's interval is taken at the level its adjusted test used, so a verdict is "
+        "significant exactly when the interval excludes 1.0; `summary.json` also keeps the unadjusted 95% interval "
+        "and Welch's test on the unpaired logs.",
+        f"- \"No difference\" comes with the minimum detectable effect: the smallest change this run "
+        f"would have found with {stats.POWER:.0%} power, from its spread and number of blocks, at "
+        f"{stats.ALPHA} / family size.",
+        "- Calibrate the host first (`invoke calibrate`): an A/A must say no difference and a known "
+        "injected CPU cost must be found.",
         f"- {LOADGEN_MARK} loadgen-bound: wrk's cores were at least "
         f"{fmt.percent(LOADGEN_BOUND_SHARE)} busy in a repetition; that cell measured wrk, not the server.",
         "- Re-render from the stored samples with `invoke report -r <this directory>`; compare two runs "

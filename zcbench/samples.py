@@ -33,7 +33,7 @@ A sample is a JSON object:
       "cpu_us_per_request": 3.7,
       "loadgen_cpu_s": 9.7,            # wrk container CPU seconds in the measured window
       "loadgen_wall_s": 10.02,         # wall seconds of that window
-      "loadgen_cpu_share": 0.97,       # loadgen_cpu_s / (loadgen_wall_s * loadgen cores)
+      "loadgen_cpu_share": 0.97,       # loadgen_cpu_s / (loadgen_wall_s * min(wrk threads, loadgen cores))
       "loadgen_bound": true,           # loadgen_cpu_share >= LOADGEN_BOUND_SHARE
       "server_exit": {"code": 0, ...}  # how the cell's server container ended
     }
@@ -48,7 +48,8 @@ from pathlib import Path
 
 SCHEMA_VERSION = 1
 
-#: wrk's cores busy at least this share of the time: the cell measured wrk, not the server.
+#: wrk's threads (each on its own core) busy at least this share of the time: the cell measured
+#: wrk, not the server.
 LOADGEN_BOUND_SHARE = 0.90
 
 ARMS = ("regular", "zc", "zc-fixed")

@@ -1,34 +1,51 @@
 """Statistics over repetitions: per-cell aggregates and arm-against-baseline verdicts.
 
 A *group* is every repetition of one cell of the matrix (server, arm, conns, response size).
-A *comparison* puts one metric of an arm's group beside the same metric of its baseline's group
-(regular send, same conns and size) and says whether the difference is real:
+A repetition is a *block*: the planner runs every arm of a comparison inside it, in a
+shuffled order. A *comparison* puts one metric of an arm beside the same metric of its
+baseline (regular send, same conns and size), **paired by block**:
 
-    verdict = "noise" unless Welch's t-test gives p < ALPHA
-              AND the difference of the means exceeds the run-to-run spread
-              (the larger of the two groups' (max - min) / mean);
-              otherwise "better" or "worse" in the metric's own sense.
+    d_i = log(arm_i / baseline_i)             one log ratio per block both ran
+    ratio = exp(mean d)                       the geometric mean of the per-block ratios
+    t = mean d / (sd d / sqrt n), df = n - 1  a paired t-test on the logs (two-sided p)
 
-Welch's test is the verdict's test because Mann-Whitney cannot reach p < 0.05 with three
-repetitions per arm (its smallest two-sided p for 3 against 3 is 0.1); its p is still kept
-in the summary. The ratio of means gets a 95 % interval from the delta method on the log
-ratio (Welch-Satterthwaite degrees of freedom), so it matches the t-test's assumptions.
+Pairing removes what a block shares (the drift of a shared machine over the run) and the log
+makes a ratio symmetric (x2 and x0.5 are equally far from 1). The verdict and the interval come
+from the same t: a comparison is significant exactly when its interval excludes 1.
+
+Multiplicity: every comparison of one report (arms x conns x sizes x COMPARED_METRICS) is one
+family. Holm's step-down adjusts each p (family-wise error <= ALPHA); the verdict uses the
+adjusted p, and the printed interval is taken at the level that p was effectively tested at,
+1 - ALPHA * p / p_adjusted, so "significant" <=> "the interval excludes 1" still holds.
+
+Every comparison carries its minimum detectable effect: the smallest true change that this
+run's paired test would find with POWER probability, from the observed spread of the log
+ratios and the number of blocks, at the family's strictest level ALPHA / m (Holm's first step).
+
+Welch's test on the unpaired logs is kept in summary.json as a secondary view.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from dataclasses import dataclass
 from typing import Callable
 
+from scipy import optimize
 from scipy import stats as scipy_stats
 
 from zcbench.samples import LOADGEN_BOUND_SHARE
 
 ALPHA = 0.05
-CONFIDENCE = 0.95
+POWER = 0.80
+CONFIDENCE = 1 - ALPHA
 BASELINE_ARM = "regular"
+
+# Verdict words (summary.json and the report use these).
+BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no difference"
+TOO_FEW, NO_DATA = "too few repetitions", "no data"
 
 
 # --- what is measured per sample -------------------------------------------------------------
@@ -98,7 +115,7 @@ def group_samples(samples: list[dict]) -> dict[GroupKey, list[dict]]:
 
 def _sort_key(key: GroupKey):
     server, arm, conns, size = key
-    arm_order = {"regular": 0, "zc": 1, "zc-fixed": 2, "nginx": 3}
+    arm_order = {"regular": 0, "zc": 1, "zc-fixed": 2, "nginx": 3, "regular-aa": 4, "regular-work": 5}
     return (size, conns, arm_order.get(arm, 9), arm, server)
 
 
@@ -144,108 +161,231 @@ def relative_range(values: list[float]) -> float | None:
     return (max(values) - min(values)) / abs(mean) if mean else None
 
 
-# --- arm against baseline --------------------------------------------------------------------
+# --- arm against baseline, paired by block ---------------------------------------------------
 
 
-def welch_p(a: list[float], b: list[float]) -> float | None:
-    """Two-sided p of Welch's t-test; None with fewer than two values on a side."""
+def block_of(sample: dict) -> int:
+    """The repetition (block) a sample belongs to."""
+    return int(sample["cell"].get("rep", 0))
+
+
+def paired_values(baseline_samples: list[dict], arm_samples: list[dict],
+                  metric: str) -> list[tuple[int, float, float]]:
+    """(block, baseline value, arm value) for every block in which both have the metric."""
+    extract = METRICS[metric].extract
+
+    def by_block(samples):
+        values = {}
+        for sample in samples:
+            value = extract(sample)
+            if value is not None and math.isfinite(float(value)) and float(value) > 0:
+                values[block_of(sample)] = float(value)
+        return values
+
+    base, arm = by_block(baseline_samples), by_block(arm_samples)
+    return [(block, base[block], arm[block]) for block in sorted(base) if block in arm]
+
+
+def log_ratios(pairs: list[tuple[int, float, float]]) -> list[float]:
+    return [math.log(arm / base) for _, base, arm in pairs]
+
+
+def t_interval(mean: float, se: float, df: int, level: float) -> list[float]:
+    """exp of a t interval on the log scale: an interval of the ratio."""
+    half = scipy_stats.t.ppf(0.5 + level / 2, df) * se
+    return [math.exp(mean - half), math.exp(mean + half)]
+
+
+def paired_test(logs: list[float]) -> dict:
+    """One-sample t-test of the per-block log ratios against 0 (= scipy's ttest_rel on logs).
+
+    Returns ratio (geometric mean), p (two-sided), the 95 % interval, and what later steps
+    need: the mean and sd of the logs, its standard error and degrees of freedom.
+    """
+    n = len(logs)
+    result = {"n_pairs": n, "ratio": None, "p": None, "ci95": None, "log_mean": None,
+              "log_sd": None, "log_se": None, "df": None}
+    if n == 0:
+        return result
+    mean = statistics.fmean(logs)
+    result |= {"ratio": math.exp(mean), "log_mean": mean}
+    if n < 2:
+        return result
+    sd = statistics.stdev(logs)
+    se = sd / math.sqrt(n)
+    result |= {"log_sd": sd, "log_se": se, "df": n - 1}
+    if se == 0:  # identical ratios in every block: exactly that ratio, or exactly none
+        result |= {"p": 1.0 if mean == 0 else 0.0, "ci95": [math.exp(mean)] * 2}
+        return result
+    t = mean / se
+    result |= {"p": float(2 * scipy_stats.t.sf(abs(t), n - 1)),
+               "ci95": t_interval(mean, se, n - 1, CONFIDENCE)}
+    return result
+
+
+def power_of_paired_test(noncentrality: float, n: int, alpha: float) -> float:
+    """Probability that a two-sided paired t-test at `alpha` over n blocks rejects when the true
+    mean log ratio is `noncentrality` standard errors from 0 (noncentral t)."""
+    df = n - 1
+    crit = scipy_stats.t.ppf(1 - alpha / 2, df)
+    power = float(scipy_stats.nct.sf(crit, df, noncentrality) + scipy_stats.nct.cdf(-crit, df, noncentrality))
+    if not math.isfinite(power):  # scipy's nct gives NaN far in the tail: the normal limit there
+        power = float(scipy_stats.norm.sf(crit - noncentrality) + scipy_stats.norm.cdf(-crit - noncentrality))
+    return power
+
+
+@functools.lru_cache(maxsize=256)
+def detectable_noncentrality(n: int, alpha: float, power: float = POWER) -> float:
+    """How many standard errors a true effect must be for the test to reach `power`; it depends
+    only on n and alpha, so one root-finding serves every comparison of a report."""
+    def shortfall(nc):
+        return power_of_paired_test(nc, n, alpha) - power
+    high = 1.0
+    while shortfall(high) < 0:  # grow the bracket until the power is reached
+        high *= 2
+    return optimize.brentq(shortfall, 0.0, high, xtol=1e-9)
+
+
+def minimum_detectable_effect(sd: float | None, n: int, alpha: float = ALPHA,
+                              power: float = POWER) -> float | None:
+    """The smallest relative change (exp(effect) - 1) the paired test finds with `power`
+    probability, given the sd of the per-block log ratios; None with fewer than two blocks."""
+    if sd is None or n < 2:
+        return None
+    effect = detectable_noncentrality(n, alpha, power) * sd / math.sqrt(n)
+    return math.inf if effect > 700 else math.expm1(effect)
+
+
+def welch_on_logs(baseline: list[float], arm: list[float]) -> float | None:
+    """Two-sided p of Welch's t-test on the logs of two unpaired groups (secondary view)."""
+    a, b = [math.log(v) for v in baseline if v > 0], [math.log(v) for v in arm if v > 0]
     if len(a) < 2 or len(b) < 2:
         return None
     if statistics.pvariance(a) == 0 and statistics.pvariance(b) == 0:
-        # No spread at all: the means either differ exactly or not (scipy returns nan here).
         return 1.0 if statistics.fmean(a) == statistics.fmean(b) else 0.0
     return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def mannwhitney_p(a: list[float], b: list[float]) -> float | None:
-    if len(a) < 2 or len(b) < 2:
-        return None
-    return float(scipy_stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+def verdict_from(ratio: float | None, p: float | None, alpha: float, higher_is_better: bool) -> str:
+    """BETTER / WORSE when p < alpha (in the metric's own sense), else NO_DIFFERENCE."""
+    if ratio is None:
+        return NO_DATA
+    if p is None:
+        return TOO_FEW
+    if p >= alpha:
+        return NO_DIFFERENCE
+    return BETTER if (ratio > 1) == higher_is_better else WORSE
 
 
-def ratio_of_means(baseline: list[float], arm: list[float]) -> dict:
-    """arm mean / baseline mean with a 95 % interval (delta method on the log of the ratio).
-
-    Returns {"ratio", "ci95", "log_se", "df"}; the interval is None with fewer than two values
-    on a side. log_se and df let compare.py test whether a ratio changed between runs.
-    """
-    mean_a, mean_b = statistics.fmean(baseline), statistics.fmean(arm)
-    if mean_a == 0 or mean_b == 0:
-        return {"ratio": None, "ci95": None, "log_se": None, "df": None}
-    ratio = mean_b / mean_a
-    if len(baseline) < 2 or len(arm) < 2:
-        return {"ratio": ratio, "ci95": None, "log_se": None, "df": None}
-    # Relative variance of each mean: var(log mean) ~ var / (n * mean^2).
-    rel_a = statistics.variance(baseline) / (len(baseline) * mean_a**2)
-    rel_b = statistics.variance(arm) / (len(arm) * mean_b**2)
-    log_se = math.sqrt(rel_a + rel_b)
-    if log_se == 0:
-        return {"ratio": ratio, "ci95": [ratio, ratio], "log_se": 0.0, "df": None}
-    df = (rel_a + rel_b) ** 2 / (rel_a**2 / (len(baseline) - 1) + rel_b**2 / (len(arm) - 1))
-    t = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, df)
-    return {"ratio": ratio, "ci95": [ratio * math.exp(-t * log_se), ratio * math.exp(t * log_se)],
-            "log_se": log_se, "df": df}
-
-
-def verdict(delta: float | None, p: float | None, spread: float | None, higher_is_better: bool) -> str:
-    """"better"/"worse" only when significant and beyond the spread; "noise" otherwise.
-
-    "too few repetitions" when the test could not run (fewer than two values on a side).
-    """
-    if delta is None or p is None:
-        return "too few repetitions"
-    if p >= ALPHA or abs(delta) <= (spread or 0.0):
-        return "noise"
-    improved = delta > 0 if higher_is_better else delta < 0
-    return "better" if improved else "worse"
-
-
-def compare_values(baseline: list[float], arm: list[float], metric: str) -> dict:
-    """Everything a report needs to state one metric of an arm against its baseline."""
-    if not baseline or not arm:
-        return {"metric": metric, "verdict": "no data", "ratio": None, "delta": None, "ci95": None,
-                "p_welch": None, "p_mannwhitney": None, "spread": None,
-                "baseline_mean": statistics.fmean(baseline) if baseline else None,
-                "arm_mean": statistics.fmean(arm) if arm else None,
-                "n_baseline": len(baseline), "n_arm": len(arm)}
-    ratio = ratio_of_means(baseline, arm)
-    delta = None if ratio["ratio"] is None else ratio["ratio"] - 1
-    spreads = [s for s in (relative_range(baseline), relative_range(arm)) if s is not None]
-    spread = max(spreads) if spreads else None
-    p = welch_p(baseline, arm)
-    return {
+def compare_paired(pairs: list[tuple[int, float, float]], metric: str) -> dict:
+    """One metric of an arm against its baseline, paired by block (before multiplicity)."""
+    test = paired_test(log_ratios(pairs))
+    base_values, arm_values = [b for _, b, _ in pairs], [a for _, _, a in pairs]
+    result = {
         "metric": metric,
-        "ratio": ratio["ratio"],
-        "ci95": ratio["ci95"],
-        "log_se": ratio["log_se"],
-        "df": ratio["df"],
-        "delta": delta,
-        "p_welch": p,
-        "p_mannwhitney": mannwhitney_p(baseline, arm),
-        "spread": spread,
-        "verdict": verdict(delta, p, spread, METRICS[metric].higher_is_better),
-        "baseline_mean": statistics.fmean(baseline),
-        "arm_mean": statistics.fmean(arm),
-        "n_baseline": len(baseline),
-        "n_arm": len(arm),
+        **test,
+        "delta": None if test["ratio"] is None else test["ratio"] - 1,
+        "blocks": [block for block, _, _ in pairs],
+        "baseline_mean": statistics.fmean(base_values) if base_values else None,
+        "arm_mean": statistics.fmean(arm_values) if arm_values else None,
+        "p_welch_logs": welch_on_logs(base_values, arm_values),
     }
+    # Until apply_holm() sees the whole family, a comparison stands alone.
+    return result | family_result(result, p_adjusted=test["p"], family_size=1)
+
+
+def family_result(comparison: dict, p_adjusted: float | None, family_size: int) -> dict:
+    """Verdict, interval and MDE of a comparison once its family's adjusted p is known."""
+    p = comparison["p"]
+    higher = METRICS[comparison["metric"]].higher_is_better
+    out = {"p_adjusted": p_adjusted, "family_size": family_size,
+           "verdict": verdict_from(comparison["ratio"], p_adjusted, ALPHA, higher),
+           "ci": None, "ci_level": None,
+           "mde": minimum_detectable_effect(comparison["log_sd"], comparison["n_pairs"],
+                                            ALPHA / max(family_size, 1)),
+           "mde_alpha": ALPHA / max(family_size, 1)}
+    if p is None or comparison["log_se"] is None:
+        return out
+    # The level at which this p was effectively tested: its interval excludes 1 exactly when
+    # p_adjusted < ALPHA (p < ALPHA * p / p_adjusted <=> p_adjusted < ALPHA).
+    tested_at = ALPHA * p / p_adjusted if p_adjusted else ALPHA / family_size
+    level = 1 - tested_at
+    if comparison["log_se"] == 0:
+        out |= {"ci": [comparison["ratio"]] * 2, "ci_level": level}
+    else:
+        out |= {"ci": t_interval(comparison["log_mean"], comparison["log_se"], comparison["df"], level),
+                "ci_level": level}
+    return out
+
+
+def holm_adjust(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (monotone, capped at 1)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def apply_holm(comparisons: list[dict]) -> None:
+    """Adjust every metric comparison of a report as one family, in place."""
+    tested = [m for c in comparisons for m in c["metrics"].values() if m.get("p") is not None]
+    adjusted = holm_adjust([m["p"] for m in tested])
+    family = len(tested)
+    for metric, p_adjusted in zip(tested, adjusted):
+        metric.update(family_result(metric, p_adjusted, family))
+    for c in comparisons:  # untested ones still get the family's MDE level
+        for metric in c["metrics"].values():
+            if metric.get("p") is None:
+                metric.update(family_result(metric, None, max(family, 1)))
+
+
+# --- two runs, unpaired ----------------------------------------------------------------------
+
+
+def compare_unpaired(before: list[float], after: list[float], metric: str) -> dict:
+    """One metric of a cell in two runs (compare.py): Welch's test on the logs and the ratio
+    of geometric means with its 95 % interval (no pairing exists across runs)."""
+    a, b = [math.log(v) for v in before if v > 0], [math.log(v) for v in after if v > 0]
+    result = {"metric": metric, "ratio": None, "delta": None, "ci95": None, "p": None,
+              "n_before": len(a), "n_after": len(b), "verdict": NO_DATA,
+              "before_mean": statistics.fmean(before) if before else None,
+              "after_mean": statistics.fmean(after) if after else None}
+    if not a or not b:
+        return result
+    diff = statistics.fmean(b) - statistics.fmean(a)
+    result |= {"ratio": math.exp(diff), "delta": math.expm1(diff)}
+    if len(a) < 2 or len(b) < 2:
+        return result | {"verdict": TOO_FEW}
+    var_a, var_b = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(var_a + var_b)
+    if se == 0:
+        p, ci = (1.0 if diff == 0 else 0.0), [math.exp(diff)] * 2
+    else:
+        df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
+        p = float(2 * scipy_stats.t.sf(abs(diff) / se, df))
+        ci = t_interval(diff, se, df, CONFIDENCE)
+    higher = METRICS[metric].higher_is_better
+    return result | {"p": p, "ci95": ci, "verdict": verdict_from(result["ratio"], p, ALPHA, higher)}
 
 
 # --- counters summed over a group's repetitions ----------------------------------------------
 
 
 def counter_totals(samples: list[dict]) -> dict[str, int] | None:
-    """Each server counter summed over the repetitions; None when no sample has counters (nginx).
-
-    Peaks are summed too, which overstates them: use peak_counter() for those.
-    """
+    """Each server counter summed over the repetitions, peaks (`*_peak`) as their maximum;
+    None when no sample has counters (nginx)."""
     with_counters = [s["server_counters"] for s in samples if s.get("server_counters")]
     if not with_counters:
         return None
     totals: dict[str, int] = {}
     for counters in with_counters:
         for name, value in counters.items():
-            totals[name] = totals.get(name, 0) + int(value)
+            combine = max if name.endswith("_peak") else (lambda a, b: a + b)
+            totals[name] = combine(totals.get(name, 0), int(value))
     return totals
 
 
@@ -328,7 +468,7 @@ def unexplained_responses(responses: int | None, requests: int, conns: int, reps
 
 def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
                    arm_samples: list[dict]) -> dict:
-    """An arm's group against its baseline group, metric by metric."""
+    """An arm's group against its baseline group, metric by metric, paired by block."""
     return {
         "server": arm["server"],
         "arm": arm["arm"],
@@ -338,8 +478,7 @@ def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
         "baseline_indexes": baseline["sample_indexes"],
         "arm_indexes": arm["sample_indexes"],
         "metrics": {
-            metric: compare_values(metric_values(baseline_samples, metric),
-                                   metric_values(arm_samples, metric), metric)
+            metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric)
             for metric in COMPARED_METRICS
         },
     }
@@ -357,6 +496,7 @@ def summarize(samples: list[dict]) -> dict:
         if arm == BASELINE_ARM or base_key not in by_key:
             continue
         comparisons.append(compare_groups(by_key[base_key], group, grouped[base_key], grouped[key]))
+    apply_holm(comparisons)
     return {
         "samples_count": len(samples),
         "arms": sorted({k[1] for k in grouped}, key=lambda a: _sort_key(("", a, 0, 0))),
@@ -389,23 +529,25 @@ def find_comparison(summary: dict, arm: str, conns: int, size: int) -> dict | No
 def ratio_change(before: dict, after: dict, higher_is_better: bool = True) -> dict:
     """Did an arm/baseline ratio change between two runs? (compare.py)
 
-    `before` and `after` are compare_values() results. The test is on the difference of the
-    log ratios, with the two standard errors combined and Welch-Satterthwaite degrees of freedom.
+    `before` and `after` are paired comparisons (compare_paired). The test is Welch's on the
+    difference of the two mean log ratios, each with its own standard error and n - 1 df.
     """
     result = {"before": before.get("ratio"), "after": after.get("ratio"), "change": None,
-              "p": None, "verdict": "too few repetitions"}
+              "p": None, "ci95": None, "verdict": TOO_FEW}
     if not before.get("ratio") or not after.get("ratio"):
-        return result | {"verdict": "no data"}
-    result["change"] = after["ratio"] / before["ratio"] - 1
+        return result | {"verdict": NO_DATA}
+    diff = math.log(after["ratio"] / before["ratio"])
+    result["change"] = math.expm1(diff)
     se_a, se_b, df_a, df_b = before.get("log_se"), after.get("log_se"), before.get("df"), after.get("df")
     if se_a is None or se_b is None:
         return result
     se = math.sqrt(se_a**2 + se_b**2)
     if se == 0:
-        p = 1.0 if result["change"] == 0 else 0.0
+        p, ci = (1.0 if diff == 0 else 0.0), [math.exp(diff)] * 2
     else:
-        parts = [(s**4 / d) for s, d in ((se_a, df_a), (se_b, df_b)) if s and d]
+        parts = [s**4 / d for s, d in ((se_a, df_a), (se_b, df_b)) if s and d]
         df = se**4 / sum(parts) if parts else 1.0
-        t = abs(math.log(after["ratio"] / before["ratio"])) / se
-        p = float(2 * scipy_stats.t.sf(t, df))
-    return result | {"p": p, "verdict": verdict(result["change"], p, 0.0, higher_is_better)}
+        p = float(2 * scipy_stats.t.sf(abs(diff) / se, df))
+        ci = t_interval(diff, se, df, CONFIDENCE)
+    ratio = math.exp(diff)
+    return result | {"p": p, "ci95": ci, "verdict": verdict_from(ratio, p, ALPHA, higher_is_better)}

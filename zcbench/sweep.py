@@ -4,10 +4,10 @@ A sweep is an ordinary bench run whose matrix has several response sizes (the pl
 interleaves them with the arms). This module builds its Config, runs it through the bench,
 and reads a run's summary as a sweep: the per-size table, and the crossover per zc arm:
 
-    the smallest size at which the arm's throughput is significantly better than regular
-    (stats.verdict "better"); or "none in range"; or, when every SEND_ZC notification of the
-    arm carried IORING_NOTIF_USAGE_ZC_COPIED, "not measurable on this path: every send was
-    copied" -- whatever the numbers say then, no zero-copy happened, so none is credited.
+    the smallest size at which the arm's throughput is significantly better than regular after
+    Holm's adjustment over the whole sweep, where the arm's own copied share is below
+    COPIED_LIMIT, and from which no larger size is significantly worse; or "none in range";
+    or, when every size was copied, "not measurable on this path: every send was copied".
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def sweep_rows(summary: dict) -> list[dict]:
                     "requests_per_s": stats.group_mean(group, "requests_per_s"),
                     "gbit_per_s": stats.group_mean(group, "gbit_per_s"),
                     "ratio": throughput["ratio"] if throughput else None,
-                    "ratio_ci95": throughput["ci95"] if throughput else None,
+                    "ratio_ci": throughput["ci"] if throughput else None,
+                    "mde": throughput["mde"] if throughput else None,
                     "verdict": throughput["verdict"] if throughput else None,
                     "cpu_us_per_request": stats.group_mean(group, "cpu_us_per_request"),
                     "cpu_us_per_kib": stats.group_mean(group, "cpu_us_per_kib"),
@@ -87,33 +88,51 @@ def sweep_rows(summary: dict) -> list[dict]:
     return rows
 
 
-def _every_send_copied(groups: list[dict]) -> bool:
-    counted = [g["counters"] for g in groups if g.get("counters") and g["counters"].get("zc_notifs")]
-    return bool(counted) and all(c.get("zc_copied", 0) >= c["zc_notifs"] for c in counted)
+#: A size where at least this share of the arm's SEND_ZC notifications said "copied" cannot be
+#: credited with a win: whatever its numbers say, no zero-copy happened there.
+COPIED_LIMIT = 0.99
+
+
+def _copied_share(group: dict | None) -> float | None:
+    return None if group is None else group.get("copied_share")
+
+
+def _every_size_copied(groups: list[dict]) -> bool:
+    shares = [_copied_share(g) for g in groups if _copied_share(g) is not None]
+    return bool(shares) and all(s >= COPIED_LIMIT for s in shares)
 
 
 def crossover(summary: dict, arm: str, conns: int) -> dict:
-    """The smallest size where `arm` beats regular significantly at `conns`, or why there is none."""
+    """Where `arm` starts to pay at `conns`, judged per size on throughput (Holm-adjusted verdicts):
+
+    the smallest size that is significantly better than regular, was really zero-copied there
+    (its own copied share below COPIED_LIMIT), and from which no larger size is significantly
+    worse. Otherwise why there is none."""
     sizes = [s for s in summary["response_sizes"] if stats.find_comparison(summary, arm, conns, s)]
     groups = [stats.find_group(summary, arm, conns, s) for s in sizes]
-    result = {"arm": arm, "conns": conns, "size": None, "ratio": None, "ratio_ci95": None,
+    verdicts = [stats.find_comparison(summary, arm, conns, s)["metrics"]["requests_per_s"] for s in sizes]
+    result = {"arm": arm, "conns": conns, "size": None, "ratio": None, "ratio_ci": None,
               "copied_share": None, "sizes_tested": sizes}
     if not any((g.get("counters") or {}).get("zc_notifs") for g in groups):
         return result | {"status": "not measurable", "text": NOT_MEASURABLE_NO_ZC}
-    if _every_send_copied(groups):
+    if _every_size_copied(groups):
         return result | {"status": "not measurable", "text": NOT_MEASURABLE_COPIED}
-    for size, group in zip(sizes, groups):
+    for i, (size, group, throughput) in enumerate(zip(sizes, groups, verdicts)):
+        copied = _copied_share(group)
+        if throughput["verdict"] != stats.BETTER or copied is None or copied >= COPIED_LIMIT:
+            continue
+        if any(later["verdict"] == stats.WORSE for later in verdicts[i + 1:]):
+            continue
         comparison = stats.find_comparison(summary, arm, conns, size)
-        throughput = comparison["metrics"]["requests_per_s"]
-        if throughput["verdict"] == "better":
-            text = (f"{fmt.size(size)} (throughput ×{fmt.ratio(throughput['ratio'])}, 95% CI "
-                    f"{fmt.interval(throughput['ci95'])}; copied share {fmt.percent(group['copied_share'])})")
-            if group["loadgen_bound_reps"]:
-                text += "; loadgen-bound there, so the win may be wrk's"
-            return result | {"status": "crossover", "size": size, "ratio": throughput["ratio"],
-                             "ratio_ci95": throughput["ci95"], "copied_share": group["copied_share"],
-                             "arm_indexes": comparison["arm_indexes"],
-                             "baseline_indexes": comparison["baseline_indexes"], "text": text}
+        text = (f"{fmt.size(size)} (throughput ×{fmt.ratio(throughput['ratio'])}, "
+                f"{fmt.interval(throughput['ci'])} at the Holm-adjusted level; copied share "
+                f"{fmt.percent(copied)})")
+        if group["loadgen_bound_reps"]:
+            text += "; loadgen-bound there, so the win may be wrk's"
+        return result | {"status": "crossover", "size": size, "ratio": throughput["ratio"],
+                         "ratio_ci": throughput["ci"], "copied_share": copied,
+                         "arm_indexes": comparison["arm_indexes"],
+                         "baseline_indexes": comparison["baseline_indexes"], "text": text}
     span = f"{fmt.size(sizes[0])}–{fmt.size(sizes[-1])}" if sizes else "no sizes"
     return result | {"status": "none in range", "text": f"{NONE_IN_RANGE} ({span})"}
 

@@ -56,8 +56,8 @@ def test_deltas_are_labelled_by_their_verdicts(rendered):
     _, _, text = rendered["study-loopback"]
     row_1000 = next(line for line in text.splitlines() if line.startswith("| 1000 |"))
     row_4000 = next(line for line in text.splitlines() if line.startswith("| 4000 |"))
-    assert row_1000.count("(noise)") == 2
-    assert "worse**" in row_4000 and "(noise)" not in row_4000
+    assert row_1000.count("(no difference, MDE ±") == 2
+    assert "worse**" in row_4000 and "no difference" not in row_4000
 
 
 def test_loadgen_bound_cells_are_flagged(rendered):
@@ -89,7 +89,7 @@ def test_incomplete_run_has_a_banner_and_short_cells(rendered):
     _, summary, text = rendered["incomplete"]
     assert summary["complete"] is False and summary["samples_count"] == 7  # torn line skipped
     assert "INCOMPLETE RUN" in text and "interrupted by the user" in text
-    assert "(1/3 reps)" in text and "untested" in text
+    assert "(1/10 reps)" in text and "untested" in text
     assert "| Kernel | unknown |" in text  # the manifest lacks "host"
     assert "INCOMPLETE RUN" not in rendered["study-loopback"][2]
 
@@ -157,9 +157,9 @@ def test_numbers_read_like_the_study():
 def test_ratio_axis_keeps_one_and_cuts_runaway_intervals():
     from zcbench import plots
 
-    tight = [{"ratio": 1.2, "ci95": [1.1, 1.3]}]
+    tight = [{"ratio": 1.2, "ci": [1.1, 1.3]}]
     low, high, clipped = plots._ratio_limits(tight)
     assert low < 1.0 and 1.3 < high < 1.4 and not clipped
-    wild = [{"ratio": 0.76, "ci95": [0.001, 480.0]}]
+    wild = [{"ratio": 0.76, "ci": [0.001, 480.0]}]
     low, high, clipped = plots._ratio_limits(wild)
     assert clipped and low > 0.3 and high < 2.5

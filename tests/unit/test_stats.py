@@ -1,6 +1,11 @@
-"""zcbench.stats: aggregates, Welch verdicts, ratio intervals, run summaries."""
+"""zcbench.stats: the paired test, Holm, the minimum detectable effect, and run summaries.
+
+The paired test and its interval are checked against scipy; the error rates by seeded
+simulation (Monte Carlo), so a wrong formula shows as a rate outside its expected band.
+"""
 
 import math
+import random
 import statistics
 from pathlib import Path
 
@@ -13,81 +18,193 @@ from zcbench.samples import load_samples
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
 
-def test_describe_gives_mean_median_and_t_interval():
-    d = stats.describe([1.0, 2.0, 6.0])
-    assert d["n"] == 3 and d["mean"] == 3.0 and d["median"] == 2.0
-    assert d["min"] == 1.0 and d["max"] == 6.0
-    half = scipy_stats.t.ppf(0.975, 2) * statistics.stdev([1, 2, 6]) / math.sqrt(3)
-    assert d["ci95"] == pytest.approx([3.0 - half, 3.0 + half])
-    assert d["rel_range"] == pytest.approx(5 / 3)
+def _logs(pairs):
+    return [math.log(a / b) for b, a in pairs]
 
 
-def test_describe_single_value_has_no_interval_and_empty_has_nothing():
-    assert stats.describe([5.0])["ci95"] is None
-    assert stats.describe([])["n"] == 0
+def test_paired_test_matches_scipy_ttest_rel_on_logs():
+    base = [100.0, 103.0, 98.0, 101.0, 99.5, 102.0]
+    arm = [104.0, 106.0, 101.5, 106.0, 103.0, 105.5]
+    result = stats.paired_test(_logs(zip(base, arm)))
+    expected = scipy_stats.ttest_rel([math.log(v) for v in arm], [math.log(v) for v in base])
+    assert result["p"] == pytest.approx(float(expected.pvalue))
+    assert result["ratio"] == pytest.approx(math.exp(statistics.fmean(_logs(zip(base, arm)))))
+    # The 95 % interval is scipy's t interval of the mean log ratio, exponentiated.
+    one = scipy_stats.ttest_1samp(_logs(zip(base, arm)), 0.0).confidence_interval(0.95)
+    assert result["ci95"] == pytest.approx([math.exp(one.low), math.exp(one.high)])
 
 
-def test_welch_p_is_scipys_welch_test():
-    a, b = [100.0, 102.0, 98.0], [110.0, 111.0, 109.5]
-    assert stats.welch_p(a, b) == pytest.approx(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+def test_paired_test_edges():
+    assert stats.paired_test([])["ratio"] is None
+    single = stats.paired_test([0.1])
+    assert single["ratio"] == pytest.approx(math.exp(0.1)) and single["p"] is None
+    same = stats.paired_test([0.05, 0.05, 0.05])
+    assert same["p"] == 0.0 and same["ci95"] == pytest.approx([math.exp(0.05)] * 2)
+    assert stats.paired_test([0.0, 0.0])["p"] == 1.0
 
 
-def test_welch_p_without_any_spread():
-    assert stats.welch_p([5.0, 5.0], [5.0, 5.0]) == 1.0
-    assert stats.welch_p([5.0, 5.0], [6.0, 6.0]) == 0.0
-    assert stats.welch_p([5.0], [6.0, 6.0]) is None
+@pytest.mark.parametrize("p_values", [
+    [0.01, 0.04, 0.03, 0.5], [0.001], [0.2, 0.2, 0.01, 0.9, 0.049], [0.5, 0.0, 1.0]])
+def test_holm_matches_its_definition(p_values):
+    """Holm: sort, multiply the k-th smallest by (m - k), running maximum, cap at 1."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    expected, running = {}, 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (m - k) * p_values[i]))
+        expected[i] = running
+    assert stats.holm_adjust(p_values) == pytest.approx([expected[i] for i in range(m)])
 
 
-def test_mann_whitney_cannot_reach_significance_with_three_against_three():
-    # Why the verdict uses Welch's test: the most extreme 3-vs-3 split gives p = 0.1.
-    assert stats.mannwhitney_p([1.0, 2.0, 3.0], [10.0, 11.0, 12.0]) == pytest.approx(0.1)
+def _comparison(pairs, metric="requests_per_s"):
+    return {"metrics": {metric: stats.compare_paired(pairs, metric)}}
 
 
-@pytest.mark.parametrize("delta, p, spread, higher, expected", [
-    (0.10, 0.01, 0.02, True, "better"),
-    (-0.10, 0.01, 0.02, True, "worse"),
-    (0.10, 0.01, 0.02, False, "worse"),  # latency up is worse
-    (-0.10, 0.01, 0.02, False, "better"),
-    (0.10, 0.20, 0.02, True, "noise"),  # not significant
-    (0.03, 0.01, 0.05, True, "noise"),  # significant but within the run-to-run spread
-    (0.10, None, None, True, "too few repetitions"),
-])
-def test_verdict(delta, p, spread, higher, expected):
-    assert stats.verdict(delta, p, spread, higher) == expected
+def _pairs(rng, n, effect, sd, block_sd=0.0):
+    """n blocks: a shared block factor (drift) times independent noise on each arm."""
+    out = []
+    for block in range(n):
+        shared = math.exp(rng.gauss(0, block_sd))
+        base = 100 * shared * math.exp(rng.gauss(0, sd))
+        arm = 100 * shared * math.exp(effect + rng.gauss(0, sd))
+        out.append((block, base, arm))
+    return out
 
 
-def test_compare_values_clear_win_and_interval_brackets_ratio():
-    c = stats.compare_values([100.0, 101.0, 99.0], [120.0, 121.0, 119.5], "requests_per_s")
-    assert c["verdict"] == "better"
-    assert c["ratio"] == pytest.approx(statistics.fmean([120.0, 121.0, 119.5]) / 100.0)
-    low, high = c["ci95"]
-    assert low < c["ratio"] < high and low > 1.0
-    assert c["delta"] == pytest.approx(c["ratio"] - 1)
+def test_significant_exactly_when_the_holm_interval_excludes_one():
+    rng = random.Random(5)
+    comparisons = [_comparison(_pairs(rng, 8, effect, 0.03))
+                   for effect in (0.0, 0.01, 0.02, 0.03, 0.05, -0.04, 0.08, 0.0)]
+    stats.apply_holm(comparisons)
+    seen = set()
+    for c in comparisons:
+        m = c["metrics"]["requests_per_s"]
+        excludes_one = m["ci"][0] > 1 or m["ci"][1] < 1
+        significant = m["verdict"] in (stats.BETTER, stats.WORSE)
+        assert significant == excludes_one == (m["p_adjusted"] < stats.ALPHA)
+        assert m["p_adjusted"] >= m["p"] and m["family_size"] == 8
+        seen.add(significant)
+    assert seen == {True, False}  # both kinds occurred, so the check above means something
 
 
-def test_compare_values_overlapping_arms_are_noise_and_interval_spans_one():
-    c = stats.compare_values([100.0, 110.0, 90.0], [104.0, 95.0, 108.0], "requests_per_s")
-    assert c["verdict"] == "noise"
-    assert c["ci95"][0] < 1.0 < c["ci95"][1]
+def test_verdict_direction_follows_the_metric():
+    rng = random.Random(9)
+    faster = stats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "requests_per_s")
+    slower_latency = stats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "latency_p99_us")
+    assert faster["verdict"] == stats.BETTER and slower_latency["verdict"] == stats.WORSE
+    assert stats.compare_paired([(0, 100.0, 120.0)], "requests_per_s")["verdict"] == stats.TOO_FEW
+    assert stats.compare_paired([], "requests_per_s")["verdict"] == stats.NO_DATA
 
 
-def test_compare_values_latency_increase_is_worse():
-    c = stats.compare_values([900.0, 905.0, 895.0], [1200.0, 1210.0, 1190.0], "latency_mean_us")
-    assert c["verdict"] == "worse"
+def test_pairing_removes_block_drift_that_hides_an_effect_from_welch():
+    rng = random.Random(3)
+    pairs = _pairs(rng, 10, 0.03, 0.005, block_sd=0.10)  # drift 10 %, effect 3 %, noise 0.5 %
+    paired = stats.compare_paired(pairs, "requests_per_s")
+    assert paired["verdict"] == stats.BETTER
+    assert paired["p_welch_logs"] > stats.ALPHA  # unpaired, the drift swamps the effect
 
 
-def test_compare_values_without_repetitions_or_data():
-    assert stats.compare_values([100.0], [120.0], "requests_per_s")["verdict"] == "too few repetitions"
-    assert stats.compare_values([], [120.0], "requests_per_s")["verdict"] == "no data"
+def test_minimum_detectable_effect_has_the_power_it_claims():
+    """Simulate at the MDE: the paired test must reject about POWER of the time."""
+    sd, n, trials = 0.03, 10, 2000
+    mde = stats.minimum_detectable_effect(sd * math.sqrt(2), n)
+    rng = random.Random(11)
+    hits = sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, n, math.log1p(mde), sd)))["p"]
+               < stats.ALPHA for _ in range(trials))
+    error = 4 * math.sqrt(stats.POWER * (1 - stats.POWER) / trials)
+    assert abs(hits / trials - stats.POWER) < error
+
+
+def test_minimum_detectable_effect_shrinks_with_blocks_and_stricter_levels_raise_it():
+    assert stats.minimum_detectable_effect(0.03, 20) < stats.minimum_detectable_effect(0.03, 10)
+    assert stats.minimum_detectable_effect(0.03, 10, 0.05 / 12) > stats.minimum_detectable_effect(0.03, 10)
+    assert stats.minimum_detectable_effect(None, 10) is None
+    assert stats.minimum_detectable_effect(0.03, 1) is None
+    assert stats.minimum_detectable_effect(0.0, 10) == 0.0
+    # MDE in standard errors depends on n and alpha only: doubling the spread doubles the log MDE
+    assert math.log1p(stats.minimum_detectable_effect(0.04, 10)) == pytest.approx(
+        2 * math.log1p(stats.minimum_detectable_effect(0.02, 10)))
+
+
+def test_aa_false_positive_rate_is_alpha():
+    """Identical arms: the paired test says "different" ALPHA of the time, within Monte Carlo error."""
+    rng, trials = random.Random(21), 4000
+    hits = sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, 6, 0.0, 0.03, 0.05)))["p"]
+               < stats.ALPHA for _ in range(trials))
+    error = 3 * math.sqrt(stats.ALPHA * (1 - stats.ALPHA) / trials)
+    assert abs(hits / trials - stats.ALPHA) < error
+
+
+def test_holm_keeps_the_family_wise_error_of_a_report():
+    """12 true nulls per report: at least one false "different" in at most ALPHA of reports."""
+    rng, reports = random.Random(8), 600
+    any_false = 0
+    for _ in range(reports):
+        family = [_comparison(_pairs(rng, 6, 0.0, 0.03)) for _ in range(12)]
+        stats.apply_holm(family)
+        any_false += any(c["metrics"]["requests_per_s"]["verdict"] != stats.NO_DIFFERENCE for c in family)
+    assert any_false / reports < stats.ALPHA + 3 * math.sqrt(stats.ALPHA * (1 - stats.ALPHA) / reports)
+
+
+def test_power_rises_with_the_number_of_blocks():
+    rng, trials = random.Random(13), 600
+    def power(n):
+        return sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, n, 0.02, 0.02)))["p"]
+                   < stats.ALPHA for _ in range(trials)) / trials
+    low, mid, high = power(3), power(6), power(12)
+    assert low < mid < high
+    assert high - low > 0.3
+
+
+def test_old_range_rule_is_gone_more_blocks_never_hide_a_real_effect():
+    """The issue's simulation: 3 % noise, a 2-sigma effect. Detection must grow with n."""
+    rng, trials = random.Random(17), 400
+    def detection(n):
+        return sum(stats.compare_paired(_pairs(rng, n, 0.06, 0.03), "requests_per_s")["verdict"]
+                   == stats.BETTER for _ in range(trials)) / trials
+    assert detection(3) < detection(10) < detection(30)
+    assert detection(30) > 0.95
+
+
+def test_paired_values_pair_by_block_and_skip_missing_blocks():
+    def sample(arm, rep, rps):
+        return {"cell": {"arm": arm, "rep": rep, "index": rep}, "requests_per_s": rps}
+    base = [sample("regular", 0, 100.0), sample("regular", 1, 110.0), sample("regular", 2, 90.0)]
+    arm = [sample("zc", 2, 99.0), sample("zc", 0, 105.0)]  # block 1 missing (cut short)
+    assert stats.paired_values(base, arm, "requests_per_s") == [(0, 100.0, 105.0), (2, 90.0, 99.0)]
+
+
+def test_compare_unpaired_is_welch_on_logs():
+    a, b = [100.0, 101.0, 99.0, 100.5], [110.0, 111.0, 109.0, 110.2]
+    c = stats.compare_unpaired(a, b, "requests_per_s")
+    expected = scipy_stats.ttest_ind([math.log(v) for v in b], [math.log(v) for v in a], equal_var=False)
+    assert c["p"] == pytest.approx(float(expected.pvalue))
+    assert c["verdict"] == stats.BETTER and c["ci95"][0] > 1
+    assert stats.compare_unpaired([100.0], [120.0], "requests_per_s")["verdict"] == stats.TOO_FEW
 
 
 def test_ratio_change_detects_a_moved_ratio_and_ignores_a_steady_one():
-    before = stats.compare_values([100.0, 101.0, 99.0], [90.0, 91.0, 89.0], "requests_per_s")
-    same = stats.compare_values([200.0, 202.0, 198.0], [180.0, 182.0, 178.0], "requests_per_s")
-    moved = stats.compare_values([100.0, 101.0, 99.0], [110.0, 111.0, 109.0], "requests_per_s")
-    assert stats.ratio_change(before, same)["verdict"] == "noise"
+    rng = random.Random(6)
+    before = stats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
+    same = stats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
+    moved = stats.compare_paired(_pairs(rng, 10, 0.10, 0.01), "requests_per_s")
+    assert stats.ratio_change(before, same)["verdict"] == stats.NO_DIFFERENCE
     changed = stats.ratio_change(before, moved)
-    assert changed["verdict"] == "better" and changed["change"] == pytest.approx(110 / 90 - 1)
+    assert changed["verdict"] == stats.BETTER
+    assert changed["change"] == pytest.approx(moved["ratio"] / before["ratio"] - 1)
+
+
+def test_counter_totals_sum_counts_and_take_the_peak_of_peaks():
+    samples = [{"server_counters": {"responses": 10, "zc_inflight_peak": 7}},
+               {"server_counters": {"responses": 5, "zc_inflight_peak": 9}}, {"server_counters": None}]
+    assert stats.counter_totals(samples) == {"responses": 15, "zc_inflight_peak": 9}
+
+
+def test_describe_reports_mean_interval_and_spread():
+    d = stats.describe([1.0, 2.0, 6.0])
+    assert d["mean"] == pytest.approx(3.0) and d["median"] == 2.0
+    assert d["ci95"][0] < 3.0 < d["ci95"][1]
+    assert stats.describe([5.0])["ci95"] is None and stats.describe([])["n"] == 0
 
 
 def test_summarize_uses_every_sample_exactly_once_and_traces_means():
@@ -108,7 +225,7 @@ def test_summarize_counts_copied_share_and_loadgen_bound_cells():
     assert zc["copied_share"] == pytest.approx(zc["counters"]["zc_copied"] / zc["counters"]["zc_notifs"])
     assert stats.find_group(summary, "regular", 1000, 88)["copied_share"] is None  # no ZC sends
     assert stats.find_group(summary, "nginx", 1000, 88)["counters"] is None
-    assert stats.find_group(summary, "regular", 100, 88)["loadgen_bound_reps"] == 3
+    assert stats.find_group(summary, "regular", 100, 88)["loadgen_bound_reps"] == 10
     assert stats.find_group(summary, "regular", 1000, 88)["loadgen_bound_reps"] == 0
 
 
@@ -118,9 +235,10 @@ def test_summarize_compares_every_non_baseline_arm_against_regular():
     assert compared == {(arm, conns) for arm in ("zc", "nginx") for conns in (100, 1000, 4000)}
     c = stats.find_comparison(summary, "zc", 4000, 88)
     assert c["baseline_indexes"] == stats.find_group(summary, "regular", 4000, 88)["sample_indexes"]
-    # The fixture's truth: zc clearly slower at 4000 connections, noise at 1000.
-    assert c["metrics"]["requests_per_s"]["verdict"] == "worse"
-    assert stats.find_comparison(summary, "zc", 1000, 88)["metrics"]["requests_per_s"]["verdict"] == "noise"
+    # The fixture's truth: zc clearly slower at 4000 connections, no difference at 1000.
+    assert c["metrics"]["requests_per_s"]["verdict"] == stats.WORSE
+    at_1000 = stats.find_comparison(summary, "zc", 1000, 88)["metrics"]["requests_per_s"]
+    assert at_1000["verdict"] == stats.NO_DIFFERENCE and at_1000["mde"] > 0
 
 
 @pytest.mark.parametrize("responses, requests, expected", [

@@ -58,8 +58,34 @@ def test_crossover_significant_win():
     zc, fixed = sweep.crossover(summary, "zc", 100), sweep.crossover(summary, "zc-fixed", 100)
     assert (zc["status"], zc["size"]) == ("crossover", 16384)
     assert (fixed["status"], fixed["size"]) == ("crossover", 4096)
-    assert zc["ratio_ci95"][0] > 1.0
+    assert zc["ratio_ci"][0] > 1.0
     assert "16 KiB" in zc["text"]
+
+
+def _scale_rps(arm, size, factor):
+    def edit(sample):
+        if sample["cell"]["arm"] == arm and sample["cell"]["response_size"] == size:
+            sample["requests_per_s"] *= factor
+        return sample
+    return edit
+
+
+def test_crossover_is_not_credited_when_a_larger_size_is_significantly_worse():
+    # zc made clearly worse at the largest size: no size below it may be the crossover...
+    summary = summary_of("sweep-win", _scale_rps("zc", 262144, 0.7))
+    assert stats.find_comparison(summary, "zc", 100, 262144)["metrics"]["requests_per_s"]["verdict"] == stats.WORSE
+    assert sweep.crossover(summary, "zc", 100)["status"] == "none in range"
+    # ...while zc-fixed, untouched, keeps its own.
+    assert sweep.crossover(summary, "zc-fixed", 100)["size"] == 4096
+
+
+def test_crossover_skips_a_size_whose_own_sends_were_copied():
+    def copied_at_16k(sample):
+        if sample["cell"]["arm"] == "zc" and sample["cell"]["response_size"] == 16384:
+            sample["server_counters"]["zc_copied"] = sample["server_counters"]["zc_notifs"]
+        return sample
+    result = sweep.crossover(summary_of("sweep-win", copied_at_16k), "zc", 100)
+    assert (result["status"], result["size"]) == ("crossover", 65536)
 
 
 def test_crossover_no_win():
@@ -72,20 +98,22 @@ def test_crossover_no_win():
 def test_crossover_all_copied_wins_over_a_significant_ratio():
     summary = summary_of("sweep-copied")
     c = stats.find_comparison(summary, "zc", 100, 262144)
-    assert c["metrics"]["requests_per_s"]["verdict"] == "better"  # the fixture's lucky "win"
+    assert c["metrics"]["requests_per_s"]["verdict"] == stats.BETTER  # the fixture's lucky "win"
     result = sweep.crossover(summary, "zc", 100)
     assert result["status"] == "not measurable" and result["text"] == sweep.NOT_MEASURABLE_COPIED
 
 
-def test_crossover_becomes_measurable_once_one_send_is_not_copied():
+def test_one_uncopied_notification_does_not_make_a_copied_size_creditable():
     def one_less_copied(sample):
         counters = sample["server_counters"]
         if sample["cell"]["arm"] == "zc" and sample["cell"]["response_size"] == 262144:
             counters["zc_copied"] -= 1
         return sample
 
-    result = sweep.crossover(summary_of("sweep-copied", one_less_copied), "zc", 100)
-    assert (result["status"], result["size"]) == ("crossover", 262144)
+    summary = summary_of("sweep-copied", one_less_copied)
+    assert 0.99 < stats.find_group(summary, "zc", 100, 262144)["copied_share"] < 1.0
+    result = sweep.crossover(summary, "zc", 100)
+    assert result["status"] != "crossover" and result["size"] is None
 
 
 def test_crossover_without_any_zc_notification():
@@ -110,7 +138,9 @@ def test_sweep_rows_carry_throughput_ratio_cpu_per_kib_and_copied_share():
     assert row["copied_share"] == 0.0
     base = next(r for r in rows if r["arm"] == "regular" and r["response_size"] == 65536)
     assert base["ratio"] is None  # the baseline has no ratio to itself
-    assert row["ratio"] == pytest.approx(row["requests_per_s"] / base["requests_per_s"])
+    # the paired ratio: geometric mean of the per-block ratios, close to the ratio of means here
+    assert row["ratio"] == pytest.approx(row["requests_per_s"] / base["requests_per_s"], rel=0.01)
+    assert row["mde"] > 0
 
 
 def test_is_sweep_only_with_several_sizes():
