@@ -112,6 +112,39 @@ def bench(c, mode=_B.DEFAULT_MODE, server=_B.DEFAULT_SERVER,
         quiet=quiet)))
 
 
+@task(auto_shortflags=False, help={
+    "conns": "connection count of the calibration cell [100]",
+    "duration": f"measured seconds per cell [{_B.DEFAULT_DURATION_S}]",
+    "warmup": f"warmup seconds per cell [{_B.DEFAULT_WARMUP_S}]",
+    "repeat": f"blocks (each runs regular, the A/A arm and the injected-work arm) [{_B.DEFAULT_REPEAT}]",
+    "server_cpus": f"CPU list of the server [{_B.DEFAULT_SERVER_CPUS}]",
+    "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.DEFAULT_LOADGEN_CPUS}]",
+    "threads": "wrk threads [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
+    "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
+    "seed": "shuffle seed [random, recorded]", "label": "suffix of the run directory name [calibrate]",
+})
+def calibrate(c, conns="100", duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S),
+              repeat=str(_B.DEFAULT_REPEAT), server_cpus=_B.DEFAULT_SERVER_CPUS,
+              loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT),
+              out=str(_B.DEFAULT_OUT), quiet=False, seed="", label="calibrate"):
+    """Check the bench's verdicts on this host: an A/A must say no difference, ~5% injected CPU must be found."""
+    from zcbench import calibrate as cal
+    from zcbench.config import Config
+
+    def run():
+        try:
+            return cal.run_calibration(Config.from_args(
+                mode="regular", conns=conns, duration=duration, warmup=warmup, repeat=repeat,
+                server_cpus=server_cpus, loadgen_cpus=loadgen_cpus, threads=threads or None, port=port,
+                out=out, quiet=quiet, seed=seed or None, label=label))
+        except cal.CalibrationError as exc:
+            _fail(f"calibration could not size its injected work: {exc}", code=1)
+
+    _run_to_results(run)
+    if not quiet:
+        print("see calibration.md in that directory")
+
+
 # --- reports, comparison, sweep -------------------------------------------------------------
 
 

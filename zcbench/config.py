@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from zcbench import ROOT
+from zcbench import samples
 from zcbench.samples import ARMS, SERVERS
 
 # --- the defaults (the study's matrix, sized to finish in about 5 minutes on 2 vCPUs) ------
@@ -94,6 +95,14 @@ class Config:
     quiet: bool = False
     mode: str = DEFAULT_MODE  # as given, for the manifest
     extra: dict = field(default_factory=dict)  # callers' notes (e.g. the sweep), kept in the manifest
+    # Iterations of the server's calibration loop per response, in the WORK_ARM only (calibrate.py).
+    calibration_work: int = 0
+
+    def __post_init__(self):
+        # The injected cost must never reach a real comparison: it exists only with its own arm.
+        if (samples.WORK_ARM in self.arms) != (self.calibration_work > 0):
+            raise ConfigError(f"calibration work ({self.calibration_work}) runs only in the "
+                              f"{samples.WORK_ARM} arm of `invoke calibrate`")
 
     @property
     def arms_to_run(self) -> tuple[tuple[str, str], ...]:

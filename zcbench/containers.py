@@ -296,6 +296,7 @@ class ServerSpec:
     memlock: int = 8 * 1024 * 1024
     nofile: int = 1 << 20
     max_conns: int | None = None
+    calibration_work: int = 0  # `invoke calibrate`'s injected cost; 0 in every real comparison
 
     def command(self) -> list[str]:
         args = ["--port", str(self.port), "--bind", self.bind, "--cpus", _cpuset(self.cpus),
@@ -306,6 +307,8 @@ class ServerSpec:
             args += ["--max-conns", str(self.max_conns)]
         if self.drop_ipc_lock:
             args.append("--drop-ipc-lock")
+        if self.calibration_work:
+            args += ["--calibration-work", str(self.calibration_work)]
         return args
 
 

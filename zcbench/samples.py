@@ -11,6 +11,7 @@ A sample is a JSON object:
         "index": 7,                    # position in the executed (shuffled) order
         "server": "zcbench",           # "zcbench" or "nginx"
         "arm": "zc",                   # "regular" | "zc" | "zc-fixed" | "nginx"
+                                       # (calibration: "regular-aa" | "regular-work")
         "conns": 1000,
         "response_size": 88,           # bytes of each HTTP response (headers + body)
         "rep": 1                       # repetition number, 0-based
@@ -53,6 +54,16 @@ SCHEMA_VERSION = 1
 LOADGEN_BOUND_SHARE = 0.90
 
 ARMS = ("regular", "zc", "zc-fixed")
+#: The calibration's arms (`invoke calibrate`): a second plain regular arm (the A/A) and a
+#: regular arm whose server adds a known CPU cost per response (the A/A'). Both send regular.
+AA_ARM = "regular-aa"
+WORK_ARM = "regular-work"
+CALIBRATION_ARMS = (AA_ARM, WORK_ARM)
+
+
+def send_mode(arm: str) -> str:
+    """The server's --send for an arm (the calibration arms are regular sends)."""
+    return "regular" if arm in CALIBRATION_ARMS else arm
 SERVERS = ("zcbench", "nginx")
 
 

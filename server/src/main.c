@@ -46,6 +46,8 @@ static const char usage_text[] =
     "  --stats-file PATH      keep the live counters in this shared-memory file (zcb_stats.h)\n"
     "  --idle-timeout SECS    close a connection idle this long; 0 = never [60]\n"
     "  --max-conns N          connection slots per worker [16384]\n"
+    "  --calibration-work N   spend N iterations of a fixed CPU loop per response: a known cost\n"
+    "                         for `invoke calibrate`; never in a real comparison [0]\n"
     "  --help                 this text\n"
     "\n"
     "Each worker has its own ring and SO_REUSEPORT listener. On SIGTERM or SIGINT the server\n"
@@ -131,7 +133,7 @@ static enum send_mode parse_send_mode(const char *s)
 
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_MAXC, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_MAXC, O_WORK, O_HELP };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -144,6 +146,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "stats-file", required_argument, NULL, O_STATS },
         { "idle-timeout", required_argument, NULL, O_IDLE },
         { "max-conns", required_argument, NULL, O_MAXC },
+        { "calibration-work", required_argument, NULL, O_WORK },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -164,6 +167,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_STATS: cfg->stats_file = optarg; break;
         case O_IDLE: cfg->idle_timeout_s = (uint32_t)parse_number("--idle-timeout", optarg, 0, 86400, false); break;
         case O_MAXC: cfg->max_conns = (uint32_t)parse_number("--max-conns", optarg, 1, 1u << 20, false); break;
+        case O_WORK: cfg->calibration_work = (uint32_t)parse_number("--calibration-work", optarg, 0, 1u << 24, false); break;
         case O_HELP: fputs(usage_text, stdout); exit(0);
         default:
             die_usage("unknown option or missing value: '%s'", argv[optind - 1]);

@@ -95,6 +95,8 @@ static void account_sent(struct worker *w, struct conn *c, int res)
         return;
     }
     w->st->responses++;
+    if (w->cfg->calibration_work)
+        calibration_work(w->cfg->calibration_work);
     outq_pop(c);
     if (closes)
         c->read_done = true; /* nothing was parsed after it: the queue is empty now */

@@ -36,6 +36,7 @@ struct zcb_config {
     const char *stats_file;
     uint32_t idle_timeout_s;
     uint32_t max_conns; /* per worker */
+    uint32_t calibration_work; /* iterations of work.c's loop per response; 0 = none (always, outside calibration) */
 };
 
 /* The fixed responses: all live in one page-aligned region (registered for zc-fixed). */
@@ -152,6 +153,9 @@ void conns_sweep_idle(struct worker *w);
 void conns_stop(struct worker *w, bool abort);
 
 /* send.c (the send arms) */
+/* work.c */
+void calibration_work(uint32_t iterations);
+
 void send_next(struct worker *w, struct conn *c);
 void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);
 

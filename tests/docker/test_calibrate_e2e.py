@@ -1,0 +1,47 @@
+"""`invoke calibrate` end to end on a tiny plan: pilot, sizing, both checks, its files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from zcbench import ROOT, containers, samples
+
+pytestmark = pytest.mark.docker
+
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+
+
+@pytest.mark.timeout(300)
+def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_path, docker_client,
+                                                                           zcbench_images, port):
+    proc = subprocess.run(
+        [INVOKE, "calibrate", "--out", str(tmp_path), "--port", str(port), "--quiet", "--repeat", "3",
+         "--duration", "1", "--warmup", "1", "--conns", "20", "--seed", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[0])
+    result = json.loads((run_dir / "calibration.json").read_text())
+    for key in ("aa_verdict", "injected_verdict", "injected_effect", "mde", "expected_effect", "passed"):
+        assert key in result
+    assert result["blocks"] == 3 and result["family_size"] == 8  # 2 arms x 4 metrics, one cell
+    sizing = result["sizing"]
+    assert sizing["cpu_us_per_iteration"] > 0 and sizing["work"] >= 1
+    assert sizing["expected_effect"] == pytest.approx(0.05, rel=0.01)
+    assert (run_dir / "calibration.md").read_text().startswith("# zcbench calibration:")
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["config"]["calibration_work"] == sizing["work"]
+    recorded = samples.load_samples(run_dir / "samples.jsonl")
+    assert Counter(s["cell"]["arm"] for s in recorded) == {
+        "regular": 3, samples.AA_ARM: 3, samples.WORK_ARM: 3}
+    # The pilot is a run of its own, with the large fixed work beside regular.
+    pilot = json.loads((Path(sizing["pilot_run"]) / "manifest.json").read_text())
+    assert pilot["config"]["arms"] == ["regular", samples.WORK_ARM] and pilot["complete"]
+    for run in (manifest, pilot):
+        assert containers.run_containers(docker_client, run["run_id"]) == []

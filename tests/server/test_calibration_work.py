@@ -1,0 +1,54 @@
+"""--calibration-work: a known CPU cost per response, recorded, off by default."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .conftest import connect, expected_response, get, recv_exactly
+
+pytestmark = pytest.mark.server
+
+RESPONSES = 200
+SIZE = 88
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _serve(server) -> float:
+    """CPU seconds the server spent answering RESPONSES pipelined requests, byte-exact."""
+    sock = connect(server.port)
+    before = _cpu_seconds(server.proc.pid)
+    sock.sendall(get() * RESPONSES)
+    assert recv_exactly(sock, RESPONSES * SIZE) == expected_response(SIZE) * RESPONSES
+    spent = _cpu_seconds(server.proc.pid) - before
+    sock.close()
+    return spent
+
+
+def test_calibration_work_adds_cpu_per_response_and_is_recorded(start_server):
+    plain = start_server("--response-size", str(SIZE))
+    plain_cpu = _serve(plain)
+    assert plain.stop()["config"]["calibration_work"] == 0  # off unless asked for
+
+    # ~1-5 ms of loop per response: 200 responses cost far more than the clock tick's 10 ms.
+    worked = start_server("--response-size", str(SIZE), "--calibration-work", "2000000")
+    worked_cpu = _serve(worked)
+    final = worked.stop()
+    assert final["config"]["calibration_work"] == 2000000
+    assert final["totals"]["responses"] == RESPONSES
+    assert worked_cpu > plain_cpu + 0.1
+
+
+@pytest.mark.parametrize("bad", ["-1", "x", "16777217"])
+def test_calibration_work_rejects_bad_values_with_one_line(server_binary, bad):
+    import subprocess
+
+    proc = subprocess.run([str(server_binary), "--calibration-work", bad], capture_output=True,
+                          text=True, timeout=10)
+    assert proc.returncode == 2
+    assert "--calibration-work" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,88 @@
+"""zcbench.calibrate: sizing the injected work, judging a run, and keeping the knob out of benches."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from zcbench import calibrate, containers, stats
+from zcbench.config import Config, ConfigError
+from zcbench.samples import AA_ARM, WORK_ARM
+
+
+def _sample(arm, rep, cpu, rps=100_000.0):
+    return {"cell": {"server": "zcbench", "arm": arm, "conns": 100, "response_size": 88, "rep": rep,
+                     "index": rep}, "cpu_us_per_request": cpu, "requests_per_s": rps,
+            "latency_us": {"mean": 1000.0, "p99": 2000.0}}
+
+
+def test_size_work_aims_at_the_target_share_of_a_plain_request():
+    pilot = [_sample("regular", 0, 8.0), _sample("regular", 1, 8.2),
+             _sample(WORK_ARM, 0, 12.0), _sample(WORK_ARM, 1, 12.2)]
+    sizing = calibrate.size_work(pilot, target=0.05)
+    per_iteration = 4.0 / calibrate.PILOT_WORK
+    assert sizing["cpu_us_per_iteration"] == pytest.approx(per_iteration)
+    assert sizing["work"] == round(0.05 * 8.1 / per_iteration)
+    assert sizing["expected_effect"] == pytest.approx(0.05, rel=0.01)
+
+
+def test_size_work_refuses_a_pilot_without_cpu_or_effect():
+    with pytest.raises(calibrate.CalibrationError, match="no server CPU"):
+        calibrate.size_work([_sample("regular", 0, None), _sample(WORK_ARM, 0, None)])
+    with pytest.raises(calibrate.CalibrationError, match="cost nothing"):
+        calibrate.size_work([_sample("regular", 0, 8.0), _sample(WORK_ARM, 0, 7.9)])
+
+
+def _run(aa_factor, work_factor, blocks=10):
+    import random
+    rng = random.Random(1)
+    out = []
+    for rep in range(blocks):
+        drift = rng.gauss(1, 0.05)
+        for arm, factor in (("regular", 1.0), (AA_ARM, aa_factor), (WORK_ARM, work_factor)):
+            out.append(_sample(arm, rep, 8.0 * drift * factor * rng.gauss(1, 0.004),
+                               100_000 * drift * rng.gauss(1, 0.004)))
+    return stats.summarize(out)
+
+
+SIZING = {"expected_effect": 0.05, "work": 300, "cpu_us_per_iteration": 0.0013,
+          "plain_cpu_us_per_request": 8.0}
+
+
+def test_judge_passes_when_the_aa_is_quiet_and_the_injected_cost_is_found():
+    result = calibrate.judge(_run(1.0, 1.05), SIZING)
+    assert result["passed"] and result["aa_verdict"] == stats.NO_DIFFERENCE
+    assert result["injected_verdict"] == stats.WORSE
+    assert result["injected_effect"] == pytest.approx(0.05, abs=0.01)
+    assert result["family_size"] == 8 and result["mde"] > 0
+    assert "PASSED" in calibrate.render_markdown(result, __import__("pathlib").Path("/x/run"))
+
+
+def test_judge_fails_on_a_false_alarm_and_on_a_missed_cost():
+    alarm = calibrate.judge(_run(1.05, 1.05), SIZING)
+    assert not alarm["passed"] and alarm["aa_verdict"] == "false alarm"
+    missed = calibrate.judge(_run(1.0, 1.0), SIZING)
+    assert not missed["passed"] and missed["injected_verdict"] == stats.NO_DIFFERENCE
+    assert "FAILED" in calibrate.render_markdown(missed, __import__("pathlib").Path("/x/run"))
+
+
+def test_injected_work_cannot_reach_a_real_comparison():
+    config = Config.from_args(online_cpus={0, 1}, mode="zc")
+    with pytest.raises(ConfigError, match="calibration work"):
+        dataclasses.replace(config, calibration_work=100)  # no work arm: refused
+    with pytest.raises(ConfigError, match="calibration work"):
+        dataclasses.replace(config, arms=("regular", WORK_ARM))  # work arm without work
+    calibrated = calibrate.calibration_config(config, 100)
+    assert calibrated.arms == ("regular", AA_ARM, WORK_ARM) and calibrated.calibration_work == 100
+    # Only the work arm's server gets the flag (bench._start_cell_server), and it is a regular send.
+    plain = containers.ServerSpec(send="regular")
+    assert "--calibration-work" not in plain.command()
+    worked = containers.ServerSpec(send="regular", calibration_work=100).command()
+    assert worked[worked.index("--calibration-work") + 1] == "100"
+
+
+def test_bench_modes_cannot_name_the_calibration_arms():
+    for mode in (AA_ARM, WORK_ARM):
+        with pytest.raises(ConfigError):
+            Config.from_args(online_cpus={0, 1}, mode=mode)

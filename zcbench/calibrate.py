@@ -1,0 +1,156 @@
+"""`invoke calibrate`: does the bench's statistics see what it should, and only that, on this host?
+
+Two checks, run with the bench's own machinery (plan, containers, samples, stats, report):
+
+- A/A: a second plain regular arm (samples.AA_ARM) against regular. Every verdict must be
+  "no difference"; a "better" or "worse" there is a false alarm the host's noise produced.
+- A/A': a regular arm whose server spends a known extra amount of CPU per response
+  (samples.WORK_ARM, the server's --calibration-work) against regular. Its CPU/request must come
+  out "worse", and the effect is reported as measured, next to what was aimed at.
+
+The amount of work is sized on this host by a short pilot run (regular against regular with a
+large, fixed amount of work): the pilot gives the CPU one loop iteration costs here and the
+CPU/request of a plain response, from which the calibration picks the iterations that add
+about TARGET_EFFECT. Both arms of the calibration run in every block beside regular, so the
+family of comparisons (and the Holm adjustment) is that of a two-arm bench.
+
+The run directory is an ordinary bench run (report.md, summary.json, samples.jsonl) plus
+calibration.json and calibration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+from zcbench import fmt, stats
+from zcbench.atomic import write_atomic
+from zcbench.config import Config, ConfigError
+from zcbench.samples import AA_ARM, WORK_ARM, load_samples
+from zcbench.stats import BASELINE_ARM
+
+TARGET_EFFECT = 0.05  # extra CPU per request the injected work aims at
+PILOT_WORK = 4000  # iterations per response in the pilot: tens of percent, easy to measure
+PILOT_REPEAT = 2
+PILOT_DURATION_S = 3
+CALIBRATION_JSON = "calibration.json"
+CALIBRATION_MD = "calibration.md"
+METRIC = "cpu_us_per_request"
+
+
+class CalibrationError(RuntimeError):
+    """The pilot could not size the injected work (e.g. no CPU accounting)."""
+
+
+def calibration_config(config: Config, work: int) -> Config:
+    """The bench config with the two calibration arms beside regular and `work` per response."""
+    return dataclasses.replace(config, arms=(BASELINE_ARM, AA_ARM, WORK_ARM), calibration_work=work,
+                               servers=("zcbench",))
+
+
+def pilot_config(config: Config) -> Config:
+    return dataclasses.replace(config, arms=(BASELINE_ARM, WORK_ARM), calibration_work=PILOT_WORK,
+                               servers=("zcbench",), repeat=PILOT_REPEAT, duration_s=PILOT_DURATION_S,
+                               conns=config.conns[:1], response_sizes=config.response_sizes[:1],
+                               label=f"{config.label}-pilot", quiet=True)
+
+
+def _mean_metric(samples: list[dict], arm: str) -> float | None:
+    values = stats.metric_values([s for s in samples if s["cell"]["arm"] == arm], METRIC)
+    return statistics.fmean(values) if values else None
+
+
+def size_work(pilot_samples: list[dict], target: float = TARGET_EFFECT) -> dict:
+    """Iterations per response that add `target` of a plain response's CPU, from a pilot."""
+    plain, worked = _mean_metric(pilot_samples, BASELINE_ARM), _mean_metric(pilot_samples, WORK_ARM)
+    if plain is None or worked is None:
+        raise CalibrationError("the pilot measured no server CPU per request (no cgroup CPU accounting?)")
+    per_iteration_us = (worked - plain) / PILOT_WORK
+    if per_iteration_us <= 0:
+        raise CalibrationError(f"the pilot's injected work cost nothing measurable "
+                               f"({fmt.number(plain)} vs {fmt.number(worked)} µs/request)")
+    work = max(1, round(target * plain / per_iteration_us))
+    return {"pilot_work": PILOT_WORK, "plain_cpu_us_per_request": plain,
+            "pilot_cpu_us_per_request": worked, "cpu_us_per_iteration": per_iteration_us,
+            "work": work, "expected_effect": work * per_iteration_us / plain}
+
+
+def _comparisons_of(summary: dict, arm: str) -> list[dict]:
+    return [c for c in summary["comparisons"] if c["arm"] == arm]
+
+
+def judge(summary: dict, sizing: dict) -> dict:
+    """calibration.json's content from a calibration run's summary."""
+    aa = _comparisons_of(summary, AA_ARM)
+    work = _comparisons_of(summary, WORK_ARM)
+    aa_verdicts = {f"{c['conns']}c/{c['response_size']}B {metric}": m["verdict"]
+                   for c in aa for metric, m in c["metrics"].items()}
+    injected = [c["metrics"][METRIC] for c in work]
+    aa_cpu = [c["metrics"][METRIC] for c in aa]
+    aa_ok = bool(aa_verdicts) and all(v == stats.NO_DIFFERENCE for v in aa_verdicts.values())
+    injected_found = bool(injected) and all(m["verdict"] == stats.WORSE for m in injected)
+    first = injected[0] if injected else {}
+    return {
+        "passed": aa_ok and injected_found,
+        "aa_verdict": stats.NO_DIFFERENCE if aa_ok else "false alarm",
+        "aa_verdicts": aa_verdicts,
+        "aa_cpu_effect": aa_cpu[0].get("delta") if aa_cpu else None,
+        "aa_mde": aa_cpu[0].get("mde") if aa_cpu else None,
+        "injected_verdict": first.get("verdict", stats.NO_DATA),
+        "injected_effect": first.get("delta"),
+        "injected_ci": first.get("ci"),
+        "injected_p": first.get("p"), "injected_p_adjusted": first.get("p_adjusted"),
+        "expected_effect": sizing["expected_effect"],
+        "mde": first.get("mde"),
+        "blocks": first.get("n_pairs"),
+        "family_size": first.get("family_size"),
+        "sizing": sizing,
+    }
+
+
+def render_markdown(result: dict, run_dir: Path) -> str:
+    verdict = "PASSED" if result["passed"] else "FAILED"
+    lines = [
+        f"# zcbench calibration: {verdict}", "",
+        f"Run `{run_dir.name}` ({result['blocks']} blocks; Holm over {result['family_size']} comparisons). "
+        "Every number comes from `samples.jsonl` here; `report.md` has the full tables.", "",
+        "| Check | Expected | Measured | Verdict |", "|---|---|---|---|",
+        f"| A/A: regular vs regular, every metric | no difference | CPU/request "
+        f"{fmt.delta(result['aa_cpu_effect'])} (MDE ±{fmt.percent(result['aa_mde'], 1)}) | "
+        f"{result['aa_verdict']} |",
+        f"| A/A′: regular + injected work, CPU/request | worse, "
+        f"{fmt.delta(result['expected_effect'])} | {fmt.delta(result['injected_effect'])} "
+        f"[{fmt.interval(result['injected_ci'])}], p Holm {fmt.pvalue(result['injected_p_adjusted'])} "
+        f"(MDE ±{fmt.percent(result['mde'], 1)}) | {result['injected_verdict']} |",
+        "",
+        f"Injected work: {result['sizing']['work']} loop iterations per response, sized by a pilot "
+        f"that measured {fmt.number(result['sizing']['cpu_us_per_iteration'] * 1000, 3)} ns per iteration "
+        f"and {fmt.number(result['sizing']['plain_cpu_us_per_request'])} µs CPU per plain request.",
+        "",
+    ]
+    if not result["passed"]:
+        lines += ["With this plan on this host, a change of this size can pass unseen: "
+                  "quiet the machine (`invoke doctor`), isolate CPUs (`invoke provision`), or use more "
+                  "blocks (`--repeat`).", ""]
+    failed = {k: v for k, v in result["aa_verdicts"].items() if v != stats.NO_DIFFERENCE}
+    if failed:
+        lines += ["A/A false alarms: " + ", ".join(f"{k} ({v})" for k, v in failed.items()), ""]
+    return "\n".join(lines)
+
+
+def run_calibration(config: Config, log=print) -> Path:
+    """Pilot, then the calibration run; writes calibration.json/.md into its run directory."""
+    from zcbench import bench  # needs Docker: imported only when a calibration really runs
+
+    if config.calibration_work or set(config.arms) - {BASELINE_ARM}:
+        raise ConfigError("calibrate runs its own arms: leave --mode at regular")
+    pilot_dir = bench.run_bench(pilot_config(config), log=log)
+    sizing = size_work(load_samples(pilot_dir / bench.SAMPLES)) | {"pilot_run": str(pilot_dir)}
+    run_dir = bench.run_bench(calibration_config(config, sizing["work"]), log=log)
+    summary = stats.summarize(load_samples(run_dir / bench.SAMPLES))
+    result = judge(summary, sizing)
+    write_atomic(run_dir / CALIBRATION_JSON, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    write_atomic(run_dir / CALIBRATION_MD, render_markdown(result, run_dir))
+    return run_dir
