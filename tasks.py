@@ -209,6 +209,22 @@ def provision(c, check=False, revert=False, reboot=False, inventory="", tags="",
         sys.exit(1)
 
 
+# --- Python dependencies ---------------------------------------------------------------------
+
+
+@task(help={"upgrade": "move every pin to the newest release pyproject.toml allows [off: keep pins]"})
+def lock(c, upgrade=False):
+    """Refresh requirements.lock (exact versions + hashes, all extras) from pyproject.toml with uv."""
+    from zcbench import lockfile
+
+    try:
+        path = lockfile.refresh_lock(upgrade=upgrade)
+    except lockfile.LockError as exc:
+        _fail(str(exc))
+    print(f"{path.name}: {sum(len(v) for v in lockfile.locked_pins(path).values())} pins; "
+          "install with ./bootstrap.sh deps")
+
+
 @task
 def doctor(c):
     """Show desired vs actual for every tunable; exit 1 when something the bench needs is missing."""
