@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from zcbench import fmt, images, stats
-from zcbench.report import SAMPLES, load_manifest, manifest_fact, markdown_table, resolve_run_dir
+from zcbench.fmt import markdown_table
+from zcbench.report import SAMPLES, load_manifest, manifest_fact, resolve_run_dir
 from zcbench.samples import load_samples
 
 #: Absolute metrics compared cell by cell between the runs.

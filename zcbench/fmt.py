@@ -81,3 +81,15 @@ def gbit(value: float | None) -> str:
     if value is None:
         return MISSING
     return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table, one line per row whatever its width: readable piped, in a CI log or
+    a file (a terminal-width table wraps its cells when there is no terminal). A '|' inside
+    a cell is escaped and a line break becomes a space, so every row stays one line."""
+    def cell(value) -> str:
+        return " ".join(str(value).split()).replace("|", "\\|")
+
+    return ["| " + " | ".join(cell(h) for h in header) + " |",
+            "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows)]
