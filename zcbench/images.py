@@ -435,7 +435,8 @@ def image_contents(client, name: str, image_id: str, run_id: str) -> tuple[dict,
     """(what the manifest records of image `name`, its package list text or None)."""
     image = client.images.get(image_id)
     labels = image.labels or {}
-    entry = {"tag": TAGS[name], "id": image_id,
+    # `built`: the Dockerfiles' apt-get took the suite's updates as of this day
+    entry = {"tag": TAGS[name], "id": image_id, "built": image.attrs.get("Created"),
              **{label.removeprefix("zcbench.debian."): labels.get(label) for label in DEBIAN_LABELS.values()}}
     binaries = SERVER_BINARIES if name == "server" else ()
     files = read_image_files(client, image_id, (PACKAGES_FILE, *binaries), run_id)

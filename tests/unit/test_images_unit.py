@@ -113,6 +113,7 @@ def test_every_dockerfile_writes_the_package_list():
 class FakeImage:
     def __init__(self, labels):
         self.labels = labels
+        self.attrs = {"Created": "2026-12-01T23:00:00Z"}
 
 
 class FakeArchiveContainer:
@@ -165,6 +166,7 @@ def test_record_image_contents_copies_lists_and_names_key_versions(tmp_path):
     record = images.record_image_contents(client, {"server": "sha256:srv", "loadgen": "sha256:old"}, tmp_path, "r1")
     server = record["server"]
     assert server["suite"] == "bookworm" and server["debootstrap-date"] == "2026-12-01"
+    assert server["built"] == "2026-12-01T23:00:00Z"
     assert server["key_packages"] == {"libc6": "2.36-9", "linux-libc-dev": "6.1.119-1",
                                       "liburing-dev": "2.3-3", "gcc": "4:12.2.0-3"}
     assert server["packages"] == 5 and server["server_binary"] == "/zcb-server"
