@@ -67,3 +67,24 @@ def test_render_on_a_terminal_keeps_the_rich_table():
 def test_markdown_table_keeps_every_row_on_one_line():
     lines = fmt.markdown_table(["a", "b"], [["x|y", "two\nlines"], ["", None]])
     assert lines == ["| a | b |", "|---|---|", "| x\\|y | two lines |", "|  | None |"]
+
+
+def test_invoke_compare_piped_keeps_every_table_row_whole():
+    runs = ROOT / "tests" / "fixtures" / "runs"
+    proc = subprocess.run(f"{INVOKE} compare {runs / 'study-loopback'} {runs / 'incomplete'} | cat", shell=True,
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    tables, current = [], None
+    for line in proc.stdout.splitlines():
+        if line.startswith("|"):
+            if current is None:
+                current = []
+                tables.append(current)
+            current.append(line)
+        else:
+            current = None
+    assert len(tables) >= 2
+    for table in tables:  # one line per row: every row has the header's number of cells
+        widths = {len(row) for row in table_rows("\n".join(table))}
+        assert len(widths) == 1, table
+    assert "## Package versions" in proc.stdout and "\x1b[" not in proc.stdout
