@@ -31,8 +31,16 @@ install_apt_packages() {
 
 install_python_env() {
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[test]'
+    # Exactly the pinned, hash-checked packages of requirements.lock (pip and the build backend
+    # included; `invoke lock` refreshes it), then zcbench itself without re-resolving anything.
+    .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+        -r requirements.lock
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+    .venv/bin/python -m pip check >/dev/null || {
+        .venv/bin/python -m pip check >&2
+        echo "bootstrap: .venv does not match requirements.lock (delete .venv and rerun)" >&2
+        exit 1
+    }
 }
 
 install_apt_packages

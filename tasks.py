@@ -83,17 +83,17 @@ _B = _bench_defaults()
     "repeat": f"repetitions of every cell [{_B.DEFAULT_REPEAT}]",
     "response_size": f"response bytes incl. headers (88, 4k, ...; a list runs each) [{_B.DEFAULT_RESPONSE_SIZE}]",
     "zc_max_inflight": f"per-worker cap on in-flight zero-copy sends, 0 = none [{_B.DEFAULT_ZC_MAX_INFLIGHT}]",
-    "drop_ipc_lock": "server drops CAP_IPC_LOCK so ZC sends are charged to memlock",
+    "drop_ipc_lock": "server drops CAP_IPC_LOCK so ZC sends are charged to memlock [off]",
     "memlock": f"server memlock limit (bytes, 8m, unlimited) [{_B.DEFAULT_MEMLOCK}]",
     "nofile": f"nofile limit of both containers [min({_B.MAX_NOFILE}, host hard limit)]",
     "server_cpus": f"CPU list of the server [{_B.DEFAULT_SERVER_CPUS}]",
     "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.DEFAULT_LOADGEN_CPUS}]",
-    "threads": "wrk threads [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
+    "threads": "wrk threads, at least 1 [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
     "path": f"loopback|veth (veth: wrk in its own netns across a veth + bridge) [{_B.DEFAULT_PATH}]",
-    "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory",
+    "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
 })
-def bench(c, mode=_B.DEFAULT_MODE, server=_B.DEFAULT_SERVER,
+def bench(c, mode="", server=_B.DEFAULT_SERVER,
           conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEFAULT_DURATION_S),
           warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(_B.DEFAULT_REPEAT),
           response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT),
@@ -105,7 +105,7 @@ def bench(c, mode=_B.DEFAULT_MODE, server=_B.DEFAULT_SERVER,
     from zcbench.config import Config
 
     _run_to_results(lambda: bench_mod.run_bench(Config.from_args(
-        mode=mode, server=server, conns=conns, response_size=response_size, duration=duration,
+        mode=mode or None, server=server, conns=conns, response_size=response_size, duration=duration,
         warmup=warmup, repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock,
         memlock=memlock, nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
         threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
@@ -240,6 +240,22 @@ def provision(c, check=False, revert=False, reboot=False, inventory="", tags="",
         print(f"zcbench: provision failed at '{failure.task}' on {failure.host}: {failure.message}", file=sys.stderr)
     if not result.ok:
         sys.exit(1)
+
+
+# --- Python dependencies ---------------------------------------------------------------------
+
+
+@task(help={"upgrade": "move every pin to the newest release pyproject.toml allows [off: keep pins]"})
+def lock(c, upgrade=False):
+    """Refresh requirements.lock (exact versions + hashes, all extras) from pyproject.toml with uv."""
+    from zcbench import lockfile
+
+    try:
+        path = lockfile.refresh_lock(upgrade=upgrade)
+    except lockfile.LockError as exc:
+        _fail(str(exc))
+    print(f"{path.name}: {sum(len(v) for v in lockfile.locked_pins(path).values())} pins; "
+          "install with ./bootstrap.sh deps")
 
 
 @task

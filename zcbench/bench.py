@@ -344,6 +344,7 @@ def run_bench(config: Config, log=print) -> Path:
                 run_id=run_id, config=config, cells=cells, path=path.to_json(), client=client,
                 privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
                 limits=limits)
+            record["image_contents"] = images.record_image_contents(client, image_ids, run_dir, run_id)
             manifest.write_json_atomic(run_dir / manifest.MANIFEST, record)
             if not config.quiet:
                 log(f"zcbench: run {run_id}: {len(cells)} cells, server CPUs "

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zcbench import fmt, stats
-from zcbench.report import SAMPLES, load_manifest, manifest_fact, markdown_table, resolve_run_dir
+from zcbench import fmt, images, stats
+from zcbench.fmt import markdown_table
+from zcbench.report import SAMPLES, load_manifest, manifest_fact, resolve_run_dir
 from zcbench.samples import load_samples
 
 #: Absolute metrics compared cell by cell between the runs.
@@ -54,6 +55,47 @@ def environment_changes(manifest_a: dict, manifest_b: dict) -> list[dict]:
         if a != b and not (a is None and b is None):
             changes.append({"name": title, "a": a, "b": b})
     return changes
+
+
+def _image_packages(run_dir: Path, manifest: dict) -> dict[str, dict[str, str]] | None:
+    """Image -> {package: version} of a run: its copied lists, else the key packages its
+    manifest names; None when the run recorded neither (made before zcbench kept them)."""
+    lists = images.run_package_lists(run_dir)
+    if lists:
+        return lists
+    recorded = {name: entry["key_packages"] for name, entry in (manifest.get("image_contents") or {}).items()
+                if entry.get("key_packages")}
+    return recorded or None
+
+
+def _version_rows(where: str, a: dict[str, str], b: dict[str, str], names) -> list[dict]:
+    return [{"where": where, "package": name, "a": a.get(name), "b": b.get(name)}
+            for name in names if a.get(name) != b.get(name)]
+
+
+def package_changes(dir_a: Path, manifest_a: dict, dir_b: Path, manifest_b: dict) -> dict:
+    """Which package versions differ between the runs: the key ones of each image (wrk, nginx,
+    libc, kernel headers, liburing, gcc) one by one, the image's others as a count, and the
+    Python packages zcbench ran with. `unrecorded` names the runs that kept no such record."""
+    result: dict = {"key": [], "other_images": [], "python": [], "unrecorded": []}
+    lists_a, lists_b = _image_packages(dir_a, manifest_a), _image_packages(dir_b, manifest_b)
+    for run, lists in (("A", lists_a), ("B", lists_b)):
+        if lists is None:
+            result["unrecorded"].append(f"run {run}: image package lists")
+    for name in sorted(set(lists_a or {}) & set(lists_b or {})):
+        a, b = lists_a[name], lists_b[name]
+        result["key"] += _version_rows(f"image {name}", a, b, [p for p in images.KEY_PACKAGES if p in a or p in b])
+        others = sorted(p for p in set(a) | set(b) if p not in images.KEY_PACKAGES and a.get(p) != b.get(p))
+        if others:
+            result["other_images"].append({"where": f"image {name}", "packages": others})
+    python_a = (manifest_a.get("python_packages") or {}).get("packages")
+    python_b = (manifest_b.get("python_packages") or {}).get("packages")
+    for run, packages in (("A", python_a), ("B", python_b)):
+        if packages is None:
+            result["unrecorded"].append(f"run {run}: Python packages")
+    if python_a is not None and python_b is not None:
+        result["python"] = _version_rows("Python", python_a, python_b, sorted(set(python_a) | set(python_b)))
+    return result
 
 
 def cell_changes(samples_a: list[dict], samples_b: list[dict]) -> list[dict]:
@@ -106,6 +148,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
               "complete": manifest_b.get("complete"), "samples": len(samples_b)},
         "config_changes": config_changes(manifest_a, manifest_b),
         "environment_changes": environment_changes(manifest_a, manifest_b),
+        "package_changes": package_changes(dir_a, manifest_a, dir_b, manifest_b),
         "ratio_changes": ratio_changes(summary_a, summary_b),
         "cells": cell_changes(samples_a, samples_b),
         "only_in_a": sorted(keys_a - keys_b),
@@ -129,6 +172,26 @@ def _verdict(change: float | None, verdict: str) -> str:
     return f"{fmt.delta(change)} ({'untested' if verdict == stats.TOO_FEW else verdict})"
 
 
+def render_package_changes(changes: dict | None) -> list[str]:
+    """The "Package versions" section: every differing version of a package that matters, a
+    count for the rest, and which runs could not say."""
+    if changes is None:
+        return []
+    lines = ["## Package versions", ""]
+    rows = [[c["where"], c["package"], _short(c["a"]), _short(c["b"])] for c in changes["key"] + changes["python"]]
+    if rows:
+        lines += markdown_table(["Where", "Package", "A", "B"], rows)
+    for other in changes["other_images"]:
+        names = ", ".join(other["packages"][:8]) + (", ..." if len(other["packages"]) > 8 else "")
+        lines.append(f"- {other['where']}: {len(other['packages'])} other Debian package(s) differ ({names})")
+    for missing in changes["unrecorded"]:
+        lines.append(f"- not recorded in {missing}: versions cannot be compared")
+    if not rows and not changes["other_images"] and not changes["unrecorded"]:
+        lines.append("The same package versions in both runs (images and Python).")
+    lines.append("")
+    return lines
+
+
 def render_compare(result: dict) -> str:
     a, b = result["a"], result["b"]
     lines = [f"# zcbench compare: A = {a['run_id']} → B = {b['run_id']}", ""]
@@ -148,6 +211,7 @@ def render_compare(result: dict) -> str:
     else:
         lines.append("Nothing recorded differs (configuration and environment are the same).")
     lines.append("")
+    lines += render_package_changes(result.get("package_changes"))
     if result["ratio_changes"]:
         rows = [[r["arm"], str(r["conns"]), fmt.size(r["response_size"]),
                  {"requests_per_s": "throughput", "latency_mean_us": "mean latency"}[r["metric"]],

@@ -118,7 +118,7 @@ class Config:
         return data
 
     @classmethod
-    def from_args(cls, *, mode=DEFAULT_MODE, server=DEFAULT_SERVER, conns=DEFAULT_CONNS,
+    def from_args(cls, *, mode=None, server=DEFAULT_SERVER, conns=DEFAULT_CONNS,
                   response_size=DEFAULT_RESPONSE_SIZE, duration=DEFAULT_DURATION_S,
                   warmup=DEFAULT_WARMUP_S, repeat=DEFAULT_REPEAT,
                   zc_max_inflight=DEFAULT_ZC_MAX_INFLIGHT, drop_ipc_lock=False,
@@ -127,10 +127,16 @@ class Config:
                   threads=None, port=DEFAULT_PORT, bind=DEFAULT_BIND, path=DEFAULT_PATH,
                   out=DEFAULT_OUT, label=DEFAULT_LABEL, seed=None, quiet=False,
                   online_cpus=None, extra=None) -> Config:
+        mode_given = mode not in (None, "")  # None/"": not given, DEFAULT_MODE for zcbench
+        mode = mode if mode_given else DEFAULT_MODE
         if mode not in MODES:
             raise ConfigError(f"unknown --mode {mode!r}; expected one of {', '.join(MODES)}")
         if server not in SERVER_CHOICES:
             raise ConfigError(f"unknown --server {server!r}; expected one of {', '.join(SERVER_CHOICES)}")
+        if server == "nginx" and mode_given and mode != "regular":
+            # nginx has no zero-copy send: the arms asked for would silently not run
+            raise ConfigError(f"--server nginx --mode {mode}: nginx has no zero-copy arm; use --server both "
+                              "to run it beside zcbench's arms, or leave --mode out")
         if path not in PATHS:
             raise ConfigError(f"unknown --path {path!r}; expected one of {', '.join(PATHS)}")
         conn_levels = parse_int_list(conns, "--conns", minimum=1)
@@ -141,7 +147,10 @@ class Config:
         if set(server_set) & set(loadgen_set):
             raise ConfigError(f"--server-cpus {format_cpus(server_set)} and --loadgen-cpus "
                               f"{format_cpus(loadgen_set)} overlap: give them disjoint CPUs")
-        nthreads = len(loadgen_set) if threads in (None, "", 0, "0") else parse_int(threads, "--threads", 1)
+        if threads not in (None, "") and str(threads).strip() == "0":
+            raise ConfigError(f"--threads 0: wrk needs at least 1 thread; leave --threads out for one per "
+                              f"loadgen CPU ({len(loadgen_set)} here)")
+        nthreads = len(loadgen_set) if threads in (None, "") else parse_int(threads, "--threads", 1)
         if nthreads > min(conn_levels):
             raise ConfigError(f"--threads {nthreads} exceeds the smallest --conns {min(conn_levels)} "
                               "(wrk needs at least one connection per thread)")

@@ -15,6 +15,7 @@ from functools import lru_cache
 from rich.console import Console
 from rich.table import Table
 
+from zcbench import fmt
 from zcbench.provision import load_playbook_code
 
 OK, DIFFERS, NA, INFO, MISSING = "ok", "differs", "n/a", "info", "MISSING"
@@ -187,14 +188,31 @@ def doctor_rows(facts: dict, desired: dict) -> list[Row]:
     ]
 
 
+COLUMNS = ("area", "setting", "desired", "actual", "status", "note")
+TITLE = "zcbench doctor: desired vs actual"
+
+
 def render(rows: list[Row], console: Console) -> None:
-    table = Table(title="zcbench doctor: desired vs actual")
-    for column in ("area", "setting", "desired", "actual", "status", "note"):
+    """A coloured table on a terminal; plain Markdown otherwise (piped, captured, CI logs),
+    where a terminal-width table would fold its cells into one word per line."""
+    if not console.is_terminal:
+        lines = [f"# {TITLE}", "", *fmt.markdown_table(
+            list(COLUMNS), [[r.area, r.setting, r.desired, r.actual, r.status, r.note] for r in rows]), ""]
+        for line in lines:
+            _plain(console, line)
+        return
+    table = Table(title=TITLE)
+    for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.area, row.setting, row.desired, row.actual,
                       f"[{_STYLE[row.status]}]{row.status}[/]", row.note)
     console.print(table)
+
+
+def _plain(console: Console, line: str) -> None:
+    """One line as is: no markup, no highlighting, never wrapped."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def exit_code(rows: list[Row]) -> int:
@@ -214,8 +232,8 @@ def run(facts: dict | None = None, desired: dict | None = None, console: Console
     missing = [f"{row.area} {row.setting}" for row in rows if row.status == MISSING]
     differs = sum(row.status == DIFFERS for row in rows)
     if missing:
-        console.print(f"doctor: the bench cannot run here: missing {', '.join(missing)}")
+        _plain(console, f"doctor: the bench cannot run here: missing {', '.join(missing)}")
     else:
-        console.print(f"doctor: ready to bench; {differs} tunable(s) differ from what provisioning sets"
+        _plain(console, f"doctor: ready to bench; {differs} tunable(s) differ from what provisioning sets"
                       + (" (see the notes; `invoke provision` sets what this host allows)" if differs else ""))
     return exit_code(rows)

@@ -90,3 +90,15 @@ def pvalue(p: float | None) -> str:
     if p < 0.001:
         return "<0.001"
     return f"{p:.3f}".rstrip("0").rstrip(".") if p < 1 else "1"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table, one line per row whatever its width: readable piped, in a CI log or
+    a file (a terminal-width table wraps its cells when there is no terminal). A '|' inside
+    a cell is escaped and a line break becomes a space, so every row stays one line."""
+    def cell(value) -> str:
+        return " ".join(str(value).split()).replace("|", "\\|")
+
+    return ["| " + " | ".join(cell(h) for h in header) + " |",
+            "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows)]

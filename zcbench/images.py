@@ -38,6 +38,24 @@ LABEL_PROJECT = "zcbench.project"
 LABEL_HASH = "zcbench.input-hash"
 PROJECT = "zcbench"
 
+#: Every image's Debian packages, one `name=version` a line, written by its Dockerfile at build
+#: time (the server's is its builder's: what the binary was compiled and linked with).
+PACKAGES_FILE = "/etc/zcbench/packages.txt"
+#: Where and when the base rootfs came from, written by mkrootfs.sh (KEY=value lines).
+DEBOOTSTRAP_FILE = "etc/zcbench/debootstrap.env"
+#: debootstrap.env keys -> labels; the base carries them and every image built on it copies them.
+DEBIAN_LABELS = {
+    "DEBIAN_SUITE": "zcbench.debian.suite",
+    "DEBIAN_MIRROR": "zcbench.debian.mirror",
+    "DEBOOTSTRAP_DATE": "zcbench.debian.debootstrap-date",
+    "DEBIAN_RELEASE_DATE": "zcbench.debian.release-date",
+}
+#: Packages whose version can change what is measured: the load generator, the reference
+#: server, the C library, the kernel headers and liburing the server was built against, gcc.
+KEY_PACKAGES = ("wrk", "nginx-light", "libc6", "linux-libc-dev", "liburing-dev", "gcc")
+#: The run directory's folder for the package lists of the images a run used.
+RUN_IMAGES_DIR = "images"
+
 #: The one place image names are defined.
 TAGS = {
     "base": f"zcbench/base:{SUITE}",
@@ -242,13 +260,31 @@ def build_base(client, log: Log = print, suite: str = SUITE) -> BuildResult:
             if stale != tarball:
                 stale.unlink()
     log(f"base: docker import {tarball.name}")
-    changes = [f'LABEL {k}="{v}"' for k, v in _labels(digest).items()] + ['CMD ["/bin/bash"]']
+    labels = {**_labels(digest), **debian_labels(read_debootstrap_env(tarball))}
+    changes = [f'LABEL {k}="{v}"' for k, v in labels.items()] + ['CMD ["/bin/bash"]']
     repo, _, version = tag.partition(":")
     # From a file (sent with a Content-Length): the SDK's chunked stream upload is refused by
     # Docker 20.10 ("invalid byte in chunk length").
     client.api.import_image_from_file(str(tarball), repository=repo, tag=version, changes=changes)
     image = client.images.get(tag)
     return BuildResult("base", tag, image.id, digest, True, time.monotonic() - start)
+
+
+def read_debootstrap_env(tarball: Path) -> dict[str, str]:
+    """mkrootfs.sh's record of the rootfs in `tarball` ({} for a rootfs made without one)."""
+    with tarfile.open(tarball) as tar:
+        for member in tar:
+            if member.name.lstrip("./") == DEBOOTSTRAP_FILE:
+                return parse_env(tar.extractfile(member).read().decode())
+    return {}
+
+
+def parse_env(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+def debian_labels(env: dict[str, str]) -> dict[str, str]:
+    return {label: env[key] for key, label in DEBIAN_LABELS.items() if env.get(key)}
 
 
 # --- Dockerfile images ----------------------------------------------------------------------
@@ -288,7 +324,10 @@ def build_image(client, name: str, base_ref: str, base_id: str, mirrors: dict[st
     if image is not None and image.labels.get(LABEL_HASH) == digest:
         return BuildResult(name, TAGS[name], image.id, digest, False, time.monotonic() - start)
     log(f"{name}: building {TAGS[name]}")
-    image_id = _run_build(client, name, files, buildargs, _labels(digest), mirrors, log)
+    # The base's origin labels, given explicitly: a FROM scratch final stage inherits none.
+    base_labels = {k: v for k, v in (client.images.get(base_id).labels or {}).items()
+                   if k in DEBIAN_LABELS.values()}
+    image_id = _run_build(client, name, files, buildargs, {**base_labels, **_labels(digest)}, mirrors, log)
     if image is not None and image.id != image_id:
         _remove_replaced(client, image.id, log)
     return BuildResult(name, TAGS[name], image_id, digest, True, time.monotonic() - start)
@@ -352,3 +391,85 @@ def require_images(client, names: Iterable[str]) -> dict[str, str]:
             raise ImageError(f"image {TAGS[name]} is missing: run `invoke build` first")
         found[name] = image.id
     return found
+
+
+# --- what is inside an image ----------------------------------------------------------------
+
+
+def parse_packages(text: str) -> dict[str, str]:
+    """`name=version` lines -> {name: version}."""
+    return dict(line.strip().split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+#: Where a server image may hold zcb-server; the first found is recorded, so the bench can
+#: later ask it for `--version` (the manifest's image_contents.server.server_version).
+SERVER_BINARIES = ("/usr/local/bin/zcb-server", "/zcb-server")
+
+
+def read_image_files(client, image: str, paths, run_id: str) -> dict[str, bytes | None]:
+    """Path -> bytes of each file in an image (None when absent), through one container that
+    is created but never started (works for FROM scratch images) and removed at once."""
+    import docker.errors
+
+    from zcbench.containers import ROLE_LABEL, RUN_LABEL
+
+    container = client.containers.create(image, labels={RUN_LABEL: run_id, ROLE_LABEL: "inspect"},
+                                         network_disabled=True)
+    found: dict[str, bytes | None] = {}
+    try:
+        for path in paths:
+            try:
+                stream, _ = container.get_archive(path)
+            except docker.errors.NotFound:
+                found[path] = None
+                continue
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.next()
+                found[path] = tar.extractfile(member).read() if member and member.isfile() else None
+    finally:
+        container.remove(force=True)
+    return found
+
+
+def image_contents(client, name: str, image_id: str, run_id: str) -> tuple[dict, str | None]:
+    """(what the manifest records of image `name`, its package list text or None)."""
+    image = client.images.get(image_id)
+    labels = image.labels or {}
+    # `built`: the Dockerfiles' apt-get took the suite's updates as of this day
+    entry = {"tag": TAGS[name], "id": image_id, "built": image.attrs.get("Created"),
+             **{label.removeprefix("zcbench.debian."): labels.get(label) for label in DEBIAN_LABELS.values()}}
+    binaries = SERVER_BINARIES if name == "server" else ()
+    files = read_image_files(client, image_id, (PACKAGES_FILE, *binaries), run_id)
+    if binaries:
+        entry["server_binary"] = next((b for b in binaries if files[b] is not None), None)
+        entry["server_version"] = None  # hook: `zcb-server --version`, once the server has it
+    raw = files[PACKAGES_FILE]
+    if raw is None:
+        entry["error"] = f"no {PACKAGES_FILE} in the image (built before zcbench recorded it): run `invoke build`"
+        return entry, None
+    packages = parse_packages(raw.decode())
+    entry.update(packages=len(packages), key_packages={p: packages.get(p) for p in KEY_PACKAGES if p in packages})
+    return entry, raw.decode()
+
+
+def record_image_contents(client, image_ids: dict[str, str], run_dir: Path, run_id: str) -> dict:
+    """Copy the package list of every image a run uses into RUN_DIR/images/NAME.packages.txt;
+    return per image its origin (Debian suite, mirror, debootstrap and archive dates), key
+    package versions and the list's file, for the manifest."""
+    record = {}
+    for name, image_id in image_ids.items():
+        entry, text = image_contents(client, name, image_id, run_id)
+        if text is not None:
+            target = Path(run_dir) / RUN_IMAGES_DIR / f"{name}.packages.txt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            entry["packages_file"] = str(target.relative_to(run_dir))
+        record[name] = entry
+    return record
+
+
+def run_package_lists(run_dir: Path) -> dict[str, dict[str, str]]:
+    """Image name -> {package: version} from a run directory's copied lists."""
+    folder = Path(run_dir) / RUN_IMAGES_DIR
+    return {path.name.removesuffix(".packages.txt"): parse_packages(path.read_text())
+            for path in sorted(folder.glob("*.packages.txt"))}

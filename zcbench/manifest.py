@@ -46,6 +46,37 @@ def git_state(root: Path = ROOT) -> dict:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def python_packages() -> dict:
+    """The installed version of every package zcbench uses (its requirements, theirs, and so
+    on: what runs in a bench), and whether each is the version requirements.lock pins."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    from zcbench.lockfile import LOCK, locked_pins, normalize
+
+    installed, todo = {}, ["zcbench"]
+    while todo:
+        name = normalize(todo.pop())
+        if name in installed:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        installed[name] = dist.version
+        for text in dist.requires or ():
+            requirement = Requirement(text)
+            # the runtime closure only: extras (tests, lock) and other platforms' packages are not used
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    installed.pop("zcbench", None)
+    pins = locked_pins(LOCK) if LOCK.exists() else {}
+    unlocked = sorted(name for name, version in installed.items() if version not in pins.get(name, ()))
+    return {"python": platform.python_version(), "packages": dict(sorted(installed.items())),
+            "not_as_locked": unlocked}
+
+
 def docker_facts(client) -> dict:
     try:
         version, info = client.version(), client.info()
@@ -92,6 +123,7 @@ def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, pr
         "limits": limits,
         "host": host_facts(path.get("interface", "lo")),
         "python": platform.python_version(),
+        "python_packages": python_packages(),
         "reference": _reference(config),
     }
 

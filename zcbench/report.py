@@ -18,6 +18,7 @@ from pathlib import Path
 
 from zcbench import __version__, fmt, plots, stats, sweep
 from zcbench.atomic import write_atomic
+from zcbench.fmt import markdown_table
 from zcbench.samples import LOADGEN_BOUND_SHARE, load_samples
 
 MANIFEST = "manifest.json"
@@ -160,12 +161,6 @@ def indexes_text(indexes: list[int]) -> str:
 
 
 # --- sections --------------------------------------------------------------------------------
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 def _zc_arms(summary: dict) -> list[str]:

@@ -16,6 +16,17 @@ debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$work/debootstrap.l
     exit 1
 }
 
+# Where and when this rootfs came from (images.py turns it into labels of every image): the
+# archive's Release date pins down which package versions a suite name meant that day.
+release=$(ls "$rootfs"/var/lib/apt/lists/*_dists_"${suite}"_*Release 2>/dev/null | head -n1)
+mkdir -p "$rootfs/etc/zcbench"
+cat >"$rootfs/etc/zcbench/debootstrap.env" <<EOF
+DEBIAN_SUITE=$suite
+DEBIAN_MIRROR=$mirror
+DEBOOTSTRAP_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+DEBIAN_RELEASE_DATE=$(sed -n 's/^Date: //p' "${release:-/dev/null}" | head -n1)
+EOF
+
 rm -f "$rootfs/etc/apt/sources.list"
 cp "$sources" "$rootfs/etc/apt/sources.list.d/zcbench.list"
 # Image builds never need the docs, the package caches or recommended packages.

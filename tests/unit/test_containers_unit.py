@@ -114,24 +114,3 @@ def test_cpu_seconds_from_cgroup_v1_and_v2_files(tmp_path):
     v2.write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n")
     assert containers.read_cpu_seconds((v1, "v1")) == pytest.approx(2.5)
     assert containers.read_cpu_seconds((v2, "v2")) == pytest.approx(1.5)
-
-
-def test_cgroup_mounts_v1_and_v2(tmp_path):
-    mountinfo = tmp_path / "mountinfo"
-    mountinfo.write_text(
-        "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n"
-        "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
-        "40 31 0:40 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
-        "22 1 0:21 / /proc rw - proc proc rw\n")
-    mounts = containers._cgroup_mounts(str(mountinfo))
-    assert mounts["cpuacct"] == "/sys/fs/cgroup/cpuacct"
-    assert mounts["cpu"] == "/sys/fs/cgroup/cpu"
-    assert mounts[""] == "/sys/fs/cgroup/unified"
-
-
-def test_cgroup_cpu_file_of_this_process():
-    import os
-
-    path, kind = containers.cgroup_cpu_file(os.getpid())
-    assert kind in ("v1", "v2") and path.exists()
-    assert containers.read_cpu_seconds((path, kind)) > 0

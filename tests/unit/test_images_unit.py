@@ -74,3 +74,105 @@ def test_context_tar_is_deterministic():
 
 def test_tags_are_defined_once_for_every_image():
     assert set(images.BUILT_IMAGES) | {"base"} == set(images.TAGS)
+
+
+# --- recorded image contents ----------------------------------------------------------------
+
+
+def test_debootstrap_record_becomes_labels(tmp_path):
+    import io
+    import tarfile
+
+    env = ("DEBIAN_SUITE=bookworm\nDEBIAN_MIRROR=http://deb.example/debian\n"
+           "DEBOOTSTRAP_DATE=2026-12-01T22:50:00Z\nDEBIAN_RELEASE_DATE=Sat, 08 Nov 2026 10:00:00 UTC\n")
+    tarball = tmp_path / "rootfs.tar"
+    with tarfile.open(tarball, "w") as tar:
+        for name, data in (("./etc/os-release", b"ID=debian\n"), ("./" + images.DEBOOTSTRAP_FILE, env.encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    labels = images.debian_labels(images.read_debootstrap_env(tarball))
+    assert labels == {"zcbench.debian.suite": "bookworm", "zcbench.debian.mirror": "http://deb.example/debian",
+                      "zcbench.debian.debootstrap-date": "2026-12-01T22:50:00Z",
+                      "zcbench.debian.release-date": "Sat, 08 Nov 2026 10:00:00 UTC"}
+    empty = tmp_path / "old.tar"
+    with tarfile.open(empty, "w"):
+        pass
+    assert images.debian_labels(images.read_debootstrap_env(empty)) == {}
+
+
+def test_every_dockerfile_writes_the_package_list():
+    for name in images.BUILT_IMAGES:
+        text = (images.IMAGES_DIR / name / "Dockerfile").read_text()
+        assert images.PACKAGES_FILE in text and "dpkg-query" in text, name
+    # the server's final stage is FROM scratch: its list must be copied from the builder
+    server = (images.IMAGES_DIR / "server" / "Dockerfile").read_text().split("FROM scratch", 1)[1]
+    assert f"COPY --from=builder {images.PACKAGES_FILE}" in server
+
+
+class FakeImage:
+    def __init__(self, labels):
+        self.labels = labels
+        self.attrs = {"Created": "2026-12-01T23:00:00Z"}
+
+
+class FakeArchiveContainer:
+    """get_archive like Docker's: a tar of the one path, NotFound when absent."""
+
+    def __init__(self, files, removed):
+        self.files, self.removed = files, removed
+
+    def get_archive(self, path):
+        import io
+        import tarfile
+
+        import docker.errors
+
+        if path not in self.files:
+            raise docker.errors.NotFound("no such file")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(path.rsplit("/", 1)[-1])
+            info.size = len(self.files[path])
+            tar.addfile(info, io.BytesIO(self.files[path]))
+        return [buf.getvalue()], {}
+
+    def remove(self, force=False):
+        self.removed.append(True)
+
+
+class FakeClient:
+    def __init__(self, files_by_image, labels):
+        self.removed, self.created = [], []
+        outer = self
+
+        class Images:
+            def get(self, image_id):
+                return FakeImage(labels)
+
+        class Containers:
+            def create(self, image, **kwargs):
+                outer.created.append(kwargs["labels"])
+                return FakeArchiveContainer(files_by_image[image], outer.removed)
+
+        self.images, self.containers = Images(), Containers()
+
+
+def test_record_image_contents_copies_lists_and_names_key_versions(tmp_path):
+    server_list = b"gcc=4:12.2.0-3\nlibc6=2.36-9\nliburing-dev=2.3-3\nlinux-libc-dev=6.1.119-1\nmake=4.3-4.1\n"
+    client = FakeClient({"sha256:srv": {images.PACKAGES_FILE: server_list, "/zcb-server": b"\x7fELF"},
+                         "sha256:old": {}},
+                        {"zcbench.debian.suite": "bookworm", "zcbench.debian.debootstrap-date": "2026-12-01"})
+    record = images.record_image_contents(client, {"server": "sha256:srv", "loadgen": "sha256:old"}, tmp_path, "r1")
+    server = record["server"]
+    assert server["suite"] == "bookworm" and server["debootstrap-date"] == "2026-12-01"
+    assert server["built"] == "2026-12-01T23:00:00Z"
+    assert server["key_packages"] == {"libc6": "2.36-9", "linux-libc-dev": "6.1.119-1",
+                                      "liburing-dev": "2.3-3", "gcc": "4:12.2.0-3"}
+    assert server["packages"] == 5 and server["server_binary"] == "/zcb-server"
+    assert (tmp_path / server["packages_file"]).read_bytes() == server_list
+    assert "run `invoke build`" in record["loadgen"]["error"] and "packages_file" not in record["loadgen"]
+    assert images.run_package_lists(tmp_path) == {"server": images.parse_packages(server_list.decode())}
+    # one inspection container per image, labelled with the run, removed again
+    assert len(client.created) == 2 == len(client.removed)
+    assert all(labels["zcbench.run"] == "r1" for labels in client.created)

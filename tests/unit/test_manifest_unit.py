@@ -47,3 +47,15 @@ def test_host_facts_come_from_the_doctor_collector():
     assert facts["kernel_release"] == os.uname().release and facts["cpu_count"] >= 1
     assert facts["interface"]["name"] == "lo"
     assert facts["io_uring"]["usable"] is True  # the SEND_ZC support the manifest must record
+
+
+def test_python_packages_are_the_installed_runtime_closure_as_locked():
+    from importlib import metadata
+
+    record = manifest.python_packages()
+    packages = record["packages"]
+    # zcbench's own requirements and theirs (docker -> requests -> urllib3), not the test extras
+    assert {"invoke", "docker", "requests", "urllib3", "rich", "scipy", "numpy", "cffi"} <= set(packages)
+    assert "pytest" not in packages and "uv" not in packages
+    assert all(packages[name] == metadata.version(name) for name in packages)
+    assert record["not_as_locked"] == []  # bootstrap.sh installed this venv from requirements.lock

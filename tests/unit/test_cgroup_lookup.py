@@ -1,0 +1,147 @@
+"""Finding a container's cgroup CPU file on fabricated /proc + cgroup trees: on a host and from
+inside a container, cgroup v1 and v2, nested paths, foreign PID namespaces, and the one-line
+refusal when the cgroup is out of sight."""
+
+import os
+
+import pytest
+
+from zcbench import containers
+
+CID = "4f" * 32  # a 64-hex Docker container id
+
+
+class Host:
+    """A fake /proc (self/mountinfo, PID/cgroup) and cgroup mounts under tmp_path."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.proc = tmp_path / "proc"
+        (self.proc / "self").mkdir(parents=True)
+        self.lines = []
+
+    def mount(self, kind: str, root: str, where: str, options: str = "rw") -> str:
+        mountpoint = self.tmp / where.lstrip("/")
+        mountpoint.mkdir(parents=True, exist_ok=True)
+        n = len(self.lines) + 30
+        self.lines.append(f"{n} 20 0:{n} {root} {mountpoint} rw,nosuid - {kind} {kind} {options}")
+        (self.proc / "self" / "mountinfo").write_text(
+            "22 1 0:21 / /proc rw - proc proc rw\n" + "\n".join(self.lines) + "\n")
+        return str(mountpoint)
+
+    def process(self, pid: int, *cgroup_lines: str) -> None:
+        (self.proc / str(pid)).mkdir(exist_ok=True)
+        (self.proc / str(pid) / "cgroup").write_text("".join(line + "\n" for line in cgroup_lines))
+
+    def account(self, mountpoint: str, relative: str, name: str, text: str):
+        path = os.path.join(mountpoint, relative, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def lookup(self, pid, container_id=None):
+        return containers.cgroup_cpu_file(pid, container_id, proc=self.proc)
+
+
+def test_mounts_read_version_controllers_root_and_escapes(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "33 31 0:30 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+        "40 31 0:40 / /sys/fs/cgroup/with\\040space rw - cgroup2 cgroup2 rw,nsdelegate\n"
+        "22 1 0:21 / /proc rw - proc proc rw\n")
+    v1, v2 = containers.cgroup_mounts(info)
+    assert (v1.version, v1.root, v1.mountpoint) == (1, "/docker/abc", "/sys/fs/cgroup/cpu,cpuacct")
+    assert {"cpu", "cpuacct"} <= v1.controllers
+    assert (v2.version, v2.mountpoint, v2.controllers) == (2, "/sys/fs/cgroup/with space", frozenset())
+
+
+def test_v1_on_the_host(tmp_path):
+    host = Host(tmp_path)
+    mp = host.mount("cgroup", "/", "/sys/fs/cgroup/cpu,cpuacct", "rw,cpu,cpuacct")
+    host.mount("cgroup", "/", "/sys/fs/cgroup/memory", "rw,memory")
+    host.process(4242, "5:memory:/docker/" + CID, "3:cpu,cpuacct:/docker/" + CID, "1:name=systemd:/docker/" + CID)
+    expected = host.account(mp, f"docker/{CID}", "cpuacct.usage", "2000000000\n")
+    path, kind = host.lookup(4242, CID)
+    assert (str(path), kind) == (expected, "v1")
+    assert containers.read_cpu_seconds((path, kind)) == pytest.approx(2.0)
+
+
+def test_v1_inside_a_container_paths_are_relative_to_the_mount_root(tmp_path):
+    """The failure the issue saw: in a v1 container /proc/self/cgroup says /docker/<self> while
+    the cpuacct mount shows that very cgroup at its mount point."""
+    host = Host(tmp_path)
+    mp = host.mount("cgroup", "/docker/self", "/sys/fs/cgroup/cpuacct", "rw,cpuacct")
+    host.process(1, "4:cpuacct:/docker/self")
+    host.process(7, "4:cpuacct:/docker/self/worker/inner")  # a nested cgroup of ours
+    own = host.account(mp, "", "cpuacct.usage", "5\n")
+    nested = host.account(mp, "worker/inner", "cpuacct.usage", "6\n")
+    assert host.lookup(1) == (containers.Path(own), "v1")
+    assert str(host.lookup(7)[0]) == nested
+
+
+def test_v2_on_a_systemd_host_nested_path(tmp_path):
+    host = Host(tmp_path)
+    mp = host.mount("cgroup2", "/", "/sys/fs/cgroup")
+    relative = f"system.slice/docker-{CID}.scope"
+    host.process(99, f"0::/{relative}")
+    expected = host.account(mp, relative, "cpu.stat", "usage_usec 1500000\nuser_usec 1\n")
+    path, kind = host.lookup(99, CID)
+    assert (str(path), kind) == (expected, "v2")
+    assert containers.read_cpu_seconds((path, kind)) == pytest.approx(1.5)
+
+
+def test_hybrid_prefers_v1_cpuacct(tmp_path):
+    host = Host(tmp_path)
+    v1 = host.mount("cgroup", "/", "/sys/fs/cgroup/cpuacct", "rw,cpuacct")
+    v2 = host.mount("cgroup2", "/", "/sys/fs/cgroup/unified")
+    host.process(5, "4:cpuacct:/docker/" + CID, "0::/docker/" + CID)
+    host.account(v2, f"docker/{CID}", "cpu.stat", "usage_usec 1\n")
+    expected = host.account(v1, f"docker/{CID}", "cpuacct.usage", "1\n")
+    assert host.lookup(5, CID) == (containers.Path(expected), "v1")
+
+
+def test_pid_of_another_pid_namespace_falls_back_to_the_container_id(tmp_path):
+    """zcbench in a container: Docker's host PID is a different process here (or none)."""
+    host = Host(tmp_path)
+    mp = host.mount("cgroup", "/", "/sys/fs/cgroup/cpuacct", "rw,cpuacct")  # host tree bind-mounted
+    host.process(4242, "4:cpuacct:/docker/someone-else")  # same number, another process
+    host.account(mp, "docker/someone-else", "cpuacct.usage", "1\n")
+    expected = host.account(mp, f"docker/{CID}", "cpuacct.usage", "2\n")
+    assert str(host.lookup(4242, CID)[0]) == expected
+    assert str(host.lookup(31337, CID)[0]) == expected  # no such PID here at all
+
+
+def test_v2_container_id_found_under_a_nested_parent(tmp_path):
+    host = Host(tmp_path)
+    mp = host.mount("cgroup2", "/", "/sys/fs/cgroup")
+    expected = host.account(mp, f"kubepods.slice/pod1/docker-{CID}.scope", "cpu.stat", "usage_usec 3\n")
+    assert str(host.lookup(12, CID)[0]) == expected
+
+
+def test_cgroup_outside_this_cgroup_namespace_is_refused_in_one_line(tmp_path):
+    """v2 container with a private cgroup namespace: a sibling container's cgroup reads
+    /../docker-<id>.scope and no mount here shows it."""
+    host = Host(tmp_path)
+    mp = host.mount("cgroup2", "/", "/sys/fs/cgroup")
+    host.account(mp, "", "cpu.stat", "usage_usec 9\n")  # our own cgroup: must not be taken
+    host.process(4242, f"0::/../docker-{CID}.scope")
+    with pytest.raises(containers.ContainerError) as info:
+        host.lookup(4242, CID)
+    message = str(info.value)
+    assert "\n" not in message and CID[:12] in message and "--cgroupns=host" in message
+
+
+def test_no_cgroup_accounting_mounted(tmp_path):
+    host = Host(tmp_path)
+    host.mount("cgroup", "/", "/sys/fs/cgroup/memory", "rw,memory")
+    host.process(1, "3:memory:/")
+    with pytest.raises(containers.ContainerError, match="no cgroup CPU accounting mounted here"):
+        host.lookup(1)
+
+
+def test_cgroup_cpu_file_of_this_process():
+    """Whatever this test runs in (host, v1 or v2 container): its own cgroup is in sight."""
+    path, kind = containers.cgroup_cpu_file(os.getpid())
+    assert kind in ("v1", "v2") and path.exists()
+    assert containers.read_cpu_seconds((path, kind)) > 0
