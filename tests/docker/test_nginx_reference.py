@@ -22,7 +22,9 @@ pytestmark = pytest.mark.docker
 
 NOFILE = min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 MEMLOCK = 8 << 20
-SIZES = (88, 4096, 65536)
+# 4143 B: the largest response whose body (4000 B) nginx still takes as a `return` string.
+LONGEST_RETURN_SIZE = 4143
+SIZES = (88, 4096, LONGEST_RETURN_SIZE, 65536)
 NGINX_ONLY_HEADERS = {"server", "date", "connection"}
 KEEPALIVE_REQUESTS = 3000  # three times nginx's default keepalive_requests
 PIPELINE_BATCH = 100
