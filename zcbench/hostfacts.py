@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 
 SYS_CPU = Path("/sys/devices/system/cpu")
+SYS_NODE = Path("/sys/devices/system/node")
+SYS_HYPERVISOR = Path("/sys/hypervisor")
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 DOCKER_DAEMON_JSON = Path("/etc/docker/daemon.json")
 ISOLATION_PARAMS = ("isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity")
@@ -220,6 +222,252 @@ def _speed(base: Path) -> int | None:
     return speed if speed > 0 else None
 
 
+# --- tools the bench builds and measures with (on this host; the images use Debian's own) ----
+
+
+def _tool_output(*argv: str) -> str:
+    """stdout+stderr of a version query, whatever its exit code (`wrk -v` exits 1)."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=5, env={**os.environ, "LC_ALL": "C"})
+    except FileNotFoundError:
+        raise FactUnavailable(f"{argv[0]} not installed on this host") from None
+    return (done.stdout + done.stderr).strip()
+
+
+def parse_wrk_version(text: str) -> str:
+    """'wrk debian/4.1.0-3+b2 [epoll] Copyright ...' -> 'debian/4.1.0-3+b2'."""
+    match = re.match(r"\s*wrk\s+(\S+)", text)
+    if not match:
+        raise FactUnavailable(f"unrecognised `wrk -v` output: {text[:80]!r}")
+    return match.group(1)
+
+
+def collect_wrk_version() -> str:
+    return parse_wrk_version(_tool_output("wrk", "-v"))
+
+
+LIBURING_VERSION_HEADER = Path("/usr/include/liburing/io_uring_version.h")
+
+
+def parse_liburing_version_header(text: str) -> str:
+    """IO_URING_VERSION_MAJOR/MINOR from io_uring_version.h (liburing >= 2.4 installs it)."""
+    parts = dict(re.findall(r"#define\s+IO_URING_VERSION_(MAJOR|MINOR)\s+(\d+)", text))
+    if set(parts) != {"MAJOR", "MINOR"}:
+        raise FactUnavailable("io_uring_version.h defines no IO_URING_VERSION_MAJOR/MINOR")
+    return f"{parts['MAJOR']}.{parts['MINOR']}"
+
+
+def collect_liburing_version(header: Path = LIBURING_VERSION_HEADER) -> dict:
+    """The liburing the server is built against: its version header, else pkg-config (2.3 has no header)."""
+    if header.exists():
+        return {"version": parse_liburing_version_header(header.read_text()), "source": str(header)}
+    try:
+        version = _run("pkg-config", "--modversion", "liburing").strip()
+    except FileNotFoundError:
+        raise FactUnavailable(f"no {header} and no pkg-config on this host") from None
+    if not re.fullmatch(r"\d+(\.\d+)+\S*", version):
+        raise FactUnavailable(f"pkg-config says {version!r} for liburing")
+    return {"version": version, "source": "pkg-config liburing"}
+
+
+def parse_compiler_version(text: str) -> str:
+    """The first line of `cc --version` (names the compiler, its vendor build and version)."""
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not re.search(r"\d+\.\d+", first):
+        raise FactUnavailable(f"unrecognised compiler version output: {first[:80]!r}")
+    return first
+
+
+def collect_compiler_versions() -> dict[str, str | None]:
+    """`cc` (the server Makefile's default is gcc) and clang (the fuzzer build); null when absent."""
+    found: dict[str, str | None] = {}
+    for compiler in ("cc", "gcc", "clang"):
+        try:
+            found[compiler] = parse_compiler_version(_tool_output(compiler, "--version"))
+        except FactUnavailable:
+            found[compiler] = None
+    if not any(found.values()):
+        raise FactUnavailable("no C compiler (cc, gcc, clang) on this host")
+    return found
+
+
+# --- machine: SMT, NUMA, memory, virtualization, load -----------------------------------------
+
+
+def collect_smt(cpu_dir: Path = SYS_CPU) -> dict:
+    """Simultaneous multithreading: the kernel's smt/active and smt/control ("on", "off",
+    "forceoff", "notsupported", "notimplemented")."""
+    smt = cpu_dir / "smt"
+    if not (smt / "active").exists():
+        raise FactUnavailable(f"no {smt}/active (kernel without CONFIG_HOTPLUG_SMT)")
+    active = _read(smt / "active")
+    if active not in ("0", "1"):
+        raise FactUnavailable(f"{smt}/active reads {active!r}")
+    control = _safe_read(smt / "control")
+    return {"active": active == "1", "control": control}
+
+
+def collect_numa_nodes(node_dir: Path = SYS_NODE) -> dict:
+    """NUMA nodes and the CPUs of each (one node: memory is equally near every CPU)."""
+    nodes = sorted((p for p in node_dir.glob("node[0-9]*") if p.name[4:].isdigit()), key=lambda p: int(p.name[4:]))
+    if not nodes:
+        raise FactUnavailable(f"no {node_dir}/node* (kernel without CONFIG_NUMA)")
+    cpus = {p.name: _safe_read(p / "cpulist") for p in nodes}
+    return {"count": len(nodes), "cpus": cpus}
+
+
+MEMINFO_FIELDS = {"MemTotal": "total_bytes", "MemAvailable": "available_bytes", "SwapTotal": "swap_total_bytes",
+                  "Hugepagesize": "hugepage_size_bytes", "HugePages_Total": "hugepages_total"}
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo's fields of interest in bytes (HugePages_Total is a count)."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name in MEMINFO_FIELDS:
+            number, *unit = rest.split()
+            values[MEMINFO_FIELDS[name]] = int(number) * (1024 if unit == ["kB"] else 1)
+    if "total_bytes" not in values:
+        raise FactUnavailable("no MemTotal in /proc/meminfo")
+    return values
+
+
+def collect_memory() -> dict[str, int]:
+    return parse_meminfo(_read("/proc/meminfo"))
+
+
+def _detect_virt(flag: str) -> str | None:
+    """systemd-detect-virt --vm|--container: the technology, or "none" (it exits 1 then)."""
+    try:
+        done = subprocess.run(["systemd-detect-virt", flag], capture_output=True, text=True, timeout=5)
+    except FileNotFoundError:
+        return None
+    answer = done.stdout.strip()
+    return answer if answer else None
+
+
+def cpuinfo_has_hypervisor_flag(cpuinfo: str) -> bool | None:
+    """The x86 'hypervisor' CPUID bit as /proc/cpuinfo lists it; None when cpuinfo has no flags line."""
+    flags_lines = [line for line in cpuinfo.splitlines() if re.match(r"(flags|Features)\s*:", line)]
+    if not flags_lines:
+        return None
+    return "hypervisor" in flags_lines[0].split(":", 1)[1].split()
+
+
+def collect_virtualization(hypervisor_dir: Path = SYS_HYPERVISOR) -> dict:
+    """Three independent witnesses of running under a hypervisor or in a container; any may be
+    null when this host cannot say (no systemd-detect-virt, no /sys/hypervisor, no flags line)."""
+    vm, container = _detect_virt("--vm"), _detect_virt("--container")
+    hyper_type = _safe_read(hypervisor_dir / "type") if hypervisor_dir.exists() else None
+    flag = cpuinfo_has_hypervisor_flag(_safe_read(Path("/proc/cpuinfo")) or "")
+    witnesses = [vm not in (None, "none") if vm is not None else None, bool(hyper_type) or None, flag]
+    if all(w is None for w in witnesses):
+        raise FactUnavailable("no systemd-detect-virt, no /sys/hypervisor/type and no cpuinfo flags")
+    return {"virtualized": any(w for w in witnesses if w is not None), "systemd_detect_virt_vm": vm,
+            "systemd_detect_virt_container": container, "sys_hypervisor_type": hyper_type,
+            "cpuinfo_hypervisor_flag": flag}
+
+
+def parse_loadavg(text: str) -> dict:
+    """/proc/loadavg: '1.57 0.60 0.22 6/113 10285'."""
+    fields = text.split()
+    try:
+        one, five, fifteen = (float(v) for v in fields[:3])
+        running, total = (int(v) for v in fields[3].split("/"))
+    except (ValueError, IndexError):
+        raise FactUnavailable(f"unrecognised /proc/loadavg: {text[:80]!r}") from None
+    return {"1m": one, "5m": five, "15m": fifteen, "runnable": running, "threads": total}
+
+
+def collect_load_average() -> dict:
+    """At collection time, i.e. when the run starts: a busy host skews every cell."""
+    return parse_loadavg(_read("/proc/loadavg"))
+
+
+# --- the loopback, which every local run crosses -------------------------------------------
+
+
+def collect_loopback_offloads() -> dict[str, str]:
+    """`ethtool -k lo`: GSO/GRO/TSO decide how many sends one response becomes on loopback.
+    /sys/class/net/lo exposes no feature flags, so without ethtool there is no answer."""
+    try:
+        text = _run("ethtool", "-k", "lo")
+    except FileNotFoundError:
+        raise FactUnavailable("ethtool not installed (`invoke provision` installs it); "
+                              "/sys/class/net/lo has no offload flags to read instead") from None
+    return _parse_ethtool_features(text)
+
+
+def parse_link_gso_limits(text: str) -> dict[str, int]:
+    """`ip -d link show lo`: gso_max_size, gso_max_segs, tso_max_size, tso_max_segs, gro_max_size."""
+    limits = {name: int(value) for name, value in
+              re.findall(r"\b((?:gso|tso|gro)_max_(?:size|segs))\s+(\d+)", text)}
+    if not limits:
+        raise FactUnavailable("`ip -d link` shows no gso/tso/gro limits")
+    return limits
+
+
+def collect_loopback_gso_limits() -> dict[str, int]:
+    """The largest GSO/GRO packet on loopback (bounds how a big response is segmented)."""
+    try:
+        return parse_link_gso_limits(_run("ip", "-d", "link", "show", "lo"))
+    except FileNotFoundError:
+        raise FactUnavailable("ip (iproute2) not installed") from None
+
+
+GIB = 1024 ** 3
+REPORT_OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload",
+                   "scatter-gather")
+VIRT_WITNESSES = ("systemd_detect_virt_vm", "systemd_detect_virt_container", "sys_hypervisor_type",
+                  "cpuinfo_hypervisor_flag")
+
+
+def _smt_text(smt: dict) -> str:
+    return f"{'on' if smt['active'] else 'off'} ({smt['control']})"
+
+
+def _memory_text(memory: dict) -> str:
+    return f"{memory['total_bytes'] / GIB:.1f} GiB, {memory['available_bytes'] / GIB:.1f} GiB available"
+
+
+def _virt_text(virt: dict) -> str:
+    seen = [f"{key} {virt[key]}" for key in VIRT_WITNESSES if virt.get(key) is not None]
+    return ", ".join(seen) or "none seen"
+
+
+def _load_text(load: dict) -> str:
+    return f"{load['1m']:.2f} {load['5m']:.2f} {load['15m']:.2f}"
+
+
+def _offloads_text(features: dict) -> str:
+    return ", ".join(f"{key} {features[key]}" for key in REPORT_OFFLOADS if key in features)
+
+
+def report_rows(host: dict) -> list[tuple[str, str]]:
+    """A few of the facts above as (label, value) rows for report.md's environment table."""
+    errors = host.get("errors") or {}
+
+    def show(name: str, render: Callable) -> str:
+        value = host.get(name)
+        if value is None:
+            return f"unknown ({errors[name]})" if errors.get(name) else "unknown"
+        try:
+            return render(value)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return json.dumps(value, sort_keys=True)  # a shape this version does not know
+
+    return [
+        ("SMT / NUMA nodes", f"{show('smt', _smt_text)} / {show('numa_nodes', lambda v: str(v['count']))}"),
+        ("Memory", show("memory", _memory_text)),
+        ("Virtualization", show("virtualization", _virt_text)),
+        ("Load average at start (1/5/15 min)", show("load_average", _load_text)),
+        ("wrk / liburing / cc", f"{show('wrk_version', str)} / {show('liburing_version', lambda v: v['version'])} / "
+                                f"{show('compiler_versions', lambda v: v.get('cc') or 'none')}"),
+        ("Loopback offloads", show("loopback_offloads", _offloads_text)),
+    ]
+
+
 # --- Docker and io_uring --------------------------------------------------------------------
 
 
@@ -272,6 +520,7 @@ def collect_host_facts(interface: str | None = None) -> dict:
     if interface is None:
         interface = safe("interface", _default_interface) or "lo"
     collectors: dict[str, tuple] = {
+        "load_average": (collect_load_average,),  # first: the collectors below add load of their own
         "kernel_release": (collect_kernel_release,),
         "kernel_cmdline": (collect_kernel_cmdline,),
         "cmdline_isolation": (collect_cmdline_isolation,),
@@ -292,6 +541,15 @@ def collect_host_facts(interface: str | None = None) -> dict:
         "docker": (collect_docker,),
         "docker_default_ulimits": (collect_docker_default_ulimits,),
         "io_uring": (collect_io_uring,),
+        "wrk_version": (collect_wrk_version,),
+        "liburing_version": (collect_liburing_version,),
+        "compiler_versions": (collect_compiler_versions,),
+        "smt": (collect_smt,),
+        "numa_nodes": (collect_numa_nodes,),
+        "memory": (collect_memory,),
+        "virtualization": (collect_virtualization,),
+        "loopback_offloads": (collect_loopback_offloads,),
+        "loopback_gso_limits": (collect_loopback_gso_limits,),
     }
     facts = {name: safe(name, *spec) for name, spec in collectors.items()}
     facts["errors"] = errors

@@ -124,18 +124,25 @@ def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, pr
         "host": host_facts(path.get("interface", "lo")),
         "python": platform.python_version(),
         "python_packages": python_packages(),
-        "reference": _reference(config),
+        "reference": _reference(config, path.get("server_bind", "127.0.0.1")),
     }
 
 
-def _reference(config) -> dict | None:
-    """What the nginx reference serves at each response size, when it runs."""
+def _reference(config, bind: str) -> dict | None:
+    """What the nginx reference serves at each response size, and the nginx.conf it runs with."""
     if "nginx" not in config.servers:
         return None
-    from zcbench.containers import nginx_reference_info
+    import hashlib
 
-    return {"server": "nginx-light (Debian)",
-            "by_response_size": {str(size): nginx_reference_info(size) for size in config.response_sizes}}
+    from zcbench.containers import nginx_reference_info, render_nginx_config
+
+    by_size = {}
+    for size in config.response_sizes:
+        conf, body_file = render_nginx_config(port=config.port, bind=bind, response_size=size,
+                                              nofile=config.nofile, cpus=config.server_cpus)
+        by_size[str(size)] = {**nginx_reference_info(size), "nginx_conf": conf,
+                              "body_file_sha256": hashlib.sha256(body_file).hexdigest() if body_file else None}
+    return {"server": "nginx-light (Debian)", "by_response_size": by_size}
 
 
 def finish_manifest(manifest: dict, *, complete: bool, reason: str | None, timing: dict,

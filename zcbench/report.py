@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zcbench import __version__, fmt, plots, stats, sweep
+from zcbench import __version__, fmt, hostfacts, plots, stats, sweep
 from zcbench.atomic import write_atomic
 from zcbench.fmt import markdown_table
 from zcbench.samples import LOADGEN_BOUND_SHARE, load_samples
@@ -525,6 +525,7 @@ def environment_rows(manifest: dict) -> list[list[str]]:
         ("Container limits", _compact(fact("limits"))),
         ("Interface", interface_text(fact("host.interface"))),
         ("io_uring", _compact(fact("host.io_uring"))),
+        *hostfacts.report_rows(_host(manifest)),
         ("Timing", _compact(fact("timing"))),
     ]
     return [[name, value] for name, value in rows]

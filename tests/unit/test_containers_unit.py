@@ -39,13 +39,41 @@ def test_nginx_cannot_go_below_its_headers():
     assert containers.nginx_body_length(88) == 0
 
 
-def test_nginx_config_and_body(tmp_path):
+def test_nginx_answers_small_bodies_from_memory(tmp_path):
     info = containers.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=1024, nofile=20000)
     conf = (tmp_path / "nginx.conf").read_text()
     assert "listen 127.0.0.1:9001" in conf and "worker_processes 1;" in conf and "${" not in conf
+    expected_body = containers.body_bytes(info["body_bytes"]).decode()
+    assert f'return 200 "{expected_body}";' in conf and expected_body.startswith("0123456789abcdef")
+    assert info["response_size"] == 1024 and info["answers"] == "memory"
+    assert not (tmp_path / "www" / "body").exists()  # nothing is read from disk
+    assert "access_log off;" in conf and "keepalive_requests 4294967295;" in conf
+
+
+def test_nginx_serves_long_bodies_with_sendfile_and_a_stale_file_goes(tmp_path):
+    info = containers.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=65536, nofile=20000)
+    conf = (tmp_path / "nginx.conf").read_text()
     body = (tmp_path / "www" / "body").read_bytes()
-    assert len(body) == info["body_bytes"] and info["response_size"] == 1024
+    assert len(body) == info["body_bytes"] and info["response_size"] == 65536 and info["answers"] == "sendfile"
     assert body[:40] == b"0123456789abcdefghijklmnopqrstuvwxyz0123"
+    assert "try_files /body" in conf and "sendfile on;" in conf and "return 200" not in conf
+    containers.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=4096, nofile=20000)
+    assert not (tmp_path / "www" / "body").exists()
+
+
+def test_nginx_switches_to_a_file_exactly_past_the_return_limit():
+    sizes = range(3900, 4300)
+    in_memory = [size for size in sizes if containers.nginx_answers_from_memory(size)]
+    assert containers.nginx_body_length(max(in_memory)) <= containers.NGINX_RETURN_BODY_MAX
+    assert containers.nginx_body_length(max(in_memory) + 1) > containers.NGINX_RETURN_BODY_MAX
+    assert in_memory == list(range(3900, max(in_memory) + 1))  # one switch, no flapping
+
+
+@pytest.mark.parametrize("cpus, workers, masks", [((0,), 1, "1"), ((2, 3), 2, "100 1000"), ((1, 0), 2, "10 1")])
+def test_nginx_one_pinned_worker_per_server_cpu(cpus, workers, masks):
+    conf, _ = containers.render_nginx_config(port=1, bind="127.0.0.1", response_size=88, nofile=1024, cpus=cpus)
+    assert f"worker_processes {workers};" in conf
+    assert f"worker_cpu_affinity {masks};" in conf
 
 
 class FakeContainers:

@@ -18,7 +18,8 @@ EXPECTED_FACTS = {
     "kernel_release", "kernel_cmdline", "cmdline_isolation", "cpu_model", "cpu_count", "cpus_online",
     "isolated_cpus", "nohz_full_cpus", "governors", "irqbalance", "systemd_pid1", "grub_installed",
     "memlock_limit", "nofile_limit", "sysctls", "io_uring_disabled", "interface", "docker",
-    "docker_default_ulimits", "io_uring", "errors",
+    "docker_default_ulimits", "io_uring", "errors", "load_average", "wrk_version", "liburing_version",
+    "compiler_versions", "smt", "numa_nodes", "memory", "virtualization", "loopback_offloads", "loopback_gso_limits",
 }
 
 

@@ -1,5 +1,6 @@
 """The manifest: atomic writes, the complete/incomplete mark, git state, host facts fallback."""
 
+import hashlib
 import json
 
 import pytest
@@ -59,3 +60,19 @@ def test_python_packages_are_the_installed_runtime_closure_as_locked():
     assert "pytest" not in packages and "uv" not in packages
     assert all(packages[name] == metadata.version(name) for name in packages)
     assert record["not_as_locked"] == []  # bootstrap.sh installed this venv from requirements.lock
+
+
+def test_manifest_records_the_rendered_nginx_config():
+    from zcbench import containers
+    from zcbench.config import Config
+    from zcbench.manifest import _reference
+
+    config = Config(servers=("zcbench", "nginx"), response_sizes=(88, 65536), port=9123, server_cpus=(1,), nofile=4096)
+    ref = _reference(config, "127.0.0.1")
+    small, large = ref["by_response_size"]["88"], ref["by_response_size"]["65536"]
+    assert "listen 127.0.0.1:9123 reuseport" in small["nginx_conf"] and "worker_cpu_affinity 10;" in small["nginx_conf"]
+    assert 'return 200 "";' in small["nginx_conf"] and small["body_file_sha256"] is None
+    assert small["response_size"] == 140  # nginx's own head is longer than 88 B
+    body = containers.body_bytes(large["body_bytes"])
+    assert large["body_file_sha256"] == hashlib.sha256(body).hexdigest() and large["response_size"] == 65536
+    assert _reference(Config(servers=("zcbench",)), "127.0.0.1") is None
