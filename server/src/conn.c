@@ -198,7 +198,8 @@ static void conn_feed(struct worker *w, struct conn *c, const char *data, size_t
         c->rlen = 0;
 }
 
-/* The output queue drained a little: parse what waited in the receive buffer. */
+/* The output queue drained a little: parse what waited in the receive buffer. After the
+ * client's FIN nothing more arrives, so once parsing is no longer blocked reading is done. */
 static void conn_resume(struct worker *w, struct conn *c)
 {
     char *rbuf = conn_rbuf(w, c);
@@ -208,6 +209,38 @@ static void conn_resume(struct worker *w, struct conn *c)
     used = conn_parse(w, c, rbuf, c->rlen);
     memmove(rbuf, rbuf + used, c->rlen - used);
     c->rlen -= (uint32_t)used;
+    if (c->peer_eof && !c->blocked) {
+        c->read_done = true;
+        c->rlen = 0;
+    }
+}
+
+/* The connection was reset: count each complete request still in rbuf as asked and dropped,
+ * so requests == responses + responses_dropped keeps holding. */
+static void conn_drop_pending(struct worker *w, struct conn *c)
+{
+    const char *rbuf = conn_rbuf(w, c);
+    size_t off = 0;
+
+    while (off < c->rlen) {
+        struct http_request req;
+        long n;
+
+        if (c->body_left) {
+            size_t skip = (c->rlen - off < c->body_left) ? c->rlen - off : (size_t)c->body_left;
+            off += skip;
+            c->body_left -= skip;
+            continue;
+        }
+        n = http_parse_request(rbuf + off, c->rlen - off, &req);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+        c->body_left = req.content_length;
+        w->st->requests++;
+        w->st->responses_dropped++;
+    }
+    c->rlen = 0;
 }
 
 static void recv_buffer_recycle(struct worker *w, unsigned bid)
@@ -238,9 +271,19 @@ void conn_on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *c
         send_next(w, c);
     } else if (res == -ENOBUFS) {
         w->st->recv_enobufs++;
-    } else {
-        /* EOF, reset or cancellation: answer what was already asked, then close. */
+    } else if (res == 0) {
+        /* The client half-closed: every complete request it sent is still answered. Requests
+         * held back in rbuf by a full output queue are parsed as the queue drains
+         * (conn_resume); only a trailing incomplete request is discarded. */
         c->peer_eof = true;
+        if (!c->blocked)
+            c->read_done = true;
+    } else {
+        /* Reset (or cancellation): nothing more can be delivered. Requests still waiting in
+         * rbuf were asked and will never be answered: count them as dropped. */
+        c->peer_eof = true;
+        if (!c->read_done)
+            conn_drop_pending(w, c);
         c->read_done = true;
     }
     if (c->fd < 0)
@@ -267,6 +310,8 @@ void conn_after_send(struct worker *w, struct conn *c, int res)
 {
     c->last_tick = w->tick;
     if (res < 0) {
+        if (!c->read_done)
+            conn_drop_pending(w, c);
         conn_close(w, c, true);
         return;
     }
