@@ -113,6 +113,10 @@ static enum resp_kind response_for(const struct http_request *req)
         return RESP_501;
     if (req->method == HTTP_OTHER)
         return RESP_405;
+    /* HTTP/1.0 closes by default: a client that asked to keep the connection must be told it
+     * is kept, or it waits for a close to find the response's end. */
+    if (req->keep_alive && req->minor_version == 0)
+        return req->method == HTTP_HEAD ? RESP_OK_KEEP_ALIVE_HEAD : RESP_OK_KEEP_ALIVE;
     if (req->method == HTTP_HEAD)
         return req->keep_alive ? RESP_OK_HEAD : RESP_OK_CLOSE_HEAD;
     return req->keep_alive ? RESP_OK : RESP_OK_CLOSE;

@@ -12,6 +12,7 @@
 
 static const char ok_head_fmt[] = "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n%s\r\n";
 static const char close_header[] = "Connection: close\r\n";
+static const char keep_alive_header[] = "Connection: keep-alive\r\n";
 
 static const char *const error_responses[] = {
     [RESP_400] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -53,8 +54,8 @@ static size_t ok_body_length(size_t total, const char *extra)
 
 size_t response_min_size(void)
 {
-    /* The close variant has the longer head; both 200 responses share one size. */
-    return ok_head_length(0, close_header);
+    /* The keep-alive variant has the longest head; every 200 response shares one size. */
+    return ok_head_length(0, keep_alive_header);
 }
 
 static size_t write_ok(char *dst, size_t total, const char *extra, size_t *head_len)
@@ -75,12 +76,13 @@ int responses_build(struct response_set *rs, size_t response_size, char *err, si
 
     memset(rs, 0, sizeof(*rs));
     if (response_size < response_min_size() || ok_body_length(response_size, close_header) == (size_t)-1 ||
+        ok_body_length(response_size, keep_alive_header) == (size_t)-1 ||
         ok_body_length(response_size, "") == (size_t)-1) {
         snprintf(err, errlen, "--response-size %zu is too small: a response needs at least %zu bytes",
                  response_size, response_min_size());
         return -1;
     }
-    need = 2 * response_size + 1024;
+    need = 3 * response_size + 1024;
     rs->region_len = (need + page - 1) / page * page;
     rs->region = mmap(NULL, rs->region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (rs->region == MAP_FAILED) {
@@ -98,6 +100,11 @@ int responses_build(struct response_set *rs, size_t response_size, char *err, si
     rs->r[RESP_OK_CLOSE].len = (uint32_t)write_ok(rs->region + off, response_size, close_header, &head);
     rs->r[RESP_OK_CLOSE].closes = true;
     rs->r[RESP_OK_CLOSE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, true, false };
+    off += response_size;
+
+    rs->r[RESP_OK_KEEP_ALIVE].data = rs->region + off;
+    rs->r[RESP_OK_KEEP_ALIVE].len = (uint32_t)write_ok(rs->region + off, response_size, keep_alive_header, &head);
+    rs->r[RESP_OK_KEEP_ALIVE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, false, false };
     off += response_size;
 
     for (k = RESP_400; k < RESP_KINDS; k++) {

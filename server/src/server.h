@@ -44,6 +44,8 @@ enum resp_kind {
     RESP_OK_HEAD,       /* the head of RESP_OK only */
     RESP_OK_CLOSE,      /* 200 with Connection: close, also response_size bytes */
     RESP_OK_CLOSE_HEAD,
+    RESP_OK_KEEP_ALIVE,      /* 200 for HTTP/1.0 with Connection: keep-alive, which must say so */
+    RESP_OK_KEEP_ALIVE_HEAD,
     RESP_400,
     RESP_405,
     RESP_431,

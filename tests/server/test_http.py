@@ -75,7 +75,36 @@ def test_http10_closes_unless_keep_alive(start_server, arm):
         assert recv_until_close(sock) == expected_response(88, close=True)
     with connect(server.port) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" * 2)
-        assert recv_exactly(sock, 176) == expected_response(88) * 2
+        assert recv_exactly(sock, 176) == expected_response(88, keep_alive=True) * 2
+
+
+def http10_keep_alive_exchange(sock, method: bytes) -> tuple[bytes, bytes]:
+    """What an HTTP/1.0 client does: send, read the head, and keep the connection only if the
+    head says `Connection: keep-alive` (else the body ends at the close)."""
+    sock.sendall(method + b" / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        assert chunk, f"closed after {head!r}"
+        head += chunk
+    fields = {line.split(b":", 1)[0].lower(): line.split(b":", 1)[1].strip()
+              for line in head.split(b"\r\n")[1:] if b":" in line}
+    assert fields.get(b"connection", b"").lower() == b"keep-alive", head
+    body = b"" if method == b"HEAD" else recv_exactly(sock, int(fields[b"content-length"]))
+    return head, body
+
+
+def test_http10_keep_alive_is_announced_and_kept(start_server, arm):
+    size = 5000
+    server = start_server("--send", arm, "--response-size", str(size))
+    expected = expected_response(size, keep_alive=True)
+    with connect(server.port) as sock:
+        for method in (b"GET", b"HEAD", b"GET"):
+            head, body = http10_keep_alive_exchange(sock, method)
+            assert head == head_of(expected)
+            assert body == (b"" if method == b"HEAD" else expected[len(head):])
+    totals = server.stop()["totals"]
+    assert totals["conns_accepted"] == 1 and totals["responses"] == 3
 
 
 @pytest.mark.parametrize("size", [88, 4096, 65536, 1 << 20])
