@@ -20,14 +20,15 @@
 #include <stdint.h>
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
-#define ZCB_STATS_VERSION 2
+#define ZCB_STATS_VERSION 3
 #define ZCB_WORKER_STRIDE 512 /* bytes per worker block: a multiple of the cache line */
 
 #define ZCB_COUNTERS(X) \
     X(conns_accepted, count, "connections accepted") \
     X(conns_closed, count, "connections closed") \
     X(conns_open, gauge, "connections open now") \
-    X(conns_rejected, count, "connections refused because the worker's table was full") \
+    X(conns_rejected, count, "connections refused (closed unanswered): the worker's table was full or file descriptors ran out") \
+    X(accept_backoffs, count, "200 ms pauses of accepting because file descriptors ran out (EMFILE/ENFILE)") \
     X(requests, count, "HTTP requests parsed (every one gets a response)") \
     X(responses, count, "HTTP responses sent completely") \
     X(responses_dropped, count, "responses still queued when their connection ended (the client left first)") \

@@ -323,6 +323,7 @@ int main(int argc, char **argv)
         w->responses = &responses;
         w->st = stats_worker(stats, i);
         w->wake_fd = -1;
+        w->reserve_fd = -1;
         w->tick_ts.tv_nsec = ZCB_TICK_MS * 1000000L;
         w->listen_fd = listener_open(&cfg, err, sizeof(err));
         if (w->listen_fd < 0) {

@@ -20,6 +20,7 @@
 #define ZCB_TICK_MS 100          /* timer period: idle timeout and shutdown deadline */
 #define ZCB_STOP_GRACE_TICKS 12  /* let sends in progress finish for 1.2 s after SIGTERM */
 #define ZCB_STOP_HARD_TICKS 18   /* give up waiting for notifications at 1.8 s */
+#define ZCB_ACCEPT_BACKOFF_TICKS 2 /* pause accepting 200 ms when out of file descriptors */
 
 enum send_mode { SEND_REGULAR, SEND_ZC, SEND_ZC_FIXED };
 
@@ -110,6 +111,13 @@ struct worker {
     int free_head;
     uint32_t conns_used;
     bool accept_armed;
+    bool accept_paused;      /* out of file descriptors: re-armed at accept_resume_tick */
+    uint32_t accept_resume_tick;
+    int reserve_fd;          /* held for refusing connections when descriptors run out */
+    bool fd_episode;         /* an EMFILE/ENFILE episode is going on */
+    int fd_episode_errno;
+    uint32_t fd_episode_start;
+    uint64_t fd_episode_refused;
     bool stopping;
     uint32_t stop_tick;
     uint32_t zc_leaked; /* notifications still missing at the hard stop */
@@ -139,6 +147,11 @@ int uring_worker_setup(struct worker *w);
 void uring_worker_teardown(struct worker *w);
 struct io_uring_sqe *uring_sqe(struct worker *w);
 bool uring_kernel_has_send_zc(char *err, size_t errlen);
+
+/* accept.c (cold path: out of file descriptors) */
+void accept_reserve_open(struct worker *w);
+void accept_backoff_begin(struct worker *w, int err);
+void accept_backoff_end(struct worker *w);
 
 /* event.c (the loop) */
 void *worker_main(void *arg);

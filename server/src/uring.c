@@ -121,6 +121,7 @@ int uring_worker_setup(struct worker *w)
         snprintf(w->setup_msg, sizeof(w->setup_msg), "eventfd: %s", strerror(errno));
         return -errno;
     }
+    accept_reserve_open(w);
     ret = conn_table_setup(w);
     if (!ret)
         ret = ring_create(w);
@@ -144,6 +145,8 @@ void uring_worker_teardown(struct worker *w)
     free(w->conns);
     if (w->wake_fd >= 0)
         close(w->wake_fd);
+    if (w->reserve_fd >= 0)
+        close(w->reserve_fd);
 }
 
 /* An SQE, flushing the submission queue to the kernel first if it is full. */

@@ -64,7 +64,8 @@ def server_binary(request, built_servers) -> Path:
 class RunningServer:
     """One server process on an ephemeral port, stopped with SIGTERM like a container is."""
 
-    def __init__(self, binary: Path, args: list[str], stats_file: Path, memlock: int | None = None):
+    def __init__(self, binary: Path, args: list[str], stats_file: Path, memlock: int | None = None,
+                 nofile: int | None = None):
         self.stats_file = stats_file
         self.final: dict | None = None
         env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:detect_leaks=1", UBSAN_OPTIONS="print_stacktrace=1")
@@ -72,8 +73,11 @@ class RunningServer:
         def limits():
             if memlock is not None:
                 resource.setrlimit(resource.RLIMIT_MEMLOCK, (memlock, memlock))
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            else:
+                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
         self.proc = subprocess.Popen(
             [str(binary), "--port", "0", "--stats-file", str(stats_file), *args],
@@ -116,11 +120,14 @@ class RunningServer:
 
 @pytest.fixture
 def start_server(server_binary, tmp_path):
-    """start_server(*args, memlock=None) -> RunningServer; every server is stopped at teardown."""
+    """start_server(*args, memlock=None, nofile=None) -> RunningServer; every server is stopped at
+    teardown. memlock / nofile set both the soft and the hard limit of the server process."""
     started: list[RunningServer] = []
 
-    def start(*args: str, memlock: int | None = None, binary: Path | None = None) -> RunningServer:
-        server = RunningServer(binary or server_binary, list(args), tmp_path / f"stats{len(started)}", memlock)
+    def start(*args: str, memlock: int | None = None, nofile: int | None = None,
+              binary: Path | None = None) -> RunningServer:
+        server = RunningServer(binary or server_binary, list(args), tmp_path / f"stats{len(started)}", memlock,
+                               nofile)
         started.append(server)
         return server
 
