@@ -44,8 +44,9 @@
     X(zc_inflight_peak, peak, "highest zc_inflight seen") \
     X(partial_sends, count, "sends that completed short and were continued from where they stopped") \
     X(recv_enobufs, count, "multishot receives ended by an empty provided-buffer ring (-ENOBUFS) and re-armed") \
-    X(http_errors, count, "requests answered with an error status (400, 405, 431, 501)") \
+    X(http_errors, count, "requests answered with an error status (400, 405, 408, 431, 501)") \
     X(idle_closed, count, "connections closed by the idle timeout") \
+    X(header_timeouts, count, "request heads not complete within --header-timeout: answered 408 and closed") \
     X(send_errors, count, "sends that failed with an error other than -ENOMEM (peer reset...)") \
     X(cq_overflows, gauge, "completion-queue overflows reported by the kernel")
 

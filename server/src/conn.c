@@ -153,10 +153,15 @@ static size_t conn_parse(struct worker *w, struct conn *c, const char *buf, size
         }
         n = http_parse_request(buf + off, len - off, &req);
         if (n == HTTP_INCOMPLETE) {
-            if (len - off >= ZCB_RBUF_SIZE)
+            if (len - off >= ZCB_RBUF_SIZE) {
                 queue_response(w, c, RESP_431);
+            } else if (!c->head_pending) {
+                c->head_pending = true; /* the header deadline runs from here */
+                c->head_tick = w->tick;
+            }
             break;
         }
+        c->head_pending = false;
         if (n == HTTP_MALFORMED) {
             queue_response(w, c, RESP_400);
             break;
@@ -332,15 +337,39 @@ void conn_after_send(struct worker *w, struct conn *c, int res)
     send_next(w, c);
 }
 
+/* A request head that is still incomplete past the header deadline: answer 408 and close
+ * (after the responses already queued), so a slow sender cannot hold a slot for ever. */
+static void conn_header_timeout(struct worker *w, struct conn *c)
+{
+    w->st->header_timeouts++;
+    c->head_pending = false;
+    c->rlen = 0;
+    if (outq_full(c)) {
+        conn_close(w, c, true);
+        return;
+    }
+    queue_response(w, c, RESP_408);
+    send_next(w, c);
+}
+
+/* Once a second: the header deadline, then the idle timeout (any byte received resets it). */
 void conns_sweep_idle(struct worker *w)
 {
     uint32_t i, idle_ticks = w->cfg->idle_timeout_s * (1000 / ZCB_TICK_MS);
+    uint32_t header_ticks = w->cfg->header_timeout_s * (1000 / ZCB_TICK_MS);
 
-    if (idle_ticks == 0)
+    if (idle_ticks == 0 && header_ticks == 0)
         return;
     for (i = 0; i < w->cfg->max_conns; i++) {
         struct conn *c = &w->conns[i];
-        if (c->fd < 0 || w->tick - c->last_tick < idle_ticks)
+        if (c->fd < 0)
+            continue;
+        if (header_ticks && c->head_pending && !c->read_done && !c->closing &&
+            w->tick - c->head_tick >= header_ticks) {
+            conn_header_timeout(w, c);
+            continue;
+        }
+        if (idle_ticks == 0 || w->tick - c->last_tick < idle_ticks)
             continue;
         if (!c->closing)
             w->st->idle_closed++;

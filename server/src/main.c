@@ -45,6 +45,8 @@ static const char usage_text[] =
     "                         zero-copy sends to RLIMIT_MEMLOCK even as root or privileged\n"
     "  --stats-file PATH      keep the live counters in this shared-memory file (zcb_stats.h)\n"
     "  --idle-timeout SECS    close a connection idle this long; 0 = never [60]\n"
+    "  --header-timeout SECS  a request head must be complete this long after its first byte,\n"
+    "                         else 408 and close; 0 = never [5]\n"
     "  --max-conns N          connection slots per worker [16384]\n"
     "  --help                 this text\n"
     "\n"
@@ -131,7 +133,7 @@ static enum send_mode parse_send_mode(const char *s)
 
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_MAXC, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_HELP };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -143,6 +145,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "drop-ipc-lock", no_argument, NULL, O_DROP },
         { "stats-file", required_argument, NULL, O_STATS },
         { "idle-timeout", required_argument, NULL, O_IDLE },
+        { "header-timeout", required_argument, NULL, O_HEADER },
         { "max-conns", required_argument, NULL, O_MAXC },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
@@ -163,6 +166,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_DROP: cfg->drop_ipc_lock = true; break;
         case O_STATS: cfg->stats_file = optarg; break;
         case O_IDLE: cfg->idle_timeout_s = (uint32_t)parse_number("--idle-timeout", optarg, 0, 86400, false); break;
+        case O_HEADER: cfg->header_timeout_s = (uint32_t)parse_number("--header-timeout", optarg, 0, 86400, false); break;
         case O_MAXC: cfg->max_conns = (uint32_t)parse_number("--max-conns", optarg, 1, 1u << 20, false); break;
         case O_HELP: fputs(usage_text, stdout); exit(0);
         default:
@@ -278,7 +282,7 @@ int main(int argc, char **argv)
     static struct worker workers[ZCB_MAX_WORKERS];
     struct zcb_config cfg = {
         .bind_addr = "127.0.0.1", .port = 8080, .nworkers = 1, .send_mode = SEND_REGULAR,
-        .zc_max_inflight = 256, .response_size = 88, .idle_timeout_s = 60, .max_conns = 16384,
+        .zc_max_inflight = 256, .response_size = 88, .idle_timeout_s = 60, .header_timeout_s = 5, .max_conns = 16384,
     };
     struct response_set responses;
     struct zcb_stats_header *stats;

@@ -36,6 +36,7 @@ struct zcb_config {
     bool drop_ipc_lock;
     const char *stats_file;
     uint32_t idle_timeout_s;
+    uint32_t header_timeout_s; /* a started request head must be complete within it; 0 = never */
     uint32_t max_conns; /* per worker */
 };
 
@@ -48,6 +49,7 @@ enum resp_kind {
     RESP_OK_KEEP_ALIVE,      /* 200 for HTTP/1.0 with Connection: keep-alive, which must say so */
     RESP_OK_KEEP_ALIVE_HEAD,
     RESP_400,
+    RESP_408,
     RESP_405,
     RESP_431,
     RESP_501,
@@ -81,6 +83,7 @@ struct conn {
     uint32_t out_off;  /* bytes of the head response already sent */
     uint64_t body_left; /* request body bytes still to discard */
     uint32_t last_tick;
+    uint32_t head_tick; /* when the unfinished request head in rbuf began (head_pending) */
     uint8_t outq_head, outq_len;
     bool recv_armed;
     bool send_inflight;
@@ -88,6 +91,7 @@ struct conn {
     bool peer_eof;
     bool blocked;      /* parsing paused: the output queue is full */
     bool closing;      /* shutdown(2) done; the slot is freed once no operation is pending */
+    bool head_pending; /* part of a request head arrived, not all of it */
     struct out_run outq[ZCB_OUTQ_SLOTS];
 };
 

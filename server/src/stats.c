@@ -88,9 +88,10 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
         leaked += workers[i].zc_leaked;
     }
     fprintf(out, "{\"config\":{\"bind\":\"%s\",\"port\":%u,\"workers\":%d,\"send\":\"%s\","
-                 "\"zc_max_inflight\":%u,\"response_size\":%zu,\"drop_ipc_lock\":%s},",
+                 "\"zc_max_inflight\":%u,\"response_size\":%zu,\"drop_ipc_lock\":%s,"
+                 "\"idle_timeout\":%u,\"header_timeout\":%u},",
             cfg->bind_addr, cfg->port, cfg->nworkers, send_mode_name(cfg->send_mode), cfg->zc_max_inflight,
-            cfg->response_size, cfg->drop_ipc_lock ? "true" : "false");
+            cfg->response_size, cfg->drop_ipc_lock ? "true" : "false", cfg->idle_timeout_s, cfg->header_timeout_s);
     fprintf(out, "\"shutdown\":{\"seconds\":%.3f,\"zc_notifications_missing\":%llu},", stop_seconds,
             (unsigned long long)leaked);
     fprintf(out, "\"totals\":{");

@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.server
 
 OPTIONS = ["--port", "--bind", "--cpus", "--workers", "--send", "--zc-max-inflight", "--response-size",
-           "--drop-ipc-lock", "--stats-file", "--idle-timeout", "--max-conns", "--help"]
+           "--drop-ipc-lock", "--stats-file", "--idle-timeout", "--header-timeout", "--max-conns", "--help"]
 
 
 def run(binary, *args):
@@ -30,7 +30,7 @@ def test_help_documents_every_option(server_binary):
         ["--port", "abc"], ["--port", "70000"], ["--port", "-1"], ["--send", "fast"], ["--workers", "0"],
         ["--cpus", "9999"], ["--cpus", "0,0"], ["--cpus", "x"], ["--response-size", "10"],
         ["--response-size", "2g"], ["--zc-max-inflight", "-5"], ["--bind", "not-an-address"],
-        ["--frobnicate"], ["--port"], ["extra"],
+        ["--header-timeout", "x"], ["--frobnicate"], ["--port"], ["extra"],
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(server_binary, args):
