@@ -71,9 +71,9 @@ def _sum_workers(workers: list[dict[str, int]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for field in counter_fields():
         values = [w[field.name] for w in workers]
-        # A peak is per worker: the sum of peaks bounds the total, which is what a cap
-        # "per worker" times workers means. Counts and gauges add up.
-        totals[field.name] = sum(values)
+        # Counts and gauges add up; workers peak at different moments, so the peak of the whole
+        # is the highest worker's (their sum was never reached). The server's JSON does the same.
+        totals[field.name] = max(values, default=0) if field.kind == "peak" else sum(values)
     return totals
 
 

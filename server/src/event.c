@@ -136,7 +136,7 @@ static void worker_loop(struct worker *w)
     tick_arm(w);
     while (!worker_done(w)) {
         struct io_uring_cqe *cqe;
-        unsigned head, seen = 0;
+        unsigned head;
         int ret = io_uring_submit_and_wait(&w->ring, 1);
 
         if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
@@ -145,9 +145,10 @@ static void worker_loop(struct worker *w)
         }
         io_uring_for_each_cqe(&w->ring, head, cqe) {
             handle_cqe(w, cqe);
-            seen++;
+            w->cqes_handled++; /* uring_sqe() may release these early, see there */
         }
-        io_uring_cq_advance(&w->ring, seen);
+        io_uring_cq_advance(&w->ring, w->cqes_handled);
+        w->cqes_handled = 0;
         w->st->cq_overflows = *w->ring.cq.koverflow;
     }
 }

@@ -72,20 +72,21 @@ static unsigned long long parse_number(const char *opt, const char *s, unsigned 
                                        unsigned long long max, bool suffixes)
 {
     char *end;
-    unsigned long long v;
+    unsigned long long v, unit = 1;
 
     errno = 0;
     v = strtoull(s, &end, 10);
     if (suffixes && end != s && (*end == 'k' || *end == 'K') && end[1] == '\0') {
-        v *= 1024;
+        unit = 1024;
         end++;
     } else if (suffixes && end != s && (*end == 'm' || *end == 'M') && end[1] == '\0') {
-        v *= 1024 * 1024;
+        unit = 1024 * 1024;
         end++;
     }
-    if (errno || end == s || *end != '\0' || *s == '-' || v < min || v > max)
+    /* v > max / unit: the product would exceed max, and might wrap round to a small number */
+    if (errno || end == s || *end != '\0' || *s == '-' || v > max / unit || v * unit < min)
         die_usage("%s: '%s' is not a whole number in %llu..%llu", opt, s, min, max);
-    return v;
+    return v * unit;
 }
 
 static void parse_cpus(struct zcb_config *cfg, const char *list)

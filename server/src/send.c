@@ -130,9 +130,9 @@ void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe)
     if (zc && res == -ENOMEM) {
         /* The memlock charge for this send failed: resend the same bytes the regular way. */
         w->st->zc_enomem++;
-        w->st->fallback_enomem++;
         if (!c->closing) {
             const struct response *r = head_response(w, c);
+            w->st->fallback_enomem++; /* counted only when the resend is really issued */
             submit_regular(w, c, r->data + c->out_off, r->len - c->out_off);
             return;
         }

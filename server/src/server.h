@@ -114,6 +114,7 @@ struct worker {
     char *rbufs; /* max_conns * ZCB_RBUF_SIZE, touched lazily */
     int free_head;
     uint32_t conns_used;
+    unsigned cqes_handled;   /* completions handled in this loop pass, not yet released */
     bool accept_armed;
     bool accept_paused;      /* out of file descriptors: re-armed at accept_resume_tick */
     uint32_t accept_resume_tick;

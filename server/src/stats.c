@@ -23,7 +23,8 @@ struct zcb_stats_header *stats_open(const char *path, int nworkers, char *err, s
     void *mem;
 
     if (path) {
-        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* O_NOFOLLOW: a planted symlink must not make the server truncate another file. */
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
             snprintf(err, errlen, "--stats-file %s: %s", path, strerror(errno));
             if (fd >= 0)
@@ -82,7 +83,12 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
     memset(&total, 0, sizeof(total));
     for (i = 0; i < cfg->nworkers; i++) {
         const struct zcb_counters *c = stats_worker(h, i);
-#define ZCB_ADD_ONE(name, kind, doc) total.name += c->name;
+/* Counts and gauges add up over workers; a peak of the whole is the highest worker's peak
+ * (workers peak at different moments, so their sum was never reached). */
+#define ZCB_TOTAL_count(t, v) (t) += (v)
+#define ZCB_TOTAL_gauge(t, v) (t) += (v)
+#define ZCB_TOTAL_peak(t, v) (t) = (v) > (t) ? (v) : (t)
+#define ZCB_ADD_ONE(name, kind, doc) ZCB_TOTAL_##kind(total.name, c->name);
         ZCB_COUNTERS(ZCB_ADD_ONE)
 #undef ZCB_ADD_ONE
         leaked += workers[i].zc_leaked;

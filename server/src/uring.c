@@ -5,12 +5,14 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
 
 #define ZCB_SQ_ENTRIES 4096
 #define ZCB_CQ_ENTRIES 32768
+#define ZCB_SQE_TRIES 1000 /* flushes (1 ms apart when failing) before uring_sqe() gives up */
 
 /*
  * Ring flags, best first. SINGLE_ISSUER + DEFER_TASKRUN run completions' task work only
@@ -149,14 +151,31 @@ void uring_worker_teardown(struct worker *w)
         close(w->reserve_fd);
 }
 
-/* An SQE, flushing the submission queue to the kernel first if it is full. */
+/* An SQE, flushing the submission queue to the kernel first if it is full. The flush fails with
+ * EBUSY while the completion queue is full, so the completions this loop pass has already
+ * handled are released first. If it keeps failing for about a second the ring is unusable and
+ * the server exits rather than spinning for ever. */
 struct io_uring_sqe *uring_sqe(struct worker *w)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    int tries, ret = 0;
 
-    while (sqe == NULL) {
-        io_uring_submit(&w->ring);
+    if (sqe == NULL && w->cqes_handled) {
+        io_uring_cq_advance(&w->ring, w->cqes_handled);
+        w->cqes_handled = 0;
+    }
+    for (tries = 0; sqe == NULL && tries < ZCB_SQE_TRIES; tries++) {
+        ret = io_uring_submit(&w->ring);
         sqe = io_uring_get_sqe(&w->ring);
+        if (sqe == NULL && ret < 0) {
+            struct timespec pause = { 0, 1000000 }; /* 1 ms */
+            nanosleep(&pause, NULL);
+        }
+    }
+    if (sqe == NULL) {
+        fprintf(stderr, "zcb-server: worker %d: no submission queue entry after %d flushes (last: %s); "
+                        "giving up\n", w->id, ZCB_SQE_TRIES, ret < 0 ? strerror(-ret) : "no progress");
+        exit(1);
     }
     return sqe;
 }

@@ -29,7 +29,9 @@ def test_help_documents_every_option(server_binary):
     [
         ["--port", "abc"], ["--port", "70000"], ["--port", "-1"], ["--send", "fast"], ["--workers", "0"],
         ["--cpus", "9999"], ["--cpus", "0,0"], ["--cpus", "x"], ["--response-size", "10"],
-        ["--response-size", "2g"], ["--zc-max-inflight", "-5"], ["--bind", "not-an-address"],
+        ["--response-size", "2g"], ["--response-size", "87"],
+        ["--response-size", "18014398509481985k"], ["--response-size", "17592186044417m"],
+        ["--response-size", "65537k"], ["--zc-max-inflight", "-5"], ["--bind", "not-an-address"],
         ["--header-timeout", "x"], ["--frobnicate"], ["--port"], ["extra"],
     ],
 )
@@ -47,3 +49,15 @@ def test_cpus_pins_one_worker_per_cpu(start_server):
     assert "pinned" in server.banner
     final = server.stop()
     assert [w["cpu"] for w in final["workers"]] == cpus
+
+
+def test_stats_file_symlink_is_refused(server_binary, tmp_path):
+    """O_NOFOLLOW: a symlink planted at the stats path must not redirect the truncation."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / "stats").symlink_to(victim)
+    proc = run(server_binary, "--port", "0", "--stats-file", str(tmp_path / "stats"))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--stats-file" in lines[0], proc.stderr
+    assert victim.read_text() == "keep me"

@@ -45,7 +45,8 @@ def test_without_cap_zc_hits_enomem_and_falls_back(start_server):
     """The negative control: it shows the load provokes ENOMEM, so the capped test can fail."""
     wrk, totals = load(start_server, "--send", "zc", "--zc-max-inflight", "0")
     assert totals["zc_enomem"] > 0
-    assert totals["fallback_enomem"] == totals["zc_enomem"]
+    # a resend is counted only when issued (not when its connection was closing)
+    assert 0 < totals["fallback_enomem"] <= totals["zc_enomem"]
     assert totals["sends_regular"] == totals["fallback_enomem"] + totals["fallback_cap"]
     assert_nothing_lost(wrk, totals)
 

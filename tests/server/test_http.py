@@ -120,6 +120,20 @@ def test_responses_are_byte_exact(start_server, arm, size):
     assert final["bytes_sent"] == 4 * size + len(head_of(expected))
 
 
+# Where the Content-Length digit count changes, of the plain, close and HTTP/1.0 keep-alive
+# variants: sizes once rejected as "too small" (93, 165, 184...), padded by one space now.
+@pytest.mark.parametrize("size", [88, 93, 98, 165, 184, 189, 1066, 1085, 1090, 10067])
+def test_every_size_is_served_exactly_in_every_variant(start_server, size):
+    server = start_server("--response-size", str(size))
+    with connect(server.port) as sock:
+        sock.sendall(get() + b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + get(extra="Connection: close\r\n"))
+        got = recv_until_close(sock)
+    expected = [expected_response(size), expected_response(size, keep_alive=True), expected_response(size, close=True)]
+    assert got == b"".join(expected)
+    assert all(len(e) == size for e in expected)
+    server.stop()
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
