@@ -48,6 +48,7 @@ static const char usage_text[] =
     "  --header-timeout SECS  a request head must be complete this long after its first byte,\n"
     "                         else 408 and close; 0 = never [5]\n"
     "  --max-conns N          connection slots per worker [16384]\n"
+    "  --version              commit, compiler, liburing version and build flags\n"
     "  --help                 this text\n"
     "\n"
     "Each worker has its own ring and SO_REUSEPORT listener. On SIGTERM or SIGINT the server\n"
@@ -134,7 +135,7 @@ static enum send_mode parse_send_mode(const char *s)
 
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_VERSION, O_HELP };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -148,6 +149,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "idle-timeout", required_argument, NULL, O_IDLE },
         { "header-timeout", required_argument, NULL, O_HEADER },
         { "max-conns", required_argument, NULL, O_MAXC },
+        { "version", no_argument, NULL, O_VERSION },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -170,6 +172,10 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_HEADER: cfg->header_timeout_s = (uint32_t)parse_number("--header-timeout", optarg, 0, 86400, false); break;
         case O_MAXC: cfg->max_conns = (uint32_t)parse_number("--max-conns", optarg, 1, 1u << 20, false); break;
         case O_HELP: fputs(usage_text, stdout); exit(0);
+        case O_VERSION:
+            printf("zcb-server\ncommit: %s\ncompiler: %s\nliburing: %s\nflags: %s\n", zcb_build.commit,
+                   zcb_build.compiler, zcb_build.liburing, zcb_build.flags);
+            exit(0);
         default:
             die_usage("unknown option or missing value: '%s'", argv[optind - 1]);
         }

@@ -142,6 +142,12 @@ static inline enum op_type ud_op(uint64_t ud) { return (enum op_type)(ud >> 56);
 static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffff; }
 static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
 
+/* stats.c: what this binary is (--version, the final JSON) */
+struct zcb_build_info {
+    const char *commit, *compiler, *liburing, *flags;
+};
+extern const struct zcb_build_info zcb_build;
+
 /* response.c */
 int responses_build(struct response_set *rs, size_t response_size, char *err, size_t errlen);
 void responses_free(struct response_set *rs);

@@ -12,6 +12,25 @@
 _Static_assert(sizeof(struct zcb_stats_header) == 64, "stats header must stay 64 bytes");
 _Static_assert(sizeof(struct zcb_counters) <= ZCB_WORKER_STRIDE, "counters outgrew ZCB_WORKER_STRIDE");
 
+#ifndef ZCB_GIT_COMMIT
+#define ZCB_GIT_COMMIT "unknown"
+#endif
+#ifndef ZCB_LIBURING_VERSION
+#define ZCB_LIBURING_VERSION "unknown"
+#endif
+#ifndef ZCB_BUILD_FLAGS
+#define ZCB_BUILD_FLAGS "unknown"
+#endif
+#if defined(__clang__)
+#define ZCB_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define ZCB_COMPILER "gcc " __VERSION__
+#else
+#define ZCB_COMPILER "unknown"
+#endif
+
+const struct zcb_build_info zcb_build = { ZCB_GIT_COMMIT, ZCB_COMPILER, ZCB_LIBURING_VERSION, ZCB_BUILD_FLAGS };
+
 #define ZCB_COUNT_ONE(name, kind, doc) +1
 static const uint32_t zcb_ncounters = 0 ZCB_COUNTERS(ZCB_COUNT_ONE);
 
@@ -98,6 +117,8 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
                  "\"idle_timeout\":%u,\"header_timeout\":%u},",
             cfg->bind_addr, cfg->port, cfg->nworkers, send_mode_name(cfg->send_mode), cfg->zc_max_inflight,
             cfg->response_size, cfg->drop_ipc_lock ? "true" : "false", cfg->idle_timeout_s, cfg->header_timeout_s);
+    fprintf(out, "\"build\":{\"commit\":\"%s\",\"compiler\":\"%s\",\"liburing\":\"%s\",\"flags\":\"%s\"},",
+            zcb_build.commit, zcb_build.compiler, zcb_build.liburing, zcb_build.flags);
     fprintf(out, "\"shutdown\":{\"seconds\":%.3f,\"zc_notifications_missing\":%llu},", stop_seconds,
             (unsigned long long)leaked);
     fprintf(out, "\"totals\":{");

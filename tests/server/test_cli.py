@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.server
 
 OPTIONS = ["--port", "--bind", "--cpus", "--workers", "--send", "--zc-max-inflight", "--response-size",
-           "--drop-ipc-lock", "--stats-file", "--idle-timeout", "--header-timeout", "--max-conns", "--help"]
+           "--drop-ipc-lock", "--stats-file", "--idle-timeout", "--header-timeout", "--max-conns", "--version", "--help"]
 
 
 def run(binary, *args):
@@ -61,3 +61,26 @@ def test_stats_file_symlink_is_refused(server_binary, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--stats-file" in lines[0], proc.stderr
     assert victim.read_text() == "keep me"
+
+
+def test_version_names_commit_compiler_liburing_and_flags(server_binary, start_server):
+    proc = run(server_binary, "--version")
+    assert proc.returncode == 0 and proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "zcb-server"
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    assert set(fields) == {"commit", "compiler", "liburing", "flags"}
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                          cwd=server_binary.parent)
+    if head.returncode == 0:
+        # built from this checkout (make rebuilds when the commit changes)
+        assert fields["commit"].removesuffix("-dirty") == head.stdout.strip()
+    else:
+        assert fields["commit"] == "unknown"
+    assert fields["compiler"].split()[0] in ("gcc", "clang") and any(ch.isdigit() for ch in fields["compiler"])
+    assert fields["liburing"][0].isdigit(), fields["liburing"]
+    assert "-Wall" in fields["flags"] and "-Werror" in fields["flags"]
+    assert ("-fsanitize=address" in fields["flags"]) == server_binary.name.endswith("-asan")
+    # the final JSON carries the same, so a run records what it measured
+    final = start_server().stop()
+    assert final["build"] == {**fields}
