@@ -78,7 +78,8 @@ def _sum_workers(workers: list[dict[str, int]]) -> dict[str, int]:
 
 
 def read_stats_buffer(buf: bytes | bytearray | memoryview | mmap.mmap) -> dict:
-    """Decode a stats-file image: {"pid", "nworkers", "started_ns", "workers": [...], "totals": {...}}."""
+    """Decode a stats-file image: {"pid", "nworkers", "started_ns", "zc_copies_reported", "workers": [...],
+    "totals": {...}}."""
     layout = _layout()
     ffi, consts = layout.ffi, layout.constants
     header_size = ffi.sizeof("struct zcb_stats_header")
@@ -103,6 +104,8 @@ def read_stats_buffer(buf: bytes | bytearray | memoryview | mmap.mmap) -> dict:
         "pid": int(header.pid),
         "nworkers": int(header.nworkers),
         "started_ns": int(header.started_ns),
+        # False: zc_copied means nothing (regular arm, kernel before 6.2, --no-zc-report-usage)
+        "zc_copies_reported": bool(header.flags & consts["ZCB_STATS_FLAG_ZC_USAGE_REPORTED"]),
         "workers": workers,
         "totals": _sum_workers(workers),
     }

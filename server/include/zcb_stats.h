@@ -21,6 +21,9 @@
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
 #define ZCB_STATS_VERSION 3
+/* zc_copied is meaningful: SEND_ZC asked IORING_SEND_ZC_REPORT_USAGE (kernel 6.2+). Without it
+ * (regular arm, kernels 6.0/6.1, --no-zc-report-usage) the copied share is unknown. */
+#define ZCB_STATS_FLAG_ZC_USAGE_REPORTED 0x1u
 #define ZCB_WORKER_STRIDE 512 /* bytes per worker block: a multiple of the cache line */
 
 #define ZCB_COUNTERS(X) \
@@ -64,7 +67,9 @@ struct zcb_stats_header {
     uint32_t ncounters;     /* fields in struct zcb_counters, to catch a stale reader */
     int32_t pid;            /* the server's pid */
     uint64_t started_ns;    /* CLOCK_REALTIME at start */
-    uint64_t header_pad[4]; /* header is 64 bytes */
+    uint32_t flags;         /* ZCB_STATS_FLAG_* */
+    uint32_t flags_pad;
+    uint64_t header_pad[3]; /* header is 64 bytes */
 };
 
 #endif

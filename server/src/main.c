@@ -43,6 +43,9 @@ static const char usage_text[] =
     "                         allowed (1k = 1024) [88]\n"
     "  --drop-ipc-lock        drop CAP_IPC_LOCK before creating any ring, so the kernel charges\n"
     "                         zero-copy sends to RLIMIT_MEMLOCK even as root or privileged\n"
+    "  --no-zc-report-usage   do not ask the kernel whether it copied a zero-copy send (as on\n"
+    "                         kernels before 6.2, which lack IORING_SEND_ZC_REPORT_USAGE): the\n"
+    "                         copied share is then unknown [asked when the kernel has it]\n"
     "  --stats-file PATH      keep the live counters in this shared-memory file (zcb_stats.h)\n"
     "  --idle-timeout SECS    close a connection idle this long; 0 = never [60]\n"
     "  --header-timeout SECS  a request head must be complete this long after its first byte,\n"
@@ -135,7 +138,7 @@ static enum send_mode parse_send_mode(const char *s)
 
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_VERSION, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_VERSION, O_HELP };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -145,6 +148,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "zc-max-inflight", required_argument, NULL, O_CAP },
         { "response-size", required_argument, NULL, O_SIZE },
         { "drop-ipc-lock", no_argument, NULL, O_DROP },
+        { "no-zc-report-usage", no_argument, NULL, O_NO_USAGE },
         { "stats-file", required_argument, NULL, O_STATS },
         { "idle-timeout", required_argument, NULL, O_IDLE },
         { "header-timeout", required_argument, NULL, O_HEADER },
@@ -167,6 +171,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_CAP: cfg->zc_max_inflight = (uint32_t)parse_number("--zc-max-inflight", optarg, 0, 1u << 20, false); break;
         case O_SIZE: cfg->response_size = parse_number("--response-size", optarg, 1, ZCB_MAX_RESPONSE_SIZE, true); break;
         case O_DROP: cfg->drop_ipc_lock = true; break;
+        case O_NO_USAGE: cfg->zc_report_usage = false; break;
         case O_STATS: cfg->stats_file = optarg; break;
         case O_IDLE: cfg->idle_timeout_s = (uint32_t)parse_number("--idle-timeout", optarg, 0, 86400, false); break;
         case O_HEADER: cfg->header_timeout_s = (uint32_t)parse_number("--header-timeout", optarg, 0, 86400, false); break;
@@ -288,7 +293,7 @@ int main(int argc, char **argv)
 {
     static struct worker workers[ZCB_MAX_WORKERS];
     struct zcb_config cfg = {
-        .bind_addr = "127.0.0.1", .port = 8080, .nworkers = 1, .send_mode = SEND_REGULAR,
+        .bind_addr = "127.0.0.1", .port = 8080, .nworkers = 1, .send_mode = SEND_REGULAR, .zc_report_usage = true,
         .zc_max_inflight = 256, .response_size = 88, .idle_timeout_s = 60, .header_timeout_s = 5, .max_conns = 16384,
     };
     struct response_set responses;
@@ -308,12 +313,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "zcb-server: --send %s: %s\n", cfg.send_mode == SEND_ZC ? "zc" : "zc-fixed", err);
         return 1;
     }
+    /* Kernels 6.0/6.1 have SEND_ZC but refuse REPORT_USAGE: run without it, copied share unknown. */
+    if (cfg.send_mode != SEND_REGULAR && cfg.zc_report_usage && uring_kernel_has_zc_report_usage() != 1)
+        cfg.zc_report_usage = false;
+    if (cfg.send_mode == SEND_REGULAR)
+        cfg.zc_report_usage = false;
     if (cfg.drop_ipc_lock && drop_ipc_lock()) {
         fprintf(stderr, "zcb-server: --drop-ipc-lock: cannot drop CAP_IPC_LOCK: %s\n", strerror(errno));
         return 1;
     }
     raise_nofile_limit();
-    stats = stats_open(cfg.stats_file, cfg.nworkers, err, sizeof(err));
+    stats = stats_open(cfg.stats_file, cfg.nworkers, cfg.zc_report_usage ? ZCB_STATS_FLAG_ZC_USAGE_REPORTED : 0,
+                       err, sizeof(err));
     if (!stats) {
         fprintf(stderr, "zcb-server: %s\n", err);
         return 1;
@@ -354,12 +365,13 @@ int main(int argc, char **argv)
     getrlimit(RLIMIT_MEMLOCK, &memlock);
     fprintf(stderr,
             "zcb-server: listening on %s:%u (%d worker%s%s, send=%s, zc-max-inflight=%u, response=%zu B, "
-            "ring=%s, memlock accounting %s, RLIMIT_MEMLOCK=%lld KiB)\n",
+            "ring=%s, memlock accounting %s, RLIMIT_MEMLOCK=%lld KiB, zero-copy copies %s)\n",
             cfg.bind_addr, cfg.port, cfg.nworkers, cfg.nworkers > 1 ? "s" : "", cfg.pinned ? " pinned" : "",
             cfg.send_mode == SEND_REGULAR ? "regular" : cfg.send_mode == SEND_ZC ? "zc" : "zc-fixed",
             cfg.zc_max_inflight, cfg.response_size, ring_flags_text(workers[0].ring_flags),
             has_ipc_lock() ? "off (CAP_IPC_LOCK held)" : "on",
-            memlock.rlim_cur == RLIM_INFINITY ? -1LL : (long long)(memlock.rlim_cur / 1024));
+            memlock.rlim_cur == RLIM_INFINITY ? -1LL : (long long)(memlock.rlim_cur / 1024),
+            cfg.send_mode == SEND_REGULAR ? "n/a" : cfg.zc_report_usage ? "reported" : "unknown (no REPORT_USAGE)");
 
     while (sigwait(&stop_signals, &sig) != 0)
         ;

@@ -14,14 +14,6 @@
 
 #include "server.h"
 
-/* liburing 2.3 predates these (kernel 6.2 uapi): ask the notification to say whether the
- * kernel had to copy after all. */
-#ifndef IORING_SEND_ZC_REPORT_USAGE
-#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
-#endif
-#ifndef IORING_NOTIF_USAGE_ZC_COPIED
-#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
-#endif
 
 static const struct response *head_response(const struct worker *w, const struct conn *c)
 {
@@ -41,10 +33,12 @@ static void submit_zc(struct worker *w, struct conn *c, const char *p, uint32_t 
 {
     struct io_uring_sqe *sqe = uring_sqe(w);
 
+    unsigned zc_flags = w->cfg->zc_report_usage ? IORING_SEND_ZC_REPORT_USAGE : 0;
+
     if (w->cfg->send_mode == SEND_ZC_FIXED)
-        io_uring_prep_send_zc_fixed(sqe, c->fd, p, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE, 0);
+        io_uring_prep_send_zc_fixed(sqe, c->fd, p, len, MSG_NOSIGNAL, zc_flags, 0);
     else
-        io_uring_prep_send_zc(sqe, c->fd, p, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+        io_uring_prep_send_zc(sqe, c->fd, p, len, MSG_NOSIGNAL, zc_flags);
     io_uring_sqe_set_data64(sqe, ud_make(OP_SEND_ZC, c->gen, (uint32_t)(c - w->conns)));
     c->send_inflight = true;
     if (++w->st->zc_inflight > w->st->zc_inflight_peak)

@@ -11,6 +11,15 @@
 
 #include "zcb_stats.h"
 
+/* liburing 2.3 predates these (kernel 6.2 uapi): ask the notification to say whether the
+ * kernel had to copy after all. Kernels 6.0 and 6.1 refuse the flag (EINVAL). */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
 #define ZCB_MAX_WORKERS 64
 #define ZCB_RBUF_SIZE 8192       /* per-connection receive buffer: the largest request head */
 #define ZCB_RECV_BUF_SIZE 4096   /* one provided buffer of the multishot receive */
@@ -34,6 +43,7 @@ struct zcb_config {
     uint32_t zc_max_inflight; /* per worker; 0 = no cap */
     size_t response_size;
     bool drop_ipc_lock;
+    bool zc_report_usage; /* SEND_ZC asks for IORING_SEND_ZC_REPORT_USAGE (probed, 6.2+) */
     const char *stats_file;
     uint32_t idle_timeout_s;
     uint32_t header_timeout_s; /* a started request head must be complete within it; 0 = never */
@@ -158,6 +168,7 @@ int uring_worker_setup(struct worker *w);
 void uring_worker_teardown(struct worker *w);
 struct io_uring_sqe *uring_sqe(struct worker *w);
 bool uring_kernel_has_send_zc(char *err, size_t errlen);
+int uring_kernel_has_zc_report_usage(void);
 
 /* accept.c (cold path: out of file descriptors) */
 void accept_reserve_open(struct worker *w);
@@ -182,7 +193,7 @@ void send_next(struct worker *w, struct conn *c);
 void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);
 
 /* stats.c */
-struct zcb_stats_header *stats_open(const char *path, int nworkers, char *err, size_t errlen);
+struct zcb_stats_header *stats_open(const char *path, int nworkers, uint32_t flags, char *err, size_t errlen);
 struct zcb_counters *stats_worker(struct zcb_stats_header *h, int i);
 void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_config *cfg,
                       const struct worker *workers, double stop_seconds);

@@ -34,7 +34,7 @@ const struct zcb_build_info zcb_build = { ZCB_GIT_COMMIT, ZCB_COMPILER, ZCB_LIBU
 #define ZCB_COUNT_ONE(name, kind, doc) +1
 static const uint32_t zcb_ncounters = 0 ZCB_COUNTERS(ZCB_COUNT_ONE);
 
-struct zcb_stats_header *stats_open(const char *path, int nworkers, char *err, size_t errlen)
+struct zcb_stats_header *stats_open(const char *path, int nworkers, uint32_t flags, char *err, size_t errlen)
 {
     size_t size = sizeof(struct zcb_stats_header) + (size_t)nworkers * ZCB_WORKER_STRIDE;
     struct zcb_stats_header *h;
@@ -66,6 +66,7 @@ struct zcb_stats_header *stats_open(const char *path, int nworkers, char *err, s
     h->worker_stride = ZCB_WORKER_STRIDE;
     h->ncounters = zcb_ncounters;
     h->pid = getpid();
+    h->flags = flags;
     h->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     /* The magic goes last: a reader that sees it sees a complete header. */
     __atomic_store_n(&h->magic, ZCB_STATS_MAGIC, __ATOMIC_RELEASE);
@@ -114,9 +115,10 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
     }
     fprintf(out, "{\"config\":{\"bind\":\"%s\",\"port\":%u,\"workers\":%d,\"send\":\"%s\","
                  "\"zc_max_inflight\":%u,\"response_size\":%zu,\"drop_ipc_lock\":%s,"
-                 "\"idle_timeout\":%u,\"header_timeout\":%u},",
+                 "\"idle_timeout\":%u,\"header_timeout\":%u,\"zc_report_usage\":%s},",
             cfg->bind_addr, cfg->port, cfg->nworkers, send_mode_name(cfg->send_mode), cfg->zc_max_inflight,
-            cfg->response_size, cfg->drop_ipc_lock ? "true" : "false", cfg->idle_timeout_s, cfg->header_timeout_s);
+            cfg->response_size, cfg->drop_ipc_lock ? "true" : "false", cfg->idle_timeout_s, cfg->header_timeout_s,
+            cfg->zc_report_usage ? "true" : "false");
     fprintf(out, "\"build\":{\"commit\":\"%s\",\"compiler\":\"%s\",\"liburing\":\"%s\",\"flags\":\"%s\"},",
             zcb_build.commit, zcb_build.compiler, zcb_build.liburing, zcb_build.flags);
     fprintf(out, "\"shutdown\":{\"seconds\":%.3f,\"zc_notifications_missing\":%llu},", stop_seconds,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,4 +196,31 @@ bool uring_kernel_has_send_zc(char *err, size_t errlen)
         snprintf(err, errlen, "this kernel lacks IORING_OP_SEND_ZC (needs Linux 6.0+): "
                               "refusing to run a zero-copy arm that would measure regular send");
     return ok;
+}
+
+/*
+ * Does SEND_ZC accept IORING_SEND_ZC_REPORT_USAGE (Linux 6.2+)? The flags are checked when the
+ * request is prepared, before its file is looked up: with fd -1 a kernel that knows the flag
+ * fails with EBADF, one that does not with EINVAL. Nothing is sent. Returns 1 or 0, or -errno
+ * when no ring could be made to ask.
+ */
+int uring_kernel_has_zc_report_usage(void)
+{
+    struct io_uring ring;
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+    static const char byte = 0;
+    int ret = io_uring_queue_init(2, &ring, 0);
+
+    if (ret)
+        return ret;
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_send_zc(sqe, -1, &byte, 1, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+    ret = io_uring_submit_and_wait(&ring, 1);
+    if (ret >= 0)
+        ret = io_uring_peek_cqe(&ring, &cqe);
+    if (ret >= 0)
+        ret = cqe->res == -EINVAL ? 0 : 1;
+    io_uring_queue_exit(&ring);
+    return ret;
 }

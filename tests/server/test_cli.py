@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.server
 
 OPTIONS = ["--port", "--bind", "--cpus", "--workers", "--send", "--zc-max-inflight", "--response-size",
-           "--drop-ipc-lock", "--stats-file", "--idle-timeout", "--header-timeout", "--max-conns", "--version", "--help"]
+           "--drop-ipc-lock", "--no-zc-report-usage", "--stats-file", "--idle-timeout", "--header-timeout", "--max-conns", "--version", "--help"]
 
 
 def run(binary, *args):
