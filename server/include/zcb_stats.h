@@ -42,9 +42,13 @@
     X(zc_copied, count, "notifications flagged IORING_NOTIF_USAGE_ZC_COPIED: the kernel copied anyway") \
     X(zc_enomem, count, "SEND_ZC completions with -ENOMEM") \
     X(fallback_cap, count, "regular sends issued because the worker was at its in-flight cap") \
+    X(fallback_budget, count, "regular sends issued because the worker's zero-copy sends held its memlock page budget") \
     X(fallback_enomem, count, "regular sends issued to resend the bytes of a SEND_ZC that failed with -ENOMEM") \
     X(zc_inflight, gauge, "SEND_ZC operations whose buffer is still held by the kernel") \
     X(zc_inflight_peak, peak, "highest zc_inflight seen") \
+    X(zc_pages, gauge, "memlock pages the kernel charges the SEND_ZC operations in flight ((len >> PAGE_SHIFT) + 2 each; 0 for zc-fixed)") \
+    X(zc_pages_peak, peak, "highest zc_pages seen") \
+    X(zc_page_budget, gauge, "the worker's memlock page budget for zero-copy sends (0 = none: not charged, or --zc-page-budget 0)") \
     X(partial_sends, count, "sends that completed short and were continued from where they stopped") \
     X(recv_enobufs, count, "multishot receives ended by an empty provided-buffer ring (-ENOBUFS) and re-armed") \
     X(http_errors, count, "requests answered with an error status (400, 405, 408, 431, 501)") \

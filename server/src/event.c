@@ -57,7 +57,7 @@ static void on_recv(struct worker *w, const struct io_uring_cqe *cqe)
 {
     struct conn *c = &w->conns[ud_slot(cqe->user_data)];
 
-    if (c->fd < 0 || (c->gen & 0xffffff) != ud_gen(cqe->user_data))
+    if (c->fd < 0 || (c->gen & ZCB_UD_GEN_MASK) != ud_gen(cqe->user_data))
         return; /* cannot happen: a slot is freed only after its receive ended */
     conn_on_recv(w, c, cqe);
 }

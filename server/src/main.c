@@ -39,6 +39,11 @@ static const char usage_text[] =
     "                         zc-fixed: SEND_ZC from a registered buffer [regular]\n"
     "  --zc-max-inflight N    per worker: at most N zero-copy sends whose buffer the kernel still\n"
     "                         holds; beyond it a regular send is used; 0 = no cap [256]\n"
+    "  --zc-page-budget N     per worker: at most N memlock pages held by zero-copy sends in flight\n"
+    "                         (each is charged (len >> PAGE_SHIFT) + 2 until its notification);\n"
+    "                         beyond it a regular send is used. auto = (RLIMIT_MEMLOCK - rings -\n"
+    "                         margin) / workers when the kernel charges (no CAP_IPC_LOCK), else\n"
+    "                         none; 0 = no budget [auto]\n"
     "  --response-size BYTES  total bytes of every 200 response, headers included; k/m suffixes\n"
     "                         allowed (1k = 1024) [88]\n"
     "  --drop-ipc-lock        drop CAP_IPC_LOCK before creating any ring, so the kernel charges\n"
@@ -138,7 +143,7 @@ static enum send_mode parse_send_mode(const char *s)
 
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_VERSION, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_VERSION, O_HELP };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -146,6 +151,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "workers", required_argument, NULL, O_WORKERS },
         { "send", required_argument, NULL, O_SEND },
         { "zc-max-inflight", required_argument, NULL, O_CAP },
+        { "zc-page-budget", required_argument, NULL, O_BUDGET },
         { "response-size", required_argument, NULL, O_SIZE },
         { "drop-ipc-lock", no_argument, NULL, O_DROP },
         { "no-zc-report-usage", no_argument, NULL, O_NO_USAGE },
@@ -169,6 +175,10 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_WORKERS: cfg->nworkers = (int)parse_number("--workers", optarg, 1, ZCB_MAX_WORKERS, false); break;
         case O_SEND: cfg->send_mode = parse_send_mode(optarg); break;
         case O_CAP: cfg->zc_max_inflight = (uint32_t)parse_number("--zc-max-inflight", optarg, 0, 1u << 20, false); break;
+        case O_BUDGET:
+            cfg->zc_page_budget = strcmp(optarg, "auto") == 0
+                                      ? -1 : (int64_t)parse_number("--zc-page-budget", optarg, 0, ZCB_UD_PAGES_MAX, false);
+            break;
         case O_SIZE: cfg->response_size = parse_number("--response-size", optarg, 1, ZCB_MAX_RESPONSE_SIZE, true); break;
         case O_DROP: cfg->drop_ipc_lock = true; break;
         case O_NO_USAGE: cfg->zc_report_usage = false; break;
@@ -209,16 +219,6 @@ static int drop_ipc_lock(void)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_IPC_LOCK, 0, 0);
     prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0); /* needs CAP_SETPCAP; best effort */
     return 0;
-}
-
-static bool has_ipc_lock(void)
-{
-    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct data[2];
-
-    if (syscall(SYS_capget, &hdr, data))
-        return false;
-    return data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK);
 }
 
 static void raise_nofile_limit(void)
@@ -295,6 +295,7 @@ int main(int argc, char **argv)
     struct zcb_config cfg = {
         .bind_addr = "127.0.0.1", .port = 8080, .nworkers = 1, .send_mode = SEND_REGULAR, .zc_report_usage = true,
         .zc_max_inflight = 256, .response_size = 88, .idle_timeout_s = 60, .header_timeout_s = 5, .max_conns = 16384,
+        .zc_page_budget = -1,
     };
     struct response_set responses;
     struct zcb_stats_header *stats;
@@ -365,12 +366,14 @@ int main(int argc, char **argv)
     getrlimit(RLIMIT_MEMLOCK, &memlock);
     fprintf(stderr,
             "zcb-server: listening on %s:%u (%d worker%s%s, send=%s, zc-max-inflight=%u, response=%zu B, "
-            "ring=%s, memlock accounting %s, RLIMIT_MEMLOCK=%lld KiB, zero-copy copies %s)\n",
+            "ring=%s, memlock accounting %s, RLIMIT_MEMLOCK=%lld KiB, zc page budget %llu/worker, "
+            "zero-copy copies %s)\n",
             cfg.bind_addr, cfg.port, cfg.nworkers, cfg.nworkers > 1 ? "s" : "", cfg.pinned ? " pinned" : "",
             cfg.send_mode == SEND_REGULAR ? "regular" : cfg.send_mode == SEND_ZC ? "zc" : "zc-fixed",
             cfg.zc_max_inflight, cfg.response_size, ring_flags_text(workers[0].ring_flags),
-            has_ipc_lock() ? "off (CAP_IPC_LOCK held)" : "on",
+            thread_has_ipc_lock() ? "off (CAP_IPC_LOCK held)" : "on",
             memlock.rlim_cur == RLIM_INFINITY ? -1LL : (long long)(memlock.rlim_cur / 1024),
+            (unsigned long long)workers[0].zc_page_budget,
             cfg.send_mode == SEND_REGULAR ? "n/a" : cfg.zc_report_usage ? "reported" : "unknown (no REPORT_USAGE)");
 
     while (sigwait(&stop_signals, &sig) != 0)

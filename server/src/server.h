@@ -29,6 +29,8 @@
 #define ZCB_TICK_MS 100          /* timer period: idle timeout and shutdown deadline */
 #define ZCB_STOP_GRACE_TICKS 12  /* let sends in progress finish for 1.2 s after SIGTERM */
 #define ZCB_STOP_HARD_TICKS 18   /* give up waiting for notifications at 1.8 s */
+/* Memlock pages kept out of the zero-copy budget for the user's other locked memory. */
+#define ZCB_MEMLOCK_MARGIN(limit_pages) ((limit_pages) / 16 > 32 ? (limit_pages) / 16 : 32)
 #define ZCB_ACCEPT_BACKOFF_TICKS 2 /* pause accepting 200 ms when out of file descriptors */
 
 enum send_mode { SEND_REGULAR, SEND_ZC, SEND_ZC_FIXED };
@@ -48,6 +50,7 @@ struct zcb_config {
     uint32_t idle_timeout_s;
     uint32_t header_timeout_s; /* a started request head must be complete within it; 0 = never */
     uint32_t max_conns; /* per worker */
+    int64_t zc_page_budget; /* per worker, pages; -1 = derive from RLIMIT_MEMLOCK; 0 = none */
 };
 
 /* The fixed responses: all live in one page-aligned region (registered for zc-fixed). */
@@ -124,6 +127,9 @@ struct worker {
     char *rbufs; /* max_conns * ZCB_RBUF_SIZE, touched lazily */
     int free_head;
     uint32_t conns_used;
+    uint32_t page_shift;      /* log2 of the page size: the kernel charges (len >> it) + 2 */
+    uint64_t zc_page_budget;  /* memlock pages zero-copy sends may hold; 0 = no budget */
+    uint64_t ring_pages;      /* memlock pages this worker's rings are charged (estimate) */
     unsigned cqes_handled;   /* completions handled in this loop pass, not yet released */
     bool accept_armed;
     bool accept_paused;      /* out of file descriptors: re-armed at accept_resume_tick */
@@ -138,19 +144,31 @@ struct worker {
     uint32_t zc_leaked; /* notifications still missing at the hard stop */
     pthread_t thread;
     int setup_error; /* errno-style, reported to main before the loop starts */
-    char setup_msg[160];
+    char setup_msg[256];
 };
 
-/* user_data: the operation in the top byte, the connection's generation, its slot. */
+/* user_data: the operation (8 bits), the connection's generation (16), the memlock pages a
+ * SEND_ZC was charged (20: released at its notification, which has the same user_data) and
+ * the connection's slot (20, so --max-conns is at most 1 << 20). */
 enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_ZC, OP_TICK, OP_WAKE, OP_CANCEL };
 
+#define ZCB_UD_GEN_MASK 0xffffu
+#define ZCB_UD_PAGES_MAX 0xfffffu
+#define ZCB_UD_SLOT_MASK 0xfffffu
+
+static inline uint64_t ud_make_charged(enum op_type op, uint32_t gen, uint32_t pages, uint32_t slot)
+{
+    return ((uint64_t)op << 56) | ((uint64_t)(gen & ZCB_UD_GEN_MASK) << 40) |
+           ((uint64_t)(pages & ZCB_UD_PAGES_MAX) << 20) | (slot & ZCB_UD_SLOT_MASK);
+}
 static inline uint64_t ud_make(enum op_type op, uint32_t gen, uint32_t slot)
 {
-    return ((uint64_t)op << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
+    return ud_make_charged(op, gen, 0, slot);
 }
 static inline enum op_type ud_op(uint64_t ud) { return (enum op_type)(ud >> 56); }
-static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffff; }
-static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 40) & ZCB_UD_GEN_MASK; }
+static inline uint32_t ud_pages(uint64_t ud) { return (uint32_t)(ud >> 20) & ZCB_UD_PAGES_MAX; }
+static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud & ZCB_UD_SLOT_MASK; }
 
 /* stats.c: what this binary is (--version, the final JSON) */
 struct zcb_build_info {
@@ -169,6 +187,7 @@ void uring_worker_teardown(struct worker *w);
 struct io_uring_sqe *uring_sqe(struct worker *w);
 bool uring_kernel_has_send_zc(char *err, size_t errlen);
 int uring_kernel_has_zc_report_usage(void);
+bool thread_has_ipc_lock(void);
 
 /* accept.c (cold path: out of file descriptors) */
 void accept_reserve_open(struct worker *w);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +120,20 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
             cfg->bind_addr, cfg->port, cfg->nworkers, send_mode_name(cfg->send_mode), cfg->zc_max_inflight,
             cfg->response_size, cfg->drop_ipc_lock ? "true" : "false", cfg->idle_timeout_s, cfg->header_timeout_s,
             cfg->zc_report_usage ? "true" : "false");
+    {
+        /* What explains an ENOMEM of SEND_ZC: the kernel charges memlock only without
+         * CAP_IPC_LOCK, against this limit; the budget keeps zero-copy sends under it. */
+        struct rlimit rl;
+        bool limited = getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+        fprintf(out, "\"memlock\":{\"charged\":%s,\"limit_bytes\":", thread_has_ipc_lock() ? "false" : "true");
+        if (limited)
+            fprintf(out, "%llu", (unsigned long long)rl.rlim_cur);
+        else
+            fprintf(out, "null");
+        fprintf(out, ",\"page_size\":%lu,\"ring_pages_per_worker\":%llu,\"zc_page_budget_per_worker\":%llu},",
+                1UL << workers[0].page_shift, (unsigned long long)workers[0].ring_pages,
+                (unsigned long long)workers[0].zc_page_budget);
+    }
     fprintf(out, "\"build\":{\"commit\":\"%s\",\"compiler\":\"%s\",\"liburing\":\"%s\",\"flags\":\"%s\"},",
             zcb_build.commit, zcb_build.compiler, zcb_build.liburing, zcb_build.flags);
     fprintf(out, "\"shutdown\":{\"seconds\":%.3f,\"zc_notifications_missing\":%llu},", stop_seconds,

@@ -21,7 +21,8 @@ SECONDS = 2
 
 
 def load(start_server, *args: str, drop_ipc_lock: bool = True) -> tuple[dict, dict]:
-    flags = ["--drop-ipc-lock"] if drop_ipc_lock else []
+    # --zc-page-budget 0: these tests are about the count cap; test_memlock_budget.py tests the budget
+    flags = ["--drop-ipc-lock", "--zc-page-budget", "0"] if drop_ipc_lock else []
     server = start_server(*flags, *args, memlock=MEMLOCK)
     wrk = run_wrk(server.port, CONNS, SECONDS)
     return wrk, server.stop()["totals"]
