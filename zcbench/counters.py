@@ -71,14 +71,15 @@ def _sum_workers(workers: list[dict[str, int]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for field in counter_fields():
         values = [w[field.name] for w in workers]
-        # A peak is per worker: the sum of peaks bounds the total, which is what a cap
-        # "per worker" times workers means. Counts and gauges add up.
-        totals[field.name] = sum(values)
+        # Counts and gauges add up; workers peak at different moments, so the peak of the whole
+        # is the highest worker's (their sum was never reached). The server's JSON does the same.
+        totals[field.name] = max(values, default=0) if field.kind == "peak" else sum(values)
     return totals
 
 
 def read_stats_buffer(buf: bytes | bytearray | memoryview | mmap.mmap) -> dict:
-    """Decode a stats-file image: {"pid", "nworkers", "started_ns", "workers": [...], "totals": {...}}."""
+    """Decode a stats-file image: {"pid", "nworkers", "started_ns", "zc_copies_reported", "workers": [...],
+    "totals": {...}}."""
     layout = _layout()
     ffi, consts = layout.ffi, layout.constants
     header_size = ffi.sizeof("struct zcb_stats_header")
@@ -103,6 +104,8 @@ def read_stats_buffer(buf: bytes | bytearray | memoryview | mmap.mmap) -> dict:
         "pid": int(header.pid),
         "nworkers": int(header.nworkers),
         "started_ns": int(header.started_ns),
+        # False: zc_copied means nothing (regular arm, kernel before 6.2, --no-zc-report-usage)
+        "zc_copies_reported": bool(header.flags & consts["ZCB_STATS_FLAG_ZC_USAGE_REPORTED"]),
         "workers": workers,
         "totals": _sum_workers(workers),
     }

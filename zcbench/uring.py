@@ -1,9 +1,10 @@
 """Probe the running kernel's io_uring through cffi in ABI mode (no compiler, no liburing).
 
 `probe()` answers, for the calling process: can it create a ring at all (kernel.io_uring_disabled,
-seccomp), which opcodes the kernel supports (SEND_ZC, SENDMSG_ZC), which setup features and flags
-it has, and whether zero-copy sends would be charged to RLIMIT_MEMLOCK (they are unless the ring's
-creator holds CAP_IPC_LOCK; see DESIGN.md "Kernel facts").
+seccomp), which opcodes the kernel supports (SEND_ZC, SENDMSG_ZC), whether SEND_ZC takes
+IORING_SEND_ZC_REPORT_USAGE (Linux 6.2+; without it the copied share of zero-copy sends is
+unknown), which setup features and flags it has, and whether zero-copy sends would be charged to
+RLIMIT_MEMLOCK (they are unless the ring's creator holds CAP_IPC_LOCK; see DESIGN.md "Kernel facts").
 
 It runs wherever Python and cffi run: on the host (the project's venv has cffi) and inside a
 container whose python3 has cffi (Debian: python3-cffi), as `python3 -m zcbench.uring`, which
@@ -13,13 +14,25 @@ still returned and `usable` is null with the reason.
 
 from __future__ import annotations
 
+import errno
 import json
+import mmap
 import os
 import resource
+import struct
 
 # Syscall numbers of the unified table (since Linux 5.1 every architecture but alpha uses these).
 SYS_IO_URING_SETUP = 425
+SYS_IO_URING_ENTER = 426
 SYS_IO_URING_REGISTER = 427
+
+IORING_OFF_SQ_RING = 0
+IORING_OFF_CQ_RING = 0x8000000
+IORING_OFF_SQES = 0x10000000
+IORING_ENTER_GETEVENTS = 1
+IORING_SEND_ZC_REPORT_USAGE = 1 << 3  # sqe->ioprio of SEND_ZC, Linux 6.2+
+SQE_FORMAT = "<BBHiQQIIQHHiQQ"  # struct io_uring_sqe, 64 bytes, the fields SEND_ZC uses
+CQE_FORMAT = "<QiI"  # struct io_uring_cqe: user_data, res, flags
 
 IORING_REGISTER_PROBE = 8
 IO_URING_OP_SUPPORTED = 1 << 0
@@ -82,6 +95,42 @@ class _Kernel:
         if fd < 0:
             return -self.ffi.errno, 0
         return fd, params.features
+
+    def send_zc_flags_accepted(self, zc_flags: int) -> bool:
+        """Submit one SEND_ZC with these flags in sqe->ioprio on fd -1. The kernel checks the flags
+        when it prepares the request, before it looks up the file: it fails with EINVAL if it does
+        not know a flag, else with EBADF. Nothing is sent."""
+        params = self.ffi.new("struct io_uring_params *")
+        fd = self.libc.syscall(SYS_IO_URING_SETUP, self.ffi.cast("unsigned", 1), params)
+        if fd < 0:
+            raise OSError(self.ffi.errno, os.strerror(self.ffi.errno), "io_uring_setup")
+        maps: list[mmap.mmap] = []
+        try:
+            sq_off, cq_off = params.sq_off, params.cq_off
+            sq = mmap.mmap(fd, sq_off.array + 4 * params.sq_entries, offset=IORING_OFF_SQ_RING)
+            maps.append(sq)
+            cq = mmap.mmap(fd, cq_off.cqes + 16 * params.cq_entries, offset=IORING_OFF_CQ_RING)
+            maps.append(cq)
+            sqes = mmap.mmap(fd, 64 * params.sq_entries, offset=IORING_OFF_SQES)
+            maps.append(sqes)
+            sqes[0:64] = struct.pack(SQE_FORMAT, OPCODES["SEND_ZC"], 0, zc_flags, -1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0)
+            (tail,) = struct.unpack_from("<I", sq, sq_off.tail)
+            (mask,) = struct.unpack_from("<I", sq, sq_off.ring_mask)
+            struct.pack_into("<I", sq, sq_off.array + 4 * (tail & mask), 0)
+            struct.pack_into("<I", sq, sq_off.tail, tail + 1)  # the syscall below orders it
+            rc = self.libc.syscall(SYS_IO_URING_ENTER, self.ffi.cast("int", fd), self.ffi.cast("unsigned", 1),
+                                   self.ffi.cast("unsigned", 1), self.ffi.cast("unsigned", IORING_ENTER_GETEVENTS),
+                                   self.ffi.NULL, self.ffi.cast("size_t", 0))
+            if rc < 0:
+                raise OSError(self.ffi.errno, os.strerror(self.ffi.errno), "io_uring_enter")
+            (head,) = struct.unpack_from("<I", cq, cq_off.head)
+            (cq_mask,) = struct.unpack_from("<I", cq, cq_off.ring_mask)
+            _, res, _ = struct.unpack_from(CQE_FORMAT, cq, cq_off.cqes + 16 * (head & cq_mask))
+            return res != -errno.EINVAL
+        finally:
+            for m in maps:
+                m.close()
+            os.close(fd)
 
     def supported_opcodes(self, fd: int) -> list[int]:
         probe = self.ffi.new("struct io_uring_probe *", {"ops": PROBE_OPS})
@@ -155,6 +204,8 @@ def _ring_facts(kernel: _Kernel) -> dict:
         supported = kernel.supported_opcodes(fd)
     finally:
         os.close(fd)
+    send_zc = OPCODES["SEND_ZC"] in supported
+    report_usage = kernel.send_zc_flags_accepted(IORING_SEND_ZC_REPORT_USAGE) if send_zc else False
     return {
         "usable": True,
         "setup_errno": 0,
@@ -163,7 +214,11 @@ def _ring_facts(kernel: _Kernel) -> dict:
         "last_opcode": max(supported, default=None),
         "opcodes": {name: code in supported for name, code in OPCODES.items()},
         "supported_opcodes": supported,
-        "send_zc": OPCODES["SEND_ZC"] in supported,
+        "send_zc": send_zc,
+        # 6.0/6.1 have SEND_ZC without it: the server runs the zc arms without asking, and the
+        # share of zero-copy sends the kernel copied anyway is unknown.
+        "send_zc_report_usage": report_usage,
+        "zc_copied_share": "reported" if report_usage else "unknown",
         "sendmsg_zc": OPCODES["SENDMSG_ZC"] in supported,
         "setup_flags": {
             "SINGLE_ISSUER": _flag_accepted(kernel, IORING_SETUP_SINGLE_ISSUER),

@@ -20,14 +20,18 @@
 #include <stdint.h>
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
-#define ZCB_STATS_VERSION 2
+#define ZCB_STATS_VERSION 3
+/* zc_copied is meaningful: SEND_ZC asked IORING_SEND_ZC_REPORT_USAGE (kernel 6.2+). Without it
+ * (regular arm, kernels 6.0/6.1, --no-zc-report-usage) the copied share is unknown. */
+#define ZCB_STATS_FLAG_ZC_USAGE_REPORTED 0x1u
 #define ZCB_WORKER_STRIDE 512 /* bytes per worker block: a multiple of the cache line */
 
 #define ZCB_COUNTERS(X) \
     X(conns_accepted, count, "connections accepted") \
     X(conns_closed, count, "connections closed") \
     X(conns_open, gauge, "connections open now") \
-    X(conns_rejected, count, "connections refused because the worker's table was full") \
+    X(conns_rejected, count, "connections refused (closed unanswered): the worker's table was full or file descriptors ran out") \
+    X(accept_backoffs, count, "200 ms pauses of accepting because file descriptors ran out (EMFILE/ENFILE)") \
     X(requests, count, "HTTP requests parsed (every one gets a response)") \
     X(responses, count, "HTTP responses sent completely") \
     X(responses_dropped, count, "responses still queued when their connection ended (the client left first)") \
@@ -38,13 +42,18 @@
     X(zc_copied, count, "notifications flagged IORING_NOTIF_USAGE_ZC_COPIED: the kernel copied anyway") \
     X(zc_enomem, count, "SEND_ZC completions with -ENOMEM") \
     X(fallback_cap, count, "regular sends issued because the worker was at its in-flight cap") \
+    X(fallback_budget, count, "regular sends issued because the worker's zero-copy sends held its memlock page budget") \
     X(fallback_enomem, count, "regular sends issued to resend the bytes of a SEND_ZC that failed with -ENOMEM") \
     X(zc_inflight, gauge, "SEND_ZC operations whose buffer is still held by the kernel") \
     X(zc_inflight_peak, peak, "highest zc_inflight seen") \
+    X(zc_pages, gauge, "memlock pages the kernel charges the SEND_ZC operations in flight ((len >> PAGE_SHIFT) + 2 each; 0 for zc-fixed)") \
+    X(zc_pages_peak, peak, "highest zc_pages seen") \
+    X(zc_page_budget, gauge, "the worker's memlock page budget for zero-copy sends (0 = none: not charged, or --zc-page-budget 0)") \
     X(partial_sends, count, "sends that completed short and were continued from where they stopped") \
     X(recv_enobufs, count, "multishot receives ended by an empty provided-buffer ring (-ENOBUFS) and re-armed") \
-    X(http_errors, count, "requests answered with an error status (400, 405, 431, 501)") \
+    X(http_errors, count, "requests answered with an error status (400, 405, 408, 431, 501)") \
     X(idle_closed, count, "connections closed by the idle timeout") \
+    X(header_timeouts, count, "request heads not complete within --header-timeout: answered 408 and closed") \
     X(send_errors, count, "sends that failed with an error other than -ENOMEM (peer reset...)") \
     X(cq_overflows, gauge, "completion-queue overflows reported by the kernel")
 
@@ -62,7 +71,9 @@ struct zcb_stats_header {
     uint32_t ncounters;     /* fields in struct zcb_counters, to catch a stale reader */
     int32_t pid;            /* the server's pid */
     uint64_t started_ns;    /* CLOCK_REALTIME at start */
-    uint64_t header_pad[4]; /* header is 64 bytes */
+    uint32_t flags;         /* ZCB_STATS_FLAG_* */
+    uint32_t flags_pad;
+    uint64_t header_pad[3]; /* header is 64 bytes */
 };
 
 #endif

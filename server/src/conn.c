@@ -113,6 +113,10 @@ static enum resp_kind response_for(const struct http_request *req)
         return RESP_501;
     if (req->method == HTTP_OTHER)
         return RESP_405;
+    /* HTTP/1.0 closes by default: a client that asked to keep the connection must be told it
+     * is kept, or it waits for a close to find the response's end. */
+    if (req->keep_alive && req->minor_version == 0)
+        return req->method == HTTP_HEAD ? RESP_OK_KEEP_ALIVE_HEAD : RESP_OK_KEEP_ALIVE;
     if (req->method == HTTP_HEAD)
         return req->keep_alive ? RESP_OK_HEAD : RESP_OK_CLOSE_HEAD;
     return req->keep_alive ? RESP_OK : RESP_OK_CLOSE;
@@ -149,10 +153,15 @@ static size_t conn_parse(struct worker *w, struct conn *c, const char *buf, size
         }
         n = http_parse_request(buf + off, len - off, &req);
         if (n == HTTP_INCOMPLETE) {
-            if (len - off >= ZCB_RBUF_SIZE)
+            if (len - off >= ZCB_RBUF_SIZE) {
                 queue_response(w, c, RESP_431);
+            } else if (!c->head_pending) {
+                c->head_pending = true; /* the header deadline runs from here */
+                c->head_tick = w->tick;
+            }
             break;
         }
+        c->head_pending = false;
         if (n == HTTP_MALFORMED) {
             queue_response(w, c, RESP_400);
             break;
@@ -198,7 +207,8 @@ static void conn_feed(struct worker *w, struct conn *c, const char *data, size_t
         c->rlen = 0;
 }
 
-/* The output queue drained a little: parse what waited in the receive buffer. */
+/* The output queue drained a little: parse what waited in the receive buffer. After the
+ * client's FIN nothing more arrives, so once parsing is no longer blocked reading is done. */
 static void conn_resume(struct worker *w, struct conn *c)
 {
     char *rbuf = conn_rbuf(w, c);
@@ -208,6 +218,38 @@ static void conn_resume(struct worker *w, struct conn *c)
     used = conn_parse(w, c, rbuf, c->rlen);
     memmove(rbuf, rbuf + used, c->rlen - used);
     c->rlen -= (uint32_t)used;
+    if (c->peer_eof && !c->blocked) {
+        c->read_done = true;
+        c->rlen = 0;
+    }
+}
+
+/* The connection was reset: count each complete request still in rbuf as asked and dropped,
+ * so requests == responses + responses_dropped keeps holding. */
+static void conn_drop_pending(struct worker *w, struct conn *c)
+{
+    const char *rbuf = conn_rbuf(w, c);
+    size_t off = 0;
+
+    while (off < c->rlen) {
+        struct http_request req;
+        long n;
+
+        if (c->body_left) {
+            size_t skip = (c->rlen - off < c->body_left) ? c->rlen - off : (size_t)c->body_left;
+            off += skip;
+            c->body_left -= skip;
+            continue;
+        }
+        n = http_parse_request(rbuf + off, c->rlen - off, &req);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+        c->body_left = req.content_length;
+        w->st->requests++;
+        w->st->responses_dropped++;
+    }
+    c->rlen = 0;
 }
 
 static void recv_buffer_recycle(struct worker *w, unsigned bid)
@@ -238,9 +280,19 @@ void conn_on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *c
         send_next(w, c);
     } else if (res == -ENOBUFS) {
         w->st->recv_enobufs++;
-    } else {
-        /* EOF, reset or cancellation: answer what was already asked, then close. */
+    } else if (res == 0) {
+        /* The client half-closed: every complete request it sent is still answered. Requests
+         * held back in rbuf by a full output queue are parsed as the queue drains
+         * (conn_resume); only a trailing incomplete request is discarded. */
         c->peer_eof = true;
+        if (!c->blocked)
+            c->read_done = true;
+    } else {
+        /* Reset (or cancellation): nothing more can be delivered. Requests still waiting in
+         * rbuf were asked and will never be answered: count them as dropped. */
+        c->peer_eof = true;
+        if (!c->read_done)
+            conn_drop_pending(w, c);
         c->read_done = true;
     }
     if (c->fd < 0)
@@ -267,6 +319,8 @@ void conn_after_send(struct worker *w, struct conn *c, int res)
 {
     c->last_tick = w->tick;
     if (res < 0) {
+        if (!c->read_done)
+            conn_drop_pending(w, c);
         conn_close(w, c, true);
         return;
     }
@@ -283,15 +337,39 @@ void conn_after_send(struct worker *w, struct conn *c, int res)
     send_next(w, c);
 }
 
+/* A request head that is still incomplete past the header deadline: answer 408 and close
+ * (after the responses already queued), so a slow sender cannot hold a slot for ever. */
+static void conn_header_timeout(struct worker *w, struct conn *c)
+{
+    w->st->header_timeouts++;
+    c->head_pending = false;
+    c->rlen = 0;
+    if (outq_full(c)) {
+        conn_close(w, c, true);
+        return;
+    }
+    queue_response(w, c, RESP_408);
+    send_next(w, c);
+}
+
+/* Once a second: the header deadline, then the idle timeout (any byte received resets it). */
 void conns_sweep_idle(struct worker *w)
 {
     uint32_t i, idle_ticks = w->cfg->idle_timeout_s * (1000 / ZCB_TICK_MS);
+    uint32_t header_ticks = w->cfg->header_timeout_s * (1000 / ZCB_TICK_MS);
 
-    if (idle_ticks == 0)
+    if (idle_ticks == 0 && header_ticks == 0)
         return;
     for (i = 0; i < w->cfg->max_conns; i++) {
         struct conn *c = &w->conns[i];
-        if (c->fd < 0 || w->tick - c->last_tick < idle_ticks)
+        if (c->fd < 0)
+            continue;
+        if (header_ticks && c->head_pending && !c->read_done && !c->closing &&
+            w->tick - c->head_tick >= header_ticks) {
+            conn_header_timeout(w, c);
+            continue;
+        }
+        if (idle_ticks == 0 || w->tick - c->last_tick < idle_ticks)
             continue;
         if (!c->closing)
             w->st->idle_closed++;

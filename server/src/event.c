@@ -40,14 +40,16 @@ static void on_accept(struct worker *w, const struct io_uring_cqe *cqe)
     if (!(cqe->flags & IORING_CQE_F_MORE))
         w->accept_armed = false;
     if (cqe->res >= 0) {
+        if (w->fd_episode)
+            accept_backoff_end(w);
         if (w->stopping)
             close(cqe->res);
         else
             conn_open(w, cqe->res);
-    } else if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
-        w->st->conns_rejected++;
+    } else if ((cqe->res == -EMFILE || cqe->res == -ENFILE) && !w->accept_armed && !w->stopping) {
+        accept_backoff_begin(w, -cqe->res); /* re-armed by on_tick */
     }
-    if (!w->accept_armed && !w->stopping)
+    if (!w->accept_armed && !w->stopping && !w->accept_paused)
         accept_arm(w);
 }
 
@@ -55,7 +57,7 @@ static void on_recv(struct worker *w, const struct io_uring_cqe *cqe)
 {
     struct conn *c = &w->conns[ud_slot(cqe->user_data)];
 
-    if (c->fd < 0 || (c->gen & 0xffffff) != ud_gen(cqe->user_data))
+    if (c->fd < 0 || (c->gen & ZCB_UD_GEN_MASK) != ud_gen(cqe->user_data))
         return; /* cannot happen: a slot is freed only after its receive ended */
     conn_on_recv(w, c, cqe);
 }
@@ -77,6 +79,10 @@ static void stop_begin(struct worker *w)
 static void on_tick(struct worker *w)
 {
     w->tick++;
+    if (w->accept_paused && !w->stopping && (int32_t)(w->tick - w->accept_resume_tick) >= 0) {
+        w->accept_paused = false;
+        accept_arm(w);
+    }
     if (w->stopping && w->tick - w->stop_tick >= ZCB_STOP_GRACE_TICKS)
         conns_stop(w, true);
     else if (w->tick % (1000 / ZCB_TICK_MS) == 0)
@@ -130,7 +136,7 @@ static void worker_loop(struct worker *w)
     tick_arm(w);
     while (!worker_done(w)) {
         struct io_uring_cqe *cqe;
-        unsigned head, seen = 0;
+        unsigned head;
         int ret = io_uring_submit_and_wait(&w->ring, 1);
 
         if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
@@ -139,9 +145,10 @@ static void worker_loop(struct worker *w)
         }
         io_uring_for_each_cqe(&w->ring, head, cqe) {
             handle_cqe(w, cqe);
-            seen++;
+            w->cqes_handled++; /* uring_sqe() may release these early, see there */
         }
-        io_uring_cq_advance(&w->ring, seen);
+        io_uring_cq_advance(&w->ring, w->cqes_handled);
+        w->cqes_handled = 0;
         w->st->cq_overflows = *w->ring.cq.koverflow;
     }
 }
@@ -185,6 +192,7 @@ void *worker_main(void *arg)
     report_ready();
     if (!w->setup_error) {
         worker_loop(w);
+        accept_backoff_end(w);
         if (!w->stopping)
             kill(getpid(), SIGTERM); /* the loop failed: stop the whole server, report counters */
     }

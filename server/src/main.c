@@ -39,15 +39,26 @@ static const char usage_text[] =
     "                         zc-fixed: SEND_ZC from a registered buffer [regular]\n"
     "  --zc-max-inflight N    per worker: at most N zero-copy sends whose buffer the kernel still\n"
     "                         holds; beyond it a regular send is used; 0 = no cap [256]\n"
+    "  --zc-page-budget N     per worker: at most N memlock pages held by zero-copy sends in flight\n"
+    "                         (each is charged (len >> PAGE_SHIFT) + 2 until its notification);\n"
+    "                         beyond it a regular send is used. auto = (RLIMIT_MEMLOCK - rings -\n"
+    "                         margin) / workers when the kernel charges (no CAP_IPC_LOCK), else\n"
+    "                         none; 0 = no budget [auto]\n"
     "  --response-size BYTES  total bytes of every 200 response, headers included; k/m suffixes\n"
     "                         allowed (1k = 1024) [88]\n"
     "  --drop-ipc-lock        drop CAP_IPC_LOCK before creating any ring, so the kernel charges\n"
     "                         zero-copy sends to RLIMIT_MEMLOCK even as root or privileged\n"
+    "  --no-zc-report-usage   do not ask the kernel whether it copied a zero-copy send (as on\n"
+    "                         kernels before 6.2, which lack IORING_SEND_ZC_REPORT_USAGE): the\n"
+    "                         copied share is then unknown [asked when the kernel has it]\n"
     "  --stats-file PATH      keep the live counters in this shared-memory file (zcb_stats.h)\n"
     "  --idle-timeout SECS    close a connection idle this long; 0 = never [60]\n"
+    "  --header-timeout SECS  a request head must be complete this long after its first byte,\n"
+    "                         else 408 and close; 0 = never [5]\n"
     "  --max-conns N          connection slots per worker [16384]\n"
     "  --calibration-work N   spend N iterations of a fixed CPU loop per response: a known cost\n"
     "                         for `invoke calibrate`; never in a real comparison [0]\n"
+    "  --version              commit, compiler, liburing version and build flags\n"
     "  --help                 this text\n"
     "\n"
     "Each worker has its own ring and SO_REUSEPORT listener. On SIGTERM or SIGINT the server\n"
@@ -72,20 +83,21 @@ static unsigned long long parse_number(const char *opt, const char *s, unsigned 
                                        unsigned long long max, bool suffixes)
 {
     char *end;
-    unsigned long long v;
+    unsigned long long v, unit = 1;
 
     errno = 0;
     v = strtoull(s, &end, 10);
     if (suffixes && end != s && (*end == 'k' || *end == 'K') && end[1] == '\0') {
-        v *= 1024;
+        unit = 1024;
         end++;
     } else if (suffixes && end != s && (*end == 'm' || *end == 'M') && end[1] == '\0') {
-        v *= 1024 * 1024;
+        unit = 1024 * 1024;
         end++;
     }
-    if (errno || end == s || *end != '\0' || *s == '-' || v < min || v > max)
+    /* v > max / unit: the product would exceed max, and might wrap round to a small number */
+    if (errno || end == s || *end != '\0' || *s == '-' || v > max / unit || v * unit < min)
         die_usage("%s: '%s' is not a whole number in %llu..%llu", opt, s, min, max);
-    return v;
+    return v * unit;
 }
 
 static void parse_cpus(struct zcb_config *cfg, const char *list)
@@ -133,7 +145,7 @@ static enum send_mode parse_send_mode(const char *s)
 
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_SIZE, O_DROP, O_STATS, O_IDLE, O_MAXC, O_WORK, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_WORK, O_VERSION, O_HELP };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -141,12 +153,16 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "workers", required_argument, NULL, O_WORKERS },
         { "send", required_argument, NULL, O_SEND },
         { "zc-max-inflight", required_argument, NULL, O_CAP },
+        { "zc-page-budget", required_argument, NULL, O_BUDGET },
         { "response-size", required_argument, NULL, O_SIZE },
         { "drop-ipc-lock", no_argument, NULL, O_DROP },
+        { "no-zc-report-usage", no_argument, NULL, O_NO_USAGE },
         { "stats-file", required_argument, NULL, O_STATS },
         { "idle-timeout", required_argument, NULL, O_IDLE },
+        { "header-timeout", required_argument, NULL, O_HEADER },
         { "max-conns", required_argument, NULL, O_MAXC },
         { "calibration-work", required_argument, NULL, O_WORK },
+        { "version", no_argument, NULL, O_VERSION },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -162,13 +178,23 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_WORKERS: cfg->nworkers = (int)parse_number("--workers", optarg, 1, ZCB_MAX_WORKERS, false); break;
         case O_SEND: cfg->send_mode = parse_send_mode(optarg); break;
         case O_CAP: cfg->zc_max_inflight = (uint32_t)parse_number("--zc-max-inflight", optarg, 0, 1u << 20, false); break;
+        case O_BUDGET:
+            cfg->zc_page_budget = strcmp(optarg, "auto") == 0
+                                      ? -1 : (int64_t)parse_number("--zc-page-budget", optarg, 0, ZCB_UD_PAGES_MAX, false);
+            break;
         case O_SIZE: cfg->response_size = parse_number("--response-size", optarg, 1, ZCB_MAX_RESPONSE_SIZE, true); break;
         case O_DROP: cfg->drop_ipc_lock = true; break;
+        case O_NO_USAGE: cfg->zc_report_usage = false; break;
         case O_STATS: cfg->stats_file = optarg; break;
         case O_IDLE: cfg->idle_timeout_s = (uint32_t)parse_number("--idle-timeout", optarg, 0, 86400, false); break;
+        case O_HEADER: cfg->header_timeout_s = (uint32_t)parse_number("--header-timeout", optarg, 0, 86400, false); break;
         case O_MAXC: cfg->max_conns = (uint32_t)parse_number("--max-conns", optarg, 1, 1u << 20, false); break;
         case O_WORK: cfg->calibration_work = (uint32_t)parse_number("--calibration-work", optarg, 0, 1u << 24, false); break;
         case O_HELP: fputs(usage_text, stdout); exit(0);
+        case O_VERSION:
+            printf("zcb-server\ncommit: %s\ncompiler: %s\nliburing: %s\nflags: %s\n", zcb_build.commit,
+                   zcb_build.compiler, zcb_build.liburing, zcb_build.flags);
+            exit(0);
         default:
             die_usage("unknown option or missing value: '%s'", argv[optind - 1]);
         }
@@ -197,16 +223,6 @@ static int drop_ipc_lock(void)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_IPC_LOCK, 0, 0);
     prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0); /* needs CAP_SETPCAP; best effort */
     return 0;
-}
-
-static bool has_ipc_lock(void)
-{
-    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct data[2];
-
-    if (syscall(SYS_capget, &hdr, data))
-        return false;
-    return data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK);
 }
 
 static void raise_nofile_limit(void)
@@ -281,8 +297,9 @@ int main(int argc, char **argv)
 {
     static struct worker workers[ZCB_MAX_WORKERS];
     struct zcb_config cfg = {
-        .bind_addr = "127.0.0.1", .port = 8080, .nworkers = 1, .send_mode = SEND_REGULAR,
-        .zc_max_inflight = 256, .response_size = 88, .idle_timeout_s = 60, .max_conns = 16384,
+        .bind_addr = "127.0.0.1", .port = 8080, .nworkers = 1, .send_mode = SEND_REGULAR, .zc_report_usage = true,
+        .zc_max_inflight = 256, .response_size = 88, .idle_timeout_s = 60, .header_timeout_s = 5, .max_conns = 16384,
+        .zc_page_budget = -1,
     };
     struct response_set responses;
     struct zcb_stats_header *stats;
@@ -301,12 +318,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "zcb-server: --send %s: %s\n", cfg.send_mode == SEND_ZC ? "zc" : "zc-fixed", err);
         return 1;
     }
+    /* Kernels 6.0/6.1 have SEND_ZC but refuse REPORT_USAGE: run without it, copied share unknown. */
+    if (cfg.send_mode != SEND_REGULAR && cfg.zc_report_usage && uring_kernel_has_zc_report_usage() != 1)
+        cfg.zc_report_usage = false;
+    if (cfg.send_mode == SEND_REGULAR)
+        cfg.zc_report_usage = false;
     if (cfg.drop_ipc_lock && drop_ipc_lock()) {
         fprintf(stderr, "zcb-server: --drop-ipc-lock: cannot drop CAP_IPC_LOCK: %s\n", strerror(errno));
         return 1;
     }
     raise_nofile_limit();
-    stats = stats_open(cfg.stats_file, cfg.nworkers, err, sizeof(err));
+    stats = stats_open(cfg.stats_file, cfg.nworkers, cfg.zc_report_usage ? ZCB_STATS_FLAG_ZC_USAGE_REPORTED : 0,
+                       err, sizeof(err));
     if (!stats) {
         fprintf(stderr, "zcb-server: %s\n", err);
         return 1;
@@ -327,6 +350,7 @@ int main(int argc, char **argv)
         w->responses = &responses;
         w->st = stats_worker(stats, i);
         w->wake_fd = -1;
+        w->reserve_fd = -1;
         w->tick_ts.tv_nsec = ZCB_TICK_MS * 1000000L;
         w->listen_fd = listener_open(&cfg, err, sizeof(err));
         if (w->listen_fd < 0) {
@@ -346,12 +370,15 @@ int main(int argc, char **argv)
     getrlimit(RLIMIT_MEMLOCK, &memlock);
     fprintf(stderr,
             "zcb-server: listening on %s:%u (%d worker%s%s, send=%s, zc-max-inflight=%u, response=%zu B, "
-            "ring=%s, memlock accounting %s, RLIMIT_MEMLOCK=%lld KiB)\n",
+            "ring=%s, memlock accounting %s, RLIMIT_MEMLOCK=%lld KiB, zc page budget %llu/worker, "
+            "zero-copy copies %s)\n",
             cfg.bind_addr, cfg.port, cfg.nworkers, cfg.nworkers > 1 ? "s" : "", cfg.pinned ? " pinned" : "",
             cfg.send_mode == SEND_REGULAR ? "regular" : cfg.send_mode == SEND_ZC ? "zc" : "zc-fixed",
             cfg.zc_max_inflight, cfg.response_size, ring_flags_text(workers[0].ring_flags),
-            has_ipc_lock() ? "off (CAP_IPC_LOCK held)" : "on",
-            memlock.rlim_cur == RLIM_INFINITY ? -1LL : (long long)(memlock.rlim_cur / 1024));
+            thread_has_ipc_lock() ? "off (CAP_IPC_LOCK held)" : "on",
+            memlock.rlim_cur == RLIM_INFINITY ? -1LL : (long long)(memlock.rlim_cur / 1024),
+            (unsigned long long)workers[0].zc_page_budget,
+            cfg.send_mode == SEND_REGULAR ? "n/a" : cfg.zc_report_usage ? "reported" : "unknown (no REPORT_USAGE)");
 
     while (sigwait(&stop_signals, &sig) != 0)
         ;

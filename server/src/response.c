@@ -10,11 +10,15 @@
  * body[i] = ZCB_BODY_ALPHABET[i % 36]. */
 #define ZCB_BODY_ALPHABET "0123456789abcdefghijklmnopqrstuvwxyz"
 
-static const char ok_head_fmt[] = "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n%s\r\n";
+/* The %s before the length is optional white space (RFC 9110 5.5), one space or none: see
+ * ok_body_length(). */
+static const char ok_head_fmt[] = "HTTP/1.1 200 OK\r\nContent-Length: %s%zu\r\nContent-Type: text/plain\r\n%s\r\n";
 static const char close_header[] = "Connection: close\r\n";
+static const char keep_alive_header[] = "Connection: keep-alive\r\n";
 
 static const char *const error_responses[] = {
     [RESP_400] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    [RESP_408] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     [RESP_405] = "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     [RESP_431] = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     [RESP_501] = "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -31,36 +35,42 @@ static size_t decimal_digits(size_t v)
 }
 
 /* Head length for a body of `body` bytes (the Content-Length digits depend on it). */
-static size_t ok_head_length(size_t body, const char *extra)
+static size_t ok_head_length(size_t body, const char *extra, size_t pad)
 {
-    return strlen(ok_head_fmt) - strlen("%zu") - strlen("%s") + decimal_digits(body) + strlen(extra);
+    return strlen(ok_head_fmt) - 2 * strlen("%s") - strlen("%zu") + pad + decimal_digits(body) + strlen(extra);
 }
 
-/* Body length that makes head + body exactly `total` bytes, or (size_t)-1 if none does. */
-static size_t ok_body_length(size_t total, const char *extra)
+/*
+ * Body length that makes head + body exactly `total` bytes, or (size_t)-1 if total is too
+ * small. Where the length's digit count changes (a body of 9 fits 92 bytes, one of 10 needs
+ * 94) no body fits exactly; one space of padding before the length closes the gap (*pad = 1).
+ */
+static size_t ok_body_length(size_t total, const char *extra, size_t *pad)
 {
     size_t digits;
 
-    for (digits = 1; digits <= 20; digits++) {
-        size_t head = ok_head_length(0, extra) - 1 + digits;
-        if (head > total)
-            return (size_t)-1;
-        if (decimal_digits(total - head) == digits)
-            return total - head;
+    for (*pad = 0; *pad <= 1; (*pad)++) {
+        for (digits = 1; digits <= 20; digits++) {
+            size_t head = ok_head_length(0, extra, *pad) - 1 + digits;
+            if (head > total)
+                break;
+            if (decimal_digits(total - head) == digits)
+                return total - head;
+        }
     }
     return (size_t)-1;
 }
 
 size_t response_min_size(void)
 {
-    /* The close variant has the longer head; both 200 responses share one size. */
-    return ok_head_length(0, close_header);
+    /* The keep-alive variant has the longest head; every 200 response shares one size. */
+    return ok_head_length(0, keep_alive_header, 0);
 }
 
 static size_t write_ok(char *dst, size_t total, const char *extra, size_t *head_len)
 {
-    size_t body = ok_body_length(total, extra), i;
-    int n = sprintf(dst, ok_head_fmt, body, extra);
+    size_t pad, body = ok_body_length(total, extra, &pad), i;
+    int n = sprintf(dst, ok_head_fmt, pad ? " " : "", body, extra);
 
     for (i = 0; i < body; i++)
         dst[(size_t)n + i] = ZCB_BODY_ALPHABET[i % 36];
@@ -74,13 +84,12 @@ int responses_build(struct response_set *rs, size_t response_size, char *err, si
     int k;
 
     memset(rs, 0, sizeof(*rs));
-    if (response_size < response_min_size() || ok_body_length(response_size, close_header) == (size_t)-1 ||
-        ok_body_length(response_size, "") == (size_t)-1) {
+    if (response_size < response_min_size()) {
         snprintf(err, errlen, "--response-size %zu is too small: a response needs at least %zu bytes",
                  response_size, response_min_size());
         return -1;
     }
-    need = 2 * response_size + 1024;
+    need = 3 * response_size + 1024;
     rs->region_len = (need + page - 1) / page * page;
     rs->region = mmap(NULL, rs->region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (rs->region == MAP_FAILED) {
@@ -98,6 +107,11 @@ int responses_build(struct response_set *rs, size_t response_size, char *err, si
     rs->r[RESP_OK_CLOSE].len = (uint32_t)write_ok(rs->region + off, response_size, close_header, &head);
     rs->r[RESP_OK_CLOSE].closes = true;
     rs->r[RESP_OK_CLOSE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, true, false };
+    off += response_size;
+
+    rs->r[RESP_OK_KEEP_ALIVE].data = rs->region + off;
+    rs->r[RESP_OK_KEEP_ALIVE].len = (uint32_t)write_ok(rs->region + off, response_size, keep_alive_header, &head);
+    rs->r[RESP_OK_KEEP_ALIVE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, false, false };
     off += response_size;
 
     for (k = RESP_400; k < RESP_KINDS; k++) {

@@ -14,14 +14,6 @@
 
 #include "server.h"
 
-/* liburing 2.3 predates these (kernel 6.2 uapi): ask the notification to say whether the
- * kernel had to copy after all. */
-#ifndef IORING_SEND_ZC_REPORT_USAGE
-#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
-#endif
-#ifndef IORING_NOTIF_USAGE_ZC_COPIED
-#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
-#endif
 
 static const struct response *head_response(const struct worker *w, const struct conn *c)
 {
@@ -37,18 +29,29 @@ static void submit_regular(struct worker *w, struct conn *c, const char *p, uint
     c->send_inflight = true;
 }
 
-static void submit_zc(struct worker *w, struct conn *c, const char *p, uint32_t len)
+/* What the kernel charges a SEND_ZC from a plain buffer against RLIMIT_MEMLOCK until its
+ * notification (io_notif_account_mem); a registered buffer was charged once, at registration. */
+static uint32_t zc_pages_charged(const struct worker *w, uint32_t len)
+{
+    return w->cfg->send_mode == SEND_ZC ? (len >> w->page_shift) + 2 : 0;
+}
+
+static void submit_zc(struct worker *w, struct conn *c, const char *p, uint32_t len, uint32_t pages)
 {
     struct io_uring_sqe *sqe = uring_sqe(w);
+    unsigned zc_flags = w->cfg->zc_report_usage ? IORING_SEND_ZC_REPORT_USAGE : 0;
 
     if (w->cfg->send_mode == SEND_ZC_FIXED)
-        io_uring_prep_send_zc_fixed(sqe, c->fd, p, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE, 0);
+        io_uring_prep_send_zc_fixed(sqe, c->fd, p, len, MSG_NOSIGNAL, zc_flags, 0);
     else
-        io_uring_prep_send_zc(sqe, c->fd, p, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
-    io_uring_sqe_set_data64(sqe, ud_make(OP_SEND_ZC, c->gen, (uint32_t)(c - w->conns)));
+        io_uring_prep_send_zc(sqe, c->fd, p, len, MSG_NOSIGNAL, zc_flags);
+    io_uring_sqe_set_data64(sqe, ud_make_charged(OP_SEND_ZC, c->gen, pages, (uint32_t)(c - w->conns)));
     c->send_inflight = true;
     if (++w->st->zc_inflight > w->st->zc_inflight_peak)
         w->st->zc_inflight_peak = w->st->zc_inflight;
+    w->st->zc_pages += pages;
+    if (w->st->zc_pages > w->st->zc_pages_peak)
+        w->st->zc_pages_peak = w->st->zc_pages;
 }
 
 /* Start sending the next bytes of this connection's output queue, if any. */
@@ -56,20 +59,25 @@ void send_next(struct worker *w, struct conn *c)
 {
     const struct response *r;
     const char *p;
-    uint32_t len;
+    uint32_t len, pages;
 
     if (c->send_inflight || c->outq_len == 0 || c->closing)
         return;
     r = head_response(w, c);
     p = r->data + c->out_off;
     len = r->len - c->out_off;
+    pages = zc_pages_charged(w, len);
     if (w->cfg->send_mode == SEND_REGULAR) {
         submit_regular(w, c, p, len);
     } else if (w->cfg->zc_max_inflight && w->st->zc_inflight >= w->cfg->zc_max_inflight) {
         w->st->fallback_cap++;
         submit_regular(w, c, p, len);
+    } else if (w->zc_page_budget && w->st->zc_pages + pages > w->zc_page_budget) {
+        /* the kernel would refuse the memlock charge (ENOMEM) or come close: send regular */
+        w->st->fallback_budget++;
+        submit_regular(w, c, p, len);
     } else {
-        submit_zc(w, c, p, len);
+        submit_zc(w, c, p, len, pages);
     }
 }
 
@@ -115,26 +123,29 @@ void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe)
         if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED)
             w->st->zc_copied++;
         w->st->zc_inflight--;
+        w->st->zc_pages -= ud_pages(ud);
         return;
     }
     if (zc) {
         w->st->sends_zc++;
-        if (!(cqe->flags & IORING_CQE_F_MORE))
+        if (!(cqe->flags & IORING_CQE_F_MORE)) {
             w->st->zc_inflight--;
+            w->st->zc_pages -= ud_pages(ud);
+        }
     } else {
         w->st->sends_regular++;
     }
     c = &w->conns[ud_slot(ud)];
-    if (c->fd < 0 || (c->gen & 0xffffff) != ud_gen(ud))
+    if (c->fd < 0 || (c->gen & ZCB_UD_GEN_MASK) != ud_gen(ud))
         return; /* cannot happen: a slot is freed only without a send in flight */
     c->send_inflight = false;
 
     if (zc && res == -ENOMEM) {
         /* The memlock charge for this send failed: resend the same bytes the regular way. */
         w->st->zc_enomem++;
-        w->st->fallback_enomem++;
         if (!c->closing) {
             const struct response *r = head_response(w, c);
+            w->st->fallback_enomem++; /* counted only when the resend is really issued */
             submit_regular(w, c, r->data + c->out_off, r->len - c->out_off);
             return;
         }

@@ -11,6 +11,15 @@
 
 #include "zcb_stats.h"
 
+/* liburing 2.3 predates these (kernel 6.2 uapi): ask the notification to say whether the
+ * kernel had to copy after all. Kernels 6.0 and 6.1 refuse the flag (EINVAL). */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
 #define ZCB_MAX_WORKERS 64
 #define ZCB_RBUF_SIZE 8192       /* per-connection receive buffer: the largest request head */
 #define ZCB_RECV_BUF_SIZE 4096   /* one provided buffer of the multishot receive */
@@ -20,6 +29,9 @@
 #define ZCB_TICK_MS 100          /* timer period: idle timeout and shutdown deadline */
 #define ZCB_STOP_GRACE_TICKS 12  /* let sends in progress finish for 1.2 s after SIGTERM */
 #define ZCB_STOP_HARD_TICKS 18   /* give up waiting for notifications at 1.8 s */
+/* Memlock pages kept out of the zero-copy budget for the user's other locked memory. */
+#define ZCB_MEMLOCK_MARGIN(limit_pages) ((limit_pages) / 16 > 32 ? (limit_pages) / 16 : 32)
+#define ZCB_ACCEPT_BACKOFF_TICKS 2 /* pause accepting 200 ms when out of file descriptors */
 
 enum send_mode { SEND_REGULAR, SEND_ZC, SEND_ZC_FIXED };
 
@@ -33,10 +45,13 @@ struct zcb_config {
     uint32_t zc_max_inflight; /* per worker; 0 = no cap */
     size_t response_size;
     bool drop_ipc_lock;
+    bool zc_report_usage; /* SEND_ZC asks for IORING_SEND_ZC_REPORT_USAGE (probed, 6.2+) */
     const char *stats_file;
     uint32_t idle_timeout_s;
+    uint32_t header_timeout_s; /* a started request head must be complete within it; 0 = never */
     uint32_t max_conns; /* per worker */
     uint32_t calibration_work; /* iterations of work.c's loop per response; 0 = none (always, outside calibration) */
+    int64_t zc_page_budget; /* per worker, pages; -1 = derive from RLIMIT_MEMLOCK; 0 = none */
 };
 
 /* The fixed responses: all live in one page-aligned region (registered for zc-fixed). */
@@ -45,7 +60,10 @@ enum resp_kind {
     RESP_OK_HEAD,       /* the head of RESP_OK only */
     RESP_OK_CLOSE,      /* 200 with Connection: close, also response_size bytes */
     RESP_OK_CLOSE_HEAD,
+    RESP_OK_KEEP_ALIVE,      /* 200 for HTTP/1.0 with Connection: keep-alive, which must say so */
+    RESP_OK_KEEP_ALIVE_HEAD,
     RESP_400,
+    RESP_408,
     RESP_405,
     RESP_431,
     RESP_501,
@@ -79,6 +97,7 @@ struct conn {
     uint32_t out_off;  /* bytes of the head response already sent */
     uint64_t body_left; /* request body bytes still to discard */
     uint32_t last_tick;
+    uint32_t head_tick; /* when the unfinished request head in rbuf began (head_pending) */
     uint8_t outq_head, outq_len;
     bool recv_armed;
     bool send_inflight;
@@ -86,6 +105,7 @@ struct conn {
     bool peer_eof;
     bool blocked;      /* parsing paused: the output queue is full */
     bool closing;      /* shutdown(2) done; the slot is freed once no operation is pending */
+    bool head_pending; /* part of a request head arrived, not all of it */
     struct out_run outq[ZCB_OUTQ_SLOTS];
 };
 
@@ -108,25 +128,54 @@ struct worker {
     char *rbufs; /* max_conns * ZCB_RBUF_SIZE, touched lazily */
     int free_head;
     uint32_t conns_used;
+    uint32_t page_shift;      /* log2 of the page size: the kernel charges (len >> it) + 2 */
+    uint64_t zc_page_budget;  /* memlock pages zero-copy sends may hold; 0 = no budget */
+    uint64_t ring_pages;      /* memlock pages this worker's rings are charged (estimate) */
+    unsigned cqes_handled;   /* completions handled in this loop pass, not yet released */
     bool accept_armed;
+    bool accept_paused;      /* out of file descriptors: re-armed at accept_resume_tick */
+    uint32_t accept_resume_tick;
+    int reserve_fd;          /* held for refusing connections when descriptors run out */
+    bool fd_episode;         /* an EMFILE/ENFILE episode is going on */
+    int fd_episode_errno;
+    uint32_t fd_episode_start;
+    uint64_t fd_episode_refused;
     bool stopping;
     uint32_t stop_tick;
     uint32_t zc_leaked; /* notifications still missing at the hard stop */
     pthread_t thread;
     int setup_error; /* errno-style, reported to main before the loop starts */
-    char setup_msg[160];
+    char setup_msg[256];
 };
 
-/* user_data: the operation in the top byte, the connection's generation, its slot. */
+/* user_data: the operation (8 bits), the connection's generation (16), the memlock pages a
+ * SEND_ZC was charged (20: released at its notification, which has the same user_data) and
+ * the connection's slot (20, so --max-conns is at most 1 << 20). */
 enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_ZC, OP_TICK, OP_WAKE, OP_CANCEL };
 
+#define ZCB_UD_GEN_MASK 0xffffu
+#define ZCB_UD_PAGES_MAX 0xfffffu
+#define ZCB_UD_SLOT_MASK 0xfffffu
+
+static inline uint64_t ud_make_charged(enum op_type op, uint32_t gen, uint32_t pages, uint32_t slot)
+{
+    return ((uint64_t)op << 56) | ((uint64_t)(gen & ZCB_UD_GEN_MASK) << 40) |
+           ((uint64_t)(pages & ZCB_UD_PAGES_MAX) << 20) | (slot & ZCB_UD_SLOT_MASK);
+}
 static inline uint64_t ud_make(enum op_type op, uint32_t gen, uint32_t slot)
 {
-    return ((uint64_t)op << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
+    return ud_make_charged(op, gen, 0, slot);
 }
 static inline enum op_type ud_op(uint64_t ud) { return (enum op_type)(ud >> 56); }
-static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffff; }
-static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 40) & ZCB_UD_GEN_MASK; }
+static inline uint32_t ud_pages(uint64_t ud) { return (uint32_t)(ud >> 20) & ZCB_UD_PAGES_MAX; }
+static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud & ZCB_UD_SLOT_MASK; }
+
+/* stats.c: what this binary is (--version, the final JSON) */
+struct zcb_build_info {
+    const char *commit, *compiler, *liburing, *flags;
+};
+extern const struct zcb_build_info zcb_build;
 
 /* response.c */
 int responses_build(struct response_set *rs, size_t response_size, char *err, size_t errlen);
@@ -138,6 +187,13 @@ int uring_worker_setup(struct worker *w);
 void uring_worker_teardown(struct worker *w);
 struct io_uring_sqe *uring_sqe(struct worker *w);
 bool uring_kernel_has_send_zc(char *err, size_t errlen);
+int uring_kernel_has_zc_report_usage(void);
+bool thread_has_ipc_lock(void);
+
+/* accept.c (cold path: out of file descriptors) */
+void accept_reserve_open(struct worker *w);
+void accept_backoff_begin(struct worker *w, int err);
+void accept_backoff_end(struct worker *w);
 
 /* event.c (the loop) */
 void *worker_main(void *arg);
@@ -160,7 +216,7 @@ void send_next(struct worker *w, struct conn *c);
 void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);
 
 /* stats.c */
-struct zcb_stats_header *stats_open(const char *path, int nworkers, char *err, size_t errlen);
+struct zcb_stats_header *stats_open(const char *path, int nworkers, uint32_t flags, char *err, size_t errlen);
 struct zcb_counters *stats_worker(struct zcb_stats_header *h, int i);
 void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_config *cfg,
                       const struct worker *workers, double stop_seconds);

@@ -1,16 +1,22 @@
 /* uring.c - cold path: per-worker ring, listener wake-up, provided buffers, registered buffers. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
 
 #define ZCB_SQ_ENTRIES 4096
 #define ZCB_CQ_ENTRIES 32768
+#define ZCB_SQE_TRIES 1000 /* flushes (1 ms apart when failing) before uring_sqe() gives up */
 
 /*
  * Ring flags, best first. SINGLE_ISSUER + DEFER_TASKRUN run completions' task work only
@@ -22,6 +28,11 @@ static const unsigned ring_flag_sets[] = {
     IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
     IORING_SETUP_CQSIZE,
 };
+
+static uint64_t pages_of(size_t bytes, uint32_t page_shift)
+{
+    return (bytes + ((size_t)1 << page_shift) - 1) >> page_shift;
+}
 
 static int ring_create(struct worker *w)
 {
@@ -35,7 +46,14 @@ static int ring_create(struct worker *w)
         p.cq_entries = ZCB_CQ_ENTRIES;
         ret = io_uring_queue_init_params(ZCB_SQ_ENTRIES, &w->ring, &p);
         if (ret == 0) {
+            /* Charged to memlock since 6.13 when CAP_IPC_LOCK is absent: the SQ/CQ rings (one
+             * mapping or two) and the SQE array. */
+            size_t rings = w->ring.sq.ring_sz > w->ring.cq.ring_sz ? w->ring.sq.ring_sz : w->ring.cq.ring_sz;
+            if (!(p.features & IORING_FEAT_SINGLE_MMAP))
+                rings = w->ring.sq.ring_sz + w->ring.cq.ring_sz;
             w->ring_flags = p.flags;
+            w->ring_pages = pages_of(rings, w->page_shift) +
+                            pages_of((size_t)w->ring.sq.ring_entries * sizeof(struct io_uring_sqe), w->page_shift);
             return 0;
         }
         if (ret != -EINVAL)
@@ -67,6 +85,7 @@ static int provided_buffers_setup(struct worker *w)
     reg.ring_entries = ZCB_RECV_BUFS;
     reg.bgid = ZCB_RECV_BGID;
     ret = io_uring_register_buf_ring(&w->ring, &reg, 0);
+    w->ring_pages += pages_of(ring_bytes, w->page_shift); /* pinned and charged like the rings */
     if (ret) {
         snprintf(w->setup_msg, sizeof(w->setup_msg), "io_uring_register_buf_ring: %s", strerror(-ret));
         return ret;
@@ -112,15 +131,64 @@ static int conn_table_setup(struct worker *w)
     return 0;
 }
 
+bool thread_has_ipc_lock(void)
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+
+    if (syscall(SYS_capget, &hdr, data))
+        return false;
+    return data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK);
+}
+
+/*
+ * The memlock budget of this worker's zero-copy sends, in pages. The kernel charges each SEND_ZC
+ * from a plain buffer (len >> PAGE_SHIFT) + 2 pages of the ring creator's RLIMIT_MEMLOCK until
+ * its notification, and refuses with ENOMEM past the limit; it charges nothing when the creator
+ * holds CAP_IPC_LOCK. The limit is per user: every worker shares it, and so do the rings, which
+ * are charged too. Auto: (limit - rings of all workers - a margin for the rest of the user's
+ * locked memory) / workers.
+ */
+static int zc_budget_setup(struct worker *w)
+{
+    const struct zcb_config *cfg = w->cfg;
+    struct rlimit rl;
+    uint64_t limit_pages, reserved;
+
+    w->zc_page_budget = 0;
+    if (cfg->send_mode != SEND_ZC || cfg->zc_page_budget == 0)
+        return 0;
+    if (cfg->zc_page_budget > 0) {
+        w->zc_page_budget = (uint64_t)cfg->zc_page_budget;
+    } else {
+        if (thread_has_ipc_lock() || getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+            return 0; /* not charged, or no limit: nothing to budget */
+        limit_pages = rl.rlim_cur >> w->page_shift;
+        reserved = (uint64_t)cfg->nworkers * w->ring_pages + ZCB_MEMLOCK_MARGIN(limit_pages);
+        if (limit_pages < reserved + (uint64_t)cfg->nworkers * ((cfg->response_size >> w->page_shift) + 2)) {
+            snprintf(w->setup_msg, sizeof(w->setup_msg),
+                     "RLIMIT_MEMLOCK of %llu pages, %llu for rings and margin: no room for zero-copy "
+                     "sends (raise it, or --zc-page-budget 0)",
+                     (unsigned long long)limit_pages, (unsigned long long)reserved);
+            return -ENOMEM;
+        }
+        w->zc_page_budget = (limit_pages - reserved) / (uint64_t)cfg->nworkers;
+    }
+    w->st->zc_page_budget = w->zc_page_budget;
+    return 0;
+}
+
 int uring_worker_setup(struct worker *w)
 {
     int ret;
 
+    w->page_shift = (uint32_t)__builtin_ctzl((unsigned long)sysconf(_SC_PAGESIZE));
     w->wake_fd = eventfd(0, EFD_CLOEXEC);
     if (w->wake_fd < 0) {
         snprintf(w->setup_msg, sizeof(w->setup_msg), "eventfd: %s", strerror(errno));
         return -errno;
     }
+    accept_reserve_open(w);
     ret = conn_table_setup(w);
     if (!ret)
         ret = ring_create(w);
@@ -128,6 +196,8 @@ int uring_worker_setup(struct worker *w)
         ret = provided_buffers_setup(w);
     if (!ret && w->cfg->send_mode == SEND_ZC_FIXED)
         ret = response_buffer_register(w);
+    if (!ret)
+        ret = zc_budget_setup(w);
     return ret;
 }
 
@@ -144,16 +214,35 @@ void uring_worker_teardown(struct worker *w)
     free(w->conns);
     if (w->wake_fd >= 0)
         close(w->wake_fd);
+    if (w->reserve_fd >= 0)
+        close(w->reserve_fd);
 }
 
-/* An SQE, flushing the submission queue to the kernel first if it is full. */
+/* An SQE, flushing the submission queue to the kernel first if it is full. The flush fails with
+ * EBUSY while the completion queue is full, so the completions this loop pass has already
+ * handled are released first. If it keeps failing for about a second the ring is unusable and
+ * the server exits rather than spinning for ever. */
 struct io_uring_sqe *uring_sqe(struct worker *w)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    int tries, ret = 0;
 
-    while (sqe == NULL) {
-        io_uring_submit(&w->ring);
+    if (sqe == NULL && w->cqes_handled) {
+        io_uring_cq_advance(&w->ring, w->cqes_handled);
+        w->cqes_handled = 0;
+    }
+    for (tries = 0; sqe == NULL && tries < ZCB_SQE_TRIES; tries++) {
+        ret = io_uring_submit(&w->ring);
         sqe = io_uring_get_sqe(&w->ring);
+        if (sqe == NULL && ret < 0) {
+            struct timespec pause = { 0, 1000000 }; /* 1 ms */
+            nanosleep(&pause, NULL);
+        }
+    }
+    if (sqe == NULL) {
+        fprintf(stderr, "zcb-server: worker %d: no submission queue entry after %d flushes (last: %s); "
+                        "giving up\n", w->id, ZCB_SQE_TRIES, ret < 0 ? strerror(-ret) : "no progress");
+        exit(1);
     }
     return sqe;
 }
@@ -173,4 +262,31 @@ bool uring_kernel_has_send_zc(char *err, size_t errlen)
         snprintf(err, errlen, "this kernel lacks IORING_OP_SEND_ZC (needs Linux 6.0+): "
                               "refusing to run a zero-copy arm that would measure regular send");
     return ok;
+}
+
+/*
+ * Does SEND_ZC accept IORING_SEND_ZC_REPORT_USAGE (Linux 6.2+)? The flags are checked when the
+ * request is prepared, before its file is looked up: with fd -1 a kernel that knows the flag
+ * fails with EBADF, one that does not with EINVAL. Nothing is sent. Returns 1 or 0, or -errno
+ * when no ring could be made to ask.
+ */
+int uring_kernel_has_zc_report_usage(void)
+{
+    struct io_uring ring;
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+    static const char byte = 0;
+    int ret = io_uring_queue_init(2, &ring, 0);
+
+    if (ret)
+        return ret;
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_send_zc(sqe, -1, &byte, 1, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+    ret = io_uring_submit_and_wait(&ring, 1);
+    if (ret >= 0)
+        ret = io_uring_peek_cqe(&ring, &cqe);
+    if (ret >= 0)
+        ret = cqe->res == -EINVAL ? 0 : 1;
+    io_uring_queue_exit(&ring);
+    return ret;
 }

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,16 +28,22 @@ WRK_PIPELINE_SCRIPT = ROOT / "loadgen" / "pipeline.lua"
 pytestmark = pytest.mark.server
 
 
-def expected_response(size: int, close: bool = False) -> bytes:
-    """The 200 response the server documents: exactly `size` bytes, body[i] = ALPHABET[i % 36]."""
-    extra = b"Connection: close\r\n" if close else b""
-    for digits in range(1, 21):
-        head_len = len(b"HTTP/1.1 200 OK\r\nContent-Length: \r\nContent-Type: text/plain\r\n\r\n") + digits + len(extra)
-        body_len = size - head_len
-        if body_len >= 0 and len(str(body_len)) == digits:
-            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n%s\r\n" % (body_len, extra)
-            body = (BODY_ALPHABET * (body_len // 36 + 1))[:body_len]
-            return head + body
+def expected_response(size: int, close: bool = False, keep_alive: bool = False) -> bytes:
+    """The 200 response the server documents: exactly `size` bytes, body[i] = ALPHABET[i % 36].
+
+    Where no Content-Length fits exactly (its digit count changes with the body's length), one
+    space of optional white space after "Content-Length:" pads the head by a byte."""
+    extra = b"Connection: close\r\n" if close else b"Connection: keep-alive\r\n" if keep_alive else b""
+    for pad in (b"", b" "):
+        for digits in range(1, 21):
+            head_len = (len(b"HTTP/1.1 200 OK\r\nContent-Length: \r\nContent-Type: text/plain\r\n\r\n")
+                        + len(pad) + digits + len(extra))
+            body_len = size - head_len
+            if body_len >= 0 and len(str(body_len)) == digits:
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %s%d\r\nContent-Type: text/plain\r\n%s\r\n" % (
+                    pad, body_len, extra)
+                body = (BODY_ALPHABET * (body_len // 36 + 1))[:body_len]
+                return head + body
     raise ValueError(f"no response of {size} bytes")
 
 
@@ -58,7 +66,8 @@ def server_binary(request, built_servers) -> Path:
 class RunningServer:
     """One server process on an ephemeral port, stopped with SIGTERM like a container is."""
 
-    def __init__(self, binary: Path, args: list[str], stats_file: Path, memlock: int | None = None):
+    def __init__(self, binary: Path, args: list[str], stats_file: Path, memlock: int | None = None,
+                 nofile: int | None = None, uid: int | None = None):
         self.stats_file = stats_file
         self.final: dict | None = None
         env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:detect_leaks=1", UBSAN_OPTIONS="print_stacktrace=1")
@@ -66,8 +75,15 @@ class RunningServer:
         def limits():
             if memlock is not None:
                 resource.setrlimit(resource.RLIMIT_MEMLOCK, (memlock, memlock))
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            else:
+                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+            if uid is not None:  # after the limits: an unprivileged uid could not raise them
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
 
         self.proc = subprocess.Popen(
             [str(binary), "--port", "0", "--stats-file", str(stats_file), *args],
@@ -110,17 +126,31 @@ class RunningServer:
 
 @pytest.fixture
 def start_server(server_binary, tmp_path):
-    """start_server(*args, memlock=None) -> RunningServer; every server is stopped at teardown."""
-    started: list[RunningServer] = []
+    """start_server(*args, memlock=None, nofile=None, uid=None) -> RunningServer; every server is
+    stopped at teardown. memlock / nofile set both the soft and the hard limit of the server
+    process; uid runs it as that user (memlock is charged per user: a uid of its own keeps other
+    processes' charges out of a test that counts ENOMEM)."""
 
-    def start(*args: str, memlock: int | None = None, binary: Path | None = None) -> RunningServer:
-        server = RunningServer(binary or server_binary, list(args), tmp_path / f"stats{len(started)}", memlock)
+    def start(*args: str, memlock: int | None = None, nofile: int | None = None, uid: int | None = None,
+              binary: Path | None = None) -> RunningServer:
+        stats_dir = tmp_path
+        if uid is not None:
+            # pytest's tmp_path is private to root: give the other uid a directory it can write
+            stats_dir = Path(tempfile.mkdtemp(prefix="zcb-test-"))
+            stats_dir.chmod(0o777)
+            shared_dirs.append(stats_dir)
+        server = RunningServer(binary or server_binary, list(args), stats_dir / f"stats{len(started)}", memlock,
+                               nofile, uid)
         started.append(server)
         return server
 
+    started: list[RunningServer] = []
+    shared_dirs: list[Path] = []
     yield start
     for server in started:
         server.kill()
+    for directory in shared_dirs:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def connect(port: int) -> socket.socket:

@@ -21,7 +21,8 @@ SECONDS = 2
 
 
 def load(start_server, *args: str, drop_ipc_lock: bool = True) -> tuple[dict, dict]:
-    flags = ["--drop-ipc-lock"] if drop_ipc_lock else []
+    # --zc-page-budget 0: these tests are about the count cap; test_memlock_budget.py tests the budget
+    flags = ["--drop-ipc-lock", "--zc-page-budget", "0"] if drop_ipc_lock else []
     server = start_server(*flags, *args, memlock=MEMLOCK)
     wrk = run_wrk(server.port, CONNS, SECONDS)
     return wrk, server.stop()["totals"]
@@ -45,7 +46,8 @@ def test_without_cap_zc_hits_enomem_and_falls_back(start_server):
     """The negative control: it shows the load provokes ENOMEM, so the capped test can fail."""
     wrk, totals = load(start_server, "--send", "zc", "--zc-max-inflight", "0")
     assert totals["zc_enomem"] > 0
-    assert totals["fallback_enomem"] == totals["zc_enomem"]
+    # a resend is counted only when issued (not when its connection was closing)
+    assert 0 < totals["fallback_enomem"] <= totals["zc_enomem"]
     assert totals["sends_regular"] == totals["fallback_enomem"] + totals["fallback_cap"]
     assert_nothing_lost(wrk, totals)
 

@@ -61,6 +61,8 @@ def test_probe_on_this_kernel_finds_send_zc():
     assert facts["usable"] is True, facts["error"]
     assert facts["send_zc"] is True and facts["opcodes"]["SEND_ZC"] is True
     assert facts["sendmsg_zc"] is True
+    # 6.2+ (this machine runs 6.18): SEND_ZC takes IORING_SEND_ZC_REPORT_USAGE
+    assert facts["send_zc_report_usage"] is True and facts["zc_copied_share"] == "reported"
     assert uring.OPCODES["SEND"] in facts["supported_opcodes"]
     assert "SINGLE_MMAP" in facts["features"]
     # 6.x kernels accept both setup flags the server asks for.
@@ -88,3 +90,22 @@ def test_probe_sees_zc_charged_to_memlock_without_cap_ipc_lock():
     assert dropped["zc_charged_to_memlock"] is True
     assert full["zc_charged_to_memlock"] is False
     assert dropped["usable"] is True  # dropping the capability does not make io_uring unusable
+
+
+def test_send_zc_flag_probe_tells_known_from_unknown_flags():
+    """The same submission that finds REPORT_USAGE accepted finds a flag no kernel defines
+    refused: the probe can answer "no", as it must on 6.0/6.1."""
+    kernel = uring._Kernel()
+    assert kernel.send_zc_flags_accepted(uring.IORING_SEND_ZC_REPORT_USAGE) is True
+    assert kernel.send_zc_flags_accepted(0) is True
+    assert kernel.send_zc_flags_accepted(1 << 15) is False
+
+
+@pytest.mark.skipif(not LIBURING_HEADER.exists(), reason="liburing-dev not installed (bootstrap.sh installs it)")
+def test_sqe_layout_matches_liburing_header():
+    import struct
+
+    assert struct.calcsize(uring.SQE_FORMAT) == 64 and struct.calcsize(uring.CQE_FORMAT) == 16
+    text = LIBURING_HEADER.read_text()
+    assert re.search(r"#define IORING_OFF_SQES\s+0x10000000ULL", text)
+    assert re.search(r"#define IORING_OFF_CQ_RING\s+0x8000000ULL", text)
