@@ -74,13 +74,14 @@ def _bench_defaults():
 _B = _bench_defaults()
 
 
-@task(auto_shortflags=False, help={
+#: Help of the options bench and sweep share (one text each; the sweep overrides a few).
+RUN_HELP = {
     "mode": f"regular|zc|zc-fixed|all (a zc arm always runs beside regular) [{_B.DEFAULT_MODE}]",
     "server": f"zcbench|nginx|both [{_B.DEFAULT_SERVER}]",
     "conns": f"comma-separated connection counts [{','.join(map(str, _B.DEFAULT_CONNS))}]",
     "duration": f"measured seconds per cell [{_B.DEFAULT_DURATION_S}]",
     "warmup": f"warmup seconds per cell [{_B.DEFAULT_WARMUP_S}]",
-    "repeat": f"repetitions of every cell [{_B.DEFAULT_REPEAT}]",
+    "repeat": f"blocks: each runs every cell once, shuffled; arms are compared per block [{_B.DEFAULT_REPEAT}]",
     "response_size": f"response bytes incl. headers (88, 4k, ...; a list runs each) [{_B.DEFAULT_RESPONSE_SIZE}]",
     "zc_max_inflight": f"per-worker cap on in-flight zero-copy sends, 0 = none [{_B.DEFAULT_ZC_MAX_INFLIGHT}]",
     "drop_ipc_lock": "server drops CAP_IPC_LOCK so ZC sends are charged to memlock [off]",
@@ -90,26 +91,51 @@ _B = _bench_defaults()
     "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.DEFAULT_LOADGEN_CPUS}]",
     "threads": "wrk threads, at least 1 [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
     "path": f"loopback|veth (veth: wrk in its own netns across a veth + bridge) [{_B.DEFAULT_PATH}]",
+    "rate": "requests/s wrk offers every arm of a cell (paced), or auto = 70% of the slower arm's "
+            "saturation, measured by a short pilot [off: as fast as wrk can]",
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
-})
-def bench(c, mode="", server=_B.DEFAULT_SERVER,
-          conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEFAULT_DURATION_S),
-          warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(_B.DEFAULT_REPEAT),
-          response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT),
-          drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK), nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS,
-          loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH,
-          out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL):
+}
+
+#: Task-argument defaults of those options (what `--from` treats as "not given").
+RUN_DEFAULTS = dict(
+    mode="", server=_B.DEFAULT_SERVER, conns=",".join(map(str, _B.DEFAULT_CONNS)),
+    duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(_B.DEFAULT_REPEAT),
+    response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT),
+    drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK), nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS,
+    loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH,
+    rate="", out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL,
+)
+
+
+def _config_args(options: dict) -> dict:
+    """Config.from_args keywords from the task's options ("" = not given)."""
+    return {name: (value if value != "" else None) for name, value in options.items()}
+
+
+@task(auto_shortflags=False, help=RUN_HELP | {
+    "from": "rerun the matrix, seed and cell order of RUN/manifest.json into a new run; options "
+            "given that differ from their defaults override it (recorded) [off]"})
+def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN_DEFAULTS["conns"],
+          duration=RUN_DEFAULTS["duration"], warmup=RUN_DEFAULTS["warmup"], repeat=RUN_DEFAULTS["repeat"],
+          response_size=RUN_DEFAULTS["response_size"], zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"],
+          drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"], nofile="", server_cpus=RUN_DEFAULTS["server_cpus"],
+          loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"], threads="", port=RUN_DEFAULTS["port"],
+          path=RUN_DEFAULTS["path"], rate="", out=RUN_DEFAULTS["out"], quiet=False, seed="",
+          label=RUN_DEFAULTS["label"], from_=""):
     """Run the A/B benchmark (regular send vs SEND_ZC) and write results/<UTC time>-<label>/."""
     from zcbench import bench as bench_mod
-    from zcbench.config import Config
+    from zcbench.config import Config, rerun_config
 
-    _run_to_results(lambda: bench_mod.run_bench(Config.from_args(
-        mode=mode or None, server=server, conns=conns, response_size=response_size, duration=duration,
-        warmup=warmup, repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock,
-        memlock=memlock, nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
-        threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
-        quiet=quiet)))
+    options = {name: value for name, value in locals().items() if name in RUN_DEFAULTS}
+
+    def make_config():
+        if from_:
+            given = {k: v for k, v in options.items() if v != RUN_DEFAULTS[k]}
+            return rerun_config(from_, _config_args(given))
+        return Config.from_args(**_config_args(options))
+
+    _run_to_results(lambda: bench_mod.run(make_config()))
 
 
 @task(auto_shortflags=False, help={
@@ -175,35 +201,21 @@ def compare(c, run_a, run_b):
         _fail(str(exc))
 
 
-@task(help={
-    "sizes": "comma-separated response sizes (88, 512, 1k, 4k, ... 1m)",
-    "conns": "comma-separated connection counts", "mode": "regular|zc|zc-fixed|all",
-    "server": "zcbench|nginx|both", "duration": "measured seconds per cell",
-    "warmup": "warmup seconds per cell", "repeat": "repetitions of every cell",
-    "zc_max_inflight": "per-worker cap on in-flight zero-copy sends (0 = none)",
-    "drop_ipc_lock": "server drops CAP_IPC_LOCK so ZC sends are charged to memlock",
-    "memlock": "server memlock limit", "nofile": "nofile limit of both containers",
-    "server_cpus": "CPU list of the server", "loadgen_cpus": "CPU list of wrk (disjoint)",
-    "threads": "wrk threads", "port": "server port",
-    "path": "loopback|veth (veth: wrk in its own netns, so the copied share of a real path shows)",
-    "out": "results root directory", "quiet": "no progress bar", "seed": "shuffle seed",
-    "label": "suffix of the run directory name",
-})
-def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", server=_B.DEFAULT_SERVER,
-          duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(_B.DEFAULT_REPEAT),
-          zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT), drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK),
-          nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS, loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="",
-          port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH, out=str(_B.DEFAULT_OUT), quiet=False, seed="",
-          label="sweep"):
+@task(auto_shortflags=False, help={k: v for k, v in RUN_HELP.items() if k != "response_size"} | {
+    "sizes": "comma-separated response sizes (88, 512, 1k, 4k, ... 1m) [88,512,1k,4k,16k,64k,256k,1m]",
+    "conns": "comma-separated connection counts [100]", "mode": "regular|zc|zc-fixed|all [all]",
+    "label": "suffix of the run directory name [sweep]"})
+def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", server=RUN_DEFAULTS["server"],
+          duration=RUN_DEFAULTS["duration"], warmup=RUN_DEFAULTS["warmup"], repeat=RUN_DEFAULTS["repeat"],
+          zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"], drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"],
+          nofile="", server_cpus=RUN_DEFAULTS["server_cpus"], loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"],
+          threads="", port=RUN_DEFAULTS["port"], path=RUN_DEFAULTS["path"], rate="", out=RUN_DEFAULTS["out"],
+          quiet=False, seed="", label="sweep"):
     """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
     from zcbench import sweep as sweep_mod
 
-    _run_to_results(lambda: sweep_mod.run_sweep(sweep_mod.sweep_config(
-        sizes=sizes, conns=conns, mode=mode, server=server, duration=duration, warmup=warmup,
-        repeat=repeat, zc_max_inflight=zc_max_inflight, drop_ipc_lock=drop_ipc_lock, memlock=memlock,
-        nofile=nofile or None, server_cpus=server_cpus, loadgen_cpus=loadgen_cpus,
-        threads=threads or None, port=port, path=path, out=out, label=label, seed=seed or None,
-        quiet=quiet)))
+    options = {name: value for name, value in locals().items() if name in RUN_DEFAULTS or name == "sizes"}
+    _run_to_results(lambda: sweep_mod.run_sweep(sweep_mod.sweep_config(**_config_args(options))))
 
 
 # --- host provisioning ----------------------------------------------------------------------

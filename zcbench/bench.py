@@ -20,12 +20,12 @@ import os
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from zcbench import containers, counters, images, manifest, samples
-from zcbench.config import Config, ConfigError, format_cpus, host_limit, port_in_use
+from zcbench.config import Config, ConfigError, format_cpus, host_limit, port_in_use, rate_key
 from zcbench.plan import Cell, plan_cells
 from zcbench.wrk import WrkError, WrkRun, run_wrk
 
@@ -148,9 +148,17 @@ def remove_run_networks(client, run_id: str) -> None:
 # --- one cell ---------------------------------------------------------------------------------
 
 
+def rate_fields(offered: int | None, achieved: float | None) -> dict:
+    """What a sample records about pacing (all null when wrk ran as fast as it could)."""
+    if not offered:
+        return {"offered_rate": None, "achieved_rate": None, "rate_sustained": None}
+    return {"offered_rate": offered, "achieved_rate": achieved,
+            "rate_sustained": achieved is not None and achieved >= samples.RATE_SUSTAINED_SHARE * offered}
+
+
 def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: WrkRun,
                  server_counters: dict | None, server_cpu_s: float | None, loadgen_cores: int,
-                 server_exit: dict | None = None) -> dict:
+                 server_exit: dict | None = None, offered_rate: int | None = None) -> dict:
     """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured."""
     result = measured.result
     requests = int(result["requests"])
@@ -183,6 +191,8 @@ def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: Wrk
         "loadgen_cpu_share": share,
         "loadgen_bound": share is not None and share >= samples.LOADGEN_BOUND_SHARE,
         "server_exit": server_exit,
+        "wrk_command": list(measured.command),
+        **rate_fields(offered_rate, requests / duration_s if duration_s > 0 else None),
     }
 
 
@@ -223,15 +233,16 @@ def measure_cell(ctx: RunContext, cell: Cell) -> dict:
     """Fresh server, warmup, measured run bracketed by counter/CPU snapshots, stop, sample."""
     cfg = ctx.config
     url = f"http://{ctx.path.target}:{cfg.port}/"
+    rate = cfg.rate_for(cell.conns, cell.response_size)
     started_at = manifest.utc_now()
     server = _start_cell_server(ctx, cell)
     try:
         if cfg.warmup_s > 0:
             run_wrk(ctx.loadgen, url, conns=cell.conns, threads=cfg.threads,
-                    duration_s=cfg.warmup_s, timeout_s=WRK_TIMEOUT_S)
+                    duration_s=cfg.warmup_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
         cpu_before, totals_before = _snapshot(server)
         measured = run_wrk(ctx.loadgen, url, conns=cell.conns, threads=cfg.threads,
-                           duration_s=cfg.duration_s, timeout_s=WRK_TIMEOUT_S)
+                           duration_s=cfg.duration_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
         cpu_after, totals_after = _snapshot(server)
     finally:
         code, stdout, stderr = containers.stop_container(server)
@@ -247,7 +258,8 @@ def measure_cell(ctx: RunContext, cell: Cell) -> dict:
     delta = counters.delta(totals_after, totals_before) if totals_after is not None else None
     return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured,
                         server_counters=delta, server_cpu_s=cpu_after - cpu_before,
-                        loadgen_cores=min(cfg.threads, len(cfg.loadgen_cpus)), server_exit=server_exit)
+                        loadgen_cores=min(cfg.threads, len(cfg.loadgen_cpus)), server_exit=server_exit,
+                        offered_rate=rate)
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -320,6 +332,42 @@ def render(run_dir: Path) -> str | None:
     except Exception as exc:  # noqa: BLE001 - the samples are kept; the report can be redone
         return f"rendering failed: {type(exc).__name__}: {exc} (retry with `invoke report`)"
     return None
+
+
+#: --rate auto offers this share of the slower arm's saturated rate, measured by a pilot.
+AUTO_RATE_SHARE = 0.7
+PILOT_DURATION_S = 3
+
+
+def auto_rates(pilot_samples: list[dict], share: float = AUTO_RATE_SHARE) -> dict[str, int]:
+    """Per cell ("conns/size"), `share` of the slowest arm's saturated rate in the pilot."""
+    slowest: dict[str, float] = {}
+    for sample in pilot_samples:
+        cell, rps = sample["cell"], sample.get("requests_per_s")
+        if rps:
+            key = rate_key(cell["conns"], cell["response_size"])
+            slowest[key] = min(slowest.get(key, rps), rps)
+    return {key: max(1, round(rps * share)) for key, rps in slowest.items()}
+
+
+def with_auto_rates(config: Config, log=print) -> Config:
+    """--rate auto: a short unpaced pilot run (its own run directory), then the rates it implies."""
+    pilot = replace(config, rate_auto=False, rate=None, repeat=1, duration_s=PILOT_DURATION_S,
+                    label=f"{config.label}-rate-pilot", quiet=True)
+    pilot_dir = run_bench(pilot, log=log)
+    rates = auto_rates(samples.load_samples(pilot_dir / SAMPLES))
+    if not config.quiet:
+        log(f"zcbench: --rate auto: {AUTO_RATE_SHARE:.0%} of the slower arm's saturation: "
+            + ", ".join(f"{key} -> {rate}/s" for key, rate in rates.items()))
+    return replace(config, cell_rates=rates,
+                   extra=config.extra | {"rate_pilot_run": str(pilot_dir), "auto_rate_share": AUTO_RATE_SHARE})
+
+
+def run(config: Config, log=print) -> Path:
+    """`invoke bench`: the run, preceded by the rate pilot when --rate auto."""
+    if config.rate_auto and not config.cell_rates:
+        config = with_auto_rates(config, log)
+    return run_bench(config, log)
 
 
 def run_bench(config: Config, log=print) -> Path:

@@ -116,19 +116,47 @@ def cell_changes(samples_a: list[dict], samples_b: list[dict]) -> list[dict]:
 
 
 def ratio_changes(summary_a: dict, summary_b: dict) -> list[dict]:
-    """Per arm/regular comparison present in both runs: did the throughput ratio move?"""
+    """Per arm/regular comparison and metric present in both runs: did the ratio move?
+
+    The changes are one family: Holm-adjusted, and a change counts only when significant after
+    the adjustment (so a rerun of many cells does not "disagree" by chance)."""
     changes = []
     for comparison in summary_a["comparisons"]:
         arm, conns, size = comparison["arm"], comparison["conns"], comparison["response_size"]
         other = stats.find_comparison(summary_b, arm, conns, size)
         if other is None:
             continue
-        for metric in ("requests_per_s", "latency_mean_us"):
+        for metric in stats.COMPARED_METRICS:
             higher_is_better = stats.METRICS[metric].higher_is_better
             changes.append({"arm": arm, "conns": conns, "response_size": size, "metric": metric,
                             **stats.ratio_change(comparison["metrics"][metric], other["metrics"][metric],
                                                  higher_is_better)})
+    tested = [c for c in changes if c["p"] is not None]
+    for change, p_adjusted in zip(tested, stats.holm_adjust([c["p"] for c in tested])):
+        change["p_adjusted"] = p_adjusted
+        if p_adjusted >= stats.ALPHA:
+            change["verdict"] = stats.NO_DIFFERENCE
     return changes
+
+
+def agreement(result: dict) -> dict:
+    """Do the two runs agree? Every arm/regular ratio within the other run's, after Holm."""
+    tested = [c for c in result["ratio_changes"] if c.get("p_adjusted") is not None]
+    moved = [c for c in tested if c["verdict"] in (stats.BETTER, stats.WORSE)]
+    return {"ratios_tested": len(tested), "ratios_moved": len(moved), "agree": bool(tested) and not moved}
+
+
+def rerun_relation(manifest_a: dict, manifest_b: dict, dir_a: Path) -> str | None:
+    """'B reruns A ...' when B was made with `invoke bench --from A/manifest.json`."""
+    extra = (manifest_b.get("config") or {}).get("extra") or {}
+    if not extra.get("rerun_of") or Path(extra["rerun_of"]).resolve() != dir_a.resolve():
+        return None
+    order_a = [c for c in (manifest_a.get("plan") or {}).get("order", [])]
+    order_b = [c for c in (manifest_b.get("plan") or {}).get("order", [])]
+    same = order_a == order_b and bool(order_a)
+    overrides = ", ".join(extra.get("rerun_overrides") or []) or "none"
+    return (f"B reruns A (`invoke bench --from`): same seed and cell order: {'yes' if same else 'NO'}; "
+            f"options overridden: {overrides}")
 
 
 def _cell_keys(summary: dict) -> set[tuple]:
@@ -150,6 +178,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
         "environment_changes": environment_changes(manifest_a, manifest_b),
         "package_changes": package_changes(dir_a, manifest_a, dir_b, manifest_b),
         "ratio_changes": ratio_changes(summary_a, summary_b),
+        "rerun": rerun_relation(manifest_a, manifest_b, dir_a),
         "cells": cell_changes(samples_a, samples_b),
         "only_in_a": sorted(keys_a - keys_b),
         "only_in_b": sorted(keys_b - keys_a),
@@ -201,7 +230,15 @@ def render_compare(result: dict) -> str:
     lines += ["", "Ratios (arm / regular, paired by block within each run) are the firmer comparison: "
               "a ratio's change is tested with Welch's t on the two runs' mean log ratios. Cells, B "
               "against A, use Welch's t on the logs of the repetitions; absolute numbers between runs "
-              f"drift on shared machines. Significant = p < {stats.ALPHA}, unadjusted.", ""]
+              f"drift on shared machines. Ratio changes are Holm-adjusted as one family; cells are unadjusted "
+              f"(p < {stats.ALPHA}).", ""]
+    agree = agreement(result)
+    if result.get("rerun"):
+        lines += [f"**{result['rerun']}**", ""]
+    if agree["ratios_tested"]:
+        lines += [f"**Agreement**: {'the runs agree' if agree['agree'] else 'the runs DISAGREE'} — "
+                  f"{agree['ratios_moved']} of {agree['ratios_tested']} arm/regular ratios moved beyond "
+                  "their intervals (Holm-adjusted).", ""]
     lines += ["## What changed in the setup", ""]
     changes = [("config", c) for c in result["config_changes"]] + \
               [("environment", c) for c in result["environment_changes"]]
@@ -214,11 +251,11 @@ def render_compare(result: dict) -> str:
     lines += render_package_changes(result.get("package_changes"))
     if result["ratio_changes"]:
         rows = [[r["arm"], str(r["conns"]), fmt.size(r["response_size"]),
-                 {"requests_per_s": "throughput", "latency_mean_us": "mean latency"}[r["metric"]],
+                 stats.METRICS[r["metric"]].label,
                  fmt.ratio(r["before"]), fmt.ratio(r["after"]), _verdict(r["change"], r["verdict"]),
-                 fmt.number(r["p"], 3)] for r in result["ratio_changes"]]
+                 f"{fmt.pvalue(r['p'])} / {fmt.pvalue(r.get('p_adjusted'))}"] for r in result["ratio_changes"]]
         lines += ["## Arm / regular ratios", "",
-                  *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p"], rows), ""]
+                  *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p / p Holm"], rows), ""]
     if result["cells"]:
         rows = []
         for cell in result["cells"]:

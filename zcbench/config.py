@@ -12,7 +12,7 @@ import re
 import resource
 import secrets
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from zcbench import ROOT
@@ -97,6 +97,15 @@ class Config:
     extra: dict = field(default_factory=dict)  # callers' notes (e.g. the sweep), kept in the manifest
     # Iterations of the server's calibration loop per response, in the WORK_ARM only (calibrate.py).
     calibration_work: int = 0
+    # --rate: requests/s wrk offers in every cell (None = as fast as it can); with --rate auto,
+    # rate_auto is set and bench.run() fills cell_rates ("conns/size" -> rate) from a pilot.
+    rate: int | None = None
+    rate_auto: bool = False
+    cell_rates: dict = field(default_factory=dict)
+
+    def rate_for(self, conns: int, response_size: int) -> int | None:
+        """The request rate offered to a cell (the same for every arm of it), or None."""
+        return self.cell_rates.get(rate_key(conns, response_size), self.rate)
 
     def __post_init__(self):
         # The injected cost must never reach a real comparison: it exists only with its own arm.
@@ -126,7 +135,7 @@ class Config:
                   server_cpus=DEFAULT_SERVER_CPUS, loadgen_cpus=DEFAULT_LOADGEN_CPUS,
                   threads=None, port=DEFAULT_PORT, bind=DEFAULT_BIND, path=DEFAULT_PATH,
                   out=DEFAULT_OUT, label=DEFAULT_LABEL, seed=None, quiet=False,
-                  online_cpus=None, extra=None) -> Config:
+                  online_cpus=None, extra=None, rate=None) -> Config:
         mode_given = mode not in (None, "")  # None/"": not given, DEFAULT_MODE for zcbench
         mode = mode if mode_given else DEFAULT_MODE
         if mode not in MODES:
@@ -182,7 +191,14 @@ class Config:
             quiet=bool(quiet),
             mode=mode,
             extra=dict(extra or {}),
+            rate=None if rate in (None, "", "auto") else parse_int(rate, "--rate", 1),
+            rate_auto=str(rate) == "auto",
         )
+
+
+def rate_key(conns: int, response_size: int) -> str:
+    """A cell's key in Config.cell_rates (JSON object keys are strings)."""
+    return f"{conns}/{response_size}"
 
 
 # --- parsers (each raises ConfigError naming the option) ------------------------------------
@@ -291,3 +307,56 @@ def port_in_use(port: int, bind: str = DEFAULT_BIND) -> bool:
         except OSError:
             return True
     return False
+
+
+# --- rerun from a manifest (`invoke bench --from RUN/manifest.json`) -------------------------
+
+
+def args_of_config(recorded: dict) -> dict:
+    """Config.from_args keyword arguments that rebuild a recorded Config (manifest["config"])."""
+    servers = recorded.get("servers") or [DEFAULT_SERVER]
+    args = {
+        "mode": recorded.get("mode") or DEFAULT_MODE,
+        "server": "both" if len(servers) > 1 else servers[0],
+        "conns": ",".join(map(str, recorded["conns"])),
+        "response_size": ",".join(map(str, recorded["response_sizes"])),
+        "duration": recorded["duration_s"], "warmup": recorded["warmup_s"], "repeat": recorded["repeat"],
+        "zc_max_inflight": recorded["zc_max_inflight"], "drop_ipc_lock": recorded["drop_ipc_lock"],
+        "memlock": recorded["memlock"], "nofile": recorded["nofile"],
+        "server_cpus": format_cpus(recorded["server_cpus"]), "loadgen_cpus": format_cpus(recorded["loadgen_cpus"]),
+        "threads": recorded["threads"], "port": recorded["port"], "bind": recorded.get("bind", DEFAULT_BIND),
+        "path": recorded.get("path", DEFAULT_PATH), "label": recorded.get("label", DEFAULT_LABEL),
+        "seed": recorded["seed"], "extra": recorded.get("extra") or {},
+        "rate": "auto" if recorded.get("rate_auto") else recorded.get("rate"),
+    }
+    if args["server"] == "nginx":
+        args["mode"] = None
+    return args
+
+
+def rerun_config(manifest_path: str | Path, overrides: dict, **host) -> Config:
+    """The recorded run's Config again (same matrix, seed, hence cell order, and any rates
+    --rate auto chose), with `overrides` (options the user gave) applied and recorded."""
+    import json
+
+    path = Path(manifest_path)
+    try:
+        recorded = json.loads(path.read_text())["config"]
+    except FileNotFoundError:
+        raise ConfigError(f"--from {manifest_path}: no such manifest") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(f"--from {manifest_path}: not a zcbench manifest with a config") from None
+    if recorded.get("calibration_work"):
+        raise ConfigError(f"--from {manifest_path}: a calibration run; rerun it with `invoke calibrate`")
+    try:
+        args = args_of_config(recorded)
+    except KeyError as exc:
+        raise ConfigError(f"--from {manifest_path}: the recorded config lacks {exc}") from None
+    args.update(overrides)
+    args["extra"] = dict(args["extra"]) | {"rerun_of": str(path.resolve().parent),
+                                            "rerun_overrides": sorted(overrides)}
+    config = Config.from_args(**args, **host)
+    # The rates a --rate auto pilot chose are part of what is rerun (unless --rate was given).
+    if "rate" not in overrides and recorded.get("cell_rates"):
+        config = replace(config, cell_rates=dict(recorded["cell_rates"]))
+    return config

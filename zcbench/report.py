@@ -19,7 +19,7 @@ from pathlib import Path
 from zcbench import __version__, fmt, hostfacts, plots, stats, sweep
 from zcbench.atomic import write_atomic
 from zcbench.fmt import markdown_table
-from zcbench.samples import LOADGEN_BOUND_SHARE, load_samples
+from zcbench.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE, load_samples
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
@@ -211,8 +211,14 @@ def _where(summary: dict, conns: int, size: int) -> str:
     return f"{conns}c"
 
 
+def _rates_text(groups: list[dict]) -> str:
+    rates = sorted({g["offered_rate"] for g in groups})
+    return (f"{fmt.rate(rates[0])} req/s" if len(rates) == 1
+            else f"{fmt.rate(rates[0])}–{fmt.rate(rates[-1])} req/s depending on the cell")
+
+
 def verdict_word(verdict: str) -> str:
-    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE):
+    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, stats.NOT_SUSTAINED):
         return verdict
     return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
 
@@ -233,7 +239,7 @@ def glance_line(summary: dict, arm: str, metric: str) -> str | None:
             by_verdict.setdefault(word, []).append(where + detail)
     if not by_verdict:
         return None
-    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, "untested (<2 reps)", "no data")
+    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, stats.NOT_SUSTAINED, "untested (<2 reps)", "no data")
     return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
 
 
@@ -243,13 +249,22 @@ def glance_lines(summary: dict) -> list[str]:
     bound = [g for g in summary["groups"] if g["loadgen_bound_reps"]]
     metrics = (("requests_per_s", "throughput"), ("latency_mean_us", "mean latency"),
                ("cpu_us_per_request", "CPU/request"))
-    if bound:  # throughput measured wrk there: lead with what the server's own cost says
+    paced = [g for g in summary["groups"] if g.get("offered_rate")]
+    if paced:  # equal offered load: throughput is the rate asked for; cost and latency are the news
+        metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
+                   ("latency_mean_us", "mean latency"))
+        unsustained = [g for g in paced if g["rate_unsustained_reps"]]
+        lines.append(f"- **At equal offered load** ({_rates_text(paced)}): every arm of a cell was offered "
+                     "the same request rate, so CPU/request and latency compare the arms' cost."
+                     + (f" ⚠ {len(unsustained)} cell(s) fell short of it and are not compared."
+                        if unsustained else ""))
+    elif bound:  # throughput measured wrk there: lead with what the server's own cost says
         metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
                    ("requests_per_s", "throughput"))
         lines.append(f"- **Read CPU/request first**: wrk was the bottleneck in {len(bound)} of "
                      f"{len(summary['groups'])} cells, so throughput there is wrk's. To make the server "
                      "the bottleneck: give wrk more CPUs (`--loadgen-cpus`), or run the loadgen on a "
-                     "second host.")
+                     "second host; or compare at equal load with `--rate auto`.")
     for arm in [a for a in summary["arms"] if a != "regular"]:
         for metric, name in metrics:
             text = glance_line(summary, arm, metric)
@@ -299,6 +314,35 @@ def study_table_lines(summary: dict, arm: str) -> list[str]:
             "significant after Holm's adjustment over the whole report; otherwise \"no difference\" with "
             f"the smallest change this run could have seen (MDE). {LOADGEN_MARK} = loadgen-bound.", "",
             *markdown_table(header, rows), ""]
+
+
+def equal_load_lines(summary: dict) -> list[str]:
+    """--rate: per cell and arm, the rate offered and achieved, then cost and latency."""
+    groups = [g for g in summary["groups"] if g.get("offered_rate")]
+    if not groups:
+        return []
+    rows = []
+    for group in groups:
+        comparison = stats.find_comparison(summary, group["arm"], group["conns"], group["response_size"])
+        metrics = comparison["metrics"] if comparison else {}
+        is_base = group["arm"] == stats.BASELINE_ARM
+        short = group["rate_unsustained_reps"]
+        rows.append([
+            group["arm"], str(group["conns"]), fmt.size(group["response_size"]),
+            fmt.rate(group["offered_rate"]),
+            fmt.rate(stats.group_mean(group, "requests_per_s")) + (f" ⚠ {short}/{group['reps']} short" if short else ""),
+            fmt.number(stats.group_mean(group, "cpu_us_per_request")),
+            "baseline" if is_base else delta_label(metrics.get("cpu_us_per_request")),
+            fmt.micros(stats.group_mean(group, "latency_p99_us")),
+            "baseline" if is_base else delta_label(metrics.get("latency_p99_us")),
+            indexes_text(group["sample_indexes"]),
+        ])
+    return ["## At equal offered load", "",
+            "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
+            f"mean of the repetitions; ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
+            "offered rate: such a cell is not compared. Deltas are paired by block, Holm-adjusted.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU µs/req", "CPU Delta",
+                             "p99", "p99 Delta", "Samples"], rows), ""]
 
 
 def statistics_lines(summary: dict) -> list[str]:
@@ -512,6 +556,9 @@ def environment_rows(manifest: dict) -> list[list[str]]:
         ("Server CPUs / loadgen CPUs / wrk threads",
          f"{_compact(fact('config.server_cpus'))} / {_compact(fact('config.loadgen_cpus'))} / {_compact(fact('config.threads'))}"),
         ("Seed (cell order)", _compact(fact("config.seed"))),
+        ("Offered rate (--rate)", _compact(fact("config.cell_rates", "config.rate")) if fact("config.cell_rates", "config.rate")
+         else "none: wrk as fast as it can"),
+        ("Rerun of", _compact(fact("config.extra.rerun_of")) if fact("config.extra.rerun_of") else "—"),
         ("Network path", _compact(fact("path.note", "path.kind", "config.path"))),
         ("Server container", _container_mode(manifest) + (f" ({reason})" if reason else "")),
         ("Docker", _compact(fact("docker.engine_version"))),
@@ -572,6 +619,7 @@ def render_markdown(summary: dict, manifest: dict) -> str:
         lines += ["No sample was recorded.", ""]
     else:
         lines += glance_lines(summary)
+        lines += equal_load_lines(summary)
         for arm in _zc_arms(summary):
             lines += study_table_lines(summary, arm)
         lines += sweep_lines(summary)

@@ -36,7 +36,11 @@ A sample is a JSON object:
       "loadgen_wall_s": 10.02,         # wall seconds of that window
       "loadgen_cpu_share": 0.97,       # loadgen_cpu_s / (loadgen_wall_s * min(wrk threads, loadgen cores))
       "loadgen_bound": true,           # loadgen_cpu_share >= LOADGEN_BOUND_SHARE
-      "server_exit": {"code": 0, ...}  # how the cell's server container ended
+      "server_exit": {"code": 0, ...}, # how the cell's server container ended
+      "wrk_command": ["wrk", ...],     # the exact measured command line
+      "offered_rate": 60000,           # --rate: requests/s offered (null: as fast as wrk can)
+      "achieved_rate": 59950.2,        # requests_per_s, when paced
+      "rate_sustained": true           # achieved >= RATE_SUSTAINED_SHARE * offered (null: unpaced)
     }
 """
 
@@ -48,6 +52,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SCHEMA_VERSION = 1
+
+#: With --rate: a cell whose achieved rate is below this share of the offered one did not get
+#: the load the comparison is about; it is flagged, not compared.
+RATE_SUSTAINED_SHARE = 0.97
 
 #: wrk's threads (each on its own core) busy at least this share of the time: the cell measured
 #: wrk, not the server.

@@ -46,6 +46,7 @@ BASELINE_ARM = "regular"
 # Verdict words (summary.json and the report use these).
 BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no difference"
 TOO_FEW, NO_DATA = "too few repetitions", "no data"
+NOT_SUSTAINED = "rate not sustained"  # --rate: a cell that did not get the offered load
 
 
 # --- what is measured per sample -------------------------------------------------------------
@@ -331,15 +332,21 @@ def holm_adjust(p_values: list[float]) -> list[float]:
 
 
 def apply_holm(comparisons: list[dict]) -> None:
-    """Adjust every metric comparison of a report as one family, in place."""
-    tested = [m for c in comparisons for m in c["metrics"].values() if m.get("p") is not None]
+    """Adjust every metric comparison of a report as one family, in place (comparisons whose
+    offered rate was not sustained are left out of it and say so)."""
+    for c in comparisons:
+        if c.get("rate_unsustained"):
+            for metric in c["metrics"].values():
+                metric.update(p_adjusted=None, verdict=NOT_SUSTAINED, ci=None, ci_level=None)
+    tested = [m for c in comparisons if not c.get("rate_unsustained")
+              for m in c["metrics"].values() if m.get("p") is not None]
     adjusted = holm_adjust([m["p"] for m in tested])
     family = len(tested)
     for metric, p_adjusted in zip(tested, adjusted):
         metric.update(family_result(metric, p_adjusted, family))
     for c in comparisons:  # untested ones still get the family's MDE level
         for metric in c["metrics"].values():
-            if metric.get("p") is None:
+            if metric.get("p") is None and not c.get("rate_unsustained"):
                 metric.update(family_result(metric, None, max(family, 1)))
 
 
@@ -438,6 +445,8 @@ def summarize_group(key: GroupKey, samples: list[dict]) -> dict:
                                 totals.get("sends_zc", 0) + totals.get("sends_regular", 0))
                           if totals else None),
         "loadgen_bound_reps": sum(_is_loadgen_bound(s) for s in samples),
+        "offered_rate": max((s["offered_rate"] for s in samples if s.get("offered_rate")), default=None),
+        "rate_unsustained_reps": sum(s.get("rate_sustained") is False for s in samples),
         "loadgen_cpu_share_max": max(cpu_shares) if cpu_shares else None,
         "errors": errors,
         "errors_total": sum(errors.values()),
@@ -477,6 +486,8 @@ def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
         "response_size": arm["response_size"],
         "baseline_indexes": baseline["sample_indexes"],
         "arm_indexes": arm["sample_indexes"],
+        # At equal offered load, a cell that did not get it is flagged, not compared.
+        "rate_unsustained": bool(baseline["rate_unsustained_reps"] or arm["rate_unsustained_reps"]),
         "metrics": {
             metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric)
             for metric in COMPARED_METRICS

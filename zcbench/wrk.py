@@ -14,6 +14,8 @@ from zcbench import ROOT
 
 SCRIPT_IN_IMAGE = "/loadgen/report.lua"  # images/loadgen/Dockerfile copies loadgen/ to /loadgen
 SCRIPT_ON_HOST = ROOT / "loadgen" / "report.lua"
+# --rate: paced.lua holds each request to a schedule (RATE / THREADS per second per thread)
+PACED_SCRIPT_IN_IMAGE = "/loadgen/paced.lua"
 HEADLINE_PERCENTILES = ("p50", "p75", "p90", "p99", "p99.9", "p99.99")
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 
@@ -23,9 +25,12 @@ class WrkError(RuntimeError):
 
 
 def wrk_command(url: str, *, conns: int, threads: int, duration_s: int, timeout_s: int,
-                script: str = SCRIPT_IN_IMAGE, wrk: str = "wrk") -> list[str]:
-    return [wrk, "--latency", "-t", str(threads), "-c", str(conns), "-d", f"{duration_s}s",
-            "--timeout", f"{timeout_s}s", "-s", script, url]
+                rate: int | None = None, script: str | None = None, wrk: str = "wrk") -> list[str]:
+    """wrk's command line: as fast as it can, or paced to `rate` requests/s in total."""
+    script = script or (PACED_SCRIPT_IN_IMAGE if rate else SCRIPT_IN_IMAGE)
+    command = [wrk, "--latency", "-t", str(threads), "-c", str(conns), "-d", f"{duration_s}s",
+               "--timeout", f"{timeout_s}s", "-s", script, url]
+    return command + (["--", str(rate), str(threads)] if rate else [])
 
 
 def parse_wrk_json(stdout: str) -> dict:
@@ -56,11 +61,14 @@ class WrkRun:
     result: dict  # the report.lua object
     cpu_s: float  # CPU seconds of the loadgen container's cgroup during the run
     wall_s: float
+    command: tuple[str, ...] = ()  # the exact wrk command line (recorded in each sample)
 
 
-def run_wrk(loadgen, url: str, *, conns: int, threads: int, duration_s: int, timeout_s: int) -> WrkRun:
+def run_wrk(loadgen, url: str, *, conns: int, threads: int, duration_s: int, timeout_s: int,
+            rate: int | None = None) -> WrkRun:
     """Run wrk inside the loadgen container (`docker exec`) and measure its CPU time."""
-    command = wrk_command(url, conns=conns, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
+    command = wrk_command(url, conns=conns, threads=threads, duration_s=duration_s, timeout_s=timeout_s,
+                          rate=rate)
     cpu_before, wall_before = loadgen.cpu_seconds(), time.monotonic()
     code, (stdout, stderr) = loadgen.container.exec_run(command, demux=True)
     wall, cpu = time.monotonic() - wall_before, loadgen.cpu_seconds() - cpu_before
@@ -68,4 +76,4 @@ def run_wrk(loadgen, url: str, *, conns: int, threads: int, duration_s: int, tim
     if code != 0:
         err = (stderr or b"").decode(errors="replace").strip()
         raise WrkError(f"wrk exited {code}: {(err or stdout_text).strip()[-300:]}")
-    return WrkRun(parse_wrk_json(stdout_text), cpu, wall)
+    return WrkRun(parse_wrk_json(stdout_text), cpu, wall, tuple(command))

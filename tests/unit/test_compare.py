@@ -43,7 +43,7 @@ def test_a_faster_zc_cell_shows_in_its_ratio_and_its_cell_only(tmp_path):
     result = compare.compare_runs(a, b)
     moved = [r for r in result["ratio_changes"] if r["verdict"] != stats.NO_DIFFERENCE]
     assert {(r["arm"], r["conns"], r["metric"]) for r in moved} == {
-        ("zc", 4000, "requests_per_s"), ("zc", 4000, "latency_mean_us")}
+        ("zc", 4000, "requests_per_s"), ("zc", 4000, "latency_mean_us"), ("zc", 4000, "latency_p99_us")}
     assert all(r["verdict"] == "better" for r in moved)
     changed_cells = {(c["arm"], c["conns"]) for c in result["cells"]
                      if c["metrics"]["requests_per_s"]["verdict"] != stats.NO_DIFFERENCE}
@@ -68,3 +68,18 @@ def test_compare_of_a_missing_run_fails_clearly(tmp_path):
     run = copy_run("sweep-nowin", tmp_path)
     with pytest.raises(ReportError, match="no such run directory"):
         compare.compare_runs(run, tmp_path / "nope")
+
+
+def test_agreement_and_rerun_relation(tmp_path):
+    a = copy_run("study-loopback", tmp_path, "a")
+    b = copy_run("study-loopback", tmp_path, "b")
+    manifest_b = json.loads((b / "manifest.json").read_text())
+    manifest_b["config"]["extra"] = {"rerun_of": str(a), "rerun_overrides": ["duration"]}
+    (b / "manifest.json").write_text(json.dumps(manifest_b))
+    same = compare.compare_runs(a, b)
+    assert compare.agreement(same) == {"ratios_tested": 24, "ratios_moved": 0, "agree": True}
+    text = compare.render_compare(same)
+    assert "B reruns A" in text and "same seed and cell order: yes" in text and "the runs agree" in text
+    scale_arm(b, "zc", 4000, 1.25)
+    moved = compare.compare_runs(a, b)
+    assert not compare.agreement(moved)["agree"] and "the runs DISAGREE" in compare.render_compare(moved)

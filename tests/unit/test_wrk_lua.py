@@ -52,6 +52,9 @@ BODY = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     status = 200
+    # headers and body go out in two writes: without TCP_NODELAY, Nagle and delayed ACKs
+    # hold every response ~40 ms and the server manages ~90 requests/s
+    disable_nagle_algorithm = True
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         self.send_response(self.status)
@@ -119,3 +122,48 @@ def test_report_lua_counts_non_2xx_as_status_errors():
         server.shutdown()
     assert obj["requests"] > 0
     assert obj["errors"]["status"] == obj["requests"]
+
+
+def test_command_line_paced():
+    cmd = wrk.wrk_command("http://127.0.0.1:8088/", conns=100, threads=2, duration_s=3, timeout_s=5, rate=5000)
+    assert cmd[cmd.index("-s") + 1] == wrk.PACED_SCRIPT_IN_IMAGE
+    assert cmd[-3:] == ["--", "5000", "2"]  # total rate and threads: each thread paces its share
+
+
+def run_paced_wrk(port, rate, threads, seconds=2):
+    import subprocess
+
+    script = str(wrk.SCRIPT_ON_HOST.with_name("paced.lua"))
+    cmd = wrk.wrk_command(f"http://127.0.0.1:{port}/", conns=8, threads=threads, duration_s=seconds,
+                          timeout_s=2, rate=rate, script=script)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return wrk.parse_wrk_json(proc.stdout)
+
+
+@needs_wrk
+@pytest.mark.parametrize("rate, threads", [(200, 1), (400, 2)])
+def test_paced_lua_offers_the_rate_it_is_given(rate, threads):
+    server = serve(200)
+    try:
+        free = run_real_wrk(server.server_address[1])["requests_per_s"]
+        paced = run_paced_wrk(server.server_address[1], rate, threads)
+    finally:
+        server.shutdown()
+    assert free > 2 * rate  # the server could go faster: the pacing is what holds wrk back
+    assert paced["requests_per_s"] == pytest.approx(rate, rel=0.1)
+    assert paced["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+
+
+@needs_wrk
+def test_paced_lua_refuses_a_missing_rate():
+    import subprocess
+
+    server = serve(200)
+    try:
+        cmd = ["wrk", "-t1", "-c2", "-d1s", "-s", str(wrk.SCRIPT_ON_HOST.with_name("paced.lua")),
+               f"http://127.0.0.1:{server.server_address[1]}/"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    finally:
+        server.shutdown()
+    assert "paced.lua needs -- RATE THREADS" in proc.stdout + proc.stderr

@@ -1,0 +1,89 @@
+"""--rate (equal offered load) and --from (rerun from a manifest): config, pilot, samples, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zcbench import bench, report, stats
+from zcbench.config import Config, ConfigError, rate_key, rerun_config
+from zcbench.plan import plan_cells
+from zcbench.samples import load_samples
+
+RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
+
+
+def test_rate_option_fixed_auto_and_bad():
+    fixed = Config.from_args(online_cpus={0, 1}, rate="50000")
+    assert fixed.rate == 50000 and not fixed.rate_auto and fixed.rate_for(100, 88) == 50000
+    auto = Config.from_args(online_cpus={0, 1}, rate="auto")
+    assert auto.rate is None and auto.rate_auto
+    assert Config.from_args(online_cpus={0, 1}).rate_for(100, 88) is None
+    for bad in ("fast", "0", "-5"):
+        with pytest.raises(ConfigError, match="--rate"):
+            Config.from_args(online_cpus={0, 1}, rate=bad)
+
+
+def test_auto_rates_offer_a_share_of_the_slower_arm_per_cell():
+    def sample(arm, conns, rps):
+        return {"cell": {"arm": arm, "conns": conns, "response_size": 88}, "requests_per_s": rps}
+    pilot = [sample("regular", 100, 100_000.0), sample("zc", 100, 90_000.0),
+             sample("regular", 1000, 200_000.0), sample("zc", 1000, 210_000.0)]
+    assert bench.auto_rates(pilot, share=0.7) == {rate_key(100, 88): 63_000, rate_key(1000, 88): 140_000}
+
+
+def test_rate_fields_flag_a_cell_that_fell_short():
+    assert bench.rate_fields(None, 1000.0) == {"offered_rate": None, "achieved_rate": None, "rate_sustained": None}
+    assert bench.rate_fields(1000, 990.0)["rate_sustained"] is True
+    assert bench.rate_fields(1000, 900.0)["rate_sustained"] is False
+
+
+def test_equal_load_report_shows_offered_and_achieved_and_does_not_compare_a_short_cell():
+    run = RUNS / "paced"
+    manifest = json.loads((run / "manifest.json").read_text())
+    summary = report.build_summary(manifest, load_samples(run / "samples.jsonl"))
+    text = report.render_markdown(summary, manifest)
+    assert "## At equal offered load" in text and "| Offered | Achieved |" in text
+    short = stats.find_comparison(summary, "zc", 1000, 88)
+    assert short["rate_unsustained"] and short["metrics"]["cpu_us_per_request"]["verdict"] == stats.NOT_SUSTAINED
+    # the fixture's truth at 100 conns: zc costs 6 % more CPU per request, found at equal load
+    found = stats.find_comparison(summary, "zc", 100, 88)["metrics"]["cpu_us_per_request"]
+    assert found["verdict"] == stats.WORSE and found["delta"] == pytest.approx(0.06, abs=0.01)
+    glance = text[text.index("## At a glance"):text.index("## At equal offered load")]
+    assert glance.index("CPU/request") < glance.index("p99 latency")  # the headline follows the physics
+    assert "not compared" in glance
+    # the short cell is left out of the Holm family
+    assert found["family_size"] == 4
+
+
+def _manifest_of(config: Config, tmp_path: Path) -> Path:
+    path = tmp_path / "run" / "manifest.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"config": json.loads(json.dumps(config.to_json()))}))
+    return path
+
+
+def test_rerun_keeps_matrix_seed_order_and_chosen_rates_and_records_overrides(tmp_path):
+    from dataclasses import replace
+
+    original = replace(Config.from_args(online_cpus={0, 1}, mode="all", conns="50,100", seed=7, rate="auto"),
+                       cell_rates={rate_key(50, 88): 1000, rate_key(100, 88): 2000})
+    path = _manifest_of(original, tmp_path)
+    again = rerun_config(path, {}, online_cpus={0, 1})
+    assert [c.to_json() for c in plan_cells(again)] == [c.to_json() for c in plan_cells(original)]
+    assert again.cell_rates == original.cell_rates and again.rate_for(100, 88) == 2000
+    assert again.extra["rerun_of"] == str(path.parent) and again.extra["rerun_overrides"] == []
+    shorter = rerun_config(path, {"duration": "2", "rate": "500"}, online_cpus={0, 1})
+    assert shorter.duration_s == 2 and shorter.rate_for(100, 88) == 500 and shorter.cell_rates == {}
+    assert shorter.extra["rerun_overrides"] == ["duration", "rate"] and shorter.seed == 7
+
+
+def test_rerun_refuses_what_it_cannot_rerun(tmp_path):
+    with pytest.raises(ConfigError, match="no such manifest"):
+        rerun_config(tmp_path / "nope.json", {}, online_cpus={0, 1})
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ConfigError, match="not a zcbench manifest"):
+        rerun_config(bad, {}, online_cpus={0, 1})
