@@ -1,0 +1,58 @@
+"""`invoke bench --rate` paces every arm to the same rate; `--from` reruns it; compare agrees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zcbench import ROOT, containers, samples
+
+pytestmark = pytest.mark.docker
+
+INVOKE = str(Path(sys.executable).with_name("invoke"))
+RATE = 3000
+
+
+def invoke(*args: str, timeout: int = 200) -> subprocess.CompletedProcess:
+    return subprocess.run([INVOKE, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(420)
+def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_client, zcbench_images, port):
+    first = invoke("bench", "--out", str(tmp_path / "a"), "--port", str(port), "--quiet", "--mode", "zc",
+                   "--conns", "20", "--duration", "2", "--warmup", "1", "--repeat", "2", "--seed", "3",
+                   "--rate", str(RATE), "--label", "paced")
+    assert first.returncode == 0, first.stderr
+    run_a = Path(first.stdout.strip().splitlines()[-1])
+    recorded = samples.load_samples(run_a / "samples.jsonl")
+    assert len(recorded) == 4
+    for sample in recorded:
+        assert sample["offered_rate"] == RATE
+        assert sample["wrk_command"][-3:] == ["--", str(RATE), "1"]
+        # far below what either arm can do here: wrk offered it and the server kept up
+        assert sample["rate_sustained"] is True
+        assert sample["achieved_rate"] == pytest.approx(RATE, rel=0.05)
+    text = (run_a / "report.md").read_text()
+    assert "| Offered | Achieved |" in text and "At equal offered load" in text
+
+    # Rerun: same matrix, seed and order, a shorter warmup overridden (and recorded).
+    second = invoke("bench", "--from", str(run_a / "manifest.json"), "--out", str(tmp_path / "b"),
+                    "--port", str(port), "--quiet", "--warmup", "2")
+    assert second.returncode == 0, second.stderr
+    run_b = Path(second.stdout.strip().splitlines()[-1])
+    manifest_a = json.loads((run_a / "manifest.json").read_text())
+    manifest_b = json.loads((run_b / "manifest.json").read_text())
+    assert manifest_b["plan"]["order"] == manifest_a["plan"]["order"]
+    assert manifest_b["config"]["warmup_s"] == 2 and manifest_b["config"]["rate"] == RATE
+    assert manifest_b["config"]["extra"]["rerun_overrides"] == ["out", "port", "quiet", "warmup"]
+    for manifest in (manifest_a, manifest_b):
+        assert containers.run_containers(docker_client, manifest["run_id"]) == []
+
+    compared = invoke("compare", str(run_a), str(run_b), timeout=60)
+    assert compared.returncode == 0, compared.stderr
+    assert "B reruns A" in compared.stdout and "same seed and cell order: yes" in compared.stdout
+    assert "**Agreement**" in compared.stdout
