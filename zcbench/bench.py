@@ -31,7 +31,7 @@ from zcbench.wrk import WrkError, WrkRun, run_wrk
 
 SAMPLES = "samples.jsonl"
 LATEST = "latest"
-WRK_TIMEOUT_S = 5
+WRK_TIMEOUT_S = 5  # wrk counts a request slower than this as a timeout error
 
 
 class PreflightError(RuntimeError):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from zcbench import ROOT
 from zcbench import samples
-from zcbench.samples import ARMS, SERVERS
 
 # --- the defaults (the study's matrix, sized to finish in about 5 minutes on 2 vCPUs) ------
 
@@ -34,23 +33,28 @@ MAX_NOFILE = 1 << 20  # default nofile: this, or the host's hard limit when lowe
 INVENTORY_GROUP_VARS = ROOT / "playbooks" / "inventory" / "group_vars"
 
 
-def _provisioned_cpus(group: str) -> str:
-    """The CPU list the default inventory gives a host group: the CPUs `invoke provision`
-    isolates for the server or the load generator are where the bench pins them."""
+def provisioned_cpus(group: str) -> str:
+    """The CPU list the default inventory gives a host group ("server" or "loadgen"): the CPUs
+    `invoke provision` isolates for it are where the bench pins it. Read when a run needs a
+    default, never at import: `invoke report` or `compare` must not depend on playbook files."""
     import yaml
 
-    data = yaml.safe_load((INVENTORY_GROUP_VARS / f"{group}.yml").read_text())
-    return str(data[f"cpu_isolation_{group}_cpus"])
+    path = INVENTORY_GROUP_VARS / f"{group}.yml"
+    try:
+        return str(yaml.safe_load(path.read_text())[f"cpu_isolation_{group}_cpus"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"no default --{group}-cpus: cannot read it from {path} ({exc}); give the option") from None
 
 
-DEFAULT_SERVER_CPUS = _provisioned_cpus("server")
-DEFAULT_LOADGEN_CPUS = _provisioned_cpus("loadgen")
+#: "" = the provisioned CPUs of that role (provisioned_cpus), resolved when a Config is made.
+DEFAULT_SERVER_CPUS = ""
+DEFAULT_LOADGEN_CPUS = ""
+PROVISIONED_CPUS_HELP = "the CPUs `invoke provision` isolates for it (playbooks/inventory)"
 DEFAULT_PORT = 8088
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PATH = "loopback"
 DEFAULT_LABEL = "bench"
 DEFAULT_OUT = ROOT / "results"
-WRK_TIMEOUT_S = 5  # wrk counts a request slower than this as a timeout error
 
 MODES = {
     # A zc arm always runs beside the regular baseline it is judged against.
@@ -151,8 +155,8 @@ class Config:
         conn_levels = parse_int_list(conns, "--conns", minimum=1)
         sizes = parse_size_list(response_size, "--response-size")
         online = set(online_cpus if online_cpus is not None else available_cpus())
-        server_set = parse_cpu_list(server_cpus, "--server-cpus", online)
-        loadgen_set = parse_cpu_list(loadgen_cpus, "--loadgen-cpus", online)
+        server_set = parse_cpu_list(server_cpus or provisioned_cpus("server"), "--server-cpus", online)
+        loadgen_set = parse_cpu_list(loadgen_cpus or provisioned_cpus("loadgen"), "--loadgen-cpus", online)
         if set(server_set) & set(loadgen_set):
             raise ConfigError(f"--server-cpus {format_cpus(server_set)} and --loadgen-cpus "
                               f"{format_cpus(loadgen_set)} overlap: give them disjoint CPUs")

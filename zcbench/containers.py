@@ -20,7 +20,6 @@ import shutil
 import string
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -569,61 +568,3 @@ def start_loadgen(client, image: str, *, cpus, nofile: int, run_id: str, network
         container.remove(force=True)
         raise
     return Running(container, cpu_file, None)
-
-
-# --- one-off use (tests, probes): a server for a block of code, one wrk run ---------------------
-
-
-@dataclass
-class ServerSession:
-    """A server container for the duration of a `with` block; `final` is its SIGTERM JSON."""
-    running: Running
-    exit_code: int | None = None
-    final: dict | None = None
-    stdout: str = ""
-    stderr: str = ""
-
-    def counters(self) -> dict:
-        """Live counter totals from the stats file."""
-        from zcbench.counters import read_stats_file
-
-        return read_stats_file(self.running.stats_path)["totals"]
-
-
-@contextmanager
-def server_session(client, spec: ServerSpec, *, run_id: str, image: str | None = None,
-                   privilege: Privilege | None = None):
-    """Start zcb-server with `spec` (privileged or the fallback, memlock/nofile from spec),
-    yield a ServerSession, then stop it with SIGTERM and parse its final JSON."""
-    from zcbench import images
-    from zcbench.counters import parse_final_json
-
-    image = image or images.TAGS["server"]
-    privilege = privilege or privilege_options(client, images.TAGS["loadgen"], run_id)
-    stats_dir = host_stats_dir(run_id)
-    session = None
-    try:
-        session = ServerSession(start_server(client, image, spec, run_id=run_id, privilege=privilege,
-                                             stats_dir=stats_dir))
-        yield session
-    finally:
-        if session is not None:
-            session.exit_code, session.stdout, session.stderr = stop_container(session.running)
-            if session.exit_code == 0:
-                session.final = parse_final_json(session.stdout)
-        remove_stats_dir(stats_dir)
-
-
-def wrk_once(client, url: str, *, conns: int, threads: int = 1, duration_s: int, run_id: str,
-             cpus=(1,), nofile: int | None = None, timeout_s: int = 5, network: str = "host"):
-    """One wrk run in a fresh loadgen container (removed afterwards): a zcbench.wrk.WrkRun."""
-    from zcbench import images
-    from zcbench.config import default_nofile
-    from zcbench.wrk import run_wrk
-
-    loadgen = start_loadgen(client, images.TAGS["loadgen"], cpus=cpus, nofile=nofile or default_nofile(),
-                            run_id=run_id, network=network)
-    try:
-        return run_wrk(loadgen, url, conns=conns, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
-    finally:
-        loadgen.container.remove(force=True)

@@ -47,9 +47,3 @@ def plan_cells(config: Config) -> list[Cell]:
 def measured_seconds(config: Config) -> int:
     """Seconds of measured load the plan holds (the yardstick for the run's overhead)."""
     return len(plan_cells(config)) * config.duration_s
-
-
-def estimated_seconds(config: Config, per_cell_overhead_s: float = 1.0) -> float:
-    """Rough wall time: measured + warmup + container start/stop per cell."""
-    cells = len(plan_cells(config))
-    return cells * (config.duration_s + config.warmup_s + per_cell_overhead_s)

@@ -87,3 +87,31 @@ def test_rerun_refuses_what_it_cannot_rerun(tmp_path):
     bad.write_text("{}")
     with pytest.raises(ConfigError, match="not a zcbench manifest"):
         rerun_config(bad, {}, online_cpus={0, 1})
+
+
+def test_reports_and_task_definitions_do_not_read_playbook_files():
+    """`invoke report`/`compare` must work without the inventory: no YAML read at import."""
+    import subprocess
+    import sys
+
+    from zcbench import ROOT
+
+    code = ("import sys\n"
+            "opened = []\n"
+            "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
+            "sys.path.insert(0, '.')\n"
+            "import tasks, zcbench.report, zcbench.compare, zcbench.sweep, zcbench.bench\n"
+            "print([p for p in opened if 'playbooks' in p])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_missing_inventory_defaults_give_one_line(monkeypatch, tmp_path):
+    from zcbench import config
+
+    monkeypatch.setattr(config, "INVENTORY_GROUP_VARS", tmp_path)
+    with pytest.raises(ConfigError, match="no default --server-cpus") as err:
+        Config.from_args(online_cpus={0, 1})
+    assert "\n" not in str(err.value)
+    assert Config.from_args(online_cpus={0, 1}, server_cpus="0", loadgen_cpus="1").server_cpus == (0,)
