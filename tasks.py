@@ -180,8 +180,11 @@ def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", serv
     help={
         "check": "check mode with diff: report what would change, change nothing",
         "revert": "restore what provisioning changed (sysctls, limits, daemon.json, GRUB drop-in, NIC)",
-        "reboot": "reboot when the CPU isolation needs it (never otherwise)",
-        "inventory": "inventory file or directory (default: playbooks/inventory/hosts.yml, localhost)",
+        "reboot": "reboot remote hosts whose kernel command line is not what the playbook wants "
+                  "(never otherwise; this machine itself is only told to reboot by hand)",
+        "inventory": "inventory file or directory: one `server` host, one or more `loadgen` hosts "
+                     "(default: playbooks/inventory/hosts.yml, this machine as both; example: "
+                     "playbooks/inventory/two-hosts.example.yml)",
         "tags": "comma-separated roles to run: sysctl,memlock,nic,cpu_isolation,docker",
         "verbose": "show Ansible's raw output instead of one line per task",
     },
@@ -203,8 +206,14 @@ def provision(c, check=False, revert=False, reboot=False, inventory="", tags="",
     except prov.ProvisionError as exc:
         _fail(str(exc))
     print(prov.recap(result))
+    for line in prov.reboot_lines(result, rebooting=reboot and not check):
+        print(line)
     for failure in result.failures:
         print(f"zcbench: provision failed at '{failure.task}' on {failure.host}: {failure.message}", file=sys.stderr)
+    if result.error:
+        print(f"zcbench: ansible-playbook failed outside any task:\n{result.error}", file=sys.stderr)
+    if result.artifacts:
+        print(f"zcbench: ansible-runner's artifacts (events, full output) are kept in {result.artifacts}", file=sys.stderr)
     if not result.ok:
         sys.exit(1)
 
