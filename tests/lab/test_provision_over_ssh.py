@@ -1,0 +1,50 @@
+"""Provisioning a host over real SSH as a non-root user (become), with an inventory outside
+playbooks/inventory. The lab host shares this machine's files, so every file a role writes is
+sent to a temporary directory; its net.* sysctls are its own (they live in its namespace)."""
+
+from __future__ import annotations
+
+import pytest
+
+from zcbench import hosts, provision
+
+pytestmark = pytest.mark.lab
+
+SOMAXCONN = "/proc/sys/net/core/somaxconn"
+
+
+def read_here(path: str) -> str:
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def test_sysctls_over_ssh_with_become_then_idempotent_then_reverted(lab, tmp_path):
+    inventory = hosts.load_inventory(lab.inventory)
+    assert inventory.server.docker_url == f"ssh://{lab.user}@{lab.address}"
+    before_lab, before_here = lab.run("cat", SOMAXCONN).strip(), read_here(SOMAXCONN)
+    wanted = str(provision.role_defaults("sysctl")["sysctl_settings"]["net.core.somaxconn"])
+    assert before_lab != wanted, "a fresh namespace should start from the kernel's default"
+    # only the sysctls a network namespace has of its own (netdev_max_backlog and optmem_max
+    # exist in the initial namespace only)
+    per_namespace = {k: v for k, v in provision.role_defaults("sysctl")["sysctl_settings"].items()
+                     if k.startswith(("net.ipv4.", "net.core.somaxconn"))}
+    files = {"sysctl_file": str(tmp_path / "sysctl.d" / "60-zcbench.conf"),
+             "sysctl_originals_dir": str(tmp_path / "originals"), "sysctl_settings": per_namespace}
+    (tmp_path / "sysctl.d").mkdir()
+
+    first = provision.run_playbook(inventory=lab.inventory, tags=["sysctl"], extravars=files)
+    assert first.ok, [(t.task, t.message) for t in first.failures] or first.error
+    assert {t.host for t in first.tasks} == {"lab"}
+    assert first.changed > 0
+    assert lab.run("cat", SOMAXCONN).strip() == wanted
+    assert read_here(SOMAXCONN) == before_here  # this machine's namespace untouched
+    # written through sudo: the file belongs to root, not to the login user
+    assert (tmp_path / "sysctl.d" / "60-zcbench.conf").stat().st_uid == 0
+
+    second = provision.run_playbook(inventory=lab.inventory, tags=["sysctl"], extravars=files)
+    assert second.ok and second.changed == 0, [t.task for t in second.tasks if t.status == "changed"]
+
+    reverted = provision.run_playbook(inventory=lab.inventory, tags=["sysctl"], extravars=files, revert=True)
+    assert reverted.ok, reverted.failures
+    assert lab.run("cat", SOMAXCONN).strip() == before_lab
+    assert not (tmp_path / "sysctl.d" / "60-zcbench.conf").exists()
