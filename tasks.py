@@ -30,15 +30,20 @@ def server(c, asan=False, fuzz=False):
 
 
 @task(help={"base_image": "use this image (e.g. from your registry) instead of the debootstrap base",
-            "only": "comma-separated subset of server,loadgen,nginx"})
-def build(c, base_image="", only=""):
+            "only": "comma-separated subset of server,loadgen,nginx",
+            "inventory": "also put the images on this inventory's remote hosts (each gets what its group needs)"})
+def build(c, base_image="", only="", inventory=""):
     """Build the container images (base via debootstrap + docker import); only what changed."""
-    from zcbench import containers, images
+    from zcbench import containers, host_images, hosts, images
 
     names = [n.strip() for n in only.split(",") if n.strip()] or list(images.BUILT_IMAGES)
     unknown = sorted(set(names) - set(images.BUILT_IMAGES))
     if unknown:
         _fail(f"--only: unknown image(s) {', '.join(unknown)}; known: {', '.join(images.BUILT_IMAGES)}")
+    try:
+        inv = hosts.load_inventory(inventory) if inventory else None
+    except hosts.InventoryError as exc:
+        _fail(str(exc))
     try:
         client = containers.docker_client()
         results = images.ensure_images(client, names, base_image=base_image or None)
@@ -47,6 +52,11 @@ def build(c, base_image="", only=""):
     for r in results:
         state = "built" if r.built else "up to date"
         print(f"{r.tag:28} {state:10} {r.seconds:6.1f} s  {r.image_id[7:19]}  inputs {r.input_hash}")
+    if inv is not None:
+        try:
+            host_images.distribute(inv, names, local=client, log=lambda line: print(line, flush=True))
+        except host_images.HostImagesError as exc:
+            _fail(str(exc), code=1)
 
 
 def _run_to_results(run) -> None:
