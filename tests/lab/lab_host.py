@@ -32,6 +32,7 @@ class LabHost:
     netns: str
     address: str  # the namespace's end of the veth pair, where its sshd listens
     host_address: str  # this machine's end
+    veth: str  # the namespace's end's name
     user: str
     key: Path
     inventory: Path  # server and loadgen: the lab host, reached over SSH as `user`
@@ -191,7 +192,7 @@ def lab_host(tmp_path: Path, engine: bool = False, **inventory_vars):
         ssh_config = state / "ssh_config"
         ssh_config.write_text(f"Host {lab_address}\n  User {user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
                               "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
-        yield LabHost(netns, lab_address, host_address, user, key, inventory, socket_path, ssh_config)
+        yield LabHost(netns, lab_address, host_address, veth_lab, user, key, inventory, socket_path, ssh_config)
     finally:
         _stop(sshd, 10)  # with it the logins it forked
         _stop(dockerd, 60)

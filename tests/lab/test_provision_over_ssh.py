@@ -13,6 +13,13 @@ pytestmark = pytest.mark.lab
 SOMAXCONN = "/proc/sys/net/core/somaxconn"
 
 
+def per_namespace_sysctls() -> dict:
+    """The role's sysctls a network namespace has of its own (netdev_max_backlog and optmem_max
+    exist in the initial namespace only)."""
+    return {k: v for k, v in provision.role_defaults("sysctl")["sysctl_settings"].items()
+            if k.startswith(("net.ipv4.", "net.core.somaxconn"))}
+
+
 def read_here(path: str) -> str:
     with open(path) as handle:
         return handle.read().strip()
@@ -24,12 +31,8 @@ def test_sysctls_over_ssh_with_become_then_idempotent_then_reverted(lab, tmp_pat
     before_lab, before_here = lab.run("cat", SOMAXCONN).strip(), read_here(SOMAXCONN)
     wanted = str(provision.role_defaults("sysctl")["sysctl_settings"]["net.core.somaxconn"])
     assert before_lab != wanted, "a fresh namespace should start from the kernel's default"
-    # only the sysctls a network namespace has of its own (netdev_max_backlog and optmem_max
-    # exist in the initial namespace only)
-    per_namespace = {k: v for k, v in provision.role_defaults("sysctl")["sysctl_settings"].items()
-                     if k.startswith(("net.ipv4.", "net.core.somaxconn"))}
     files = {"sysctl_file": str(tmp_path / "sysctl.d" / "60-zcbench.conf"),
-             "sysctl_originals_dir": str(tmp_path / "originals"), "sysctl_settings": per_namespace}
+             "sysctl_originals_dir": str(tmp_path / "originals"), "sysctl_settings": per_namespace_sysctls()}
     (tmp_path / "sysctl.d").mkdir()
 
     first = provision.run_playbook(inventory=lab.inventory, tags=["sysctl"], extravars=files)
@@ -48,3 +51,14 @@ def test_sysctls_over_ssh_with_become_then_idempotent_then_reverted(lab, tmp_pat
     assert reverted.ok, reverted.failures
     assert lab.run("cat", SOMAXCONN).strip() == before_lab
     assert not (tmp_path / "sysctl.d" / "60-zcbench.conf").exists()
+
+
+def test_the_whole_playbook_in_check_mode_over_ssh_with_become(lab, tmp_path):
+    # check mode writes nothing, so the shared files of this machine are safe
+    result = provision.run_playbook(inventory=lab.inventory, check=True,
+                                    extravars={"nic_interface": lab.veth, "nic_install_ethtool": False,
+                                               "sysctl_settings": per_namespace_sysctls()})
+    assert result.ok, [(t.task, t.message) for t in result.failures] or result.error
+    ran = {t.task.split(" : ")[0] for t in result.tasks if t.host == "lab" and " : " in t.task}
+    assert ran == set(hosts.ROLES)
+    assert {t.host for t in result.tasks} == {"lab"}
