@@ -216,7 +216,7 @@ def provision(c, check=False, revert=False, reboot=False, inventory="", tags="",
     except prov.ProvisionError as exc:
         _fail(str(exc))
     print(prov.recap(result))
-    for line in prov.reboot_lines(result, rebooting=reboot and not check):
+    for line in prov.reboot_lines(result, rebooting=reboot and not check, reverted=revert):
         print(line)
     for failure in result.failures:
         print(f"zcbench: provision failed at '{failure.task}' on {failure.host}: {failure.message}", file=sys.stderr)

@@ -273,7 +273,7 @@ def recap(result: ProvisionResult) -> str:
     return line + ("; reboot required for the CPU isolation" if result.reboot_required else "")
 
 
-def reboot_lines(result: ProvisionResult, rebooting: bool) -> list[str]:
+def reboot_lines(result: ProvisionResult, rebooting: bool, reverted: bool = False) -> list[str]:
     """One line per host that needs a reboot: why, and whether the play rebooted it."""
     lines = []
     for host, reason in sorted(result.reboot_reasons.items()):
@@ -281,6 +281,8 @@ def reboot_lines(result: ProvisionResult, rebooting: bool) -> list[str]:
             lines.append(f"{host}: Ansible runs on this machine, so it cannot reboot it: reboot it by hand ({reason})")
         elif rebooting:
             lines.append(f"{host}: rebooted ({reason})")
+        elif reverted:  # a revert never reboots
+            lines.append(f"{host}: reboot required ({reason}); reboot it by hand")
         else:
             lines.append(f"{host}: reboot required ({reason}); `invoke provision --reboot` reboots it")
     return lines

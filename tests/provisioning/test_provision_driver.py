@@ -100,3 +100,14 @@ def test_ansible_error_is_the_block_from_its_error_line():
     stdout = "PLAY [x]\n[ERROR]: couldn't resolve module/action 'bogus'\nOrigin: play.yml:3:7\n"
     assert provision.ansible_error(stdout) == "[ERROR]: couldn't resolve module/action 'bogus'\nOrigin: play.yml:3:7"
     assert provision.ansible_error("a\nb") == "a\nb"
+
+
+def test_reboot_lines_say_who_reboots_whom():
+    result = provision.ProvisionResult(0, "successful", 1.0, reboot_required=True,
+                                       reboot_reasons={"localhost": "lacks nohz_full=1", "lg1": "lacks nohz_full=1"},
+                                       reboot_by_hand=["localhost"])
+    asked = provision.reboot_lines(result, rebooting=True)
+    assert asked == ["lg1: rebooted (lacks nohz_full=1)",
+                     "localhost: Ansible runs on this machine, so it cannot reboot it: reboot it by hand (lacks nohz_full=1)"]
+    assert "`invoke provision --reboot` reboots it" in provision.reboot_lines(result, rebooting=False)[0]
+    assert provision.reboot_lines(result, rebooting=False, reverted=True)[0].endswith("reboot it by hand")
