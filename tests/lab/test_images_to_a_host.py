@@ -10,7 +10,7 @@ import yaml
 from zcbench import host_images, hosts
 from zcbench.images import TAGS
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.docker]  # docker: needs this machine's images
 
 
 @pytest.fixture
