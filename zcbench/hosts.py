@@ -7,7 +7,8 @@ localhost). Per-host variables, all optional:
     ansible_host, ansible_user, ansible_port   how SSH reaches the host (Ansible's own)
     ansible_become                              sudo for a non-root ansible_user (Ansible's own;
                                                  the playbook turns it on for any user but root)
-    ansible_connection: local                   this machine itself (no SSH)
+    ansible_connection: local                   this machine itself (no SSH; also set
+                                                 ansible_python_interpreter: "{{ ansible_playbook_python }}")
     zcbench_server_address                      server host: the address wrk targets [ansible_host]
     nic_interface                               the NIC the bench traffic crosses [lo]
     cpu_isolation_server_cpus                   server host: CPUs of the server workers [0]

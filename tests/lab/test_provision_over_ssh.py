@@ -62,3 +62,29 @@ def test_the_whole_playbook_in_check_mode_over_ssh_with_become(lab, tmp_path):
     ran = {t.task.split(" : ")[0] for t in result.tasks if t.host == "lab" and " : " in t.task}
     assert ran == set(hosts.ROLES)
     assert {t.host for t in result.tasks} == {"lab"}
+
+
+def test_two_hosts_each_isolate_the_cpus_of_their_own_group(lab, tmp_path):
+    import yaml
+
+    lab_entry = yaml.safe_load(lab.inventory.read_text())["all"]["children"]["server"]["hosts"]["lab"]
+    inventory = tmp_path / "two-hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "vars": {"cpu_isolation_server_cpus": "1", "cpu_isolation_loadgen_cpus": "0",
+                 "cpu_isolation_housekeeping_cpus": "0"},
+        "children": {"server": {"hosts": {"lab": lab_entry}},
+                     "loadgen": {"hosts": {"localhost": {
+                         "ansible_connection": "local",
+                         "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}}))
+    for host in ("lab", "localhost"):  # a GRUB root per host: they share this machine's files
+        (tmp_path / host / "etc" / "default").mkdir(parents=True)
+        (tmp_path / host / "etc" / "default" / "grub").write_text('GRUB_CMDLINE_LINUX=""\n')
+    result = provision.run_playbook(inventory=inventory, tags=["cpu_isolation"], extravars={
+        "cpu_isolation_root": str(tmp_path) + "/{{ inventory_hostname }}",
+        "cpu_isolation_originals_dir": str(tmp_path) + "/originals-{{ inventory_hostname }}"})
+    assert result.ok, [(t.task, t.message) for t in result.failures] or result.error
+    dropin = "etc/default/grub.d/60-zcbench-cpu-isolation.cfg"
+    # the server host isolates the server's CPU 1; the loadgen host's CPU 0 is housekeeping
+    assert "isolcpus=managed_irq,domain,1 " in (tmp_path / "lab" / dropin).read_text()
+    assert "isolcpus" not in (tmp_path / "localhost" / dropin).read_text()
+    assert set(result.reboot_reasons) == {"lab"}
