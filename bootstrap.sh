@@ -16,6 +16,7 @@ APT_PACKAGES=(
     build-essential liburing-dev clang curl wrk nghttp2-client
     python3 python3-venv python3-dev libffi-dev iproute2 debootstrap git ca-certificates
     python3-apt  # Ansible's apt module (run by `invoke provision`) imports it from the system Python
+    openssh-server sudo  # tests/lab: a second host on this machine, reached over SSH with become
 )
 
 install_apt_packages() {

@@ -30,15 +30,20 @@ def server(c, asan=False, fuzz=False):
 
 
 @task(help={"base_image": "use this image (e.g. from your registry) instead of the debootstrap base",
-            "only": "comma-separated subset of server,loadgen,nginx"})
-def build(c, base_image="", only=""):
+            "only": "comma-separated subset of server,loadgen,nginx",
+            "inventory": "also put the images on this inventory's remote hosts (each gets what its group needs)"})
+def build(c, base_image="", only="", inventory=""):
     """Build the container images (base via debootstrap + docker import); only what changed."""
-    from zcbench import containers, images
+    from zcbench import containers, host_images, hosts, images
 
     names = [n.strip() for n in only.split(",") if n.strip()] or list(images.BUILT_IMAGES)
     unknown = sorted(set(names) - set(images.BUILT_IMAGES))
     if unknown:
         _fail(f"--only: unknown image(s) {', '.join(unknown)}; known: {', '.join(images.BUILT_IMAGES)}")
+    try:
+        inv = hosts.load_inventory(inventory) if inventory else None
+    except hosts.InventoryError as exc:
+        _fail(str(exc))
     try:
         client = containers.docker_client()
         results = images.ensure_images(client, names, base_image=base_image or None)
@@ -47,6 +52,11 @@ def build(c, base_image="", only=""):
     for r in results:
         state = "built" if r.built else "up to date"
         print(f"{r.tag:28} {state:10} {r.seconds:6.1f} s  {r.image_id[7:19]}  inputs {r.input_hash}")
+    if inv is not None:
+        try:
+            host_images.distribute(inv, names, local=client, log=lambda line: print(line, flush=True))
+        except host_images.HostImagesError as exc:
+            _fail(str(exc), code=1)
 
 
 def _run_to_results(run) -> None:
@@ -225,8 +235,11 @@ def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", serv
     help={
         "check": "check mode with diff: report what would change, change nothing",
         "revert": "restore what provisioning changed (sysctls, limits, daemon.json, GRUB drop-in, NIC)",
-        "reboot": "reboot when the CPU isolation needs it (never otherwise)",
-        "inventory": "inventory file or directory (default: playbooks/inventory/hosts.yml, localhost)",
+        "reboot": "reboot remote hosts whose kernel command line is not what the playbook wants "
+                  "(never otherwise; this machine itself is only told to reboot by hand)",
+        "inventory": "inventory file or directory: one `server` host, one or more `loadgen` hosts "
+                     "(default: playbooks/inventory/hosts.yml, this machine as both; example: "
+                     "playbooks/inventory/two-hosts.example.yml)",
         "tags": "comma-separated roles to run: sysctl,memlock,nic,cpu_isolation,docker",
         "verbose": "show Ansible's raw output instead of one line per task",
     },
@@ -248,8 +261,14 @@ def provision(c, check=False, revert=False, reboot=False, inventory="", tags="",
     except prov.ProvisionError as exc:
         _fail(str(exc))
     print(prov.recap(result))
+    for line in prov.reboot_lines(result, rebooting=reboot and not check, reverted=revert):
+        print(line)
     for failure in result.failures:
         print(f"zcbench: provision failed at '{failure.task}' on {failure.host}: {failure.message}", file=sys.stderr)
+    if result.error:
+        print(f"zcbench: ansible-playbook failed outside any task:\n{result.error}", file=sys.stderr)
+    if result.artifacts:
+        print(f"zcbench: ansible-runner's artifacts (events, full output) are kept in {result.artifacts}", file=sys.stderr)
     if not result.ok:
         sys.exit(1)
 

@@ -38,6 +38,16 @@ def _cpuset_module():
     return load_playbook_code("roles/cpu_isolation/library/zcbench_cpuset.py")
 
 
+@lru_cache(maxsize=1)
+def _kernel_cmdline_module():
+    """The cpu_isolation role's own reboot decision, so doctor and provisioning never disagree."""
+    return load_playbook_code("roles/cpu_isolation/library/zcbench_kernel_cmdline.py")
+
+
+# Settings the kernel forgets at every reboot: `invoke provision` writes them again each run.
+RUNTIME_NOTE = "runtime only: lost at reboot, `invoke provision` re-applies it"
+
+
 def _show(value) -> str:
     if value is None:
         return "—"
@@ -54,12 +64,37 @@ def _limit_text(value) -> str:
     return "unlimited" if value in (None, -1, "unlimited") else str(value)
 
 
-def isolation_rows(facts: dict, desired: dict) -> list[Row]:
+def _wanted_isolation(desired: dict) -> tuple[str, list[str]]:
+    """The isolated CPU list and the kernel parameters the cpu_isolation role would set."""
     cpuset = _cpuset_module()
     workload = set(cpuset.parse_cpulist(desired.get("cpu_isolation_server_cpus", ""))) | set(
         cpuset.parse_cpulist(desired.get("cpu_isolation_loadgen_cpus", "")))
     housekeeping = set(cpuset.parse_cpulist(desired.get("cpu_isolation_housekeeping_cpus", "0")))
     isolated, _, params = cpuset.isolation_params(workload, housekeeping)
+    return isolated, params
+
+
+def reboot_rows(facts: dict, desired: dict, own_grub_params: set[str] | None = None) -> list[Row]:
+    """Whether the running kernel's command line is what provisioning wants (GRUB hosts only).
+
+    own_grub_params: parameters the host's own GRUB configuration sets (never counted as
+    stale); read from /etc/default/grub when not given."""
+    if not facts.get("grub_installed"):
+        return [Row("cpu", "reboot required", "no", "—", NA, "no GRUB: the kernel command line is not managed")]
+    module = _kernel_cmdline_module()
+    if own_grub_params is None:
+        dropin = desired.get("cpu_isolation_grub_dropin", "etc/default/grub.d/60-zcbench-cpu-isolation.cfg")
+        own_grub_params = module.own_grub_words("/etc/default/grub", "/" + dropin)
+    _, params = _wanted_isolation(desired)
+    managed = ["isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity"]
+    decision = module.decide(params, str(facts.get("kernel_cmdline") or "").split(), managed, own_grub_params)
+    if decision["reboot_required"]:
+        return [Row("cpu", "reboot required", "no", "yes", DIFFERS, decision["reason"])]
+    return [Row("cpu", "reboot required", "no", "no", OK)]
+
+
+def isolation_rows(facts: dict, desired: dict) -> list[Row]:
+    isolated, params = _wanted_isolation(desired)
     managed = bool(facts.get("grub_installed"))
     on_cmdline = facts.get("cmdline_isolation") or {}
     rows = []
@@ -81,7 +116,8 @@ def governor_rows(facts: dict, desired: dict) -> list[Row]:
     if not governors:
         reason = (facts.get("errors") or {}).get("governors", "unknown")
         return [Row("cpu", "cpufreq governor", wanted, "—", NA, reason)]
-    return [Row("cpu", f"governor {policy}", wanted, g, _compare(wanted, g)) for policy, g in governors.items()]
+    return [Row("cpu", f"governor {policy}", wanted, g, _compare(wanted, g), RUNTIME_NOTE)
+            for policy, g in governors.items()]
 
 
 def irqbalance_rows(facts: dict, desired: dict) -> list[Row]:
@@ -136,13 +172,15 @@ def nic_rows(facts: dict, desired: dict) -> list[Row]:
             wanted = ("on" if value else "off") if isinstance(value, bool) else str(value)
             actual = current.get(key)
             actual_value = actual.split()[0] if isinstance(actual, str) else actual
-            rows.append(Row("nic", f"{kind} {key}", wanted, _show(actual), _compare(wanted, actual_value)))
+            rows.append(Row("nic", f"{kind} {key}", wanted, _show(actual), _compare(wanted, actual_value),
+                            RUNTIME_NOTE))
     if not any(desired.get(f"nic_{kind}") for kind in ("features", "coalesce", "ring", "channels")):
         rows.append(Row("nic", "ethtool settings", "(none configured)", "—", NA))
     housekeeping = _cpuset_module().format_cpulist(
         _cpuset_module().parse_cpulist(desired.get("cpu_isolation_housekeeping_cpus", "0")))
     for irq, affinity in (interface.get("irq_affinity") or {}).items():
-        rows.append(Row("nic", f"IRQ {irq} affinity", housekeeping, _show(affinity), _compare(housekeeping, affinity)))
+        rows.append(Row("nic", f"IRQ {irq} affinity", housekeeping, _show(affinity), _compare(housekeeping, affinity),
+                        RUNTIME_NOTE))
     return rows
 
 
@@ -180,6 +218,7 @@ def doctor_rows(facts: dict, desired: dict) -> list[Row]:
         *docker_rows(facts),
         *io_uring_rows(facts),
         *isolation_rows(facts, desired),
+        *reboot_rows(facts, desired),
         *governor_rows(facts, desired),
         *irqbalance_rows(facts, desired),
         *limit_rows(facts, desired),

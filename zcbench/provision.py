@@ -3,8 +3,10 @@
 ansible-runner pitfalls handled here (DESIGN.md "Ansible facts"): the command line is passed
 in full on every run and each run gets a fresh private_data_dir (with suppress_env_files), so
 a `--check` never leaks into the next run; the event handler returns True, or runner would
-drop the events; the inventory path is checked first, because a mistyped path would silently
-become a host name.
+drop the events; the inventory is read and checked first (zcbench.hosts), because a mistyped
+path would silently become a host name and an inventory without a `server` host would match
+nothing and report success. When ansible-playbook fails outside any task (a parse error, a bad
+inventory), its own error is passed on and the runner's artifacts are kept for reading.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -21,11 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from zcbench import ROOT
-
-PLAYBOOKS = ROOT / "playbooks"
+from zcbench import hosts
+from zcbench.hosts import DEFAULT_INVENTORY, PLAYBOOKS, ROLES, desired_settings, role_defaults  # noqa: F401
 
 
 def load_playbook_code(relative: str):
@@ -38,10 +38,10 @@ def load_playbook_code(relative: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
 PLAYBOOK = PLAYBOOKS / "provision.yml"
 ANSIBLE_CONFIG = PLAYBOOKS / "ansible.cfg"
-DEFAULT_INVENTORY = PLAYBOOKS / "inventory" / "hosts.yml"
-ROLES = ("sysctl", "memlock", "nic", "cpu_isolation", "docker")
 
 # runner event -> status word of the task line
 _STATUS = {
@@ -73,6 +73,14 @@ class ProvisionResult:
     tasks: list[TaskResult] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     reboot_required: bool = False
+    # host -> why it needs a reboot (kernel command line not what the playbook wants)
+    reboot_reasons: dict = field(default_factory=dict)
+    # hosts Ansible runs on (local connection): never rebooted by the play, only told
+    reboot_by_hand: list = field(default_factory=list)
+    # ansible-playbook's own error lines when it failed outside any task
+    error: str = ""
+    # the runner's private_data_dir, kept when the run failed (None once removed)
+    artifacts: str | None = None
 
     @property
     def changed(self) -> int:
@@ -88,11 +96,11 @@ class ProvisionResult:
 
 
 def validate_inventory(inventory: str | os.PathLike | None) -> Path:
-    """The inventory file or directory; an error for a path that does not exist."""
-    path = Path(inventory) if inventory else DEFAULT_INVENTORY
-    if not path.exists():
-        raise ProvisionError(f"inventory {path} does not exist")
-    return path.resolve()
+    """The inventory's path, once it is known to hold a server host and a loadgen host."""
+    try:
+        return hosts.load_inventory(inventory).path
+    except hosts.InventoryError as exc:
+        raise ProvisionError(str(exc)) from None
 
 
 def validate_tags(tags: Iterable[str]) -> list[str]:
@@ -162,9 +170,21 @@ def task_result(event: dict) -> TaskResult | None:
     return TaskResult(_task_name(data), data.get("host", "?"), status, _message(res, status), _diff_text(res))
 
 
+def _facts(event: dict) -> dict:
+    return ((event.get("event_data") or {}).get("res") or {}).get("ansible_facts") or {}
+
+
 def _reboot_required(event: dict) -> bool:
-    facts = ((event.get("event_data") or {}).get("res") or {}).get("ansible_facts") or {}
-    return str(facts.get("cpu_isolation_reboot_required", "")).lower() == "true"
+    return str(_facts(event).get("cpu_isolation_reboot_required", "")).lower() == "true"
+
+
+def ansible_error(stdout: str) -> str:
+    """ansible-playbook's own error block ("[ERROR]: ..." or "ERROR! ..." and what follows it)."""
+    lines = stdout.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(("[ERROR]", "ERROR!")):
+            return "\n".join(lines[index:]).strip()
+    return "\n".join(lines[-10:]).strip()
 
 
 def format_task(result: TaskResult) -> str:
@@ -196,10 +216,17 @@ def run_playbook(
     cmdline = build_cmdline(check=check, tags=validate_tags(tags), extravars=extravars)
     tasks: list[TaskResult] = []
     reboot_required = False
+    reasons: dict[str, str] = {}
+    by_hand: list[str] = []
 
     def handle(event: dict) -> bool:
         nonlocal reboot_required
-        reboot_required = reboot_required or _reboot_required(event)
+        if _reboot_required(event):
+            reboot_required = True
+            host = (event.get("event_data") or {}).get("host", "?")
+            reasons[host] = str(_facts(event).get("cpu_isolation_reboot_reason", ""))
+        if str(_facts(event).get("cpu_isolation_reboot_by_hand", "")).lower() == "true":
+            by_hand.append((event.get("event_data") or {}).get("host", "?"))
         result = task_result(event)
         if result is not None:
             tasks.append(result)
@@ -214,21 +241,27 @@ def run_playbook(
         "ANSIBLE_NOCOLOR": "1",
     }
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="zcbench-runner-") as private_data_dir:
-        runner = ansible_runner.run(
-            private_data_dir=private_data_dir,
-            project_dir=str(Path(playbook).parent),
-            playbook=str(playbook),
-            inventory=str(inventory_path),
-            cmdline=cmdline,
-            envvars=envvars,
-            event_handler=handle,
-            suppress_env_files=True,
-            quiet=not verbose,
-        )
-        stats = runner.stats or {}
-        rc, status = runner.rc, runner.status
-    return ProvisionResult(rc, status, time.monotonic() - started, tasks, stats, reboot_required)
+    # a fresh directory per run (so no --check leaks into the next); kept when the run fails
+    private_data_dir = tempfile.mkdtemp(prefix="zcbench-runner-")
+    runner = ansible_runner.run(
+        private_data_dir=private_data_dir,
+        project_dir=str(Path(playbook).parent),
+        playbook=str(playbook),
+        inventory=str(inventory_path),
+        cmdline=cmdline,
+        envvars=envvars,
+        event_handler=handle,
+        suppress_env_files=True,
+        quiet=not verbose,
+    )
+    result = ProvisionResult(runner.rc, runner.status, time.monotonic() - started, tasks, runner.stats or {},
+                             reboot_required, reasons, sorted(set(by_hand)), artifacts=private_data_dir)
+    if result.rc != 0 and not result.failures:
+        result.error = ansible_error(runner.stdout.read() if runner.stdout else "")
+    if result.ok:
+        shutil.rmtree(private_data_dir, ignore_errors=True)
+        result.artifacts = None
+    return result
 
 
 def recap(result: ProvisionResult) -> str:
@@ -240,36 +273,16 @@ def recap(result: ProvisionResult) -> str:
     return line + ("; reboot required for the CPU isolation" if result.reboot_required else "")
 
 
-# --- the settings the playbook applies (for `invoke doctor` and the host facts) ---------------
-
-
-def role_defaults(role: str) -> dict:
-    return yaml.safe_load((PLAYBOOKS / "roles" / role / "defaults" / "main.yml").read_text()) or {}
-
-
-def inventory_group_vars(inventory_dir: Path = DEFAULT_INVENTORY.parent, groups: Iterable[str] = ("all", "server", "loadgen")) -> dict:
-    merged: dict = {}
-    for group in groups:
-        path = inventory_dir / "group_vars" / f"{group}.yml"
-        if path.exists():
-            merged.update(yaml.safe_load(path.read_text()) or {})
-    return merged
-
-
-def _resolve(value, merged: dict):
-    """A plain `{{ name }}` or `{{ name | filter }}` reference replaced by name's value."""
-    match = re.fullmatch(r"\{\{\s*(\w+)\s*(\|[^}]*)?\}\}", value) if isinstance(value, str) else None
-    return merged[match.group(1)] if match and match.group(1) in merged else value
-
-
-def desired_settings() -> dict:
-    """Role defaults overridden by the default inventory's group vars, for a host in every group.
-
-    Only plain `{{ name }}` references are resolved (enough for these defaults); anything
-    templated beyond that stays as written.
-    """
-    merged: dict = {}
-    for role in ROLES:
-        merged.update(role_defaults(role))
-    merged.update(inventory_group_vars())
-    return {key: _resolve(value, merged) for key, value in merged.items()}
+def reboot_lines(result: ProvisionResult, rebooting: bool, reverted: bool = False) -> list[str]:
+    """One line per host that needs a reboot: why, and whether the play rebooted it."""
+    lines = []
+    for host, reason in sorted(result.reboot_reasons.items()):
+        if host in result.reboot_by_hand:
+            lines.append(f"{host}: Ansible runs on this machine, so it cannot reboot it: reboot it by hand ({reason})")
+        elif rebooting:
+            lines.append(f"{host}: rebooted ({reason})")
+        elif reverted:  # a revert never reboots
+            lines.append(f"{host}: reboot required ({reason}); reboot it by hand")
+        else:
+            lines.append(f"{host}: reboot required ({reason}); `invoke provision --reboot` reboots it")
+    return lines

@@ -27,3 +27,12 @@ def run_play(tmp_path: Path):
 def _needs_root():
     if os.geteuid() != 0:
         pytest.fail("the provisioning tests run Ansible against this host and need root")
+
+
+@pytest.fixture(autouse=True)
+def _runner_artifacts_in_tmp_path(tmp_path, monkeypatch):
+    """A failed run keeps ansible-runner's directory (for the user to read): in the tests it goes
+    under tmp_path, which pytest prunes, not into /tmp."""
+    artifacts = tmp_path / "runner"
+    artifacts.mkdir()
+    monkeypatch.setattr(provision.tempfile, "tempdir", str(artifacts))

@@ -97,3 +97,23 @@ def test_host_without_grub_or_cpufreq_reports_not_managed(facts):
     assert rows["cpu cpufreq governor"].status == doctor.NA
     assert rows["cpu cpufreq governor"].note == "no cpufreq on this host"
     assert doctor.exit_code(list(rows.values())) == 0
+
+
+def test_reboot_required_row_follows_the_roles_decision(facts):
+    rows = {r.setting: r for r in doctor.reboot_rows(facts, DESIRED, own_grub_params=set())}
+    assert rows["reboot required"].status == doctor.OK  # booted with exactly the wanted isolation
+    shrunk = dict(DESIRED, cpu_isolation_loadgen_cpus="")  # nothing isolated any more
+    row = doctor.reboot_rows(facts, shrunk, own_grub_params=set())[0]
+    assert (row.actual, row.status) == ("yes", doctor.DIFFERS)
+    assert "still carries isolcpus=managed_irq,domain,1" in row.note
+    # the same parameters set by the host's own GRUB configuration are not zcbench's to remove
+    own = set(facts["kernel_cmdline"].split())
+    assert doctor.reboot_rows(facts, shrunk, own_grub_params=own)[0].status == doctor.OK
+    no_grub = doctor.reboot_rows(dict(facts, grub_installed=False), shrunk)[0]
+    assert no_grub.status == doctor.NA
+
+
+def test_runtime_only_settings_say_provision_reapplies_them(facts):
+    rows = rows_by_setting(facts)
+    for setting in ("cpu governor policy0", "nic coalesce rx-usecs", "nic IRQ 120 affinity"):
+        assert rows[setting].note == doctor.RUNTIME_NOTE

@@ -204,3 +204,68 @@ def test_nic_irqs_of_a_virtio_nic_are_its_pci_parents(tmp_path):
     loopback = run_module(NIC_IRQS, tmp_path, interface="lo", sysfs=str(sysfs))
     assert loopback["irqs"] == [] and "no device" in loopback["reason"]
     assert run_module(NIC_IRQS, tmp_path, interface="eth9", sysfs=str(sysfs))["reason"] == "no interface eth9"
+
+
+# --- zcbench_irq_affinity -------------------------------------------------------------------
+
+IRQ_AFFINITY = PLAYBOOKS / "roles" / "cpu_isolation" / "library" / "zcbench_irq_affinity.py"
+
+
+def fake_irq(root: Path, number: int, name: str, affinity: str) -> None:
+    (root / "sys" / "kernel" / "irq" / str(number)).mkdir(parents=True, exist_ok=True)
+    (root / "sys" / "kernel" / "irq" / str(number) / "actions").write_text(name + "\n")
+    (root / "proc" / "irq" / str(number)).mkdir(parents=True, exist_ok=True)
+    (root / "proc" / "irq" / str(number) / "smp_affinity_list").write_text(affinity + "\n")
+
+
+def affinity(root: Path, number: int) -> str:
+    return (root / "proc" / "irq" / str(number) / "smp_affinity_list").read_text().strip()
+
+
+def test_irq_originals_follow_the_name_when_the_number_changes(tmp_path):
+    root = tmp_path / "host"
+    fake_irq(root, 24, "virtio0-input.0", "0-3")
+    fake_irq(root, 25, "virtio0-output.0", "0-3")
+    fake_irq(root, 26, "i8042", "0-3")  # not the NIC's: left alone
+    store = tmp_path / "originals" / "irqs.json"
+    common = {"store": str(store), "sysfs": str(root / "sys"), "procfs": str(root / "proc")}
+
+    pinned = run_module(IRQ_AFFINITY, tmp_path, irqs=["virtio0-input.0", "virtio0-output.0"], cpus="0", **common)
+    assert pinned["changed"] and (affinity(root, 24), affinity(root, 25), affinity(root, 26)) == ("0", "0", "0-3")
+    assert json.loads(store.read_text()) == {"virtio0-input.0": "0-3", "virtio0-output.0": "0-3"}
+    again = run_module(IRQ_AFFINITY, tmp_path, irqs=["virtio0-input.0", "virtio0-output.0"], cpus="0", **common)
+    assert not again["changed"]
+
+    # after a reboot the same queues got other numbers; a number-keyed record would hit IRQ 24/25
+    import shutil
+    shutil.rmtree(root)
+    fake_irq(root, 24, "i8042", "0")
+    fake_irq(root, 40, "virtio0-input.0", "0")
+    fake_irq(root, 41, "virtio0-output.0", "0")
+    restored = run_module(IRQ_AFFINITY, tmp_path, state="restored", **common)
+    assert restored["changed"]
+    assert (affinity(root, 40), affinity(root, 41), affinity(root, 24)) == ("0-3", "0-3", "0")
+    assert not store.exists()
+
+
+def test_irq_that_is_gone_is_reported_not_failed(tmp_path):
+    root = tmp_path / "host"
+    fake_irq(root, 30, "eth0-TxRx-0", "1")
+    result = run_module(IRQ_AFFINITY, tmp_path, irqs=["eth0-TxRx-0", "eth0-TxRx-9"], cpus="0",
+                        store=str(tmp_path / "s.json"), sysfs=str(root / "sys"), procfs=str(root / "proc"))
+    assert result["changed"] and result["refused"] == {"eth0-TxRx-9": "no IRQ with this name now"}
+    assert "failed" not in result
+
+
+def test_nic_irqs_come_with_their_action_names(tmp_path):
+    sysfs = tmp_path / "sys"
+    pci = sysfs / "devices" / "pci0000:00" / "0000:00:03.0"
+    (pci / "msi_irqs").mkdir(parents=True)
+    for irq, name in ((37, "virtio0-config"), (38, "virtio0-input.0")):
+        (pci / "msi_irqs" / str(irq)).write_text("msix\n")
+        (sysfs / "kernel" / "irq" / str(irq)).mkdir(parents=True)
+        (sysfs / "kernel" / "irq" / str(irq) / "actions").write_text(name + "\n")
+    (sysfs / "class" / "net" / "eth0").mkdir(parents=True)
+    (sysfs / "class" / "net" / "eth0" / "device").symlink_to(pci)
+    result = run_module(NIC_IRQS, tmp_path, interface="eth0", sysfs=str(sysfs))
+    assert result["irqs"] == [37, 38] and result["names"] == ["virtio0-config", "virtio0-input.0"]

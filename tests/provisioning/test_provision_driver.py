@@ -67,9 +67,47 @@ def test_reboot_required_is_read_from_the_exported_fact():
     assert not provision._reboot_required(_event("runner_on_ok", {}))
 
 
-def test_desired_settings_merge_role_defaults_and_inventory():
+def test_desired_settings_merge_role_defaults_and_the_default_inventory():
     desired = provision.desired_settings()
     assert desired["cpu_isolation_server_cpus"] == "0"  # group_vars/server.yml over the role default ""
     assert desired["cpu_isolation_loadgen_cpus"] == "1"
     assert desired["docker_memlock_bytes"] == desired["memlock_limit_bytes"]  # resolved reference
     assert "net.core.somaxconn" in desired["sysctl_settings"]
+
+
+def test_a_failure_outside_any_task_shows_ansibles_error_and_keeps_the_artifacts(run_play):
+    import shutil
+
+    result = run_play({"name": "broken", "hosts": "localhost", "gather_facts": False,
+                       "tasks": [{"name": "a module that does not exist", "zcbench_no_such_module": {}}]})
+    try:
+        assert not result.ok and not result.failures
+        assert "zcbench_no_such_module" in result.error
+        assert result.error.splitlines()[0].startswith(("[ERROR]", "ERROR!"))
+        assert result.artifacts and (provision.Path(result.artifacts) / "artifacts").is_dir()
+    finally:
+        if result.artifacts:
+            shutil.rmtree(result.artifacts, ignore_errors=True)
+
+
+def test_a_successful_run_leaves_no_runner_directory(run_play):
+    result = run_play({"name": "fine", "hosts": "localhost", "gather_facts": False,
+                       "tasks": [{"name": "nothing", "ansible.builtin.debug": {"msg": "hi"}}]})
+    assert result.ok and result.artifacts is None
+
+
+def test_ansible_error_is_the_block_from_its_error_line():
+    stdout = "PLAY [x]\n[ERROR]: couldn't resolve module/action 'bogus'\nOrigin: play.yml:3:7\n"
+    assert provision.ansible_error(stdout) == "[ERROR]: couldn't resolve module/action 'bogus'\nOrigin: play.yml:3:7"
+    assert provision.ansible_error("a\nb") == "a\nb"
+
+
+def test_reboot_lines_say_who_reboots_whom():
+    result = provision.ProvisionResult(0, "successful", 1.0, reboot_required=True,
+                                       reboot_reasons={"localhost": "lacks nohz_full=1", "lg1": "lacks nohz_full=1"},
+                                       reboot_by_hand=["localhost"])
+    asked = provision.reboot_lines(result, rebooting=True)
+    assert asked == ["lg1: rebooted (lacks nohz_full=1)",
+                     "localhost: Ansible runs on this machine, so it cannot reboot it: reboot it by hand (lacks nohz_full=1)"]
+    assert "`invoke provision --reboot` reboots it" in provision.reboot_lines(result, rebooting=False)[0]
+    assert provision.reboot_lines(result, rebooting=False, reverted=True)[0].endswith("reboot it by hand")

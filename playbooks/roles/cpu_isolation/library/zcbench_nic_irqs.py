@@ -24,6 +24,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 irqs: {description: IRQ numbers, ascending., type: list, elements: int, returned: always}
+names: {description: Their action names (from /sys/kernel/irq/N/actions), stable across reboots; in the order of RV(irqs), IRQs without an action left out., type: list, elements: str, returned: always}
 reason: {description: Why no IRQs were found (empty when some were)., type: str, returned: always}
 """
 
@@ -46,6 +47,17 @@ def nic_irqs(sysfs: str, interface: str) -> tuple[list[int], str]:
     return [], f"{interface}'s device has no MSI IRQs"
 
 
+def irq_names(sysfs: str, irqs: list[int]) -> list[str]:
+    names = []
+    for irq in irqs:
+        try:
+            with open(os.path.join(sysfs, "kernel", "irq", str(irq), "actions")) as handle:
+                names += [a.strip() for a in handle.read().split(",") if a.strip()]
+        except OSError:
+            continue
+    return names
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -55,7 +67,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     irqs, reason = nic_irqs(module.params["sysfs"], module.params["interface"])
-    module.exit_json(changed=False, irqs=irqs, reason=reason)
+    module.exit_json(changed=False, irqs=irqs, names=irq_names(module.params["sysfs"], irqs), reason=reason)
 
 
 if __name__ == "__main__":

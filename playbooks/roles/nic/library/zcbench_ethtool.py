@@ -22,6 +22,12 @@ options:
   state: {description: present or restored., type: str, default: present, choices: [present, restored]}
   store: {description: JSON file of the recorded originals., type: path, required: true}
   netns: {description: Network namespace to run ethtool in (tests)., type: str}
+  ethtool:
+    description:
+      - The ethtool binary (a name looked up in PATH, or a path). Missing in check mode (a fresh
+        host whose install step only pretended) is reported, not failed.
+    type: str
+    default: ethtool
 """
 
 EXAMPLES = r"""
@@ -38,6 +44,8 @@ changed_values: {description: kind.key to [before, after]., type: dict, returned
 unsupported: {description: kind.key to the reason it was not applied., type: dict, returned: always}
 """
 
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.zcbench_ethtool_text import parse_coalesce, parse_current_section, parse_features
@@ -63,10 +71,28 @@ PARSERS = {
 }
 
 
+def find_ethtool(module: AnsibleModule) -> str | None:
+    name = module.params["ethtool"]
+    if os.path.isabs(name):
+        return name if os.access(name, os.X_OK) else None
+    return module.get_bin_path(name)
+
+
+def without_ethtool(module: AnsibleModule) -> None:
+    """No ethtool yet: in check mode on a fresh host the role's install step only pretended."""
+    if not module.check_mode:
+        module.fail_json(msg=f"{module.params['ethtool']} not found: install ethtool (nic_install_ethtool: true)")
+    wanted = any(module.params[kind] for kind in KINDS)
+    restoring = module.params["state"] == "restored" and bool(load_originals(module.params["store"]))
+    module.exit_json(changed=wanted or restoring, changed_values={}, unsupported={}, settings={},
+                     msg="check mode: ethtool is not installed yet, so the current settings cannot be read; "
+                         "a real run installs it first")
+
+
 class Ethtool:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
-        self.binary = module.get_bin_path("ethtool", required=True)
+        self.binary = find_ethtool(module)
         netns = module.params["netns"]
         self.prefix = [module.get_bin_path("ip", required=True), "netns", "exec", netns] if netns else []
         self.interface = module.params["interface"]
@@ -144,9 +170,12 @@ def main() -> None:
             "state": {"type": "str", "default": "present", "choices": ["present", "restored"]},
             "store": {"type": "path", "required": True},
             "netns": {"type": "str"},
+            "ethtool": {"type": "str", "default": "ethtool"},
         },
         supports_check_mode=True,
     )
+    if find_ethtool(module) is None:
+        without_ethtool(module)
     tool = Ethtool(module)
     rc, _, err = tool.run("-i", tool.interface)
     if rc != 0 and "No such device" in err:

@@ -1,0 +1,82 @@
+"""zcbench.hosts: reading an inventory from anywhere, its checks, and the defaults a host gets."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from zcbench import hosts, provision
+
+pytestmark = pytest.mark.provisioning
+
+EXAMPLE = hosts.PLAYBOOKS / "inventory" / "two-hosts.example.yml"
+
+
+def write(tmp_path, inventory: dict, name: str = "hosts.yml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def test_the_example_inventory_names_one_server_and_its_settings():
+    inventory = hosts.load_inventory(EXAMPLE)
+    assert inventory.server.name == "server1" and inventory.server.groups == ("server",)
+    assert [h.name for h in inventory.loadgens] == ["loadgen1"]
+    assert inventory.server.server_address == "10.0.0.1"
+    assert inventory.server.docker_url == "ssh://bench@192.0.2.10"
+    assert not inventory.server.is_control
+
+
+def test_an_inventory_elsewhere_gets_the_role_defaults_per_group(tmp_path):
+    # no group_vars beside this file: every default must come from the roles
+    path = write(tmp_path, {"all": {"children": {
+        "server": {"hosts": {"s": {"ansible_host": "10.1.1.1"}}},
+        "loadgen": {"hosts": {"l": {"ansible_host": "10.1.1.2", "cpu_isolation_loadgen_cpus": "3"}}}}}})
+    inventory = hosts.load_inventory(path)
+    server = hosts.desired_settings(inventory.server)
+    loadgen = hosts.desired_settings(inventory.loadgens[0])
+    assert (server["cpu_isolation_server_cpus"], server["cpu_isolation_loadgen_cpus"]) == ("0", "")
+    assert (loadgen["cpu_isolation_server_cpus"], loadgen["cpu_isolation_loadgen_cpus"]) == ("", "3")
+    assert server["nic_interface"] == "lo" and server["cpu_isolation_housekeeping_cpus"] == "0"
+    assert server["docker_memlock_bytes"] == server["memlock_limit_bytes"]  # resolved reference
+    assert "net.core.somaxconn" in server["sysctl_settings"]
+
+
+def test_the_default_inventory_is_this_machine_in_both_groups():
+    inventory = hosts.load_inventory(None)
+    assert inventory.server.is_control and inventory.server.groups == ("server", "loadgen")
+    assert inventory.hosts == (inventory.server,)
+    desired = hosts.desired_settings()
+    assert (desired["cpu_isolation_server_cpus"], desired["cpu_isolation_loadgen_cpus"]) == ("0", "1")
+
+
+def test_group_vars_read_by_the_bench_agree_with_the_role_defaults():
+    defaults = hosts.role_defaults("cpu_isolation")
+    for group in hosts.GROUPS:
+        group_vars = yaml.safe_load((hosts.PLAYBOOKS / "inventory" / "group_vars" / f"{group}.yml").read_text())
+        assert group_vars == {f"cpu_isolation_{group}_cpus": defaults[f"cpu_isolation_{group}_cpus"]}
+
+
+@pytest.mark.parametrize(("inventory", "message"), [
+    ({"all": {"hosts": {"h1": {}}}}, "group 'server' must hold exactly one host (found: none)"),
+    ({"all": {"children": {"server": {"hosts": {"a": {}, "b": {}}}, "loadgen": {"hosts": {"a": {}}}}}},
+     "group 'server' must hold exactly one host (found: a, b)"),
+    ({"all": {"children": {"server": {"hosts": {"a": {}}}}}}, "group 'loadgen' has no host"),
+])
+def test_an_inventory_without_the_groups_is_refused_with_one_line(tmp_path, inventory, message):
+    with pytest.raises(hosts.InventoryError) as error:
+        hosts.load_inventory(write(tmp_path, inventory))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_file_that_is_no_inventory_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("{{ this is not [ an inventory\n")
+    with pytest.raises(hosts.InventoryError, match="found no hosts|group 'server'"):
+        hosts.load_inventory(path)
+
+
+def test_provision_refuses_before_running_ansible(tmp_path):
+    path = write(tmp_path, {"all": {"hosts": {"h1": {}}}})
+    with pytest.raises(provision.ProvisionError, match="group 'server'"):
+        provision.run_playbook(inventory=path)
