@@ -30,16 +30,16 @@ DEFAULT_REPEAT = 10  # blocks; the paired test and its MDE improve with their nu
 DEFAULT_ZC_MAX_INFLIGHT = 256  # the study's per-worker cap
 DEFAULT_MEMLOCK = 8 * 1024 * 1024  # the usual RLIMIT_MEMLOCK default: what the study's server had
 MAX_NOFILE = 1 << 20  # default nofile: this, or the host's hard limit when lower (see default_nofile)
-INVENTORY_GROUP_VARS = ROOT / "playbooks" / "inventory" / "group_vars"
+CPU_ISOLATION_DEFAULTS = ROOT / "playbooks" / "roles" / "cpu_isolation" / "defaults" / "main.yml"
 
 
 def provisioned_cpus(group: str) -> str:
-    """The CPU list the default inventory gives a host group ("server" or "loadgen"): the CPUs
+    """The CPU list the cpu_isolation role gives a host group ("server" or "loadgen"): the CPUs
     `invoke provision` isolates for it are where the bench pins it. Read when a run needs a
     default, never at import: `invoke report` or `compare` must not depend on playbook files."""
     import yaml
 
-    path = INVENTORY_GROUP_VARS / f"{group}.yml"
+    path = CPU_ISOLATION_DEFAULTS
     try:
         return str(yaml.safe_load(path.read_text())[f"cpu_isolation_{group}_cpus"])
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
@@ -49,7 +49,7 @@ def provisioned_cpus(group: str) -> str:
 #: "" = the provisioned CPUs of that role (provisioned_cpus), resolved when a Config is made.
 DEFAULT_SERVER_CPUS = ""
 DEFAULT_LOADGEN_CPUS = ""
-PROVISIONED_CPUS_HELP = "the CPUs `invoke provision` isolates for it (playbooks/inventory)"
+PROVISIONED_CPUS_HELP = "the CPUs `invoke provision` isolates for it (cpu_isolation role defaults)"
 DEFAULT_PORT = 8088
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PATH = "loopback"

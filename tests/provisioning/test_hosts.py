@@ -50,11 +50,12 @@ def test_the_default_inventory_is_this_machine_in_both_groups():
     assert (desired["cpu_isolation_server_cpus"], desired["cpu_isolation_loadgen_cpus"]) == ("0", "1")
 
 
-def test_group_vars_read_by_the_bench_agree_with_the_role_defaults():
+def test_the_bench_pins_where_the_role_isolates():
+    from zcbench import config
+
     defaults = hosts.role_defaults("cpu_isolation")
     for group in hosts.GROUPS:
-        group_vars = yaml.safe_load((hosts.PLAYBOOKS / "inventory" / "group_vars" / f"{group}.yml").read_text())
-        assert group_vars == {f"cpu_isolation_{group}_cpus": defaults[f"cpu_isolation_{group}_cpus"]}
+        assert config.provisioned_cpus(group) == str(defaults[f"cpu_isolation_{group}_cpus"])
 
 
 @pytest.mark.parametrize(("inventory", "message"), [

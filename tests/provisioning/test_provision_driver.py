@@ -69,7 +69,7 @@ def test_reboot_required_is_read_from_the_exported_fact():
 
 def test_desired_settings_merge_role_defaults_and_the_default_inventory():
     desired = provision.desired_settings()
-    assert desired["cpu_isolation_server_cpus"] == "0"  # group_vars/server.yml over the role default ""
+    assert desired["cpu_isolation_server_cpus"] == "0"  # the cpu_isolation role default
     assert desired["cpu_isolation_loadgen_cpus"] == "1"
     assert desired["docker_memlock_bytes"] == desired["memlock_limit_bytes"]  # resolved reference
     assert "net.core.somaxconn" in desired["sysctl_settings"]

@@ -110,7 +110,7 @@ def test_reports_and_task_definitions_do_not_read_playbook_files():
 def test_missing_inventory_defaults_give_one_line(monkeypatch, tmp_path):
     from zcbench import config
 
-    monkeypatch.setattr(config, "INVENTORY_GROUP_VARS", tmp_path)
+    monkeypatch.setattr(config, "CPU_ISOLATION_DEFAULTS", tmp_path / "missing.yml")
     with pytest.raises(ConfigError, match="no default --server-cpus") as err:
         Config.from_args(online_cpus={0, 1})
     assert "\n" not in str(err.value)
