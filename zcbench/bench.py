@@ -29,7 +29,7 @@ from zcbench.config import Config, ConfigError, format_cpus, host_limit, port_in
 from zcbench.plan import Cell, plan_cells
 from zcbench.wrk import WrkError, WrkRun, run_wrk
 
-SAMPLES = "samples.jsonl"
+SAMPLES = samples.SAMPLES_FILE
 LATEST = "latest"
 WRK_TIMEOUT_S = 5  # wrk counts a request slower than this as a timeout error
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zcbench import __version__, fmt, hostfacts, plots, stats, sweep
+from zcbench import fmt, hostfacts, plots, stats, summary as summary_mod
 from zcbench.atomic import write_atomic
 from zcbench.fmt import markdown_table
-from zcbench.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE, load_samples
+from zcbench.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE, SAMPLES_FILE, load_samples
 
 MANIFEST = "manifest.json"
-SAMPLES = "samples.jsonl"
+SAMPLES = SAMPLES_FILE
 SUMMARY = "summary.json"
 REPORT = "report.md"
 PLOTS = "plots"
@@ -60,39 +60,13 @@ def resolve_run_dir(run: str | Path) -> Path:
     return run_dir
 
 
-def build_summary(manifest: dict, samples: list[dict]) -> dict:
-    """stats.summarize plus the run's identity and, for several sizes, the sweep section."""
-    summary = {
-        "zcbench_version": __version__,
-        "run_id": manifest.get("run_id", fmt.UNKNOWN),
-        "label": manifest.get("label", (manifest.get("config") or {}).get("label", fmt.UNKNOWN)),
-        "complete": bool(manifest.get("complete", False)),
-        "incomplete_reason": manifest.get("incomplete_reason"),
-        "samples_file": SAMPLES,
-        "repeat_planned": (manifest.get("config") or {}).get("repeat"),
-        "statistics": {"test": "paired t-test on per-block log ratios (two-sided)",
-                       "ratio": "geometric mean of the per-block ratios arm / baseline",
-                       "multiplicity": "Holm over every comparison of the report (family-wise error)",
-                       "alpha": stats.ALPHA,
-                       "interval": "t interval of the mean log ratio at level 1 - alpha * p / p_adjusted "
-                                   "(excludes 1 exactly when the adjusted p < alpha); ci95 is unadjusted",
-                       "mde": f"smallest change found with {stats.POWER:.0%} power at alpha / family size",
-                       "secondary": "p_welch_logs: Welch's t-test on the unpaired logs",
-                       "loadgen_bound_share": LOADGEN_BOUND_SHARE},
-        **stats.summarize(samples),
-    }
-    if sweep.is_sweep(summary):
-        summary["sweep"] = sweep.summarize_sweep(summary)
-    return summary
-
-
 def render_run(run_dir: Path) -> dict:
     """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
     run_dir = Path(run_dir)
     if not (run_dir / SAMPLES).exists():
         raise ReportError(f"{run_dir}: no {SAMPLES}")
     manifest = load_manifest(run_dir)
-    summary = build_summary(manifest, load_samples(run_dir / SAMPLES))
+    summary = summary_mod.build_summary(manifest, load_samples(run_dir / SAMPLES))
     summary["plots"] = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
     write_atomic(run_dir / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     write_atomic(run_dir / REPORT, render_markdown(summary, manifest))
@@ -164,7 +138,7 @@ def indexes_text(indexes: list[int]) -> str:
 
 
 def _zc_arms(summary: dict) -> list[str]:
-    return [a for a in summary["arms"] if a in sweep.ZC_ARMS]
+    return [a for a in summary["arms"] if a in summary_mod.ZC_ARMS]
 
 
 def headline_lines(summary: dict, manifest: dict) -> list[str]:
@@ -432,7 +406,7 @@ def sweep_lines(summary: dict) -> list[str]:
         return []
     lines = ["## Response-size sweep", "", "### Crossover", "",
              "The smallest response size at which the arm's throughput is significantly better than "
-             f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(sweep.COPIED_LIMIT)}, "
+             f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(summary_mod.COPIED_LIMIT)}, "
              "and from which no larger size is significantly worse.", ""]
     lines += [f"- **{c['arm']}** at {c['conns']} conns: {c['text']}" for c in section["crossovers"]]
     lines.append("")

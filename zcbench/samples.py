@@ -52,6 +52,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SCHEMA_VERSION = 1
+SAMPLES_FILE = "samples.jsonl"  # in every run directory
 
 #: With --rate: a cell whose achieved rate is below this share of the offered one did not get
 #: the load the comparison is about; it is flagged, not compared.

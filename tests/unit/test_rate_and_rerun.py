@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from zcbench import bench, report, stats
+from zcbench import summary as summary_mod
 from zcbench.config import Config, ConfigError, rate_key, rerun_config
 from zcbench.plan import plan_cells
 from zcbench.samples import load_samples
@@ -43,7 +44,7 @@ def test_rate_fields_flag_a_cell_that_fell_short():
 def test_equal_load_report_shows_offered_and_achieved_and_does_not_compare_a_short_cell():
     run = RUNS / "paced"
     manifest = json.loads((run / "manifest.json").read_text())
-    summary = report.build_summary(manifest, load_samples(run / "samples.jsonl"))
+    summary = summary_mod.build_summary(manifest, load_samples(run / "samples.jsonl"))
     text = report.render_markdown(summary, manifest)
     assert "## At equal offered load" in text and "| Offered | Achieved |" in text
     short = stats.find_comparison(summary, "zc", 1000, 88)
