@@ -156,12 +156,13 @@ def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN
     "server_cpus": f"CPU list of the server [{_B.PROVISIONED_CPUS_HELP}]",
     "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.PROVISIONED_CPUS_HELP}]",
     "threads": "wrk threads [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
+    "rate": RUN_HELP["rate"],
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": "suffix of the run directory name [calibrate]",
 })
 def calibrate(c, conns="100", duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S),
               repeat=str(_B.DEFAULT_REPEAT), server_cpus=_B.DEFAULT_SERVER_CPUS,
-              loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT),
+              loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), rate="",
               out=str(_B.DEFAULT_OUT), quiet=False, seed="", label="calibrate"):
     """Check the bench's verdicts on this host: an A/A must say no difference, ~5% injected CPU must be found."""
     from zcbench import calibrate as cal
@@ -172,7 +173,7 @@ def calibrate(c, conns="100", duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B
             return cal.run_calibration(Config.from_args(
                 mode="regular", conns=conns, duration=duration, warmup=warmup, repeat=repeat,
                 server_cpus=server_cpus, loadgen_cpus=loadgen_cpus, threads=threads or None, port=port,
-                out=out, quiet=quiet, seed=seed or None, label=label))
+                rate=rate or None, out=out, quiet=quiet, seed=seed or None, label=label))
         except cal.CalibrationError as exc:
             _fail(f"calibration could not size its injected work: {exc}", code=1)
 

@@ -51,7 +51,9 @@ def calibration_config(config: Config, work: int) -> Config:
 
 
 def pilot_config(config: Config) -> Config:
+    # unpaced: the sizing needs each arm's own CPU per request, not a rate
     return dataclasses.replace(config, arms=(BASELINE_ARM, WORK_ARM), calibration_work=PILOT_WORK,
+                               rate=None, rate_auto=False,
                                servers=("zcbench",), repeat=PILOT_REPEAT, duration_s=PILOT_DURATION_S,
                                conns=config.conns[:1], response_sizes=config.response_sizes[:1],
                                label=f"{config.label}-pilot", quiet=True)
@@ -148,7 +150,7 @@ def run_calibration(config: Config, log=print) -> Path:
         raise ConfigError("calibrate runs its own arms: leave --mode at regular")
     pilot_dir = bench.run_bench(pilot_config(config), log=log)
     sizing = size_work(load_samples(pilot_dir / bench.SAMPLES)) | {"pilot_run": str(pilot_dir)}
-    run_dir = bench.run_bench(calibration_config(config, sizing["work"]), log=log)
+    run_dir = bench.run(calibration_config(config, sizing["work"]), log=log)  # --rate auto: its pilot too
     summary = stats.summarize(load_samples(run_dir / bench.SAMPLES))
     result = judge(summary, sizing)
     write_atomic(run_dir / CALIBRATION_JSON, json.dumps(result, indent=2, sort_keys=True) + "\n")
