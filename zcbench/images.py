@@ -313,6 +313,29 @@ def _run_build(client, name: str, files: dict[str, bytes], buildargs: dict[str, 
     return image_id or client.images.get(TAGS[name]).id
 
 
+def git_commit(paths: Iterable[str] = ("server", "images/server")) -> str:
+    """The checkout's commit (12 hex digits), "-dirty" when `paths` have uncommitted changes;
+    "unknown" outside a git checkout. The server image is built with it (what `zcb-server
+    --version` reports) but it is not an input of the image hash: a new commit that leaves the
+    server's sources alone does not rebuild, and the recorded commit is then the one the same
+    sources were built at."""
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if not commit:
+        return "unknown"
+    return commit + ("-dirty" if git("status", "--porcelain", "--", *paths) else "")
+
+
+#: Build arguments left out of the input hash (see git_commit).
+UNHASHED_BUILDARGS = {"server": lambda: {"GIT_COMMIT": git_commit()}}
+
+
 def build_image(client, name: str, base_ref: str, base_id: str, mirrors: dict[str, str],
                 log: Log = print) -> BuildResult:
     """Build one Dockerfile image on top of `base_ref` unless its input hash is unchanged."""
@@ -327,7 +350,9 @@ def build_image(client, name: str, base_ref: str, base_id: str, mirrors: dict[st
     # The base's origin labels, given explicitly: a FROM scratch final stage inherits none.
     base_labels = {k: v for k, v in (client.images.get(base_id).labels or {}).items()
                    if k in DEBIAN_LABELS.values()}
-    image_id = _run_build(client, name, files, buildargs, {**base_labels, **_labels(digest)}, mirrors, log)
+    unhashed = UNHASHED_BUILDARGS[name]() if name in UNHASHED_BUILDARGS else {}
+    image_id = _run_build(client, name, files, {**buildargs, **unhashed}, {**base_labels, **_labels(digest)},
+                          mirrors, log)
     if image is not None and image.id != image_id:
         _remove_replaced(client, image.id, log)
     return BuildResult(name, TAGS[name], image_id, digest, True, time.monotonic() - start)
@@ -401,8 +426,8 @@ def parse_packages(text: str) -> dict[str, str]:
     return dict(line.strip().split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-#: Where a server image may hold zcb-server; the first found is recorded, so the bench can
-#: later ask it for `--version` (the manifest's image_contents.server.server_version).
+#: Where a server image may hold zcb-server; the first found is recorded and asked for its
+#: `--version` (the manifest's image_contents.server.server_version).
 SERVER_BINARIES = ("/usr/local/bin/zcb-server", "/zcb-server")
 
 
@@ -431,6 +456,39 @@ def read_image_files(client, image: str, paths, run_id: str) -> dict[str, bytes 
     return found
 
 
+def parse_server_version(text: str) -> dict[str, str]:
+    """`zcb-server --version` output ("key: value" lines after the name) -> {key: value}."""
+    return {key.strip(): value.strip() for key, sep, value in (line.partition(":") for line in text.splitlines())
+            if sep and key.strip()}
+
+
+def server_version(client, image: str, binary: str, run_id: str) -> dict:
+    """What `BINARY --version` prints inside `image` (commit, compiler, liburing, flags), run in
+    a throwaway container without network that is removed at once; {"error": ...} when it
+    cannot be run or says nothing."""
+    import docker.errors
+
+    from zcbench.containers import ROLE_LABEL, RUN_LABEL
+
+    try:
+        container = client.containers.create(image, ["--version"], entrypoint=[binary], network_disabled=True,
+                                             labels={RUN_LABEL: run_id, ROLE_LABEL: "version"})
+    except docker.errors.APIError as exc:
+        return {"error": f"cannot create a container to run {binary} --version: {exc}"}
+    try:
+        container.start()
+        status = container.wait(timeout=30).get("StatusCode")
+        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+    except Exception as exc:  # noqa: BLE001 - recorded in the manifest, the run goes on
+        return {"error": f"{binary} --version failed: {type(exc).__name__}: {exc}"}
+    finally:
+        container.remove(force=True)
+    version = parse_server_version(out)
+    if status != 0 or "commit" not in version:
+        return {"error": f"{binary} --version exited {status}: {out.strip()[:200]!r}"}
+    return version
+
+
 def image_contents(client, name: str, image_id: str, run_id: str) -> tuple[dict, str | None]:
     """(what the manifest records of image `name`, its package list text or None)."""
     image = client.images.get(image_id)
@@ -442,7 +500,8 @@ def image_contents(client, name: str, image_id: str, run_id: str) -> tuple[dict,
     files = read_image_files(client, image_id, (PACKAGES_FILE, *binaries), run_id)
     if binaries:
         entry["server_binary"] = next((b for b in binaries if files[b] is not None), None)
-        entry["server_version"] = None  # hook: `zcb-server --version`, once the server has it
+        entry["server_version"] = (server_version(client, image_id, entry["server_binary"], run_id)
+                                   if entry["server_binary"] else None)
     raw = files[PACKAGES_FILE]
     if raw is None:
         entry["error"] = f"no {PACKAGES_FILE} in the image (built before zcbench recorded it): run `invoke build`"

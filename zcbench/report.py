@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zcbench import fmt, hostfacts, plots, stats, summary as summary_mod
+from zcbench import fmt, hostfacts, memlock, plots, stats, summary as summary_mod
 from zcbench.atomic import write_atomic
 from zcbench.fmt import markdown_table
 from zcbench.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE, SAMPLES_FILE, load_samples
@@ -217,7 +217,7 @@ def glance_line(summary: dict, arm: str, metric: str) -> str | None:
     return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
 
 
-def glance_lines(summary: dict) -> list[str]:
+def glance_lines(summary: dict, manifest: dict | None = None) -> list[str]:
     """Per arm: where the verdicts say it won, lost, or was noise; then the flags that matter."""
     lines = ["## At a glance", ""]
     bound = [g for g in summary["groups"] if g["loadgen_bound_reps"]]
@@ -257,6 +257,8 @@ def glance_lines(summary: dict) -> list[str]:
     enomem = sum((g["counters"] or {}).get("zc_enomem", 0) for g in summary["groups"])
     if any(g["counters"] for g in summary["groups"]):
         lines.append(f"- **SEND_ZC -ENOMEM**: {fmt.count(enomem)} in total")
+    if (memlock_line := memlock.glance_line(summary, manifest or {})) is not None:
+        lines.append(memlock_line)
     if "sweep" in summary:
         for c in summary["sweep"]["crossovers"]:
             lines.append(f"- **Crossover, {c['arm']} at {c['conns']} conns**: {c['text']}")
@@ -352,7 +354,7 @@ def statistics_lines(summary: dict) -> list[str]:
 
 def counters_lines(summary: dict) -> list[str]:
     header = ["Arm", "Conns", "Size", "ZC share of sends", "Copied share", "ENOMEM",
-              "Fallback cap / ENOMEM", "In-flight peak", "wrk CPU (bound reps)", "wrk errors (non-2xx)",
+              "Fallback cap / budget / ENOMEM", "In-flight peak", "wrk CPU (bound reps)", "wrk errors (non-2xx)",
               "Server responses / wrk requests"]
     rows = []
     for group in summary["groups"]:
@@ -362,7 +364,7 @@ def counters_lines(summary: dict) -> list[str]:
             group["arm"], str(group["conns"]), fmt.size(group["response_size"]),
             fmt.percent(group["zc_send_share"], 1), fmt.percent(group["copied_share"], 1),
             fmt.count(counters.get("zc_enomem")),
-            f"{fmt.count(counters.get('fallback_cap'))} / {fmt.count(counters.get('fallback_enomem'))}"
+            " / ".join(fmt.count(counters.get(name)) for name in memlock.FALLBACK_CAUSES)
             if counters else fmt.MISSING,
             fmt.count(group["zc_inflight_peak"]),
             f"{fmt.percent(group['loadgen_cpu_share_max'])} ({bound}/{group['reps']}"
@@ -373,7 +375,7 @@ def counters_lines(summary: dict) -> list[str]:
     return ["## Server counters and checks", "",
             "Summed over the repetitions. Copied share = `zc_copied / zc_notifs` (notifications the "
             "kernel flagged IORING_NOTIF_USAGE_ZC_COPIED). Fallbacks are regular sends issued at the "
-            "in-flight cap or after -ENOMEM. wrk CPU = highest share of wrk's cores busy in a "
+            "in-flight cap, at the memlock page budget or after -ENOMEM. wrk CPU = highest share of wrk's cores busy in a "
             "repetition. The server may count up to one response per connection more than wrk "
             "(in flight when wrk stopped) plus wrk's errors; ⚠ marks responses beyond that, or missing.", "",
             *markdown_table(header, rows), ""]
@@ -592,7 +594,7 @@ def render_markdown(summary: dict, manifest: dict) -> str:
     if not summary["groups"]:
         lines += ["No sample was recorded.", ""]
     else:
-        lines += glance_lines(summary)
+        lines += glance_lines(summary, manifest)
         lines += equal_load_lines(summary)
         for arm in _zc_arms(summary):
             lines += study_table_lines(summary, arm)

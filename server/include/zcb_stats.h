@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
-#define ZCB_STATS_VERSION 3
+#define ZCB_STATS_VERSION 4
 /* zc_copied is meaningful: SEND_ZC asked IORING_SEND_ZC_REPORT_USAGE (kernel 6.2+). Without it
  * (regular arm, kernels 6.0/6.1, --no-zc-report-usage) the copied share is unknown. */
 #define ZCB_STATS_FLAG_ZC_USAGE_REPORTED 0x1u
@@ -50,6 +50,7 @@
     X(zc_pages_peak, peak, "highest zc_pages seen") \
     X(zc_page_budget, gauge, "the worker's memlock page budget for zero-copy sends (0 = none: not charged, or --zc-page-budget 0)") \
     X(partial_sends, count, "sends that completed short and were continued from where they stopped") \
+    X(responses_coalesced, count, "responses that needed no send of their own: pipelined, they went out in one send with others (sends = responses + partial_sends - responses_coalesced)") \
     X(recv_enobufs, count, "multishot receives ended by an empty provided-buffer ring (-ENOBUFS) and re-armed") \
     X(http_errors, count, "requests answered with an error status (400, 405, 408, 431, 501)") \
     X(idle_closed, count, "connections closed by the idle timeout") \

@@ -78,9 +78,59 @@ static size_t write_ok(char *dst, size_t total, const char *extra, size_t *head_
     return (size_t)n + body;
 }
 
+/* How many copies of a response of `len` bytes one coalesced send may carry. */
+static uint32_t coalesce_copies(size_t len)
+{
+    size_t n = ZCB_COALESCE_BYTES / len;
+
+    return n < 1 ? 1 : n > ZCB_COALESCE_MAX ? ZCB_COALESCE_MAX : (uint32_t)n;
+}
+
+/* Repeat the first `len` bytes at dst until there are `copies`; returns the bytes they take. */
+static size_t replicate(char *dst, size_t len, uint32_t copies)
+{
+    uint32_t i;
+
+    for (i = 1; i < copies; i++)
+        memcpy(dst + (size_t)i * len, dst, len);
+    return len * copies;
+}
+
+/*
+ * The keep-alive 200 responses (GET and HEAD, plain and HTTP/1.0 "Connection: keep-alive") are
+ * runs of identical copies, so pipelined requests of one kind are answered by one send. A
+ * closing response ends its connection: one copy, and its HEAD variant is its own head.
+ */
+static const struct keep_alive_kind {
+    enum resp_kind get, head;
+    const char *extra;
+} keep_alive_kinds[] = {
+    { RESP_OK, RESP_OK_HEAD, "" },
+    { RESP_OK_KEEP_ALIVE, RESP_OK_KEEP_ALIVE_HEAD, keep_alive_header },
+};
+#define KEEP_ALIVE_KINDS (sizeof(keep_alive_kinds) / sizeof(keep_alive_kinds[0]))
+
+static size_t ok_head_size(size_t total, const char *extra)
+{
+    size_t pad;
+
+    return total - ok_body_length(total, extra, &pad);
+}
+
+static size_t region_bytes(size_t response_size)
+{
+    size_t need = response_size + 1024, i; /* the closing 200, the error responses */
+
+    for (i = 0; i < KEEP_ALIVE_KINDS; i++) {
+        size_t head = ok_head_size(response_size, keep_alive_kinds[i].extra);
+        need += response_size * coalesce_copies(response_size) + head * coalesce_copies(head);
+    }
+    return need;
+}
+
 int responses_build(struct response_set *rs, size_t response_size, char *err, size_t errlen)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), need, off = 0, head;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), off = 0, head, i;
     int k;
 
     memset(rs, 0, sizeof(*rs));
@@ -89,8 +139,7 @@ int responses_build(struct response_set *rs, size_t response_size, char *err, si
                  response_size, response_min_size());
         return -1;
     }
-    need = 3 * response_size + 1024;
-    rs->region_len = (need + page - 1) / page * page;
+    rs->region_len = (region_bytes(response_size) + page - 1) / page * page;
     rs->region = mmap(NULL, rs->region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (rs->region == MAP_FAILED) {
         snprintf(err, errlen, "cannot map %zu bytes for responses", rs->region_len);
@@ -98,26 +147,32 @@ int responses_build(struct response_set *rs, size_t response_size, char *err, si
         return -1;
     }
 
-    rs->r[RESP_OK].data = rs->region + off;
-    rs->r[RESP_OK].len = (uint32_t)write_ok(rs->region + off, response_size, "", &head);
-    rs->r[RESP_OK_HEAD] = (struct response){ rs->region + off, (uint32_t)head, false, false };
-    off += response_size;
+    for (i = 0; i < KEEP_ALIVE_KINDS; i++) {
+        const struct keep_alive_kind *kind = &keep_alive_kinds[i];
+        char *get = rs->region + off, *head_run;
+        uint32_t copies = coalesce_copies(response_size);
+
+        write_ok(get, response_size, kind->extra, &head);
+        rs->r[kind->get] = (struct response){ get, (uint32_t)response_size, copies, false, false };
+        off += replicate(get, response_size, copies);
+        head_run = rs->region + off;
+        memcpy(head_run, get, head);
+        copies = coalesce_copies(head);
+        rs->r[kind->head] = (struct response){ head_run, (uint32_t)head, copies, false, false };
+        off += replicate(head_run, head, copies);
+    }
 
     rs->r[RESP_OK_CLOSE].data = rs->region + off;
     rs->r[RESP_OK_CLOSE].len = (uint32_t)write_ok(rs->region + off, response_size, close_header, &head);
+    rs->r[RESP_OK_CLOSE].copies = 1;
     rs->r[RESP_OK_CLOSE].closes = true;
-    rs->r[RESP_OK_CLOSE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, true, false };
-    off += response_size;
-
-    rs->r[RESP_OK_KEEP_ALIVE].data = rs->region + off;
-    rs->r[RESP_OK_KEEP_ALIVE].len = (uint32_t)write_ok(rs->region + off, response_size, keep_alive_header, &head);
-    rs->r[RESP_OK_KEEP_ALIVE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, false, false };
+    rs->r[RESP_OK_CLOSE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, 1, true, false };
     off += response_size;
 
     for (k = RESP_400; k < RESP_KINDS; k++) {
         size_t n = strlen(error_responses[k]);
         memcpy(rs->region + off, error_responses[k], n);
-        rs->r[k] = (struct response){ rs->region + off, (uint32_t)n, true, true };
+        rs->r[k] = (struct response){ rs->region + off, (uint32_t)n, 1, true, true };
         off += n;
     }
     return 0;

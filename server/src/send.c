@@ -1,7 +1,9 @@
 /* send.c - the send arms: regular SEND, SEND_ZC, SEND_ZC from a registered buffer.
  *
  * One send per connection is in flight at a time, so responses leave in request order and a
- * short send simply continues from where it stopped.
+ * short send simply continues from where it stopped. Pipelined requests of one kind wait in
+ * the output queue as one run; a send carries as many of them as the response region holds
+ * back-to-back copies of (struct response.copies), and its completion accounts each response.
  *
  * A SEND_ZC yields a result CQE and, when that CQE has IORING_CQE_F_MORE, a later
  * notification CQE (IORING_CQE_F_NOTIF) once the kernel no longer reads the buffer. The
@@ -27,6 +29,7 @@ static void submit_regular(struct worker *w, struct conn *c, const char *p, uint
     io_uring_prep_send(sqe, c->fd, p, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ud_make(OP_SEND, c->gen, (uint32_t)(c - w->conns)));
     c->send_inflight = true;
+    c->send_len = len;
 }
 
 /* What the kernel charges a SEND_ZC from a plain buffer against RLIMIT_MEMLOCK until its
@@ -47,6 +50,7 @@ static void submit_zc(struct worker *w, struct conn *c, const char *p, uint32_t 
         io_uring_prep_send_zc(sqe, c->fd, p, len, MSG_NOSIGNAL, zc_flags);
     io_uring_sqe_set_data64(sqe, ud_make_charged(OP_SEND_ZC, c->gen, pages, (uint32_t)(c - w->conns)));
     c->send_inflight = true;
+    c->send_len = len;
     if (++w->st->zc_inflight > w->st->zc_inflight_peak)
         w->st->zc_inflight_peak = w->st->zc_inflight;
     w->st->zc_pages += pages;
@@ -59,13 +63,14 @@ void send_next(struct worker *w, struct conn *c)
 {
     const struct response *r;
     const char *p;
-    uint32_t len, pages;
+    uint32_t len, pages, n;
 
     if (c->send_inflight || c->outq_len == 0 || c->closing)
         return;
     r = head_response(w, c);
+    n = c->outq[c->outq_head].count < r->copies ? c->outq[c->outq_head].count : r->copies;
     p = r->data + c->out_off;
-    len = r->len - c->out_off;
+    len = n * r->len - c->out_off;
     pages = zc_pages_charged(w, len);
     if (w->cfg->send_mode == SEND_REGULAR) {
         submit_regular(w, c, p, len);
@@ -81,31 +86,39 @@ void send_next(struct worker *w, struct conn *c)
     }
 }
 
-/* The head response is fully sent: drop it from the queue. */
-static void outq_pop(struct conn *c)
+/* `n` responses of the head run are fully sent: drop them from the queue. A send never covers
+ * more than the head run held when it was issued (the run may have grown since). */
+static void outq_pop(struct conn *c, uint32_t n)
 {
-    c->out_off = 0;
-    if (--c->outq[c->outq_head].count == 0) {
+    c->outq[c->outq_head].count -= n;
+    if (c->outq[c->outq_head].count == 0) {
         c->outq_head = (uint8_t)((c->outq_head + 1) % ZCB_OUTQ_SLOTS);
         c->outq_len--;
     }
 }
 
+/* `res` bytes of the send in flight went out: count every response they completed. */
 static void account_sent(struct worker *w, struct conn *c, int res)
 {
     const struct response *r = head_response(w, c);
-    bool closes = r->closes;
+    bool closes = r->closes, short_send = (uint32_t)res < c->send_len;
+    uint64_t sent = (uint64_t)c->out_off + (uint64_t)res;
+    uint32_t done = (uint32_t)(sent / r->len), i;
 
     w->st->bytes_sent += (uint64_t)res;
-    c->out_off += (uint32_t)res;
-    if (c->out_off < r->len) {
+    c->out_off = (uint32_t)(sent % r->len);
+    if (short_send)
         w->st->partial_sends++;
+    if (done == 0)
         return;
-    }
-    w->st->responses++;
+    /* sends = responses + partial_sends - responses_coalesced: a whole send is one response's
+     * own, a short one (already counted as partial) none's. */
+    w->st->responses += done;
+    w->st->responses_coalesced += done - (short_send ? 0 : 1);
     if (w->cfg->calibration_work)
-        calibration_work(w->cfg->calibration_work);
-    outq_pop(c);
+        for (i = 0; i < done; i++)
+            calibration_work(w->cfg->calibration_work);
+    outq_pop(c, done);
     if (closes)
         c->read_done = true; /* nothing was parsed after it: the queue is empty now */
 }
@@ -146,7 +159,7 @@ void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe)
         if (!c->closing) {
             const struct response *r = head_response(w, c);
             w->st->fallback_enomem++; /* counted only when the resend is really issued */
-            submit_regular(w, c, r->data + c->out_off, r->len - c->out_off);
+            submit_regular(w, c, r->data + c->out_off, c->send_len); /* the same bytes again */
             return;
         }
     }

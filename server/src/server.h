@@ -32,6 +32,10 @@
 /* Memlock pages kept out of the zero-copy budget for the user's other locked memory. */
 #define ZCB_MEMLOCK_MARGIN(limit_pages) ((limit_pages) / 16 > 32 ? (limit_pages) / 16 : 32)
 #define ZCB_ACCEPT_BACKOFF_TICKS 2 /* pause accepting 200 ms when out of file descriptors */
+/* Pipelined requests of one kind are answered by one send from a run of identical responses
+ * laid back to back: at most this many per send, and about this many bytes per run. */
+#define ZCB_COALESCE_MAX 64
+#define ZCB_COALESCE_BYTES (64 * 1024)
 
 enum send_mode { SEND_REGULAR, SEND_ZC, SEND_ZC_FIXED };
 
@@ -73,6 +77,7 @@ enum resp_kind {
 struct response {
     const char *data;
     uint32_t len;
+    uint32_t copies; /* identical copies back to back at data (>= 1): one send answers that many */
     bool closes; /* the connection ends after this response */
     bool error;  /* counted in http_errors */
 };
@@ -95,6 +100,7 @@ struct conn {
     int next_free;
     uint32_t rlen;     /* bytes of an unfinished request kept in the receive buffer */
     uint32_t out_off;  /* bytes of the head response already sent */
+    uint32_t send_len; /* bytes the send in flight was asked to send */
     uint64_t body_left; /* request body bytes still to discard */
     uint32_t last_tick;
     uint32_t head_tick; /* when the unfinished request head in rbuf began (head_pending) */

@@ -53,5 +53,13 @@ def test_a_bench_run_keeps_the_lists_of_its_images(tmp_path, docker_client, zcbe
     assert sorted(manifest["image_contents"]) == ["loadgen", "server"]
     assert sorted(images.run_package_lists(run_dir)) == ["loadgen", "server"]
     assert manifest["image_contents"]["loadgen"]["key_packages"]["wrk"]
+    # `zcb-server --version` of the image's binary: this checkout's commit (given to the build),
+    # the compiler and liburing of the builder's packages, the release build flags
+    version = manifest["image_contents"]["server"]["server_version"]
+    assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?", version["commit"]), version
+    server_packages = manifest["image_contents"]["server"]["key_packages"]
+    assert version["compiler"].startswith("gcc ") and version["compiler"][4:] in server_packages["gcc"]
+    assert server_packages["liburing-dev"].startswith(version["liburing"])
+    assert "-Werror" in version["flags"] and "-static" in version["flags"]
     assert manifest["python_packages"]["packages"]["docker"] and manifest["python_packages"]["not_as_locked"] == []
     assert containers.run_containers(docker_client, manifest["run_id"]) == []

@@ -148,10 +148,12 @@ def assert_nothing_lost(cell: Cell, conns: int) -> None:
     # every request parsed was answered, or its client left first (wrk's exit: one per connection)
     assert totals["requests"] == totals["responses"] + totals["responses_dropped"]
     assert totals["responses_dropped"] <= conns
-    assert totals["send_errors"] == 0
+    # wrk closes its connections when its clock stops, large responses still on their way: at
+    # most one failed send per connection (it is closed then); ENOMEM is counted apart
+    assert totals["send_errors"] <= conns
     assert 0 <= totals["responses"] - wrk["requests"] <= conns
     assert (totals["sends_zc"] + totals["fallback_cap"] + totals["fallback_budget"]
-            == totals["responses"] + totals["partial_sends"])
+            == totals["responses"] + totals["partial_sends"] - totals["responses_coalesced"] + totals["send_errors"])
     assert totals["zc_notifs"] == totals["sends_zc"]
 
 

@@ -38,8 +38,10 @@ def load(start_server, size: str, *budget: str) -> tuple[dict, dict]:
     # wrk closes its connections when its clock stops, with large responses still being sent:
     # at most one failed send per connection (then it is closed), never an ENOMEM (counted apart)
     assert totals["send_errors"] <= CONNS[size]
-    # every response started as a zero-copy send or as a regular one at the budget
-    assert totals["sends_zc"] + totals["fallback_budget"] == totals["responses"] + totals["partial_sends"]
+    # every send started as a zero-copy send or as a regular one at the budget, and ended as a
+    # response, a partial send, or an error (the client had gone)
+    assert (totals["sends_zc"] + totals["fallback_budget"]
+            == totals["responses"] + totals["partial_sends"] - totals["responses_coalesced"] + totals["send_errors"])
     assert totals["zc_notifs"] == totals["sends_zc"] and totals["zc_pages"] == 0
     return final, totals
 

@@ -119,8 +119,22 @@ class FakeImage:
 class FakeArchiveContainer:
     """get_archive like Docker's: a tar of the one path, NotFound when absent."""
 
-    def __init__(self, files, removed):
+    def __init__(self, files, removed, entrypoint=None, command=None):
         self.files, self.removed = files, removed
+        self.run = (entrypoint or [None])[0], command
+
+    # a started container "runs" its entrypoint: a file holding b"#!version\n<output>" prints
+    # <output> and exits 0; anything else exits 127 with nothing on stdout
+    def start(self):
+        binary, _ = self.run
+        body = self.files.get(binary, b"")
+        self.output, self.status = (body[len(b"#!version\n"):], 0) if body.startswith(b"#!version\n") else (b"", 127)
+
+    def wait(self, timeout=None):
+        return {"StatusCode": self.status}
+
+    def logs(self, stdout=True, stderr=True):
+        return self.output
 
     def get_archive(self, path):
         import io
@@ -151,9 +165,9 @@ class FakeClient:
                 return FakeImage(labels)
 
         class Containers:
-            def create(self, image, **kwargs):
+            def create(self, image, command=None, **kwargs):
                 outer.created.append(kwargs["labels"])
-                return FakeArchiveContainer(files_by_image[image], outer.removed)
+                return FakeArchiveContainer(files_by_image[image], outer.removed, kwargs.get("entrypoint"), command)
 
         self.images, self.containers = Images(), Containers()
 
@@ -173,6 +187,67 @@ def test_record_image_contents_copies_lists_and_names_key_versions(tmp_path):
     assert (tmp_path / server["packages_file"]).read_bytes() == server_list
     assert "run `invoke build`" in record["loadgen"]["error"] and "packages_file" not in record["loadgen"]
     assert images.run_package_lists(tmp_path) == {"server": images.parse_packages(server_list.decode())}
-    # one inspection container per image, labelled with the run, removed again
-    assert len(client.created) == 2 == len(client.removed)
+    # the binary is no zcb-server that answers --version: said so, not guessed
+    assert "exited 127" in server["server_version"]["error"]
+    # one inspection container per image and one --version run, labelled with the run, removed again
+    assert len(client.created) == 3 == len(client.removed)
     assert all(labels["zcbench.run"] == "r1" for labels in client.created)
+
+
+VERSION_OUTPUT = (b"zcb-server\ncommit: 66038cb95103\ncompiler: gcc 12.2.0\nliburing: 2.3\n"
+                  b"flags: -O2 -g -Wall -static\n")
+
+
+def test_server_version_is_asked_of_the_binary_in_a_throwaway_container(tmp_path):
+    client = FakeClient({"sha256:srv": {images.PACKAGES_FILE: b"gcc=12\n",
+                                        "/zcb-server": b"#!version\n" + VERSION_OUTPUT}}, {})
+    record = images.record_image_contents(client, {"server": "sha256:srv"}, tmp_path, "r2")
+    assert record["server"]["server_version"] == {"commit": "66038cb95103", "compiler": "gcc 12.2.0",
+                                                  "liburing": "2.3", "flags": "-O2 -g -Wall -static"}
+    assert [labels["zcbench.role"] for labels in client.created] == ["inspect", "version"]
+    assert len(client.removed) == 2
+
+
+def test_server_version_without_a_binary_is_none(tmp_path):
+    client = FakeClient({"sha256:srv": {images.PACKAGES_FILE: b"gcc=12\n"}}, {})
+    record = images.record_image_contents(client, {"server": "sha256:srv"}, tmp_path, "r3")
+    assert record["server"]["server_binary"] is None and record["server"]["server_version"] is None
+    assert len(client.created) == 1 == len(client.removed)
+
+
+def test_parse_server_version_keeps_colons_in_values():
+    parsed = images.parse_server_version("zcb-server\ncommit: abc\nflags: -DX='\"a:b\"'\n")
+    assert parsed == {"commit": "abc", "flags": "-DX='\"a:b\"'"}
+
+
+def test_git_commit_names_this_checkout():
+    import re
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=images.ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    commit = images.git_commit()
+    assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?", commit) and commit.startswith(head)
+
+
+def test_the_commit_reaches_the_server_build_but_not_the_input_hash(monkeypatch):
+    dockerfile = (images.IMAGES_DIR / "server" / "Dockerfile").read_text()
+    assert "ARG GIT_COMMIT" in dockerfile and 'GIT_COMMIT="${GIT_COMMIT}"' in dockerfile
+    digest = images.input_hash(images._context_files("server"), {"BASE_IMAGE": "base:x", "base_id": "sha256:b"})
+    built = []
+
+    class Image:
+        id, labels = "sha256:srv", {images.LABEL_HASH: digest}
+
+    class Client:
+        class images:  # noqa: N801 - docker's attribute name
+            get = staticmethod(lambda tag: Image())
+
+    monkeypatch.setattr(images, "_run_build", lambda *args, **kw: built.append(args[3]) or "sha256:new")
+    for commit in ("aaaaaaaaaaaa", "bbbbbbbbbbbb"):  # another commit, same sources: no rebuild
+        monkeypatch.setattr(images, "git_commit", lambda c=commit: c)
+        assert not images.build_image(Client(), "server", "base:x", "sha256:b", {}, log=lambda _: None).built
+    Image.labels = {images.LABEL_HASH: "stale"}
+    monkeypatch.setattr(images, "_remove_replaced", lambda *args: None)
+    assert images.build_image(Client(), "server", "base:x", "sha256:b", {}, log=lambda _: None).built
+    assert built == [{"BASE_IMAGE": "base:x", "GIT_COMMIT": "bbbbbbbbbbbb"}]
