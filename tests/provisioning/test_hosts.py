@@ -81,3 +81,12 @@ def test_provision_refuses_before_running_ansible(tmp_path):
     path = write(tmp_path, {"all": {"hosts": {"h1": {}}}})
     with pytest.raises(provision.ProvisionError, match="group 'server'"):
         provision.run_playbook(inventory=path)
+
+
+def test_the_bench_port_is_kept_out_of_the_ephemeral_range():
+    """The sysctl role widens the source-port range to 1024-65535 and reserves the bench's own
+    port, or a client's TIME_WAIT on port 8088 would keep the server from binding."""
+    from zcbench import config
+
+    reserved = str(hosts.role_defaults("sysctl")["sysctl_settings"]["net.ipv4.ip_local_reserved_ports"])
+    assert str(config.DEFAULT_PORT) in reserved.split(",")
