@@ -337,23 +337,29 @@ def render(run_dir: Path) -> str | None:
 #: --rate auto offers this share of the slower arm's saturated rate, measured by a pilot.
 AUTO_RATE_SHARE = 0.7
 PILOT_DURATION_S = 3
+PILOT_REPEAT = 2
+#: The pilot runs wrk through paced.lua too, with a rate no server reaches: pacing costs wrk CPU
+#: (a timer per request), so saturation must be measured with the generator the run will use.
+PILOT_UNREACHABLE_RATE = 100_000_000
 
 
 def auto_rates(pilot_samples: list[dict], share: float = AUTO_RATE_SHARE) -> dict[str, int]:
-    """Per cell ("conns/size"), `share` of the slowest arm's saturated rate in the pilot."""
-    slowest: dict[str, float] = {}
+    """Per cell ("conns/size"), `share` of the slowest arm's mean saturated rate in the pilot."""
+    per_arm: dict[str, dict[str, list[float]]] = {}
     for sample in pilot_samples:
         cell, rps = sample["cell"], sample.get("requests_per_s")
         if rps:
             key = rate_key(cell["conns"], cell["response_size"])
-            slowest[key] = min(slowest.get(key, rps), rps)
-    return {key: max(1, round(rps * share)) for key, rps in slowest.items()}
+            per_arm.setdefault(key, {}).setdefault(cell["arm"], []).append(rps)
+    return {key: max(1, round(share * min(sum(v) / len(v) for v in arms.values())))
+            for key, arms in per_arm.items()}
 
 
 def with_auto_rates(config: Config, log=print) -> Config:
-    """--rate auto: a short unpaced pilot run (its own run directory), then the rates it implies."""
-    pilot = replace(config, rate_auto=False, rate=None, repeat=1, duration_s=PILOT_DURATION_S,
-                    label=f"{config.label}-rate-pilot", quiet=True)
+    """--rate auto: a short pilot run (its own run directory) saturating every arm through the
+    paced generator, then the rates it implies."""
+    pilot = replace(config, rate_auto=False, rate=PILOT_UNREACHABLE_RATE, repeat=PILOT_REPEAT,
+                    duration_s=PILOT_DURATION_S, label=f"{config.label}-rate-pilot", quiet=True)
     pilot_dir = run_bench(pilot, log=log)
     rates = auto_rates(samples.load_samples(pilot_dir / SAMPLES))
     if not config.quiet:
