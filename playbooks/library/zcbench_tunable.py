@@ -34,48 +34,18 @@ refused: {description: Path to the error for writes the kernel refused (best_eff
 
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.zcbench_originals import load_originals, save_originals
+from ansible.module_utils.zcbench_originals import load_originals, save_originals, set_knob
 
 
 def normalize(value) -> str:
     return " ".join(str(value).split())
 
 
-def read_value(path: str) -> str:
-    with open(path) as handle:
-        return normalize(handle.read())
-
-
-def write_value(path: str, value: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(value + "\n")
-
-
 def apply(module: AnsibleModule, targets: dict, originals: dict) -> tuple[dict, dict]:
     changed, refused = {}, {}
     for path, wanted in targets.items():
-        try:
-            before = read_value(path)
-        except OSError as exc:
-            refused[path] = f"cannot read: {exc.strerror}"
-            continue
-        if before == wanted:
-            continue
-        if module.check_mode:
-            changed[path] = [before, wanted]
-            continue
-        try:
-            write_value(path, wanted)
-            after = read_value(path)
-        except OSError as exc:
-            refused[path] = f"cannot write {wanted!r}: {exc.strerror}"
-            continue
-        if after != wanted:
-            refused[path] = f"wrote {wanted!r}, kernel kept {after!r}"
-            if after == before:
-                continue
-        originals.setdefault(path, before)
-        changed[path] = [before, after]
+        set_knob(path, path, wanted, check_mode=module.check_mode, normalize=normalize,
+                 originals=originals, changed=changed, refused=refused)
     return changed, refused
 
 

@@ -41,7 +41,7 @@ refused: {description: Name to the reason for IRQs not set (missing, refused by 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.zcbench_originals import load_originals, save_originals
+from ansible.module_utils.zcbench_originals import load_originals, save_originals, set_knob
 
 
 def irq_numbers_by_name(sysfs: str) -> dict[str, int]:
@@ -78,32 +78,8 @@ def apply(targets: dict[str, str], originals: dict, sysfs: str, procfs: str, che
         if name not in numbers:
             refused[name] = "no IRQ with this name now"
             continue
-        path = affinity_path(procfs, numbers[name])
-        try:
-            with open(path) as handle:
-                before = normalize(handle.read())
-        except OSError as exc:
-            refused[name] = f"cannot read {path}: {exc.strerror}"
-            continue
-        if before == wanted:
-            continue
-        if check_mode:
-            changed[name] = [before, wanted]
-            continue
-        try:
-            with open(path, "w") as handle:
-                handle.write(wanted + "\n")
-            with open(path) as handle:
-                after = normalize(handle.read())
-        except OSError as exc:
-            refused[name] = f"kernel refused {wanted!r} for IRQ {numbers[name]}: {exc.strerror}"
-            continue
-        if after != wanted:
-            refused[name] = f"wrote {wanted!r}, kernel kept {after!r}"
-            if after == before:
-                continue
-        originals.setdefault(name, before)
-        changed[name] = [before, after]
+        set_knob(name, affinity_path(procfs, numbers[name]), wanted, check_mode=check_mode,
+                 normalize=normalize, originals=originals, changed=changed, refused=refused)
     return changed, refused
 
 
