@@ -36,3 +36,12 @@ def _runner_artifacts_in_tmp_path(tmp_path, monkeypatch):
     artifacts = tmp_path / "runner"
     artifacts.mkdir()
     monkeypatch.setattr(provision.tempfile, "tempdir", str(artifacts))
+
+
+@pytest.fixture
+def grub_root(tmp_path):
+    """A root with a GRUB defaults file holding an empty GRUB_CMDLINE_LINUX."""
+    root = tmp_path / "root"
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/grub").write_text('GRUB_CMDLINE_LINUX=""\n')
+    return root

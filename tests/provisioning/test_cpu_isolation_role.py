@@ -31,14 +31,6 @@ def isolation_play(root, tmp_path, *, server="0", loadgen="1", housekeeping="0",
     }
 
 
-@pytest.fixture
-def grub_root(tmp_path):
-    root = tmp_path / "root"
-    (root / "etc/default").mkdir(parents=True)
-    (root / "etc/default/grub").write_text('GRUB_CMDLINE_LINUX=""\n')
-    return root
-
-
 def test_renders_the_grub_dropin_and_requires_a_reboot(grub_root, tmp_path, run_play):
     first = run_play(isolation_play(grub_root, tmp_path))
     assert first.ok, first.failures

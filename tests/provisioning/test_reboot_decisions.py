@@ -53,14 +53,6 @@ def test_the_hosts_own_grub_parameters_are_never_stale(kernel_cmdline, tmp_path)
     assert kernel_cmdline.decide([], running, MANAGED, own)["stale"] == ["isolcpus=1"]
 
 
-@pytest.fixture
-def grub_root(tmp_path):
-    root = tmp_path / "root"
-    (root / "etc/default").mkdir(parents=True)
-    (root / "etc/default/grub").write_text('GRUB_CMDLINE_LINUX=""\n')
-    return root
-
-
 def with_cmdline(play: dict, path) -> dict:
     play["roles"][0]["vars"]["cpu_isolation_running_cmdline"] = str(path)
     return play
