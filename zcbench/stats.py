@@ -131,7 +131,7 @@ def metric_values(samples: list[dict], metric: str) -> list[float]:
 
 
 def describe(values: list[float]) -> dict:
-    """n, mean, median, stdev, min, max, the relative range and a 95 % interval of the mean."""
+    """n, mean, median, stdev, min, max and a 95 % interval of the mean."""
     n = len(values)
     if n == 0:
         return {"n": 0, "values": []}
@@ -145,21 +145,12 @@ def describe(values: list[float]) -> dict:
         "stdev": stdev,
         "min": min(values),
         "max": max(values),
-        "rel_range": relative_range(values),
         "ci95": None,
     }
     if stdev is not None:
         half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * stdev / math.sqrt(n)
         result["ci95"] = [mean - half, mean + half]
     return result
-
-
-def relative_range(values: list[float]) -> float | None:
-    """(max - min) / mean: how far repetitions of the same cell wander apart."""
-    if len(values) < 2:
-        return None
-    mean = statistics.fmean(values)
-    return (max(values) - min(values)) / abs(mean) if mean else None
 
 
 # --- arm against baseline, paired by block ---------------------------------------------------
@@ -257,14 +248,28 @@ def minimum_detectable_effect(sd: float | None, n: int, alpha: float = ALPHA,
     return math.inf if effect > 700 else math.expm1(effect)
 
 
+def welch_log_difference(diff: float, se_a: float, df_a: float, se_b: float,
+                         df_b: float) -> tuple[float, list[float]]:
+    """Welch's test of a difference of two independent log means (standard errors se_a, se_b
+    with df_a, df_b degrees of freedom): its two-sided p and the 95 % interval of exp(diff)."""
+    se = math.sqrt(se_a**2 + se_b**2)
+    if se == 0:  # no spread on either side: the means differ exactly or not at all
+        return (1.0 if diff == 0 else 0.0), [math.exp(diff)] * 2
+    df = se**4 / sum(s**4 / d for s, d in ((se_a, df_a), (se_b, df_b)) if s)  # Welch-Satterthwaite
+    return float(2 * scipy_stats.t.sf(abs(diff) / se, df)), t_interval(diff, se, df, CONFIDENCE)
+
+
+def _log_mean_se_df(values: list[float]) -> tuple[float, float, int]:
+    return statistics.fmean(values), math.sqrt(statistics.variance(values) / len(values)), len(values) - 1
+
+
 def welch_on_logs(baseline: list[float], arm: list[float]) -> float | None:
     """Two-sided p of Welch's t-test on the logs of two unpaired groups (secondary view)."""
     a, b = [math.log(v) for v in baseline if v > 0], [math.log(v) for v in arm if v > 0]
     if len(a) < 2 or len(b) < 2:
         return None
-    if statistics.pvariance(a) == 0 and statistics.pvariance(b) == 0:
-        return 1.0 if statistics.fmean(a) == statistics.fmean(b) else 0.0
-    return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    (mean_a, se_a, df_a), (mean_b, se_b, df_b) = _log_mean_se_df(a), _log_mean_se_df(b)
+    return welch_log_difference(mean_b - mean_a, se_a, df_a, se_b, df_b)[0]
 
 
 def verdict_from(ratio: float | None, p: float | None, alpha: float, higher_is_better: bool) -> str:
@@ -367,14 +372,8 @@ def compare_unpaired(before: list[float], after: list[float], metric: str) -> di
     result |= {"ratio": math.exp(diff), "delta": math.expm1(diff)}
     if len(a) < 2 or len(b) < 2:
         return result | {"verdict": TOO_FEW}
-    var_a, var_b = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(var_a + var_b)
-    if se == 0:
-        p, ci = (1.0 if diff == 0 else 0.0), [math.exp(diff)] * 2
-    else:
-        df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
-        p = float(2 * scipy_stats.t.sf(abs(diff) / se, df))
-        ci = t_interval(diff, se, df, CONFIDENCE)
+    (_, se_a, df_a), (_, se_b, df_b) = _log_mean_se_df(a), _log_mean_se_df(b)
+    p, ci = welch_log_difference(diff, se_a, df_a, se_b, df_b)
     higher = METRICS[metric].higher_is_better
     return result | {"p": p, "ci95": ci, "verdict": verdict_from(result["ratio"], p, ALPHA, higher)}
 
@@ -552,13 +551,5 @@ def ratio_change(before: dict, after: dict, higher_is_better: bool = True) -> di
     se_a, se_b, df_a, df_b = before.get("log_se"), after.get("log_se"), before.get("df"), after.get("df")
     if se_a is None or se_b is None:
         return result
-    se = math.sqrt(se_a**2 + se_b**2)
-    if se == 0:
-        p, ci = (1.0 if diff == 0 else 0.0), [math.exp(diff)] * 2
-    else:
-        parts = [s**4 / d for s, d in ((se_a, df_a), (se_b, df_b)) if s and d]
-        df = se**4 / sum(parts) if parts else 1.0
-        p = float(2 * scipy_stats.t.sf(abs(diff) / se, df))
-        ci = t_interval(diff, se, df, CONFIDENCE)
-    ratio = math.exp(diff)
-    return result | {"p": p, "ci95": ci, "verdict": verdict_from(ratio, p, ALPHA, higher_is_better)}
+    p, ci = welch_log_difference(diff, se_a, df_a, se_b, df_b)
+    return result | {"p": p, "ci95": ci, "verdict": verdict_from(math.exp(diff), p, ALPHA, higher_is_better)}

@@ -250,3 +250,12 @@ def test_summarize_compares_every_non_baseline_arm_against_regular():
 ])
 def test_unexplained_responses(responses, requests, expected):
     assert stats.unexplained_responses(responses, requests, conns=100, reps=1, errors=5) == expected
+
+
+def test_welch_on_logs_matches_scipy_and_handles_no_spread():
+    a, b = [100.0, 103.0, 98.0, 101.0], [106.0, 104.5, 109.0]
+    expected = scipy_stats.ttest_ind([math.log(v) for v in b], [math.log(v) for v in a], equal_var=False)
+    assert stats.welch_on_logs(a, b) == pytest.approx(float(expected.pvalue))
+    assert stats.welch_on_logs([5.0, 5.0], [5.0, 5.0]) == 1.0
+    assert stats.welch_on_logs([5.0, 5.0], [6.0, 6.0]) == 0.0
+    assert stats.welch_on_logs([5.0], [6.0, 6.0]) is None
