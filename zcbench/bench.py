@@ -215,13 +215,18 @@ def _start_cell_server(ctx: RunContext, cell: Cell) -> containers.Running:
             ctx.client, ctx.image_ids["nginx"], cpus=cfg.server_cpus, port=cfg.port,
             bind=ctx.path.server_bind, response_size=cell.response_size, memlock=cfg.memlock,
             nofile=cfg.nofile, run_id=ctx.run_id, conf_dir=ctx.work_dir, name=name)
-    spec = containers.ServerSpec(
-        send=samples.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=ctx.path.server_bind,
+    return containers.start_server(ctx.client, ctx.image_ids["server"],
+                                   server_spec(cfg, cell, ctx.path.server_bind), run_id=ctx.run_id,
+                                   privilege=ctx.privilege, stats_dir=ctx.work_dir, name=name)
+
+
+def server_spec(cfg: Config, cell: Cell, bind: str) -> containers.ServerSpec:
+    """What a zcbench cell's server runs with; the calibration's injected work only in its arm."""
+    return containers.ServerSpec(
+        send=samples.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=bind,
         response_size=cell.response_size, zc_max_inflight=cfg.zc_max_inflight,
         drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
         calibration_work=cfg.calibration_work if cell.arm == samples.WORK_ARM else 0)
-    return containers.start_server(ctx.client, ctx.image_ids["server"], spec, run_id=ctx.run_id,
-                                   privilege=ctx.privilege, stats_dir=ctx.work_dir, name=name)
 
 
 def _snapshot(server: containers.Running) -> tuple[float, dict | None]:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from zcbench import calibrate, containers, stats
+from zcbench import calibrate, stats
 from zcbench.config import Config, ConfigError
 from zcbench.samples import AA_ARM, WORK_ARM
 
@@ -75,11 +75,17 @@ def test_injected_work_cannot_reach_a_real_comparison():
         dataclasses.replace(config, arms=("regular", WORK_ARM))  # work arm without work
     calibrated = calibrate.calibration_config(config, 100)
     assert calibrated.arms == ("regular", AA_ARM, WORK_ARM) and calibrated.calibration_work == 100
-    # Only the work arm's server gets the flag (bench._start_cell_server), and it is a regular send.
-    plain = containers.ServerSpec(send="regular")
-    assert "--calibration-work" not in plain.command()
-    worked = containers.ServerSpec(send="regular", calibration_work=100).command()
+    # Only the work arm's server gets the flag, and every calibration arm is a regular send.
+    from zcbench import bench
+    from zcbench.plan import plan_cells
+
+    commands = {cell.arm: bench.server_spec(calibrated, cell, "127.0.0.1").command()
+                for cell in plan_cells(calibrated)}
+    assert set(commands) == {"regular", AA_ARM, WORK_ARM}
+    assert all(c[c.index("--send") + 1] == "regular" for c in commands.values())
+    worked = commands[WORK_ARM]
     assert worked[worked.index("--calibration-work") + 1] == "100"
+    assert "--calibration-work" not in commands["regular"] + commands[AA_ARM]
 
 
 def test_bench_modes_cannot_name_the_calibration_arms():
