@@ -151,9 +151,9 @@ def rerun_relation(manifest_a: dict, manifest_b: dict, dir_a: Path) -> str | Non
     extra = (manifest_b.get("config") or {}).get("extra") or {}
     if not extra.get("rerun_of") or Path(extra["rerun_of"]).resolve() != dir_a.resolve():
         return None
-    order_a = [c for c in (manifest_a.get("plan") or {}).get("order", [])]
-    order_b = [c for c in (manifest_b.get("plan") or {}).get("order", [])]
-    same = order_a == order_b and bool(order_a)
+    order_a = (manifest_a.get("plan") or {}).get("order") or []
+    order_b = (manifest_b.get("plan") or {}).get("order") or []
+    same = bool(order_a) and order_a == order_b
     overrides = ", ".join(extra.get("rerun_overrides") or []) or "none"
     return (f"B reruns A (`invoke bench --from`): same seed and cell order: {'yes' if same else 'NO'}; "
             f"options overridden: {overrides}")

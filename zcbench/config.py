@@ -7,6 +7,7 @@ Docker; `check_runtime()` in bench.py checks what needs the engine (images, daem
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -341,8 +342,6 @@ def args_of_config(recorded: dict) -> dict:
 def rerun_config(manifest_path: str | Path, overrides: dict, **host) -> Config:
     """The recorded run's Config again (same matrix, seed, hence cell order, and any rates
     --rate auto chose), with `overrides` (options the user gave) applied and recorded."""
-    import json
-
     path = Path(manifest_path)
     try:
         recorded = json.loads(path.read_text())["config"]
