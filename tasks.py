@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from invoke import task
+from invoke import Task, task
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -105,6 +105,8 @@ RUN_HELP = {
             "saturation, measured by a short pilot [off: as fast as wrk can]",
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
+    "inventory": "hosts file: the server on its `server` host (this machine), wrk on every `loadgen` host "
+                 "over SSH, together; see README \"Two hosts\" [off: this machine alone]",
 }
 
 #: Task-argument defaults of those options (what `--from` treats as "not given").
@@ -114,7 +116,7 @@ RUN_DEFAULTS = dict(
     response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT),
     drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK), nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS,
     loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH,
-    rate="", out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL,
+    rate="", out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL, inventory="",
 )
 
 
@@ -123,7 +125,18 @@ def _config_args(options: dict) -> dict:
     return {name: (value if value != "" else None) for name, value in options.items()}
 
 
-@task(auto_shortflags=False, help=RUN_HELP | {
+class _LongFlagsAndInventory(Task):
+    """Long options only (a matrix's flags read better spelled out), except `-i INVENTORY`, the
+    flag every inventory-taking task shares."""
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        if name == "inventory" and "i" not in taken_names:
+            opts["names"].append("i")
+        return opts
+
+
+@task(klass=_LongFlagsAndInventory, auto_shortflags=False, help=RUN_HELP | {
     "from": "rerun the matrix, seed and cell order of RUN/manifest.json into a new run; options "
             "given that differ from their defaults override it (recorded) [off]"})
 def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN_DEFAULTS["conns"],
@@ -132,7 +145,7 @@ def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN
           drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"], nofile="", server_cpus=RUN_DEFAULTS["server_cpus"],
           loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"], threads="", port=RUN_DEFAULTS["port"],
           path=RUN_DEFAULTS["path"], rate="", out=RUN_DEFAULTS["out"], quiet=False, seed="",
-          label=RUN_DEFAULTS["label"], from_=""):
+          label=RUN_DEFAULTS["label"], from_="", inventory=""):
     """Run the A/B benchmark (regular send vs SEND_ZC) and write results/<UTC time>-<label>/."""
     from zcbench import bench as bench_mod
     from zcbench.config import Config, rerun_config
@@ -212,7 +225,8 @@ def compare(c, run_a, run_b):
         _fail(str(exc))
 
 
-@task(auto_shortflags=False, help={k: v for k, v in RUN_HELP.items() if k != "response_size"} | {
+@task(klass=_LongFlagsAndInventory, auto_shortflags=False,
+      help={k: v for k, v in RUN_HELP.items() if k != "response_size"} | {
     "sizes": "comma-separated response sizes (88, 512, 1k, 4k, ... 1m) [88,512,1k,4k,16k,64k,256k,1m]",
     "conns": "comma-separated connection counts [100]", "mode": "regular|zc|zc-fixed|all [all]",
     "label": "suffix of the run directory name [sweep]"})
@@ -221,7 +235,7 @@ def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", serv
           zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"], drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"],
           nofile="", server_cpus=RUN_DEFAULTS["server_cpus"], loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"],
           threads="", port=RUN_DEFAULTS["port"], path=RUN_DEFAULTS["path"], rate="", out=RUN_DEFAULTS["out"],
-          quiet=False, seed="", label="sweep"):
+          quiet=False, seed="", label="sweep", inventory=""):
     """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
     from zcbench import sweep as sweep_mod
 
@@ -290,12 +304,18 @@ def lock(c, upgrade=False):
           "install with ./bootstrap.sh deps")
 
 
-@task
-def doctor(c):
+@task(help={"inventory": "check every host of this inventory (remote ones over SSH) [this machine]"})
+def doctor(c, inventory=""):
     """Show desired vs actual for every tunable; exit 1 when something the bench needs is missing."""
-    from zcbench import doctor as doc
+    from zcbench import doctor as doc, hosts
 
-    sys.exit(doc.run())
+    if not inventory:
+        sys.exit(doc.run())
+    try:
+        inv = hosts.load_inventory(inventory)
+    except hosts.InventoryError as exc:
+        _fail(str(exc))
+    sys.exit(doc.run_inventory(inv))
 
 
 # --- tests ----------------------------------------------------------------------------------

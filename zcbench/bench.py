@@ -25,9 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from zcbench import containers, counters, images, manifest, samples
-from zcbench.config import Config, ConfigError, format_cpus, host_limit, port_in_use, rate_key
+from zcbench.config import (HOSTS_PATH, Config, ConfigError, format_cpus, host_limit, inventory_hosts,
+                            port_in_use, rate_key)
 from zcbench.plan import Cell, plan_cells
-from zcbench.wrk import WrkError, WrkRun, run_wrk
+from zcbench.wrk import WrkError, WrkRun, combine_results, run_wrk_together
 
 SAMPLES = samples.SAMPLES_FILE
 LATEST = "latest"
@@ -66,11 +67,65 @@ def check_limits(config: Config, bounding: list[str]) -> None:
                                  "CAP_SYS_RESOURCE is not in the capability bounding set: lower it")
 
 
+@dataclass
+class LoadgenHost:
+    """A host wrk runs on: this machine, or an inventory's loadgen host reached over SSH."""
+    name: str
+    client: object
+    local: bool  # this machine's engine (cgroup files readable here)
+    image_id: str
+    running: containers.Running | None = None  # its wrk container, once started
+
+
+def remote_loadgen(host, image_id: str) -> LoadgenHost:
+    """A loadgen host's engine, checked: reachable, the very loadgen image built here."""
+    from zcbench.host_images import HostImagesError, host_client
+
+    try:
+        client = host_client(host, timeout=120)
+    except HostImagesError as exc:
+        raise PreflightError(str(exc)) from None
+    try:
+        remote_id = images.require_images(client, ["loadgen"])["loadgen"]
+    except images.ImageError:
+        remote_id = None
+    if remote_id != image_id:
+        client.close()
+        state = "missing" if remote_id is None else f"{remote_id[7:19]}, not this machine's {image_id[7:19]}"
+        raise PreflightError(f"{host.name}: image {images.TAGS['loadgen']} {state}: run `invoke build -i INVENTORY`")
+    return LoadgenHost(host.name, client, False, remote_id)
+
+
+def loadgen_hosts(config: Config, client, image_id: str) -> list[LoadgenHost]:
+    """Where wrk runs: this machine, or every loadgen host of the inventory."""
+    if not config.inventory:
+        return [LoadgenHost("localhost", client, True, image_id)]
+    found: list[LoadgenHost] = []
+    try:
+        for host in inventory_hosts(config.inventory).loadgens:
+            found.append(LoadgenHost(host.name, client, True, image_id) if host.is_control
+                         else remote_loadgen(host, image_id))
+            cpus = found[-1].client.info().get("NCPU") or 0
+            if max(config.loadgen_cpus) >= cpus:
+                raise PreflightError(f"--loadgen-cpus {format_cpus(config.loadgen_cpus)}: {host.name} "
+                                     f"has {cpus} CPUs")
+    except BaseException:
+        close_remote_clients(found)
+        raise
+    return found
+
+
+def close_remote_clients(loadgens: list[LoadgenHost]) -> None:
+    for loadgen in loadgens:
+        if not loadgen.local:
+            loadgen.client.close()
+
+
 def preflight(config: Config):
-    """Check what needs the engine; return (client, image ids). Starts no container."""
+    """Check what needs the engines; return (client, image ids, loadgen hosts). Starts no container."""
     client = containers.docker_client()
     image_ids = images.require_images(client, needed_images(config))
-    if config.path == "loopback" and port_in_use(config.port, config.bind):
+    if config.path in ("loopback", HOSTS_PATH) and port_in_use(config.port, config.bind):
         raise PreflightError(f"port {config.bind}:{config.port} is in use: choose another --port")
     check_limits(config, containers.bounding_capabilities())
     try:
@@ -79,7 +134,7 @@ def preflight(config: Config):
         raise PreflightError(f"--out {config.out}: cannot create it ({exc.strerror})") from None
     if not os.access(config.out, os.W_OK):
         raise PreflightError(f"--out {config.out} is not writable")
-    return client, image_ids
+    return client, image_ids, loadgen_hosts(config, client, image_ids["loadgen"])
 
 
 # --- the run directory ------------------------------------------------------------------------
@@ -110,22 +165,28 @@ def point_latest(run_dir: Path) -> None:
 
 @dataclass(frozen=True)
 class NetPath:
-    kind: str  # "loopback" | "veth"
+    kind: str  # "loopback" | "veth" | "hosts"
     server_bind: str  # where the server listens (on the host)
     target: str  # the address wrk connects to
     loadgen_network: str  # "host" or the Docker network the loadgen joins
     interface: str
 
+    note: str = ""
+
     def to_json(self) -> dict:
         return {"kind": self.kind, "server_bind": self.server_bind, "target": self.target,
                 "loadgen_network": self.loadgen_network, "interface": self.interface,
-                "note": ("loopback: server and wrk share the host network namespace"
-                         if self.kind == "loopback" else
-                         "veth: wrk in its own network namespace on a Docker bridge network; "
-                         "its traffic crosses a veth pair and the bridge to the host")}
+                "note": self.note or ("loopback: server and wrk share the host network namespace"
+                                      if self.kind == "loopback" else
+                                      "veth: wrk in its own network namespace on a Docker bridge network; "
+                                      "its traffic crosses a veth pair and the bridge to the host")}
 
 
 def setup_path(client, config: Config, run_id: str) -> NetPath:
+    if config.path == HOSTS_PATH:
+        inventory = inventory_hosts(config.inventory)
+        return NetPath(HOSTS_PATH, config.bind, config.bind, "host",
+                       str(inventory.server.vars.get("nic_interface") or "lo"), inventory.path_description())
     if config.path == "loopback":
         return NetPath("loopback", config.bind, config.bind, "host", "lo")
     bridge = "zcb" + hashlib.sha1(run_id.encode()).hexdigest()[:10]  # <= 15 chars (IFNAMSIZ)
@@ -156,16 +217,40 @@ def rate_fields(offered: int | None, achieved: float | None) -> dict:
             "rate_sustained": achieved is not None and achieved >= samples.RATE_SUSTAINED_SHARE * offered}
 
 
-def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: WrkRun,
+def loadgen_share(run: WrkRun, cores: int) -> float | None:
+    """wrk's CPU against the cores its threads can occupy: with fewer threads than loadgen CPUs,
+    a saturated thread leaves the other cores idle and would hide behind the average."""
+    return run.cpu_s / (run.wall_s * cores) if run.wall_s > 0 else None
+
+
+def loadgen_record(host: str, run: WrkRun, cores: int) -> dict:
+    """One loadgen host's part of a cell (samples' `loadgens`)."""
+    result = run.result
+    return {"host": host, "requests": int(result["requests"]), "duration_us": result["duration_us"],
+            "requests_per_s": result["requests_per_s"], "errors": dict(result["errors"]),
+            "latency_us": dict(result["latency_us"]), "cpu_s": run.cpu_s, "wall_s": run.wall_s,
+            "cpu_share": loadgen_share(run, cores), "command": list(run.command)}
+
+
+def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: WrkRun | list[WrkRun],
                  server_counters: dict | None, server_cpu_s: float | None, loadgen_cores: int,
-                 server_exit: dict | None = None, offered_rate: int | None = None) -> dict:
-    """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured."""
-    result = measured.result
+                 server_exit: dict | None = None, offered_rate: int | None = None,
+                 loadgen_names: list[str] | None = None) -> dict:
+    """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured: one wrk
+    run, or one per loadgen host (summed; each kept under `loadgens`)."""
+    runs = measured if isinstance(measured, list) else [measured]
+    names = loadgen_names or ["localhost"] * len(runs)
+    parts = [loadgen_record(name, run, _cores_used(run, loadgen_cores)) for name, run in zip(names, runs)]
+    result = combine_results([run.result for run in runs])
     requests = int(result["requests"])
     duration_s = result["duration_us"] / 1e6
-    # wrk's CPU against the cores its threads can occupy: with fewer threads than loadgen CPUs,
-    # a saturated thread leaves the other cores idle and would hide behind the average.
-    share = measured.cpu_s / (measured.wall_s * loadgen_cores) if measured.wall_s > 0 else None
+    # the busiest loadgen decides whether the cell measured the server or the load generator
+    shares = [part["cpu_share"] for part in parts if part["cpu_share"] is not None]
+    share = max(shares) if shares else None
+    # the sum of the loadgens' own rates (each over its own clock)
+    requests_per_s = (sum(part["requests"] / (part["duration_us"] / 1e6) for part in parts
+                          if part["duration_us"] > 0) if len(parts) > 1
+                      else requests / duration_s if duration_s > 0 else None)
     responses = server_counters.get("responses") if server_counters else None
     return {
         "cell": cell.to_json(),
@@ -174,7 +259,7 @@ def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: Wrk
         "duration_s": duration_s,
         "wrk": result,
         "requests": requests,
-        "requests_per_s": requests / duration_s if duration_s > 0 else None,
+        "requests_per_s": requests_per_s,
         "latency_us": {k: result["latency_us"][k] for k in
                        ("mean", "stdev", "max", "p50", "p75", "p90", "p99", "p99.9", "p99.99")},
         "errors": dict(result["errors"]),
@@ -186,14 +271,21 @@ def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: Wrk
         "responses_minus_requests": None if responses is None else responses - requests,
         "server_cpu_s": server_cpu_s,
         "cpu_us_per_request": (server_cpu_s * 1e6 / requests) if server_cpu_s is not None and requests else None,
-        "loadgen_cpu_s": measured.cpu_s,
-        "loadgen_wall_s": measured.wall_s,
+        "loadgen_cpu_s": sum(run.cpu_s for run in runs),
+        "loadgen_wall_s": max(run.wall_s for run in runs),
         "loadgen_cpu_share": share,
         "loadgen_bound": share is not None and share >= samples.LOADGEN_BOUND_SHARE,
+        "loadgens": parts,
         "server_exit": server_exit,
-        "wrk_command": list(measured.command),
-        **rate_fields(offered_rate, requests / duration_s if duration_s > 0 else None),
+        "wrk_command": list(runs[0].command),
+        **rate_fields(offered_rate, requests_per_s),
     }
+
+
+def _cores_used(run: WrkRun, cpus: int) -> int:
+    """The loadgen cores a wrk run could occupy: its threads (-t), at most the CPUs it had."""
+    command = list(run.command)
+    return min(cpus, int(command[command.index("-t") + 1])) if "-t" in command else cpus
 
 
 @dataclass
@@ -204,7 +296,7 @@ class RunContext:
     image_ids: dict
     privilege: containers.Privilege
     path: NetPath
-    loadgen: containers.Running
+    loadgens: list[LoadgenHost]
     work_dir: Path  # host dir bind-mounted into server containers (stats file, nginx conf)
 
 
@@ -242,12 +334,13 @@ def measure_cell(ctx: RunContext, cell: Cell) -> dict:
     started_at = manifest.utc_now()
     server = _start_cell_server(ctx, cell)
     try:
+        wrk_containers = [loadgen.running for loadgen in ctx.loadgens]
         if cfg.warmup_s > 0:
-            run_wrk(ctx.loadgen, url, conns=cell.conns, threads=cfg.threads,
-                    duration_s=cfg.warmup_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
+            run_wrk_together(wrk_containers, url, conns=cell.conns, threads=cfg.threads,
+                             duration_s=cfg.warmup_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
         cpu_before, totals_before = _snapshot(server)
-        measured = run_wrk(ctx.loadgen, url, conns=cell.conns, threads=cfg.threads,
-                           duration_s=cfg.duration_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
+        measured = run_wrk_together(wrk_containers, url, conns=cell.conns, threads=cfg.threads,
+                                    duration_s=cfg.duration_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
         cpu_after, totals_after = _snapshot(server)
     finally:
         code, stdout, stderr = containers.stop_container(server)
@@ -263,8 +356,8 @@ def measure_cell(ctx: RunContext, cell: Cell) -> dict:
     delta = counters.delta(totals_after, totals_before) if totals_after is not None else None
     return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured,
                         server_counters=delta, server_cpu_s=cpu_after - cpu_before,
-                        loadgen_cores=min(cfg.threads, len(cfg.loadgen_cpus)), server_exit=server_exit,
-                        offered_rate=rate)
+                        loadgen_cores=len(cfg.loadgen_cpus), server_exit=server_exit,
+                        offered_rate=rate, loadgen_names=[loadgen.name for loadgen in ctx.loadgens])
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -384,7 +477,7 @@ def run(config: Config, log=print) -> Path:
 def run_bench(config: Config, log=print) -> Path:
     """Run the whole plan; return the run directory (also when cut short: the exception
     propagates after cleanup, with the run marked incomplete)."""
-    client, image_ids = preflight(config)
+    client, image_ids, loadgens = preflight(config)
     cells = plan_cells(config)
     run_id, run_dir = new_run_dir(Path(config.out), config.label)
     samples_path = run_dir / SAMPLES
@@ -404,15 +497,22 @@ def run_bench(config: Config, log=print) -> Path:
                 privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
                 limits=limits)
             record["image_contents"] = images.record_image_contents(client, image_ids, run_dir, run_id)
+            if config.inventory:
+                record["hosts"] = manifest.inventory_hosts_record(inventory_hosts(config.inventory),
+                                                                  {lg.name: lg.client for lg in loadgens})
+                for loadgen in loadgens:  # checked equal to this machine's in preflight
+                    record["hosts"][loadgen.name]["images"] = {images.TAGS["loadgen"]: loadgen.image_id}
             manifest.write_json_atomic(run_dir / manifest.MANIFEST, record)
             if not config.quiet:
                 log(f"zcbench: run {run_id}: {len(cells)} cells, server CPUs "
                     f"{format_cpus(config.server_cpus)}, wrk CPUs {format_cpus(config.loadgen_cpus)}, "
                     f"{privilege.mode} server container")
-            loadgen = containers.start_loadgen(
-                client, image_ids["loadgen"], cpus=config.loadgen_cpus, nofile=config.nofile,
-                run_id=run_id, network=path.loadgen_network, name=f"zcbench-{run_id}-loadgen")
-            ctx = RunContext(client, config, run_id, image_ids, privilege, path, loadgen, work_dir)
+            for loadgen in loadgens:
+                loadgen.running = containers.start_loadgen(
+                    loadgen.client, loadgen.image_id, cpus=config.loadgen_cpus, nofile=config.nofile,
+                    run_id=run_id, network=path.loadgen_network, local=loadgen.local,
+                    name=f"zcbench-{run_id}-loadgen" + (f"-{loadgen.name}" if config.inventory else ""))
+            ctx = RunContext(client, config, run_id, image_ids, privilege, path, loadgens, work_dir)
             with progress_bar(len(cells), config.quiet) as advance:
                 for cell in cells:
                     advance(cell.describe())
@@ -428,13 +528,27 @@ def run_bench(config: Config, log=print) -> Path:
         raise
     finally:
         with signals_deferred():
-            _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log)
+            _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log, loadgens)
     return run_dir
 
 
-def _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log) -> None:
-    """Cleanup and the final manifest; runs on success, Ctrl-C and failure alike."""
+def remove_everywhere(client, loadgens: list[LoadgenHost], run_id: str) -> list[str]:
+    """The run's containers removed from this engine and every loadgen host's; their names."""
     removed = containers.remove_run_containers(client, run_id)
+    for loadgen in loadgens:
+        if not loadgen.local:
+            try:
+                removed += [f"{loadgen.name}:{name}" for name in
+                            containers.remove_run_containers(loadgen.client, run_id)]
+            except Exception as exc:  # noqa: BLE001 - the others are still removed; said in the manifest
+                removed.append(f"{loadgen.name}: NOT CLEANED ({type(exc).__name__}: {str(exc)[:120]})")
+    close_remote_clients(loadgens)
+    return removed
+
+
+def _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log, loadgens) -> None:
+    """Cleanup and the final manifest; runs on success, Ctrl-C and failure alike."""
+    removed = remove_everywhere(client, loadgens, run_id)
     remove_run_networks(client, run_id)
     containers.remove_stats_dir(work_dir)
     wall = time.monotonic() - t0

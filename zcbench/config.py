@@ -66,6 +66,7 @@ MODES = {
 }
 SERVER_CHOICES = ("zcbench", "nginx", "both")
 PATHS = ("loopback", "veth")
+HOSTS_PATH = "hosts"  # with --inventory: the server on its host, wrk on the loadgen hosts
 
 _SIZE = re.compile(r"^(\d+)\s*([kKmM]?)(i?[bB]?)$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -107,6 +108,8 @@ class Config:
     rate: int | None = None
     rate_auto: bool = False
     cell_rates: dict = field(default_factory=dict)
+    # --inventory: the hosts file (absolute path); "" = this machine alone (loopback or veth path)
+    inventory: str = ""
 
     def rate_for(self, conns: int, response_size: int) -> int | None:
         """The request rate offered to a cell (the same for every arm of it), or None."""
@@ -140,7 +143,7 @@ class Config:
                   server_cpus=DEFAULT_SERVER_CPUS, loadgen_cpus=DEFAULT_LOADGEN_CPUS,
                   threads=None, port=DEFAULT_PORT, bind=DEFAULT_BIND, path=DEFAULT_PATH,
                   out=DEFAULT_OUT, label=DEFAULT_LABEL, seed=None, quiet=False,
-                  online_cpus=None, extra=None, rate=None) -> Config:
+                  online_cpus=None, extra=None, rate=None, inventory=None) -> Config:
         mode_given = mode not in (None, "")  # None/"": not given, DEFAULT_MODE for zcbench
         mode = mode if mode_given else DEFAULT_MODE
         if mode not in MODES:
@@ -151,22 +154,29 @@ class Config:
             # nginx has no zero-copy send: the arms asked for would silently not run
             raise ConfigError(f"--server nginx --mode {mode}: nginx has no zero-copy arm; use --server both "
                               "to run it beside zcbench's arms, or leave --mode out")
-        if path not in PATHS:
+        hosts = inventory_hosts(inventory) if inventory else None
+        if hosts:
+            path, bind, server_cpus, loadgen_cpus = _on_hosts(hosts, path, bind, server_cpus, loadgen_cpus)
+        elif path not in PATHS:
             raise ConfigError(f"unknown --path {path!r}; expected one of {', '.join(PATHS)}")
         conn_levels = parse_int_list(conns, "--conns", minimum=1)
         sizes = parse_size_list(response_size, "--response-size")
         online = set(online_cpus if online_cpus is not None else available_cpus())
         server_set = parse_cpu_list(server_cpus or provisioned_cpus("server"), "--server-cpus", online)
-        loadgen_set = parse_cpu_list(loadgen_cpus or provisioned_cpus("loadgen"), "--loadgen-cpus", online)
-        if set(server_set) & set(loadgen_set):
+        # a loadgen host's CPUs are checked against its own engine (bench.preflight)
+        loadgen_online = online if not hosts or _loadgen_here(hosts) else set(range(4096))
+        loadgen_set = parse_cpu_list(loadgen_cpus or provisioned_cpus("loadgen"), "--loadgen-cpus", loadgen_online)
+        if (not hosts or _loadgen_here(hosts)) and set(server_set) & set(loadgen_set):
             raise ConfigError(f"--server-cpus {format_cpus(server_set)} and --loadgen-cpus "
                               f"{format_cpus(loadgen_set)} overlap: give them disjoint CPUs")
         if threads not in (None, "") and str(threads).strip() == "0":
             raise ConfigError(f"--threads 0: wrk needs at least 1 thread; leave --threads out for one per "
                               f"loadgen CPU ({len(loadgen_set)} here)")
         nthreads = len(loadgen_set) if threads in (None, "") else parse_int(threads, "--threads", 1)
-        if nthreads > min(conn_levels):
-            raise ConfigError(f"--threads {nthreads} exceeds the smallest --conns {min(conn_levels)} "
+        generators = len(hosts.loadgens) if hosts else 1
+        if nthreads * generators > min(conn_levels):
+            per = f" on each of {generators} loadgen hosts" if generators > 1 else ""
+            raise ConfigError(f"--threads {nthreads}{per} exceeds the smallest --conns {min(conn_levels)} "
                               "(wrk needs at least one connection per thread)")
         if not _LABEL.match(str(label)):
             raise ConfigError(f"--label {label!r}: use letters, digits, '.', '_' or '-' (at most 64)")
@@ -198,7 +208,41 @@ class Config:
             extra=dict(extra or {}),
             rate=None if rate in (None, "", "auto") else parse_int(rate, "--rate", 1),
             rate_auto=str(rate) == "auto",
+            inventory=str(hosts.path) if hosts else "",
         )
+
+
+def inventory_hosts(inventory):
+    """The parsed inventory (zcbench.hosts.Inventory), or ConfigError in one line."""
+    from zcbench import hosts
+
+    try:
+        return hosts.load_inventory(inventory)
+    except hosts.InventoryError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _loadgen_here(inventory) -> bool:
+    return any(host.is_control for host in inventory.loadgens)
+
+
+def _on_hosts(inventory, path, bind, server_cpus, loadgen_cpus) -> tuple[str, str, str, str]:
+    """(path, bind, server CPUs, loadgen CPUs) of a run across an inventory's hosts: the server
+    listens on the address wrk targets; CPUs default to what the hosts' inventory entries give
+    the cpu_isolation role (the first loadgen host's for every loadgen)."""
+    from zcbench.hosts import desired_settings
+
+    server = inventory.server
+    if not server.is_control:
+        raise ConfigError(f"inventory {inventory.path}: server host {server.name} is reached over SSH; "
+                          "run zcbench on the server host (its entry: ansible_connection: local)")
+    if path not in (DEFAULT_PATH, HOSTS_PATH):
+        raise ConfigError(f"--path {path} with an inventory: wrk runs on the inventory's loadgen hosts")
+    if bind not in (None, "", DEFAULT_BIND, server.server_address):
+        raise ConfigError(f"--bind {bind} with an inventory: set zcbench_server_address on {server.name} instead")
+    server_cpus = server_cpus or str(desired_settings(server).get("cpu_isolation_server_cpus") or "")
+    loadgen_cpus = loadgen_cpus or str(desired_settings(inventory.loadgens[0]).get("cpu_isolation_loadgen_cpus") or "")
+    return HOSTS_PATH, server.server_address, server_cpus, loadgen_cpus
 
 
 def rate_key(conns: int, response_size: int) -> str:
@@ -333,6 +377,7 @@ def args_of_config(recorded: dict) -> dict:
         "path": recorded.get("path", DEFAULT_PATH), "label": recorded.get("label", DEFAULT_LABEL),
         "seed": recorded["seed"], "extra": recorded.get("extra") or {},
         "rate": "auto" if recorded.get("rate_auto") else recorded.get("rate"),
+        "inventory": recorded.get("inventory") or None,
     }
     if args["server"] == "nginx":
         args["mode"] = None

@@ -333,14 +333,23 @@ def read_cpu_seconds(cpu_file: tuple[Path, str]) -> float:
     return int(usage) / 1e6
 
 
+def engine_cpu_seconds(container) -> float:
+    """CPU seconds of a container as its engine accounts them (the same cgroup counter), through
+    the API: for a container on another host, whose cgroup files this process cannot read."""
+    stats = container.stats(stream=False, one_shot=True)
+    return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+
+
 @dataclass
 class Running:
     """A started container and what the bench reads from it."""
     container: object
-    cpu_file: tuple[Path, str]
+    cpu_file: tuple[Path, str] | None  # None: on another host, CPU time read through its engine
     stats_path: Path | None = None
 
     def cpu_seconds(self) -> float:
+        if self.cpu_file is None:
+            return engine_cpu_seconds(self.container)
         return read_cpu_seconds(self.cpu_file)
 
     @property
@@ -348,7 +357,8 @@ class Running:
         return self.container.name
 
 
-def _start(container) -> tuple[Path, str]:
+def _start(container, local: bool = True) -> tuple[Path, str] | None:
+    """Start the container; the cgroup file of its CPU time when it runs on this host."""
     import docker.errors
 
     try:
@@ -363,7 +373,7 @@ def _start(container) -> tuple[Path, str]:
     pid = container.attrs["State"]["Pid"]
     if not pid:
         raise ContainerError(f"{container.name} did not start: {container.logs().decode(errors='replace')[-400:]}")
-    return cgroup_cpu_file(pid, container.id)
+    return cgroup_cpu_file(pid, container.id) if local else None
 
 
 # --- the zcbench server ----------------------------------------------------------------------
@@ -555,15 +565,16 @@ def _wait_for_port(container, host: str, port: int, timeout: float) -> None:
 
 
 def start_loadgen(client, image: str, *, cpus, nofile: int, run_id: str, network: str = "host",
-                  name: str | None = None) -> Running:
+                  name: str | None = None, local: bool = True) -> Running:
     """An idle wrk container on `cpus`; each wrk run is a `docker exec` inside it (its CPU time
-    lands in this container's cgroup). network: "host" or a Docker network name (veth path)."""
+    lands in this container's cgroup). network: "host" or a Docker network name (veth path);
+    local: False for an engine on another host (CPU time then comes through its API)."""
     container = client.containers.create(
         image, ["sleep", "infinity"], name=name, network_mode=network, cpuset_cpus=_cpuset(cpus),
         ulimits=_ulimits(None, nofile), labels=_labels(run_id, "loadgen"),
     )
     try:
-        cpu_file = _start(container)
+        cpu_file = _start(container, local)
     except BaseException:
         container.remove(force=True)
         raise

@@ -213,10 +213,11 @@ def io_uring_rows(facts: dict) -> list[Row]:
     return rows
 
 
-def doctor_rows(facts: dict, desired: dict) -> list[Row]:
+def doctor_rows(facts: dict, desired: dict, groups=("server", "loadgen")) -> list[Row]:
+    """Every row for a host; io_uring only where the server runs (wrk does not use it)."""
     return [
         *docker_rows(facts),
-        *io_uring_rows(facts),
+        *(io_uring_rows(facts) if "server" in groups else []),
         *isolation_rows(facts, desired),
         *reboot_rows(facts, desired),
         *governor_rows(facts, desired),
@@ -258,7 +259,8 @@ def exit_code(rows: list[Row]) -> int:
     return 1 if any(row.status == MISSING for row in rows) else 0
 
 
-def run(facts: dict | None = None, desired: dict | None = None, console: Console | None = None) -> int:
+def run(facts: dict | None = None, desired: dict | None = None, console: Console | None = None,
+        groups=("server", "loadgen"), where: str = "here") -> int:
     """Collect (unless given), print the table and a verdict line; the exit code."""
     from zcbench.hostfacts import collect_host_facts
     from zcbench.provision import desired_settings
@@ -266,13 +268,56 @@ def run(facts: dict | None = None, desired: dict | None = None, console: Console
     desired = desired if desired is not None else desired_settings()
     facts = facts if facts is not None else collect_host_facts(desired.get("nic_interface"))
     console = console or Console()
-    rows = doctor_rows(facts, desired)
+    rows = doctor_rows(facts, desired, groups)
     render(rows, console)
     missing = [f"{row.area} {row.setting}" for row in rows if row.status == MISSING]
     differs = sum(row.status == DIFFERS for row in rows)
     if missing:
-        _plain(console, f"doctor: the bench cannot run here: missing {', '.join(missing)}")
+        _plain(console, f"doctor: the bench cannot run {where}: missing {', '.join(missing)}")
     else:
-        _plain(console, f"doctor: ready to bench; {differs} tunable(s) differ from what provisioning sets"
+        _plain(console, f"doctor: ready to bench {where}; {differs} tunable(s) differ from what provisioning sets"
                       + (" (see the notes; `invoke provision` sets what this host allows)" if differs else ""))
     return exit_code(rows)
+
+
+def remote_facts(host) -> dict:
+    """A remote host's facts over SSH; its engine as the bench reaches it (the Docker SDK over
+    SSH), not as a Python there without the SDK would."""
+    from zcbench.host_images import HostImagesError, host_client
+    from zcbench.hostfacts import collect_host_facts_over_ssh
+
+    facts = collect_host_facts_over_ssh(host, str(host.vars.get("nic_interface") or "lo"))
+    facts.setdefault("errors", {}).pop("docker", None)
+    try:
+        client = host_client(host, timeout=30)
+        try:
+            version = client.version()
+        finally:
+            client.close()
+        facts["docker"] = {"version": version.get("Version"), "api_version": version.get("ApiVersion")}
+    except HostImagesError as exc:
+        facts["docker"] = None
+        facts["errors"]["docker"] = str(exc)
+    return facts
+
+
+def run_inventory(inventory, console: Console | None = None, facts_of=None) -> int:
+    """Every host of an inventory, each against what the playbook wants on it; the worst exit."""
+    from zcbench.hostfacts import collect_host_facts
+    from zcbench.hosts import desired_settings
+
+    console = console or Console()
+    worst = 0
+    for host in inventory.hosts:
+        desired = desired_settings(host)
+        _plain(console, f"## {host.name} ({', '.join(host.groups)}; "
+                        + ("this machine" if host.is_control else f"over SSH: {host.address}") + ")")
+        if facts_of is not None:
+            facts = facts_of(host)
+        elif host.is_control:
+            facts = collect_host_facts(desired.get("nic_interface"))
+        else:
+            facts = remote_facts(host)
+        worst = max(worst, run(facts, desired, console, groups=host.groups, where=f"on {host.name}"))
+        _plain(console, "")
+    return worst

@@ -71,6 +71,21 @@ class Host:
             return str(self.vars["zcbench_server_address"])
         return "127.0.0.1" if self.is_control else self.address
 
+    def ssh_argv(self, *command: str) -> list[str]:
+        """`ssh` running `command` on this host as Ansible reaches it (user, port, key, its
+        ssh args), never asking anything: batch mode."""
+        import shlex
+
+        argv = ["ssh", "-o", "BatchMode=yes"]
+        argv += shlex.split(str(self.vars.get("ansible_ssh_args") or ""))
+        if self.vars.get("ansible_ssh_private_key_file"):
+            argv += ["-i", str(self.vars["ansible_ssh_private_key_file"])]
+        if self.vars.get("ansible_port"):
+            argv += ["-p", str(self.vars["ansible_port"])]
+        if self.ssh_user:
+            argv += ["-l", self.ssh_user]
+        return argv + ["--", self.address, *command]
+
     @property
     def docker_url(self) -> str:
         """How the Docker SDK reaches this host's engine (ssh:// runs `docker system dial-stdio` there)."""
@@ -86,6 +101,18 @@ class Inventory:
     path: Path
     server: Host
     loadgens: tuple[Host, ...]
+
+    @property
+    def remote_loadgens(self) -> tuple[Host, ...]:
+        return tuple(host for host in self.loadgens if not host.is_control)
+
+    def path_description(self) -> str:
+        """How the bench traffic travels, for the manifest and the report's header."""
+        interface = self.server.vars.get("nic_interface") or "lo"
+        if not self.remote_loadgens:
+            return f"one host ({self.server.name}) over {interface}"
+        return (f"two hosts over {interface}: server on {self.server.name}, wrk on "
+                + ", ".join(host.name for host in self.loadgens))
 
     @property
     def hosts(self) -> tuple[Host, ...]:

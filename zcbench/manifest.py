@@ -100,6 +100,25 @@ def host_facts(interface: str) -> dict:
     return collect_host_facts(interface)
 
 
+def inventory_hosts_record(inventory, clients: dict) -> dict:
+    """Every host of a run across an inventory: its part, how it was reached, its engine and its
+    facts (this machine's are under the manifest's "host"; a remote one's collected over SSH by
+    the same collectors). clients: host name -> Docker client of the loadgen hosts."""
+    from zcbench.hostfacts import collect_host_facts_over_ssh
+
+    record = {"inventory": str(inventory.path), "path": inventory.path_description()}
+    for host in inventory.hosts:
+        interface = str(host.vars.get("nic_interface") or "lo")
+        record[host.name] = {
+            "groups": list(host.groups), "address": host.address, "interface": interface,
+            "docker_url": host.docker_url,
+            "docker": docker_facts(clients[host.name]) if host.name in clients and not host.is_control else None,
+            "facts": "this machine: see the manifest's host" if host.is_control
+            else collect_host_facts_over_ssh(host, interface),
+        }
+    return record
+
+
 def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, privilege,
                      image_ids: dict, limits: dict) -> dict:
     return {

@@ -76,10 +76,17 @@ def render_run(run_dir: Path) -> dict:
 # --- labels ----------------------------------------------------------------------------------
 
 
+#: Above this, an MDE says only that the run could not see any plausible change (too few
+#: blocks, or blocks disagreeing wildly): its digits would be noise.
+MDE_SHOWN_MAX = 1.0
+
+
 def mde_text(comparison: dict) -> str:
-    """'±4.1%': the smallest change this run could have seen (80 % power)."""
+    """'±4.1%': the smallest change this run could have seen (80 % power); '>±100%' past that."""
     mde = comparison.get("mde")
-    return fmt.MISSING if mde is None else f"±{fmt.percent(mde, 1)}"
+    if mde is None:
+        return fmt.MISSING
+    return f">±{fmt.percent(MDE_SHOWN_MAX)}" if mde > MDE_SHOWN_MAX else f"±{fmt.percent(mde, 1)}"
 
 
 def delta_label(comparison: dict | None) -> str:
@@ -464,7 +471,9 @@ def _container_mode(manifest: dict) -> str:
 
 
 def _path_kind(manifest: dict) -> str:
-    return manifest_fact(manifest, "path.kind", "config.path") or fmt.UNKNOWN
+    """'loopback', 'veth', or for a run across hosts how it went ('two hosts over eth1: ...')."""
+    kind = manifest_fact(manifest, "path.kind", "config.path") or fmt.UNKNOWN
+    return manifest_fact(manifest, "path.note") if kind == "hosts" else kind
 
 
 ENVIRONMENT_CELL_MAX = 240  # characters; the full value is in manifest.json

@@ -77,3 +77,60 @@ def run_wrk(loadgen, url: str, *, conns: int, threads: int, duration_s: int, tim
         err = (stderr or b"").decode(errors="replace").strip()
         raise WrkError(f"wrk exited {code}: {(err or stdout_text).strip()[-300:]}")
     return WrkRun(parse_wrk_json(stdout_text), cpu, wall, tuple(command))
+
+
+# --- several load generators, one cell --------------------------------------------------------
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` as `parts` whole shares differing by at most one, the larger ones first."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def run_wrk_together(loadgens: list, url: str, *, conns: int, threads: int, duration_s: int,
+                     timeout_s: int, rate: int | None = None) -> list[WrkRun]:
+    """wrk on every loadgen container at once, the cell's connections (and rate) shared out
+    among them; each one's own run, in `loadgens` order. One loadgen: a plain run_wrk."""
+    if len(loadgens) == 1:
+        return [run_wrk(loadgens[0], url, conns=conns, threads=threads, duration_s=duration_s,
+                        timeout_s=timeout_s, rate=rate)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    shares = split_evenly(conns, len(loadgens))
+    rates = split_evenly(rate, len(loadgens)) if rate else [None] * len(loadgens)
+    with ThreadPoolExecutor(max_workers=len(loadgens)) as pool:
+        futures = [pool.submit(run_wrk, loadgen, url, conns=share, threads=min(threads, share),
+                               duration_s=duration_s, timeout_s=timeout_s, rate=share_rate)
+                   for loadgen, share, share_rate in zip(loadgens, shares, rates)]
+        return [future.result() for future in futures]
+
+
+def combine_results(results: list[dict]) -> dict:
+    """One report.lua object for a cell served to several loadgens at once: counts summed,
+    the mean and stdev of all requests pooled; a percentile is the highest of the loadgens'
+    (an upper bound: their histograms are not in the JSON), so a combined object says so."""
+    if len(results) == 1:
+        return results[0]
+    n = [r["requests"] for r in results]
+    total = sum(n)
+    means = [r["latency_us"]["mean"] for r in results]
+    mean = sum(k * m for k, m in zip(n, means)) / total if total else 0.0
+    variance = (sum(k * (r["latency_us"]["stdev"] ** 2 + (m - mean) ** 2)
+                    for k, m, r in zip(n, means, results)) / total) if total else 0.0
+    latency = {key: max(r["latency_us"][key] for r in results)
+               for key in ("max", *HEADLINE_PERCENTILES)}
+    latency.update(mean=mean, stdev=variance ** 0.5, min=min(r["latency_us"].get("min", 0) for r in results))
+    rows = zip(*(r["percentiles_us"] for r in results))
+    return {
+        "zcbench_wrk": 1,
+        "requests": total,
+        # all start together; the longest clock is the cell's (requests_per_s below is the sum)
+        "duration_us": max(r["duration_us"] for r in results),
+        "bytes": sum(r["bytes"] for r in results),
+        "requests_per_s": sum(r["requests_per_s"] for r in results),
+        "errors": {kind: sum(r["errors"][kind] for r in results) for kind in ERROR_KINDS},
+        "latency_us": latency,
+        "percentiles_us": [[row[0][0], max(value for _, value in row)] for row in rows],
+        "combined_from": len(results),
+        "percentiles_combined": "highest of the loadgens' (an upper bound of the combined percentile)",
+    }

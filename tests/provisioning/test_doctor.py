@@ -70,7 +70,7 @@ def test_table_output_and_ready_verdict(facts):
     assert code == 0
     assert "zcbench doctor: desired vs actual" in text
     assert "net.core.netdev_max_backlog" in text and "250000" in text and "1000" in text
-    assert "ready to bench; 5 tunable(s) differ" in text
+    assert "ready to bench here; 5 tunable(s) differ" in text
 
 
 @pytest.mark.parametrize("broken, missing", [
@@ -117,3 +117,31 @@ def test_runtime_only_settings_say_provision_reapplies_them(facts):
     rows = rows_by_setting(facts)
     for setting in ("cpu governor policy0", "nic coalesce rx-usecs", "nic IRQ 120 affinity"):
         assert rows[setting].note == doctor.RUNTIME_NOTE
+
+
+def test_an_inventory_gets_one_table_per_host_each_judged_for_its_part(facts, tmp_path):
+    """A loadgen host needs no io_uring (wrk does not use it); the server host does."""
+    import yaml
+
+    from zcbench import hosts
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "server": {"hosts": {"localhost": {"ansible_connection": "local"}}},
+        "loadgen": {"hosts": {"lg": {"ansible_host": "10.9.0.2"}}}}}}))
+    no_uring = copy.deepcopy(facts)
+    no_uring["io_uring"].update(usable=False, error="No module named 'zcbench'")
+
+    def run_with(server_facts):
+        console = Console(record=True, width=200, color_system=None)
+        code = doctor.run_inventory(hosts.load_inventory(inventory), console,
+                                    facts_of=lambda host: server_facts if host.name == "localhost" else no_uring)
+        return code, console.export_text()
+
+    code, text = run_with(facts)
+    assert code == 0
+    assert "## localhost (server; this machine)" in text and "## lg (loadgen; over SSH: 10.9.0.2)" in text
+    assert "ready to bench on lg" in text and "ready to bench on localhost" in text
+    code, text = run_with(no_uring)
+    assert code == 1
+    assert "the bench cannot run on localhost: missing io_uring usable" in text
