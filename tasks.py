@@ -295,6 +295,8 @@ def lab(c, up=False, down=False):
         _fail(str(exc))
     except lab_mod.LabError as exc:
         _fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        _fail("interrupted (an unfinished --up removes what it had made)", code=130)
     for item in removed:
         print(f"removed {item}")
     if not removed:

@@ -103,7 +103,10 @@ def load(state_dir: Path = DEFAULT_STATE_DIR) -> Lab | None:
     path = Path(state_dir) / STATE_FILE
     if not path.exists():
         return None
-    fields = json.loads(path.read_text())
+    try:
+        fields = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise LabError(f"lab state {path} unreadable ({exc}); remove the lab's parts by hand") from exc
     paths = {"state_dir", "key", "inventory", "run_dir", "data_root", "sudoers", "ssh_config"}
     return Lab(**{k: Path(v) if k in paths else v for k, v in fields.items()})
 
@@ -145,6 +148,13 @@ def _processes(lab: Lab) -> list[int]:
     marker = f"{lab.run_dir}/"
     return [int(entry.name) for entry in Path("/proc").iterdir()
             if entry.name.isdigit() and int(entry.name) != os.getpid() and marker in _cmdline(int(entry.name))]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
 
 
 def _alive(pid: int | None, lab: Lab) -> bool:
@@ -429,10 +439,9 @@ def _stop_processes(lab: Lab) -> list[str]:
     30 s, then verify none runs."""
     recorded = [pid for pid in (lab.sshd_pid, lab.dockerd_pid) if _alive(pid, lab)]
     found = sorted(set(recorded) | set(_processes(lab)))
-    names = {pid: Path(f"/proc/{pid}/comm").read_text().strip() if Path(f"/proc/{pid}/comm").exists() else "?"
-             for pid in found}
+    names = {pid: _comm(pid) for pid in found}
     for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        for pid in _processes(lab) or []:
+        for pid in _processes(lab):
             _signal(pid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
