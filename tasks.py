@@ -288,6 +288,35 @@ def provision(c, check=False, revert=False, reboot=False, inventory="", tags="",
         sys.exit(1)
 
 
+@task(help={"up": "make the lab (or keep the healthy one) and print its inventory's path",
+            "down": "remove the lab and everything it made"})
+def lab(c, up=False, down=False):
+    """A second host on this machine: network namespace + veth, sshd, its own Docker engine.
+    State in /run/zcbench-lab (ZCBENCH_LAB_DIR overrides)."""
+    from zcbench import lab as lab_mod
+
+    if up == down:
+        _fail("invoke lab: give exactly one of --up and --down")
+    state_dir = lab_mod.state_dir_from_env()
+    try:
+        if up:
+            inventory = lab_mod.up(state_dir).inventory
+            print(inventory)
+            print(f"use it: invoke provision -i {inventory}; invoke build -i {inventory}; invoke bench -i {inventory}")
+            return
+        removed = lab_mod.down(state_dir)
+    except lab_mod.LabUnavailable as exc:
+        _fail(str(exc))
+    except lab_mod.LabError as exc:
+        _fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        _fail("interrupted (an unfinished --up removes what it had made)", code=130)
+    for item in removed:
+        print(f"removed {item}")
+    if not removed:
+        print(f"no lab in {state_dir}: nothing removed")
+
+
 # --- Python dependencies ---------------------------------------------------------------------
 
 

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-
 import docker
 import pytest
 import yaml
 
 from zcbench import host_images, hosts
+from zcbench import lab as lab_mod
 from zcbench.images import TAGS
 
 pytestmark = [pytest.mark.lab, pytest.mark.docker]  # docker: needs this machine's images
 
 
-@pytest.fixture
-def lab_with_engine(tmp_path, monkeypatch):
-    import lab_host
-
-    with lab_host.lab_host(tmp_path, engine=True) as host:
-        # the SDK runs the plain `ssh` client: give it the lab's key and known-hosts settings
-        # the way a user's ~/.ssh/config would
-        wrapper = tmp_path / "bin" / "ssh"
-        wrapper.parent.mkdir()
-        wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {host.ssh_config} "$@"\n')
-        wrapper.chmod(0o755)
-        monkeypatch.setenv("PATH", f"{wrapper.parent}:/usr/sbin:/usr/bin:/sbin:/bin")
-        yield host
-
-
-def test_the_server_image_reaches_the_server_host_once_and_keeps_its_id(lab_with_engine, tmp_path):
-    lab = lab_with_engine
+def test_the_server_image_reaches_the_server_host_once_and_keeps_its_id(lab, tmp_path):
+    # the SDK runs the plain `ssh` client: the lab's ssh_config.d file gives it key and user
     local = docker.from_env()
     try:
         local.images.get(TAGS["server"])
@@ -37,9 +22,8 @@ def test_the_server_image_reaches_the_server_host_once_and_keeps_its_id(lab_with
         pytest.fail("zcbench/server is not built here: run `invoke build` first")
     # this machine generates load, the lab host serves
     inventory_file = tmp_path / "two-hosts.yml"
-    lab_entry = yaml.safe_load(lab.inventory.read_text())["all"]["children"]["server"]["hosts"]["lab"]
     inventory_file.write_text(yaml.safe_dump({"all": {"children": {
-        "server": {"hosts": {"lab": lab_entry}},
+        "server": {"hosts": {"lab": lab_mod.lab_host_vars(lab)}},
         "loadgen": {"hosts": {"localhost": {"ansible_connection": "local"}}}}}}))
     inventory = hosts.load_inventory(inventory_file)
     lab_engine = docker.DockerClient(base_url=lab.docker_url_here())
