@@ -34,8 +34,14 @@ def _read(path: str | Path) -> str:
     return Path(path).read_text().strip()
 
 
+#: ethtool and ip live in sbin, which a non-root login's PATH (an SSH host's) leaves out.
+SBIN_PATH = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
 def _run(*argv: str, timeout: float = 5) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, "LC_ALL": "C"})
+    path = f"{os.environ.get('PATH', '/usr/bin:/bin')}:{SBIN_PATH}"
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "LC_ALL": "C", "PATH": path})
     if done.returncode != 0:
         raise FactUnavailable(f"{' '.join(argv)}: {(done.stderr or done.stdout).strip() or done.returncode}")
     return done.stdout
@@ -188,19 +194,34 @@ def _ethtool_or_reason(parse: Callable[[str], dict], *argv: str) -> dict:
 def collect_interface(name: str) -> dict:
     """Driver, MTU, speed, IRQ affinities and (except for the loopback) ethtool settings."""
     base = Path("/sys/class/net") / name
-    if not base.exists():
-        raise FactUnavailable(f"no interface {name}")
-    facts: dict = {"name": name, "mtu": int(_read(base / "mtu")), "operstate": _read(base / "operstate")}
-    driver_link = base / "device" / "driver"
-    facts["driver"] = driver_link.resolve().name if driver_link.exists() else ("loopback" if name == "lo" else None)
-    facts["speed_mbps"] = _speed(base)
-    facts["irq_affinity"] = {str(irq): _safe_read(f"/proc/irq/{irq}/smp_affinity_list") for irq in _msi_irqs(base)}
+    if base.exists():
+        facts: dict = {"name": name, "mtu": int(_read(base / "mtu")), "operstate": _read(base / "operstate")}
+        driver_link = base / "device" / "driver"
+        facts["driver"] = driver_link.resolve().name if driver_link.exists() else ("loopback" if name == "lo" else None)
+        facts["speed_mbps"] = _speed(base)
+        facts["irq_affinity"] = {str(irq): _safe_read(f"/proc/irq/{irq}/smp_affinity_list") for irq in _msi_irqs(base)}
+    else:
+        facts = _interface_from_netlink(name)
     if name != "lo":
         facts["features"] = _ethtool_or_reason(_parse_ethtool_features, "-k", name)
         facts["coalesce"] = _ethtool_or_reason(_ethtool_text().parse_coalesce, "-c", name)
         facts["ring"] = _ethtool_or_reason(_ethtool_text().parse_current_section, "-g", name)
         facts["channels"] = _ethtool_or_reason(_ethtool_text().parse_current_section, "-l", name)
     return facts
+
+
+def _interface_from_netlink(name: str) -> dict:
+    """An interface /sys does not show: this process is in a network namespace whose /sys was
+    mounted by another (a lab host reached over SSH). `ip` asks the kernel through netlink in
+    our own namespace; a virtual link has no IRQs and no speed to read."""
+    try:
+        links = json.loads(_run("ip", "-j", "-d", "link", "show", "dev", name))
+    except (FactUnavailable, OSError, ValueError):
+        raise FactUnavailable(f"no interface {name}") from None
+    link = links[0]
+    return {"name": name, "mtu": link.get("mtu"), "operstate": str(link.get("operstate", "")).lower(),
+            "driver": (link.get("linkinfo") or {}).get("info_kind"), "speed_mbps": None, "irq_affinity": {},
+            "source": "netlink (this namespace's /sys belongs to another)"}
 
 
 def _msi_irqs(base: Path) -> list[int]:

@@ -342,12 +342,41 @@ def lab_host_vars(lab: Lab) -> dict:
             "nic_interface": lab.veth}
 
 
+#: sysctls a network namespace has of its own; netdev_max_backlog and optmem_max exist only in
+#: the initial one, so a lab host cannot be given them.
+PER_NAMESPACE_SYSCTLS = ("net.ipv4.", "net.core.somaxconn")
+
+
+def lab_provisioning_vars(lab: Lab) -> dict:
+    """What `invoke provision` needs to tune the lab host without touching this machine: the lab
+    shares its filesystem, so every file a role writes for the lab lives in the lab's state
+    dir (the lab engine's own daemon.json included, and the lab's engine is `invoke lab`'s to
+    run); only its network settings are its own."""
+    from zcbench.hosts import role_defaults
+
+    files = lab.state_dir / "provisioned"
+    return {
+        "sysctl_settings": {name: value for name, value in role_defaults("sysctl")["sysctl_settings"].items()
+                            if name.startswith(PER_NAMESPACE_SYSCTLS)},
+        "sysctl_file": str(files / "sysctl.conf"),
+        "memlock_limits_file": str(files / "limits.conf"),
+        "memlock_systemd_file": str(files / "systemd-limits.conf"),
+        "docker_daemon_json": str(lab.run_dir / "daemon.json"),
+        "docker_manage_engine": False,
+        "cpu_isolation_root": str(files / "root"),
+        "cpu_isolation_update_grub": False,
+        "cpu_isolation_irqbalance_defaults": str(files / "irqbalance"),
+        **{f"{role}_originals_dir": str(files / "originals")
+           for role in ("sysctl", "memlock", "docker", "cpu_isolation", "nic")},
+    }
+
+
 def study_inventory(lab: Lab) -> dict:
     """The study's topology: this machine serves on its veth end, the lab host runs wrk."""
     here = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "zcbench_server_address": lab.host_address, "nic_interface": lab.host_veth}
     return {"all": {"children": {"server": {"hosts": {"localhost": here}},
-                                 "loadgen": {"hosts": {"lab": lab_host_vars(lab)}}}}}
+                                 "loadgen": {"hosts": {"lab": lab_host_vars(lab) | lab_provisioning_vars(lab)}}}}}
 
 
 def write_inventory(lab: Lab, path: Path, inventory: dict) -> Path:

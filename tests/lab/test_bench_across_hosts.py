@@ -1,0 +1,130 @@
+"""`invoke bench -i`: the server here, wrk on the lab host through its own Docker engine over
+SSH (the study's topology), through the real CLI. One lab for the module: its image transfer is
+the slow part."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from zcbench import ROOT
+from zcbench import lab as lab_mod
+from zcbench.containers import RUN_LABEL
+from zcbench.images import TAGS
+
+pytestmark = [pytest.mark.lab, pytest.mark.docker]  # docker: needs this machine's images
+
+INVOKE = Path(sys.executable).with_name("invoke")
+SHORT_RUN = ["--conns", "20,60", "--duration", "1", "--warmup", "0", "--repeat", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def study_lab(tmp_path_factory):
+    """`invoke lab`'s own inventory: this machine serves on its veth end, the lab runs wrk;
+    the lab engine holds the loadgen image (`invoke build -i`)."""
+    try:
+        lab_mod.check_can_run(making=True)
+    except lab_mod.LabUnavailable as exc:
+        pytest.fail(str(exc))
+    state_dir = tmp_path_factory.mktemp("study-lab")
+    try:
+        lab = lab_mod.up(state_dir)
+        built = invoke("build", "-i", str(lab.inventory), "--only", "loadgen", timeout=600)
+        assert built.returncode == 0, built.stderr[-800:]
+        assert "lab" in built.stdout and TAGS["loadgen"] in built.stdout
+        yield lab
+    finally:
+        lab_mod.down(state_dir)
+
+
+def invoke(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(INVOKE), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def run_containers(url: str) -> list[str]:
+    client = docker.DockerClient(base_url=url)
+    try:
+        return [c.name for c in client.containers.list(all=True) if RUN_LABEL in c.labels]
+    finally:
+        client.close()
+
+
+def rx_packets(interface: str) -> int:
+    return int(Path(f"/sys/class/net/{interface}/statistics/rx_packets").read_text())
+
+
+def test_wrk_on_the_lab_host_every_sample_complete_and_both_hosts_recorded(study_lab, tmp_path):
+    lab = study_lab
+    received_before = rx_packets(lab.host_veth)
+    done = invoke("bench", "-i", str(lab.inventory), *SHORT_RUN, "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-800:]
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    # the requests came in through this machine's end of the veth: wrk ran in the lab's namespace
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert rx_packets(lab.host_veth) - received_before >= sum(s["requests"] for s in samples)
+
+    assert len(samples) == 2 * 2 * 2  # arms x conns x blocks
+    for s in samples:
+        assert [part["host"] for part in s["loadgens"]] == ["lab"]
+        assert s["requests"] > 0 and s["requests_per_s"] > 0
+        assert sum(s["errors"].values()) == 0
+        assert 0 <= s["responses_minus_requests"] <= s["cell"]["conns"]
+        assert s["loadgens"][0]["cpu_s"] > 0  # wrk's CPU read through the lab engine's API
+        assert s["server_cpu_s"] > 0
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert manifest["path"]["kind"] == "hosts"
+    assert manifest["path"]["target"] == lab.host_address
+    assert manifest["path"]["note"] == f"two hosts over {lab.host_veth}: server on localhost, wrk on lab"
+    lab_record = manifest["hosts"]["lab"]
+    assert lab_record["groups"] == ["loadgen"] and lab_record["address"] == lab.address
+    assert lab_record["facts"]["kernel_release"] == manifest["host"]["kernel_release"]  # one machine
+    assert lab_record["facts"]["interface"]["name"] == lab.veth
+    assert lab_record["facts"]["interface"]["driver"] == "veth"
+    # ethtool ran there, in the lab's namespace, as its non-root login (sbin is not on its PATH)
+    assert lab_record["facts"]["interface"]["features"]["tcp-segmentation-offload"] in ("on", "off")
+    assert lab_record["docker"]["engine_version"]
+    local = docker.from_env()
+    try:
+        assert lab_record["images"][TAGS["loadgen"]] == local.images.get(TAGS["loadgen"]).id
+    finally:
+        local.close()
+    assert "two hosts over" in (run_dir / "report.md").read_text()
+    assert run_containers(lab.docker_url_here()) == []
+    assert run_containers("unix:///var/run/docker.sock") == []
+
+
+def test_an_interrupt_removes_the_run_containers_on_both_hosts(study_lab, tmp_path):
+    lab = study_lab
+    bench = subprocess.Popen([str(INVOKE), "bench", "-i", str(lab.inventory), "--conns", "20",
+                              "--duration", "2", "--warmup", "0", "--repeat", "10", "--quiet",
+                              "--out", str(tmp_path / "results")], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not run_containers(lab.docker_url_here()):  # wrk's container is up on the lab
+            assert bench.poll() is None, bench.communicate()
+            assert time.monotonic() < deadline, "no run container on the lab engine after 120 s"
+            time.sleep(0.2)
+        time.sleep(3)  # mid-cell
+        bench.send_signal(signal.SIGINT)
+        out, err = bench.communicate(timeout=120)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode == 130, err[-800:]
+    assert "interrupted" in err
+    assert run_containers(lab.docker_url_here()) == []
+    assert run_containers("unix:///var/run/docker.sock") == []
+    (run_dir,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir() and not p.is_symlink()]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["complete"] is False and "interrupted" in manifest["incomplete_reason"]
+    assert any(name.startswith("lab:") for name in manifest["containers_removed_at_end"])
