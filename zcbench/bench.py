@@ -77,64 +77,95 @@ class LoadgenHost:
     running: containers.Running | None = None  # its wrk container, once started
 
 
-def remote_loadgen(host, image_id: str) -> LoadgenHost:
-    """A loadgen host's engine, checked: reachable, the very loadgen image built here."""
+@dataclass
+class ServerHost:
+    """The host the server containers run on: this machine, or the inventory's server host."""
+    name: str
+    client: object
+    local: bool
+
+
+def remote_engine(host, wanted: dict[str, str]):
+    """A host's engine over SSH, checked: reachable, holding the very images built here
+    (name -> id); its client."""
     from zcbench.host_images import HostImagesError, host_client
 
     try:
         client = host_client(host, timeout=120)
     except HostImagesError as exc:
         raise PreflightError(str(exc)) from None
-    try:
-        remote_id = images.require_images(client, ["loadgen"])["loadgen"]
-    except images.ImageError:
-        remote_id = None
-    if remote_id != image_id:
-        client.close()
-        state = "missing" if remote_id is None else f"{remote_id[7:19]}, not this machine's {image_id[7:19]}"
-        raise PreflightError(f"{host.name}: image {images.TAGS['loadgen']} {state}: run `invoke build -i INVENTORY`")
-    return LoadgenHost(host.name, client, False, remote_id)
+    for name, image_id in wanted.items():
+        try:
+            remote_id = images.require_images(client, [name])[name]
+        except images.ImageError:
+            remote_id = None
+        if remote_id != image_id:
+            client.close()
+            state = "missing" if remote_id is None else f"{remote_id[7:19]}, not this machine's {image_id[7:19]}"
+            raise PreflightError(f"{host.name}: image {images.TAGS[name]} {state}: run `invoke build -i INVENTORY`")
+    return client
 
 
-def loadgen_hosts(config: Config, client, image_id: str) -> list[LoadgenHost]:
-    """Where wrk runs: this machine, or every loadgen host of the inventory."""
+def check_cpus(client, host: str, cpus, option: str) -> None:
+    """Another host's CPU numbers against its own count."""
+    count = client.info().get("NCPU") or 0
+    if max(cpus) >= count:
+        raise PreflightError(f"{option} {format_cpus(cpus)}: {host} has {count} CPUs")
+
+
+def engines(config: Config, client, image_ids: dict) -> tuple[ServerHost, list[LoadgenHost]]:
+    """Where the server and wrk run: this machine, or the inventory's hosts (remote ones
+    checked)."""
     if not config.inventory:
-        return [LoadgenHost("localhost", client, True, image_id)]
-    found: list[LoadgenHost] = []
+        return ServerHost("localhost", client, True), [LoadgenHost("localhost", client, True, image_ids["loadgen"])]
+    inventory = inventory_hosts(config.inventory)
+    opened: list = []
     try:
-        for host in inventory_hosts(config.inventory).loadgens:
-            found.append(LoadgenHost(host.name, client, True, image_id) if host.is_control
-                         else remote_loadgen(host, image_id))
-            cpus = found[-1].client.info().get("NCPU") or 0
-            if max(config.loadgen_cpus) >= cpus:
-                raise PreflightError(f"--loadgen-cpus {format_cpus(config.loadgen_cpus)}: {host.name} "
-                                     f"has {cpus} CPUs")
+        server = ServerHost(inventory.server.name, client, True)
+        if not inventory.server.is_control:
+            wanted = {name: image_ids[name] for name in needed_images(config) if name != "loadgen"}
+            server = ServerHost(inventory.server.name, remote_engine(inventory.server, wanted), False)
+            opened.append(server.client)
+            check_cpus(server.client, server.name, config.server_cpus, "--server-cpus")
+        loadgens = []
+        for host in inventory.loadgens:
+            if host.is_control:
+                loadgens.append(LoadgenHost(host.name, client, True, image_ids["loadgen"]))
+                continue
+            remote = remote_engine(host, {"loadgen": image_ids["loadgen"]})
+            opened.append(remote)
+            check_cpus(remote, host.name, config.loadgen_cpus, "--loadgen-cpus")
+            loadgens.append(LoadgenHost(host.name, remote, False, image_ids["loadgen"]))
     except BaseException:
-        close_remote_clients(found)
+        for remote in opened:
+            remote.close()
         raise
-    return found
+    return server, loadgens
 
 
-def close_remote_clients(loadgens: list[LoadgenHost]) -> None:
-    for loadgen in loadgens:
-        if not loadgen.local:
-            loadgen.client.close()
+def remote_clients(server: ServerHost, loadgens: list[LoadgenHost]) -> list:
+    """The clients of other hosts' engines, each once."""
+    found = ([] if server.local else [server.client]) + [lg.client for lg in loadgens if not lg.local]
+    return list({id(client): client for client in found}.values())
 
 
 def preflight(config: Config):
-    """Check what needs the engines; return (client, image ids, loadgen hosts). Starts no container."""
+    """Check what needs the engines; return (this machine's client, image ids, server host,
+    loadgen hosts). Starts no container."""
     client = containers.docker_client()
     image_ids = images.require_images(client, needed_images(config))
-    if config.path in ("loopback", HOSTS_PATH) and port_in_use(config.port, config.bind):
+    server_here = not config.inventory or inventory_hosts(config.inventory).server.is_control
+    if server_here and config.path in ("loopback", HOSTS_PATH) and port_in_use(config.port, config.bind):
         raise PreflightError(f"port {config.bind}:{config.port} is in use: choose another --port")
-    check_limits(config, containers.bounding_capabilities())
+    if server_here:  # another host's engine says itself what limits it grants
+        check_limits(config, containers.bounding_capabilities())
     try:
         Path(config.out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PreflightError(f"--out {config.out}: cannot create it ({exc.strerror})") from None
     if not os.access(config.out, os.W_OK):
         raise PreflightError(f"--out {config.out} is not writable")
-    return client, image_ids, loadgen_hosts(config, client, image_ids["loadgen"])
+    return (client, image_ids, *engines(config, client, image_ids))
 
 
 # --- the run directory ------------------------------------------------------------------------
@@ -297,7 +328,7 @@ class RunContext:
     privilege: containers.Privilege
     path: NetPath
     loadgens: list[LoadgenHost]
-    work_dir: Path  # host dir bind-mounted into server containers (stats file, nginx conf)
+    work: containers.WorkDir  # mounted into server containers (stats file, nginx conf)
 
 
 def _start_cell_server(ctx: RunContext, cell: Cell) -> containers.Running:
@@ -306,10 +337,10 @@ def _start_cell_server(ctx: RunContext, cell: Cell) -> containers.Running:
         return containers.start_nginx(
             ctx.client, ctx.image_ids["nginx"], cpus=cfg.server_cpus, port=cfg.port,
             bind=ctx.path.server_bind, response_size=cell.response_size, memlock=cfg.memlock,
-            nofile=cfg.nofile, run_id=ctx.run_id, conf_dir=ctx.work_dir, name=name)
+            nofile=cfg.nofile, run_id=ctx.run_id, work=ctx.work, name=name)
     return containers.start_server(ctx.client, ctx.image_ids["server"],
                                    server_spec(cfg, cell, ctx.path.server_bind), run_id=ctx.run_id,
-                                   privilege=ctx.privilege, stats_dir=ctx.work_dir, name=name)
+                                   privilege=ctx.privilege, work=ctx.work, name=name)
 
 
 def server_spec(cfg: Config, cell: Cell, bind: str) -> containers.ServerSpec:
@@ -322,8 +353,15 @@ def server_spec(cfg: Config, cell: Cell, bind: str) -> containers.ServerSpec:
 
 
 def _snapshot(server: containers.Running) -> tuple[float, dict | None]:
-    totals = counters.read_stats_file(server.stats_path)["totals"] if server.stats_path else None
-    return server.cpu_seconds(), totals
+    """CPU seconds, then the counters (reading them on another host costs the server nothing:
+    the engine reads the file)."""
+    cpu = server.cpu_seconds()
+    if server.stats_path:
+        return cpu, counters.read_stats_file(server.stats_path)["totals"]
+    if server.stats_in_container:
+        return cpu, counters.read_stats_buffer(
+            containers.read_container_file(server.container, server.stats_in_container))["totals"]
+    return cpu, None
 
 
 def measure_cell(ctx: RunContext, cell: Cell) -> dict:
@@ -477,31 +515,38 @@ def run(config: Config, log=print) -> Path:
 def run_bench(config: Config, log=print) -> Path:
     """Run the whole plan; return the run directory (also when cut short: the exception
     propagates after cleanup, with the run marked incomplete)."""
-    client, image_ids, loadgens = preflight(config)
+    client, image_ids, server, loadgens = preflight(config)
     cells = plan_cells(config)
     run_id, run_dir = new_run_dir(Path(config.out), config.label)
     samples_path = run_dir / SAMPLES
     samples_path.touch()
     t0 = time.monotonic()
     state = {"complete": False, "reason": "interrupted before the first cell", "done": 0}
-    work_dir = containers.host_stats_dir(run_id)
+    work = None
     record: dict = {}
     try:
         with sigterm_as_interrupt():
-            privilege = containers.privilege_options(client, image_ids["loadgen"], run_id)
+            work = containers.make_work_dir(server.client, run_id, server.local)
+            # a throwaway container of an image the server's engine holds (its command is moot)
+            probe_image = image_ids["loadgen"] if server.local else image_ids.get("server") or image_ids["nginx"]
+            privilege = containers.privilege_options(server.client, probe_image, run_id)
             path = setup_path(client, config, run_id)
             limits = {"server_memlock": config.memlock, "server_nofile": config.nofile,
                       "loadgen_nofile": config.nofile}
+            inventory = inventory_hosts(config.inventory) if config.inventory else None
             record = manifest.initial_manifest(
-                run_id=run_id, config=config, cells=cells, path=path.to_json(), client=client,
+                run_id=run_id, config=config, cells=cells, path=path.to_json(), client=server.client,
                 privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
-                limits=limits)
+                limits=limits, server_host=inventory.server if inventory else None)
             record["image_contents"] = images.record_image_contents(client, image_ids, run_dir, run_id)
-            if config.inventory:
-                record["hosts"] = manifest.inventory_hosts_record(inventory_hosts(config.inventory),
-                                                                  {lg.name: lg.client for lg in loadgens})
-                for loadgen in loadgens:  # checked equal to this machine's in preflight
-                    record["hosts"][loadgen.name]["images"] = {images.TAGS["loadgen"]: loadgen.image_id}
+            if inventory:
+                record["hosts"] = manifest.inventory_hosts_record(
+                    inventory, {server.name: server.client} | {lg.name: lg.client for lg in loadgens})
+                # each checked equal to this machine's in preflight
+                record["hosts"][server.name]["images"] = {images.TAGS[n]: i for n, i in image_ids.items()
+                                                          if n != "loadgen"}
+                for loadgen in loadgens:
+                    record["hosts"][loadgen.name].setdefault("images", {})[images.TAGS["loadgen"]] = loadgen.image_id
             manifest.write_json_atomic(run_dir / manifest.MANIFEST, record)
             if not config.quiet:
                 log(f"zcbench: run {run_id}: {len(cells)} cells, server CPUs "
@@ -512,7 +557,7 @@ def run_bench(config: Config, log=print) -> Path:
                     loadgen.client, loadgen.image_id, cpus=config.loadgen_cpus, nofile=config.nofile,
                     run_id=run_id, network=path.loadgen_network, local=loadgen.local,
                     name=f"zcbench-{run_id}-loadgen" + (f"-{loadgen.name}" if config.inventory else ""))
-            ctx = RunContext(client, config, run_id, image_ids, privilege, path, loadgens, work_dir)
+            ctx = RunContext(server.client, config, run_id, image_ids, privilege, path, loadgens, work)
             with progress_bar(len(cells), config.quiet) as advance:
                 for cell in cells:
                     advance(cell.describe())
@@ -528,29 +573,33 @@ def run_bench(config: Config, log=print) -> Path:
         raise
     finally:
         with signals_deferred():
-            _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log, loadgens)
+            _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens)
     return run_dir
 
 
-def remove_everywhere(client, loadgens: list[LoadgenHost], run_id: str) -> list[str]:
-    """The run's containers removed from this engine and every loadgen host's; their names."""
+def remove_everywhere(client, server: ServerHost, loadgens: list[LoadgenHost], run_id: str,
+                      work: containers.WorkDir | None) -> list[str]:
+    """The run's containers removed from this engine and every other host's, the server's work
+    directory or volume after them; the containers' names (another host's prefixed by it)."""
     removed = containers.remove_run_containers(client, run_id)
-    for loadgen in loadgens:
-        if not loadgen.local:
-            try:
-                removed += [f"{loadgen.name}:{name}" for name in
-                            containers.remove_run_containers(loadgen.client, run_id)]
-            except Exception as exc:  # noqa: BLE001 - the others are still removed; said in the manifest
-                removed.append(f"{loadgen.name}: NOT CLEANED ({type(exc).__name__}: {str(exc)[:120]})")
-    close_remote_clients(loadgens)
+    names = {id(server.client): server.name} | {id(lg.client): lg.name for lg in loadgens}
+    for remote in remote_clients(server, loadgens):
+        host = names[id(remote)]
+        try:
+            removed += [f"{host}:{name}" for name in containers.remove_run_containers(remote, run_id)]
+        except Exception as exc:  # noqa: BLE001 - the others are still removed; said in the manifest
+            removed.append(f"{host}: NOT CLEANED ({type(exc).__name__}: {str(exc)[:120]})")
+    if work is not None:
+        containers.remove_work_dir(server.client, work)
+    for remote in remote_clients(server, loadgens):
+        remote.close()
     return removed
 
 
-def _finish(client, config, run_id, run_dir, record, state, cells, work_dir, t0, log, loadgens) -> None:
+def _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens) -> None:
     """Cleanup and the final manifest; runs on success, Ctrl-C and failure alike."""
-    removed = remove_everywhere(client, loadgens, run_id)
+    removed = remove_everywhere(client, server, loadgens, run_id, work)
     remove_run_networks(client, run_id)
-    containers.remove_stats_dir(work_dir)
     wall = time.monotonic() - t0
     measured = state["done"] * config.duration_s
     timing = {"wall_s": round(wall, 3), "measured_s": measured,

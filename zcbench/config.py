@@ -31,6 +31,7 @@ DEFAULT_REPEAT = 10  # blocks; the paired test and its MDE improve with their nu
 DEFAULT_ZC_MAX_INFLIGHT = 256  # the study's per-worker cap
 DEFAULT_MEMLOCK = 8 * 1024 * 1024  # the usual RLIMIT_MEMLOCK default: what the study's server had
 MAX_NOFILE = 1 << 20  # default nofile: this, or the host's hard limit when lower (see default_nofile)
+MAX_CPUS = 4096  # CPU numbers accepted for another host before its engine says how many it has
 CPU_ISOLATION_DEFAULTS = ROOT / "playbooks" / "roles" / "cpu_isolation" / "defaults" / "main.yml"
 
 
@@ -162,11 +163,13 @@ class Config:
         conn_levels = parse_int_list(conns, "--conns", minimum=1)
         sizes = parse_size_list(response_size, "--response-size")
         online = set(online_cpus if online_cpus is not None else available_cpus())
-        server_set = parse_cpu_list(server_cpus or provisioned_cpus("server"), "--server-cpus", online)
-        # a loadgen host's CPUs are checked against its own engine (bench.preflight)
-        loadgen_online = online if not hosts or _loadgen_here(hosts) else set(range(4096))
+        # another host's CPUs are checked against its own engine (bench.preflight)
+        anywhere = set(range(MAX_CPUS))
+        server_online = online if not hosts or hosts.server.is_control else anywhere
+        server_set = parse_cpu_list(server_cpus or provisioned_cpus("server"), "--server-cpus", server_online)
+        loadgen_online = online if not hosts or all(h.is_control for h in hosts.loadgens) else anywhere
         loadgen_set = parse_cpu_list(loadgen_cpus or provisioned_cpus("loadgen"), "--loadgen-cpus", loadgen_online)
-        if (not hosts or _loadgen_here(hosts)) and set(server_set) & set(loadgen_set):
+        if (not hosts or _server_host_generates_load(hosts)) and set(server_set) & set(loadgen_set):
             raise ConfigError(f"--server-cpus {format_cpus(server_set)} and --loadgen-cpus "
                               f"{format_cpus(loadgen_set)} overlap: give them disjoint CPUs")
         if threads not in (None, "") and str(threads).strip() == "0":
@@ -222,8 +225,9 @@ def inventory_hosts(inventory):
         raise ConfigError(str(exc)) from None
 
 
-def _loadgen_here(inventory) -> bool:
-    return any(host.is_control for host in inventory.loadgens)
+def _server_host_generates_load(inventory) -> bool:
+    """The server host is also a loadgen host: its two CPU sets must not overlap."""
+    return any(host.name == inventory.server.name for host in inventory.loadgens)
 
 
 def _on_hosts(inventory, path, bind, server_cpus, loadgen_cpus) -> tuple[str, str, str, str]:
@@ -233,9 +237,6 @@ def _on_hosts(inventory, path, bind, server_cpus, loadgen_cpus) -> tuple[str, st
     from zcbench.hosts import desired_settings
 
     server = inventory.server
-    if not server.is_control:
-        raise ConfigError(f"inventory {inventory.path}: server host {server.name} is reached over SSH; "
-                          "run zcbench on the server host (its entry: ansible_connection: local)")
     if path not in (DEFAULT_PATH, HOSTS_PATH):
         raise ConfigError(f"--path {path} with an inventory: wrk runs on the inventory's loadgen hosts")
     if bind not in (None, "", DEFAULT_BIND, server.server_address):

@@ -185,6 +185,61 @@ def remove_stats_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class WorkDir:
+    """Where a run's server containers keep their files (at STATS_MOUNT): a directory of this
+    host (the stats file mmapped and read in place), or, for a server on another host, a Docker
+    volume there whose files come and go through the engine's archive API."""
+    host_dir: Path | None = None
+    volume: str | None = None
+
+    def mount(self) -> dict:
+        return {str(self.host_dir) if self.host_dir else self.volume: {"bind": STATS_MOUNT, "mode": "rw"}}
+
+
+def make_work_dir(client, run_id: str, local: bool) -> WorkDir:
+    if local:
+        return WorkDir(host_dir=host_stats_dir(run_id))
+    volume = client.volumes.create(f"zcbench-{run_id}-work", labels={RUN_LABEL: run_id})
+    return WorkDir(volume=volume.name)
+
+
+def remove_work_dir(client, work: WorkDir) -> None:
+    """Best effort (after the containers using it are gone)."""
+    if work.host_dir:
+        remove_stats_dir(work.host_dir)
+        return
+    try:
+        client.volumes.get(work.volume).remove(force=True)
+    except Exception:  # noqa: BLE001 - a leftover volume is named by the run id; not worth failing the run
+        pass
+
+
+def read_container_file(container, path: str) -> bytes:
+    """One file of a container (its mounts included) through the engine's archive API: the
+    way to read a file on another host, and in an image without a shell or cat."""
+    import io
+    import tarfile
+
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = archive.next()
+        return archive.extractfile(member).read()
+
+
+def put_directory(container, directory: Path, target: str = STATS_MOUNT) -> None:
+    """The files under `directory` into a created container at `target` (archive API)."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for child in sorted(directory.iterdir()):
+            archive.add(child, arcname=child.name)
+    if not container.put_archive(target, buffer.getvalue()):
+        raise ContainerError(f"{container.name}: could not put {directory} at {target}")
+
+
 def _wait_for_log(container, needle: str, timeout: float) -> str:
     """Poll the container's stderr until `needle` appears; ContainerError if it exits first."""
     deadline = time.monotonic() + timeout
@@ -345,7 +400,8 @@ class Running:
     """A started container and what the bench reads from it."""
     container: object
     cpu_file: tuple[Path, str] | None  # None: on another host, CPU time read through its engine
-    stats_path: Path | None = None
+    stats_path: Path | None = None  # the server's stats file on this host
+    stats_in_container: str | None = None  # ... or its path inside the container (another host)
 
     def cpu_seconds(self) -> float:
         if self.cpu_file is None:
@@ -409,23 +465,27 @@ class ServerSpec:
 
 
 def start_server(client, image: str, spec: ServerSpec, *, run_id: str, privilege: Privilege,
-                 stats_dir: Path, name: str | None = None) -> Running:
-    """Create and start a zcb-server container and wait until it listens."""
-    stats_dir.mkdir(parents=True, exist_ok=True)
-    stats_path = stats_dir / "stats"
-    stats_path.unlink(missing_ok=True)
+                 stats_dir: Path | None = None, work: WorkDir | None = None, name: str | None = None) -> Running:
+    """Create and start a zcb-server container and wait until it listens. Its stats file goes
+    to `stats_dir` (or `work`'s host directory) here, or to `work`'s volume on another host."""
+    work = work or WorkDir(host_dir=stats_dir)
+    stats_path = None
+    if work.host_dir:
+        work.host_dir.mkdir(parents=True, exist_ok=True)
+        stats_path = work.host_dir / "stats"
+        stats_path.unlink(missing_ok=True)
     container = client.containers.create(
         image, spec.command(), name=name, network_mode="host", cpuset_cpus=_cpuset(spec.cpus),
         ulimits=_ulimits(spec.memlock, spec.nofile), labels=_labels(run_id, "server"),
-        volumes={str(stats_dir): {"bind": STATS_MOUNT, "mode": "rw"}}, **privilege.kwargs,
+        volumes=work.mount(), **privilege.kwargs,
     )
     try:
-        cpu_file = _start(container)
+        cpu_file = _start(container, local=work.host_dir is not None)
         _wait_for_log(container, "listening on", READY_TIMEOUT_S)
     except BaseException:
         container.remove(force=True)
         raise
-    return Running(container, cpu_file, stats_path)
+    return Running(container, cpu_file, stats_path, None if stats_path else f"{STATS_MOUNT}/stats")
 
 
 def stop_container(running: Running, timeout: int = STOP_TIMEOUT_S) -> tuple[int, str, str]:
@@ -529,15 +589,29 @@ def nginx_reference_info(response_size: int) -> dict:
 
 
 def start_nginx(client, image: str, *, cpus, port: int, bind: str, response_size: int,
-                memlock: int, nofile: int, run_id: str, conf_dir: Path, name: str | None = None) -> Running:
-    write_nginx_config(conf_dir, port=port, bind=bind, response_size=response_size, nofile=nofile, cpus=cpus)
-    container = client.containers.create(
-        image, name=name, network_mode="host", cpuset_cpus=_cpuset(cpus),
-        ulimits=_ulimits(memlock, nofile), labels=_labels(run_id, "nginx"),
-        volumes={str(conf_dir): {"bind": STATS_MOUNT, "mode": "rw"}},
-    )
+                memlock: int, nofile: int, run_id: str, conf_dir: Path | None = None,
+                work: WorkDir | None = None, name: str | None = None) -> Running:
+    """nginx with its rendered config: written into the host directory, or, on another host,
+    rendered here and put into the container's work volume before it starts."""
+    work = work or WorkDir(host_dir=conf_dir)
+    staging = work.host_dir or Path(tempfile.mkdtemp(prefix="zcbench-nginx-"))
     try:
-        cpu_file = _start(container)
+        write_nginx_config(staging, port=port, bind=bind, response_size=response_size, nofile=nofile, cpus=cpus)
+        container = client.containers.create(
+            image, name=name, network_mode="host", cpuset_cpus=_cpuset(cpus),
+            ulimits=_ulimits(memlock, nofile), labels=_labels(run_id, "nginx"), volumes=work.mount(),
+        )
+        if not work.host_dir:
+            try:
+                put_directory(container, staging)
+            except BaseException:
+                container.remove(force=True)
+                raise
+    finally:
+        if not work.host_dir:
+            shutil.rmtree(staging, ignore_errors=True)
+    try:
+        cpu_file = _start(container, local=work.host_dir is not None)
         _wait_for_port(container, bind, port, READY_TIMEOUT_S)
     except BaseException:
         container.remove(force=True)

@@ -102,14 +102,10 @@ class Inventory:
     server: Host
     loadgens: tuple[Host, ...]
 
-    @property
-    def remote_loadgens(self) -> tuple[Host, ...]:
-        return tuple(host for host in self.loadgens if not host.is_control)
-
     def path_description(self) -> str:
         """How the bench traffic travels, for the manifest and the report's header."""
         interface = self.server.vars.get("nic_interface") or "lo"
-        if not self.remote_loadgens:
+        if all(host.name == self.server.name for host in self.loadgens):
             return f"one host ({self.server.name}) over {interface}"
         return (f"two hosts over {interface}: server on {self.server.name}, wrk on "
                 + ", ".join(host.name for host in self.loadgens))

@@ -100,27 +100,34 @@ def host_facts(interface: str) -> dict:
     return collect_host_facts(interface)
 
 
-def inventory_hosts_record(inventory, clients: dict) -> dict:
-    """Every host of a run across an inventory: its part, how it was reached, its engine and its
-    facts (this machine's are under the manifest's "host"; a remote one's collected over SSH by
-    the same collectors). clients: host name -> Docker client of the loadgen hosts."""
+def facts_of(host) -> dict:
+    """An inventory host's facts: collected here for this machine, over SSH for another (the
+    same collectors either way)."""
     from zcbench.hostfacts import collect_host_facts_over_ssh
 
+    interface = str(host.vars.get("nic_interface") or "lo")
+    return host_facts(interface) if host.is_control else collect_host_facts_over_ssh(host, interface)
+
+
+def inventory_hosts_record(inventory, clients: dict) -> dict:
+    """Every host of a run across an inventory: its part, how it was reached, its engine and its
+    facts (the server host's are the manifest's "host"). clients: host name -> Docker client."""
     record = {"inventory": str(inventory.path), "path": inventory.path_description()}
     for host in inventory.hosts:
-        interface = str(host.vars.get("nic_interface") or "lo")
         record[host.name] = {
-            "groups": list(host.groups), "address": host.address, "interface": interface,
-            "docker_url": host.docker_url,
-            "docker": docker_facts(clients[host.name]) if host.name in clients and not host.is_control else None,
-            "facts": "this machine: see the manifest's host" if host.is_control
-            else collect_host_facts_over_ssh(host, interface),
+            "groups": list(host.groups), "address": host.address,
+            "interface": str(host.vars.get("nic_interface") or "lo"), "docker_url": host.docker_url,
+            "docker": docker_facts(clients[host.name]) if host.name in clients else None,
+            "facts": "the server host: see the manifest's host" if host.name == inventory.server.name
+            else facts_of(host),
         }
     return record
 
 
 def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, privilege,
-                     image_ids: dict, limits: dict) -> dict:
+                     image_ids: dict, limits: dict, server_host=None) -> dict:
+    """The manifest before the first cell; `client` is the server's engine, "host" the facts
+    of the server's host (this machine, or server_host's over SSH)."""
     return {
         "zcbench_version": __version__,
         "run_id": run_id,
@@ -140,7 +147,7 @@ def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, pr
         "docker": docker_facts(client),
         "privilege": privilege.to_json() if privilege else None,
         "limits": limits,
-        "host": host_facts(path.get("interface", "lo")),
+        "host": facts_of(server_host) if server_host is not None else host_facts(path.get("interface", "lo")),
         "python": platform.python_version(),
         "python_packages": python_packages(),
         "reference": _reference(config, path.get("server_bind", "127.0.0.1")),

@@ -36,6 +36,14 @@ A sample is a JSON object:
       "loadgen_wall_s": 10.02,         # wall seconds of that window
       "loadgen_cpu_share": 0.97,       # loadgen_cpu_s / (loadgen_wall_s * min(wrk threads, loadgen cores))
       "loadgen_bound": true,           # loadgen_cpu_share >= LOADGEN_BOUND_SHARE
+      "loadgens": [{"host": "lab", "requests": ..., "requests_per_s": ..., "duration_us": ...,
+                    "errors": {...}, "latency_us": {...}, "cpu_s": ..., "wall_s": ...,
+                    "cpu_share": ..., "command": [...]}],
+                                       # each loadgen host's own part (one entry without -i); with
+                                       # several, the fields above are their sum (requests_per_s:
+                                       # the sum of their rates), mean/stdev latency pooled, a
+                                       # percentile the highest of theirs (an upper bound), the
+                                       # CPU share the busiest one's; `wrk` is then that combination
       "server_exit": {"code": 0, ...}, # how the cell's server container ended
       "wrk_command": ["wrk", ...],     # the exact measured command line
       "offered_rate": 60000,           # --rate: requests/s offered (null: as fast as wrk can)

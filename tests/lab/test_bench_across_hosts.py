@@ -128,3 +128,55 @@ def test_an_interrupt_removes_the_run_containers_on_both_hosts(study_lab, tmp_pa
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["complete"] is False and "interrupted" in manifest["incomplete_reason"]
     assert any(name.startswith("lab:") for name in manifest["containers_removed_at_end"])
+
+
+def test_the_lab_inventory_provisions_both_hosts_then_changes_nothing(study_lab):
+    """`invoke lab`'s inventory as given: this machine (locally) and the lab host (over SSH with
+    sudo), each for its part; the lab's files land in its state dir, its sysctls in its namespace."""
+    from zcbench import provision
+
+    lab = study_lab
+    wanted = str(provision.role_defaults("sysctl")["sysctl_settings"]["net.core.somaxconn"])
+    first = provision.run_playbook(inventory=lab.inventory, tags=["sysctl"])
+    assert first.ok, [(t.host, t.task, t.message) for t in first.failures] or first.error
+    assert {t.host for t in first.tasks} == {"localhost", "lab"}
+    assert lab.run("cat", "/proc/sys/net/core/somaxconn").strip() == wanted
+    assert (lab.state_dir / "provisioned" / "sysctl.conf").exists()  # not this machine's sysctl.d
+    second = provision.run_playbook(inventory=lab.inventory, tags=["sysctl"])
+    assert second.ok and second.changed == 0, [(t.host, t.task) for t in second.tasks if t.status == "changed"]
+
+
+def test_the_server_on_the_lab_host_wrk_here(study_lab, tmp_path):
+    """The other way round: the server container on a host reached over SSH (its counters read
+    through its engine's archive API, its CPU through the engine's stats), wrk on this machine."""
+    lab = study_lab
+    reversed_inventory = lab_mod.write_inventory(lab, tmp_path / "server-on-lab.yml", {"all": {"children": {
+        "server": {"hosts": {"lab": lab_mod.lab_host_vars(lab)}},
+        "loadgen": {"hosts": {"localhost": {"ansible_connection": "local"}}}}}})
+    built = invoke("build", "-i", str(reversed_inventory), "--only", "server", timeout=600)
+    assert built.returncode == 0, built.stderr[-800:]
+    done = invoke("bench", "-i", str(reversed_inventory), *SHORT_RUN, "--out", str(tmp_path / "results"))
+    assert done.returncode == 0, done.stderr[-800:]
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 8
+    for s in samples:
+        assert s["loadgens"][0]["host"] == "localhost"
+        assert s["requests"] > 0 and sum(s["errors"].values()) == 0
+        counters = s["server_counters"]
+        assert counters is not None  # read from the lab engine's volume mid-run
+        assert 0 <= counters["responses"] - s["requests"] <= s["cell"]["conns"]
+        assert s["server_cpu_s"] > 0
+        assert s["server_exit"]["code"] == 0 and s["server_exit"]["totals"]["responses"] >= s["requests"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert manifest["path"]["target"] == lab.address
+    assert manifest["path"]["note"] == f"two hosts over {lab.veth}: server on lab, wrk on localhost"
+    assert manifest["host"]["interface"]["name"] == lab.veth  # the server host's facts, over SSH
+    assert manifest["hosts"]["localhost"]["facts"]["kernel_release"]
+    lab_engine = docker.DockerClient(base_url=lab.docker_url_here())
+    try:
+        assert [c.name for c in lab_engine.containers.list(all=True)] == []
+        assert [v.name for v in lab_engine.volumes.list() if v.name.startswith("zcbench-")] == []
+    finally:
+        lab_engine.close()

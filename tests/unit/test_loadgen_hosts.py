@@ -129,10 +129,20 @@ def _rerun_args(config):
     return args_of_config(json.loads(json.dumps(config.to_json())))
 
 
+def test_a_server_over_ssh_gets_its_cpus_checked_there_not_here(tmp_path):
+    remote_server = write_inventory(tmp_path, {"srv": {"ansible_host": "10.9.0.1", "cpu_isolation_server_cpus": "6"}},
+                                    {"localhost": {"ansible_connection": "local"}}, "remote.yml")
+    config = Config.from_args(inventory=str(remote_server), online_cpus={0, 1})
+    assert config.bind == "10.9.0.1" and config.server_cpus == (6,) and config.loadgen_cpus == (1,)
+    # wrk here: its CPUs are this machine's
+    with pytest.raises(ConfigError, match="--loadgen-cpus '5'"):
+        Config.from_args(inventory=str(remote_server), loadgen_cpus="5", online_cpus={0, 1})
+    # two hosts: the same CPU numbers on each are no overlap
+    assert Config.from_args(inventory=str(remote_server), server_cpus="1", online_cpus={0, 1}).server_cpus == (1,)
+    assert hosts.load_inventory(remote_server).path_description() == "two hosts over lo: server on srv, wrk on localhost"
+
+
 def test_inventory_mistakes_are_one_line(tmp_path):
-    remote_server = write_inventory(tmp_path, {"srv": {"ansible_host": "10.9.0.1"}}, REMOTE, "remote.yml")
-    with pytest.raises(ConfigError, match="server host srv is reached over SSH"):
-        Config.from_args(inventory=str(remote_server))
     both = str(write_inventory(tmp_path, HERE, REMOTE))
     with pytest.raises(ConfigError, match="--path veth with an inventory"):
         Config.from_args(inventory=both, path="veth", online_cpus={0, 1})
