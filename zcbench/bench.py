@@ -88,17 +88,14 @@ class ServerHost:
 def remote_engine(host, wanted: dict[str, str]):
     """A host's engine over SSH, checked: reachable, holding the very images built here
     (name -> id); its client."""
-    from zcbench.host_images import HostImagesError, host_client
+    from zcbench.host_images import HostImagesError, host_client, image_id_on
 
     try:
         client = host_client(host, timeout=120)
     except HostImagesError as exc:
         raise PreflightError(str(exc)) from None
     for name, image_id in wanted.items():
-        try:
-            remote_id = images.require_images(client, [name])[name]
-        except images.ImageError:
-            remote_id = None
+        remote_id = image_id_on(client, images.TAGS[name])
         if remote_id != image_id:
             client.close()
             state = "missing" if remote_id is None else f"{remote_id[7:19]}, not this machine's {image_id[7:19]}"
@@ -113,12 +110,11 @@ def check_cpus(client, host: str, cpus, option: str) -> None:
         raise PreflightError(f"{option} {format_cpus(cpus)}: {host} has {count} CPUs")
 
 
-def engines(config: Config, client, image_ids: dict) -> tuple[ServerHost, list[LoadgenHost]]:
+def engines(config: Config, client, image_ids: dict, inventory) -> tuple[ServerHost, list[LoadgenHost]]:
     """Where the server and wrk run: this machine, or the inventory's hosts (remote ones
     checked)."""
-    if not config.inventory:
+    if inventory is None:
         return ServerHost("localhost", client, True), [LoadgenHost("localhost", client, True, image_ids["loadgen"])]
-    inventory = inventory_hosts(config.inventory)
     opened: list = []
     try:
         server = ServerHost(inventory.server.name, client, True)
@@ -150,11 +146,12 @@ def remote_clients(server: ServerHost, loadgens: list[LoadgenHost]) -> list:
 
 
 def preflight(config: Config):
-    """Check what needs the engines; return (this machine's client, image ids, server host,
-    loadgen hosts). Starts no container."""
+    """Check what needs the engines; return (this machine's client, image ids, the inventory or
+    None, server host, loadgen hosts). Starts no container."""
     client = containers.docker_client()
     image_ids = images.require_images(client, needed_images(config))
-    server_here = not config.inventory or inventory_hosts(config.inventory).server.is_control
+    inventory = inventory_hosts(config.inventory) if config.inventory else None
+    server_here = inventory is None or inventory.server.is_control
     if server_here and config.path in ("loopback", HOSTS_PATH) and port_in_use(config.port, config.bind):
         raise PreflightError(f"port {config.bind}:{config.port} is in use: choose another --port")
     if server_here:  # another host's engine says itself what limits it grants
@@ -165,7 +162,7 @@ def preflight(config: Config):
         raise PreflightError(f"--out {config.out}: cannot create it ({exc.strerror})") from None
     if not os.access(config.out, os.W_OK):
         raise PreflightError(f"--out {config.out} is not writable")
-    return (client, image_ids, *engines(config, client, image_ids))
+    return (client, image_ids, inventory, *engines(config, client, image_ids, inventory))
 
 
 # --- the run directory ------------------------------------------------------------------------
@@ -213,9 +210,8 @@ class NetPath:
                                       "its traffic crosses a veth pair and the bridge to the host")}
 
 
-def setup_path(client, config: Config, run_id: str) -> NetPath:
-    if config.path == HOSTS_PATH:
-        inventory = inventory_hosts(config.inventory)
+def setup_path(client, config: Config, run_id: str, inventory=None) -> NetPath:
+    if inventory is not None:
         return NetPath(HOSTS_PATH, config.bind, config.bind, "host",
                        str(inventory.server.vars.get("nic_interface") or "lo"), inventory.path_description())
     if config.path == "loopback":
@@ -515,7 +511,7 @@ def run(config: Config, log=print) -> Path:
 def run_bench(config: Config, log=print) -> Path:
     """Run the whole plan; return the run directory (also when cut short: the exception
     propagates after cleanup, with the run marked incomplete)."""
-    client, image_ids, server, loadgens = preflight(config)
+    client, image_ids, inventory, server, loadgens = preflight(config)
     cells = plan_cells(config)
     run_id, run_dir = new_run_dir(Path(config.out), config.label)
     samples_path = run_dir / SAMPLES
@@ -530,10 +526,9 @@ def run_bench(config: Config, log=print) -> Path:
             # a throwaway container of an image the server's engine holds (its command is moot)
             probe_image = image_ids["loadgen"] if server.local else image_ids.get("server") or image_ids["nginx"]
             privilege = containers.privilege_options(server.client, probe_image, run_id)
-            path = setup_path(client, config, run_id)
+            path = setup_path(client, config, run_id, inventory)
             limits = {"server_memlock": config.memlock, "server_nofile": config.nofile,
                       "loadgen_nofile": config.nofile}
-            inventory = inventory_hosts(config.inventory) if config.inventory else None
             record = manifest.initial_manifest(
                 run_id=run_id, config=config, cells=cells, path=path.to_json(), client=server.client,
                 privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},

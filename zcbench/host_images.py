@@ -85,7 +85,8 @@ def host_client(host: Host, timeout: int = 600):
     return client
 
 
-def _image_id(client, tag: str) -> str | None:
+def image_id_on(client, tag: str) -> str | None:
+    """The id of the image `tag` on that engine, or None."""
     import docker
 
     try:
@@ -98,10 +99,10 @@ def send_image(local, remote, host: str, name: str) -> Transfer:
     """Make `remote` hold the local image `name` (same id), unless it already does."""
     tag = TAGS[name]
     started = time.monotonic()
-    local_id = _image_id(local, tag)
+    local_id = image_id_on(local, tag)
     if local_id is None:
         raise HostImagesError(f"{tag} is not built here: run `invoke build` first")
-    if _image_id(remote, tag) == local_id:
+    if image_id_on(remote, tag) == local_id:
         return Transfer(host, name, local_id, False, time.monotonic() - started)
     # through a file: the engine then gets a sized body, not a chunked stream (Docker 20.10
     # mis-reads some chunked uploads)
@@ -111,7 +112,7 @@ def send_image(local, remote, host: str, name: str) -> Transfer:
         size = archive.tell()
         archive.seek(0)
         remote.images.load(archive)
-    remote_id = _image_id(remote, tag)
+    remote_id = image_id_on(remote, tag)
     if remote_id != local_id:
         raise HostImagesError(f"{host}: loaded {tag} but it has id {remote_id}, not {local_id}")
     return Transfer(host, name, local_id, True, time.monotonic() - started, size)
@@ -149,7 +150,7 @@ def image_ids_per_host(inventory: Inventory, names: Iterable[str] = tuple(TAGS),
     for host in inventory.hosts:
         client = client_for(host)
         try:
-            ids[host.name] = {name: _image_id(client, TAGS[name]) for name in images_for(host, names)}
+            ids[host.name] = {name: image_id_on(client, TAGS[name]) for name in images_for(host, names)}
         finally:
             client.close()
     return ids

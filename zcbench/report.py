@@ -558,9 +558,27 @@ def environment_rows(manifest: dict) -> list[list[str]]:
         ("Interface", interface_text(fact("host.interface"))),
         ("io_uring", _compact(fact("host.io_uring"))),
         *hostfacts.report_rows(_host(manifest)),
+        *other_host_rows(manifest),
         ("Timing", _compact(fact("timing"))),
     ]
     return [[name, value] for name, value in rows]
+
+
+def other_host_rows(manifest: dict) -> list[tuple[str, str]]:
+    """A run across an inventory: one row per host other than the server's (whose facts are the
+    rows above): its part, kernel, CPUs, engine and NIC."""
+    hosts = manifest.get("hosts") or {}
+    rows = []
+    for name, host in hosts.items():
+        if not isinstance(host, dict) or not isinstance(host.get("facts"), dict):
+            continue  # the bookkeeping keys, and the server host (its facts are the manifest's host)
+        facts = host["facts"]
+        engine = (host.get("docker") or {}).get("engine_version") or fmt.UNKNOWN
+        rows.append((f"Host {name} ({', '.join(host.get('groups') or [])})",
+                     f"{host.get('address', '?')}: kernel {facts.get('kernel_release') or fmt.UNKNOWN}, "
+                     f"{facts.get('cpu_model') or fmt.UNKNOWN} × {facts.get('cpu_count') or '?'}, Docker {engine}, "
+                     f"interface {interface_text(facts.get('interface'))}"))
+    return rows
 
 
 def environment_lines(manifest: dict) -> list[str]:

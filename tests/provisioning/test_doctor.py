@@ -145,3 +145,14 @@ def test_an_inventory_gets_one_table_per_host_each_judged_for_its_part(facts, tm
     code, text = run_with(no_uring)
     assert code == 1
     assert "the bench cannot run on localhost: missing io_uring usable" in text
+
+
+def test_a_server_host_over_ssh_is_not_failed_for_an_io_uring_probe_that_cannot_run_there(facts):
+    remote = copy.deepcopy(facts)
+    remote["io_uring"] = {"not_probed": "not probed over SSH: the bench's server container shows it"}
+    rows = {f"{r.area} {r.setting}": r for r in doctor.doctor_rows(remote, DESIRED, ("server",))}
+    assert rows["io_uring usable"].status == doctor.INFO
+    assert doctor.exit_code(list(rows.values())) == 0
+    remote["io_uring_disabled"] = 2  # what can be read over SSH still counts
+    rows = doctor.doctor_rows(remote, DESIRED, ("server",))
+    assert doctor.exit_code(rows) == 1

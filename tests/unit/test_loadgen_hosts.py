@@ -191,3 +191,17 @@ def test_the_facts_script_runs_on_a_bare_python_without_zcbench(tmp_path):
     assert facts["interface"]["name"] == "lo"
     assert "sysctls" not in facts["errors"] and "interface" not in facts["errors"]
     assert "No module named 'zcbench'" in facts["errors"]["io_uring"]  # recorded, not fatal
+
+
+def test_the_report_names_every_other_host_with_its_nic():
+    from zcbench.report import environment_rows
+
+    manifest = {"hosts": {"inventory": "/x/hosts.yml", "path": "two hosts over eth1: server on srv, wrk on lg",
+                          "srv": {"groups": ["server"], "facts": "the server host: see the manifest's host"},
+                          "lg": {"groups": ["loadgen"], "address": "10.9.0.2", "docker": {"engine_version": "26.1"},
+                                 "facts": {"kernel_release": "6.1.0", "cpu_model": "Xeon", "cpu_count": 16,
+                                           "interface": {"name": "enp1s0", "driver": "ice", "mtu": 9000}}}}}
+    rows = dict(map(tuple, environment_rows(manifest)))
+    assert rows["Host lg (loadgen)"] == ("10.9.0.2: kernel 6.1.0, Xeon × 16, Docker 26.1, "
+                                         "interface enp1s0 (driver ice, mtu 9000)")
+    assert not any(name.startswith("Host srv") for name in rows)
