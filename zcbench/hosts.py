@@ -107,7 +107,8 @@ class Inventory:
         interface = self.server.vars.get("nic_interface") or "lo"
         if all(host.name == self.server.name for host in self.loadgens):
             return f"one host ({self.server.name}) over {interface}"
-        return (f"two hosts over {interface}: server on {self.server.name}, wrk on "
+        count = {2: "two", 3: "three"}.get(len(self.hosts), str(len(self.hosts)))
+        return (f"{count} hosts over {interface}: server on {self.server.name}, wrk on "
                 + ", ".join(host.name for host in self.loadgens))
 
     @property

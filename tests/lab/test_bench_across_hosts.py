@@ -180,3 +180,45 @@ def test_the_server_on_the_lab_host_wrk_here(study_lab, tmp_path):
         assert [v.name for v in lab_engine.volumes.list() if v.name.startswith("zcbench-")] == []
     finally:
         lab_engine.close()
+
+
+def test_two_loadgen_hosts_share_each_cell_and_their_figures_add_up(study_lab, tmp_path):
+    """A second lab host: wrk on both at once, each with half the connections; the sample is
+    their sum, each one's own figures kept."""
+    first = study_lab
+    second_state = tmp_path / "second-lab"
+    try:
+        second = lab_mod.up(second_state)
+        # the server listens on the first lab's link; the second lab reaches it through its own
+        second.run("ip", "route", "add", f"{first.host_address}/32", "via", second.host_address)
+        inventory = lab_mod.write_inventory(first, tmp_path / "two-loadgens.yml", {"all": {"children": {
+            "server": {"hosts": {"localhost": {"ansible_connection": "local",
+                                               "zcbench_server_address": first.host_address,
+                                               "nic_interface": first.host_veth}}},
+            "loadgen": {"hosts": {"lab1": lab_mod.lab_host_vars(first), "lab2": lab_mod.lab_host_vars(second)}}}}})
+        built = invoke("build", "-i", str(inventory), "--only", "loadgen", timeout=600)
+        assert built.returncode == 0, built.stderr[-800:]
+        assert "lab2" in built.stdout and "sent" in built.stdout  # lab1 already had it
+        done = invoke("bench", "-i", str(inventory), "--conns", "41", "--duration", "1", "--warmup", "0",
+                      "--repeat", "2", "--mode", "regular", "--quiet", "--out", str(tmp_path / "results"))
+        assert done.returncode == 0, done.stderr[-800:]
+        run_dir = Path(done.stdout.strip().splitlines()[-1])
+        samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+        assert len(samples) == 2
+        for s in samples:
+            parts = s["loadgens"]
+            assert [part["host"] for part in parts] == ["lab1", "lab2"]
+            assert [part["command"][part["command"].index("-c") + 1] for part in parts] == ["21", "20"]
+            assert all(part["requests"] > 0 and part["cpu_s"] > 0 for part in parts)
+            assert s["requests"] == sum(part["requests"] for part in parts)
+            assert s["requests_per_s"] == pytest.approx(
+                sum(part["requests"] / (part["duration_us"] / 1e6) for part in parts))
+            assert s["wrk"]["combined_from"] == 2
+            # the server answered both: its count covers the sum (up to one in flight per connection)
+            assert 0 <= s["server_counters"]["responses"] - s["requests"] <= 41
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["path"]["note"] == f"three hosts over {first.host_veth}: server on localhost, wrk on lab1, lab2"
+        assert set(manifest["hosts"]) >= {"localhost", "lab1", "lab2"}
+        assert run_containers(second.docker_url_here()) == [] and run_containers(first.docker_url_here()) == []
+    finally:
+        lab_mod.down(second_state)
