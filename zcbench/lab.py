@@ -347,6 +347,11 @@ def lab_host_vars(lab: Lab) -> dict:
 PER_NAMESPACE_SYSCTLS = ("net.ipv4.", "net.core.somaxconn")
 
 
+def provisioned_dir(lab: Lab) -> Path:
+    """Where `invoke provision` writes the lab host's files (removed by `down`)."""
+    return lab.state_dir / "provisioned"
+
+
 def lab_provisioning_vars(lab: Lab) -> dict:
     """What `invoke provision` needs to tune the lab host without touching this machine: the lab
     shares its filesystem, so every file a role writes for the lab lives in the lab's state
@@ -354,7 +359,7 @@ def lab_provisioning_vars(lab: Lab) -> dict:
     run); only its network settings are its own."""
     from zcbench.hosts import role_defaults
 
-    files = lab.state_dir / "provisioned"
+    files = provisioned_dir(lab)
     return {
         "sysctl_settings": {name: value for name, value in role_defaults("sysctl")["sysctl_settings"].items()
                             if name.startswith(PER_NAMESPACE_SYSCTLS)},
@@ -540,7 +545,8 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
     if lab is None:
         return []
     removed = _stop_processes(lab)
-    removed += _remove_tree(lab.data_root) + _remove_tree(lab.run_dir) + _remove_user(lab)
+    removed += (_remove_tree(lab.data_root) + _remove_tree(lab.run_dir) + _remove_tree(provisioned_dir(lab))
+                + _remove_user(lab))
     for path in (lab.sudoers, lab.ssh_config, lab.inventory, lab.key, Path(f"{lab.key}.pub")):
         removed += _remove_file(path)
     removed += _remove_network(lab)

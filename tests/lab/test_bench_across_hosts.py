@@ -42,6 +42,8 @@ def study_lab(tmp_path_factory):
         yield lab
     finally:
         lab_mod.down(state_dir)
+    # everything the module made there went with it, also the files provisioning wrote for the lab
+    assert not state_dir.exists(), sorted(str(p) for p in state_dir.rglob("*"))
 
 
 def invoke(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
