@@ -126,7 +126,7 @@ def ratio_changes(summary_a: dict, summary_b: dict) -> list[dict]:
         other = stats.find_comparison(summary_b, arm, conns, size)
         if other is None:
             continue
-        for metric in stats.COMPARED_METRICS:
+        for metric in [m for m in comparison["metrics"] if m in other["metrics"]]:
             higher_is_better = stats.METRICS[metric].higher_is_better
             changes.append({"arm": arm, "conns": conns, "response_size": size, "metric": metric,
                             **stats.ratio_change(comparison["metrics"][metric], other["metrics"][metric],

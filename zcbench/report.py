@@ -232,11 +232,13 @@ def glance_lines(summary: dict, manifest: dict | None = None) -> list[str]:
                ("cpu_us_per_request", "CPU/request"))
     paced = [g for g in summary["groups"] if g.get("offered_rate")]
     if paced:  # equal offered load: throughput is the rate asked for; cost and latency are the news
-        metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
-                   ("latency_mean_us", "mean latency"))
+        metrics = (("cpu_per_loadgen_cpu", "server CPU per wrk CPU"), ("cpu_us_per_request", "CPU/request"),
+                   ("latency_p99_us", "p99 latency"), ("latency_mean_us", "mean latency"))
         unsustained = [g for g in paced if g["rate_unsustained_reps"]]
         lines.append(f"- **At equal offered load** ({_rates_text(paced)}): every arm of a cell was offered "
-                     "the same request rate, so CPU/request and latency compare the arms' cost."
+                     "the same request rate, so CPU/request and latency compare the arms' cost; "
+                     "server CPU per wrk CPU (wrk did the same work for every arm) cancels what moves "
+                     "both, such as a shared machine's momentary speed."
                      + (f" ⚠ {len(unsustained)} cell(s) fell short of it and are not compared."
                         if unsustained else ""))
     elif bound:  # throughput measured wrk there: lead with what the server's own cost says
@@ -314,6 +316,8 @@ def equal_load_lines(summary: dict) -> list[str]:
             group["arm"], str(group["conns"]), fmt.size(group["response_size"]),
             fmt.rate(group["offered_rate"]),
             fmt.rate(stats.group_mean(group, "requests_per_s")) + (f" ⚠ {short}/{group['reps']} short" if short else ""),
+            fmt.number(stats.group_mean(group, "cpu_per_loadgen_cpu"), 3),
+            "baseline" if is_base else delta_label(metrics.get("cpu_per_loadgen_cpu")),
             fmt.number(stats.group_mean(group, "cpu_us_per_request")),
             "baseline" if is_base else delta_label(metrics.get("cpu_us_per_request")),
             fmt.micros(stats.group_mean(group, "latency_p99_us")),
@@ -323,9 +327,11 @@ def equal_load_lines(summary: dict) -> list[str]:
     return ["## At equal offered load", "",
             "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
             f"mean of the repetitions; ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
-            "offered rate: such a cell is not compared. Deltas are paired by block, Holm-adjusted.", "",
-            *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU µs/req", "CPU Delta",
-                             "p99", "p99 Delta", "Samples"], rows), ""]
+            "offered rate: such a cell is not compared. Deltas are paired by block, Holm-adjusted. "
+            "CPU ÷ wrk = the server's CPU time over wrk's in the same window: wrk did the same work "
+            "for every arm, so what slows both (a shared machine's momentary speed) cancels.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU ÷ wrk", "Delta",
+                             "CPU µs/req", "CPU Delta", "p99", "p99 Delta", "Samples"], rows), ""]
 
 
 def statistics_lines(summary: dict) -> list[str]:
@@ -591,6 +597,10 @@ def _family_size(summary: dict) -> int:
     return max([s for s in sizes if s] or [0])
 
 
+def _metric_count(summary: dict) -> int:
+    return max((len(c["metrics"]) for c in summary.get("comparisons", [])), default=len(stats.COMPARED_METRICS))
+
+
 def method_lines(summary: dict) -> list[str]:
     return [
         "## Method", "",
@@ -598,7 +608,7 @@ def method_lines(summary: dict) -> list[str]:
         "- A repetition is a block holding every arm; an arm is compared with regular on the per-block "
         "log ratios (paired t-test, two-sided). The ratio shown is their geometric mean.",
         f"- Multiplicity: Holm's step-down over all {_family_size(summary)} comparisons of this report "
-        f"(arms × cells × {len(stats.COMPARED_METRICS)} metrics) keeps the family-wise error below "
+        f"(arms × cells × {_metric_count(summary)} metrics) keeps the family-wise error below "
         f"{stats.ALPHA}; both the raw and the adjusted p are in the statistics table.",
         "- Each ratio's interval is taken at the level its adjusted test used, so a verdict is "
         "significant exactly when the interval excludes 1.0; `summary.json` also keeps the unadjusted 95% interval "

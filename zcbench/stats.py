@@ -13,7 +13,8 @@ Pairing removes what a block shares (the drift of a shared machine over the run)
 makes a ratio symmetric (x2 and x0.5 are equally far from 1). The verdict and the interval come
 from the same t: a comparison is significant exactly when its interval excludes 1.
 
-Multiplicity: every comparison of one report (arms x conns x sizes x COMPARED_METRICS) is one
+Multiplicity: every comparison of one report (arms x conns x sizes x COMPARED_METRICS, or
+PACED_COMPARED_METRICS at equal offered load) is one
 family. Holm's step-down adjusts each p (family-wise error <= ALPHA); the verdict uses the
 adjusted p, and the printed interval is taken at the level that p was effectively tested at,
 1 - ALPHA * p / p_adjusted, so "significant" <=> "the interval excludes 1" still holds.
@@ -76,6 +77,19 @@ def _cpu_us_per_kib(sample: dict) -> float | None:
     return None if cpu is None or not size else cpu * 1024 / size
 
 
+def _cpu_per_loadgen_cpu(sample: dict) -> float | None:
+    """Server CPU over wrk's CPU in the same window, at equal offered load only (a paced cell).
+    There wrk does the same requests for every arm, so the ratio cancels what moves both (on a
+    shared host, the machine's momentary speed: measured here, the two move together and the
+    server's CPU for identical work varies ±12 % from one cell to the next) and keeps what the
+    arm changes in the server. It assumes the arm leaves wrk's own cost alone; the CPU/request
+    beside it shows the server's side unnormalized."""
+    if not sample.get("offered_rate"):
+        return None
+    server, loadgen = sample.get("server_cpu_s"), sample.get("loadgen_cpu_s")
+    return server / loadgen if server and loadgen else None
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -86,11 +100,20 @@ METRICS: dict[str, Metric] = {
         Metric("cpu_us_per_request", "server CPU per request", "µs", False,
                lambda s: s.get("cpu_us_per_request")),
         Metric("cpu_us_per_kib", "server CPU per KiB sent", "µs", False, _cpu_us_per_kib),
+        Metric("cpu_per_loadgen_cpu", "server CPU per wrk CPU", "×", False, _cpu_per_loadgen_cpu),
     )
 }
 
 #: The metrics an arm is judged on against its baseline.
 COMPARED_METRICS = ("requests_per_s", "latency_mean_us", "latency_p99_us", "cpu_us_per_request")
+#: ... at equal offered load, also the server's CPU against wrk's (throughput stays: it shows
+#: whether an arm kept up with the rate, and the sweep's crossover reads it).
+PACED_COMPARED_METRICS = COMPARED_METRICS + ("cpu_per_loadgen_cpu",)
+
+
+def compared_metrics(samples: list[dict]) -> tuple[str, ...]:
+    """The metrics of a run's comparisons: a paced run's, or the plain ones."""
+    return PACED_COMPARED_METRICS if any(s.get("offered_rate") for s in samples) else COMPARED_METRICS
 
 
 # --- grouping --------------------------------------------------------------------------------
@@ -475,7 +498,7 @@ def unexplained_responses(responses: int | None, requests: int, conns: int, reps
 
 
 def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
-                   arm_samples: list[dict]) -> dict:
+                   arm_samples: list[dict], metrics: tuple[str, ...] = COMPARED_METRICS) -> dict:
     """An arm's group against its baseline group, metric by metric, paired by block."""
     return {
         "server": arm["server"],
@@ -489,7 +512,7 @@ def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
         "rate_unsustained": bool(baseline["rate_unsustained_reps"] or arm["rate_unsustained_reps"]),
         "metrics": {
             metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric)
-            for metric in COMPARED_METRICS
+            for metric in metrics
         },
     }
 
@@ -500,12 +523,13 @@ def summarize(samples: list[dict]) -> dict:
     groups = [summarize_group(key, members) for key, members in grouped.items()]
     by_key = {key: group for key, group in zip(grouped, groups)}
     comparisons = []
+    metrics = compared_metrics(samples)  # one set for the whole run: one Holm family
     for key, group in by_key.items():
         server, arm, conns, size = key
         base_key = ("zcbench", BASELINE_ARM, conns, size)
         if arm == BASELINE_ARM or base_key not in by_key:
             continue
-        comparisons.append(compare_groups(by_key[base_key], group, grouped[base_key], grouped[key]))
+        comparisons.append(compare_groups(by_key[base_key], group, grouped[base_key], grouped[key], metrics))
     apply_holm(comparisons)
     return {
         "samples_count": len(samples),

@@ -30,6 +30,7 @@ def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_
     for key in ("aa_verdict", "injected_verdict", "injected_effect", "mde", "expected_effect", "passed"):
         assert key in result
     assert result["blocks"] == 3 and result["family_size"] == 8  # 2 arms x 4 metrics, one cell
+    assert result["metric"] == "cpu_us_per_request"  # unpaced
     sizing = result["sizing"]
     assert sizing["cpu_us_per_iteration"] > 0 and sizing["work"] >= 1
     assert sizing["expected_effect"] == pytest.approx(0.05, rel=0.01)

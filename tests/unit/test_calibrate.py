@@ -92,3 +92,41 @@ def test_bench_modes_cannot_name_the_calibration_arms():
     for mode in (AA_ARM, WORK_ARM):
         with pytest.raises(ConfigError):
             Config.from_args(online_cpus={0, 1}, mode=mode)
+
+
+def _paced_run(work_factor, common_sd=0.12, blocks=12):
+    """Paced cells whose server and wrk CPU move together with the machine's momentary speed
+    (what this VM does: ±12 % per cell), with the injected cost only in the server's."""
+    import random
+    rng = random.Random(3)
+    out = []
+    for rep in range(blocks):
+        for arm, factor in (("regular", 1.0), (AA_ARM, 1.0), (WORK_ARM, work_factor)):
+            speed = rng.gauss(1, common_sd)  # each cell its own: adjacent cells differ too
+            sample = _sample(arm, rep, 8.0 * speed * factor * rng.gauss(1, 0.01), 100_000)
+            sample.update(offered_rate=50_000, rate_sustained=True, server_cpu_s=sample["cpu_us_per_request"] * 0.2,
+                          loadgen_cpu_s=1.6 * speed * rng.gauss(1, 0.01))  # 200K requests per cell
+            out.append(sample)
+    return stats.summarize(out)
+
+
+def test_paced_calibration_is_judged_on_server_cpu_against_wrk_cpu_which_cancels_the_common_factor():
+    result = calibrate.judge(_paced_run(1.05), SIZING)
+    assert result["metric"] == calibrate.PACED_METRIC
+    assert result["passed"] and result["injected_verdict"] == stats.WORSE
+    assert result["injected_effect"] == pytest.approx(0.05, abs=0.015)
+    assert result["family_size"] == 10  # 2 arms x 5 metrics: paced runs add it to the family
+    assert "server CPU per wrk CPU" in calibrate.render_markdown(result, __import__("pathlib").Path("/x/run"))
+    # the same cells judged on CPU/request alone: the common factor hides the cost
+    cpu = [c["metrics"]["cpu_us_per_request"] for c in _paced_run(1.05)["comparisons"] if c["arm"] == WORK_ARM]
+    assert cpu[0]["verdict"] == stats.NO_DIFFERENCE and cpu[0]["mde"] > 0.05
+
+
+def test_the_paced_metric_exists_only_at_equal_offered_load():
+    metric = stats.METRICS["cpu_per_loadgen_cpu"]
+    assert metric.extract({"server_cpu_s": 1.0, "loadgen_cpu_s": 2.0, "offered_rate": None}) is None
+    assert metric.extract({"server_cpu_s": 1.0, "loadgen_cpu_s": 2.0, "offered_rate": 5000}) == 0.5
+    assert metric.extract({"server_cpu_s": 1.0, "loadgen_cpu_s": 0.0, "offered_rate": 5000}) is None
+    assert stats.compared_metrics([{"offered_rate": None}]) == stats.COMPARED_METRICS
+    assert stats.compared_metrics([{"offered_rate": 5000}]) == (*stats.COMPARED_METRICS, "cpu_per_loadgen_cpu")
+    assert calibrate.judge(_run(1.0, 1.05), SIZING)["metric"] == calibrate.METRIC  # unpaced

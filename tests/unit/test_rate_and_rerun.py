@@ -57,7 +57,7 @@ def test_equal_load_report_shows_offered_and_achieved_and_does_not_compare_a_sho
     assert glance.index("CPU/request") < glance.index("p99 latency")  # the headline follows the physics
     assert "not compared" in glance
     # the short cell is left out of the Holm family
-    assert found["family_size"] == 4
+    assert found["family_size"] == 5  # one cell compared, 5 metrics at equal load
 
 
 def _manifest_of(config: Config, tmp_path: Path) -> Path:
