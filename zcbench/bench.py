@@ -213,7 +213,7 @@ class NetPath:
 def setup_path(client, config: Config, run_id: str, inventory=None) -> NetPath:
     if inventory is not None:
         return NetPath(HOSTS_PATH, config.bind, config.bind, "host",
-                       str(inventory.server.vars.get("nic_interface") or "lo"), inventory.path_description())
+                       inventory.server.interface, inventory.path_description())
     if config.path == "loopback":
         return NetPath("loopback", config.bind, config.bind, "host", "lo")
     bridge = "zcb" + hashlib.sha1(run_id.encode()).hexdigest()[:10]  # <= 15 chars (IFNAMSIZ)
@@ -274,9 +274,8 @@ def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: Wrk
     # the busiest loadgen decides whether the cell measured the server or the load generator
     shares = [part["cpu_share"] for part in parts if part["cpu_share"] is not None]
     share = max(shares) if shares else None
-    # the sum of the loadgens' own rates (each over its own clock)
-    requests_per_s = (sum(part["requests"] / (part["duration_us"] / 1e6) for part in parts
-                          if part["duration_us"] > 0) if len(parts) > 1
+    # several loadgens: the sum of their own rates, each over its own clock (combine_results)
+    requests_per_s = (result["requests_per_s"] if len(runs) > 1
                       else requests / duration_s if duration_s > 0 else None)
     responses = server_counters.get("responses") if server_counters else None
     return {
@@ -310,9 +309,8 @@ def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: Wrk
 
 
 def _cores_used(run: WrkRun, cpus: int) -> int:
-    """The loadgen cores a wrk run could occupy: its threads (-t), at most the CPUs it had."""
-    command = list(run.command)
-    return min(cpus, int(command[command.index("-t") + 1])) if "-t" in command else cpus
+    """The loadgen cores a wrk run could occupy: its threads, at most the CPUs it had."""
+    return min(cpus, run.threads) if run.threads else cpus
 
 
 @dataclass

@@ -288,7 +288,7 @@ def remote_facts(host) -> dict:
     from zcbench.host_images import HostImagesError, host_client
     from zcbench.hostfacts import collect_host_facts_over_ssh
 
-    facts = collect_host_facts_over_ssh(host, str(host.vars.get("nic_interface") or "lo"))
+    facts = collect_host_facts_over_ssh(host, host.interface)
     facts.setdefault("errors", {}).pop("docker", None)
     if "ssh" not in facts["errors"]:
         # the cffi probe needs zcbench there; the bench's first server container is the probe

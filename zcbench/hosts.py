@@ -87,6 +87,11 @@ class Host:
         return argv + ["--", self.address, *command]
 
     @property
+    def interface(self) -> str:
+        """The NIC the bench traffic crosses on this host (what the nic role tunes)."""
+        return str(self.vars.get("nic_interface") or "lo")
+
+    @property
     def docker_url(self) -> str:
         """How the Docker SDK reaches this host's engine (ssh:// runs `docker system dial-stdio` there)."""
         if self.is_control:
@@ -104,7 +109,7 @@ class Inventory:
 
     def path_description(self) -> str:
         """How the bench traffic travels, for the manifest and the report's header."""
-        interface = self.server.vars.get("nic_interface") or "lo"
+        interface = self.server.interface
         if all(host.name == self.server.name for host in self.loadgens):
             return f"one host ({self.server.name}) over {interface}"
         count = {2: "two", 3: "three"}.get(len(self.hosts), str(len(self.hosts)))

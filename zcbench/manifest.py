@@ -105,8 +105,7 @@ def facts_of(host) -> dict:
     same collectors either way)."""
     from zcbench.hostfacts import collect_host_facts_over_ssh
 
-    interface = str(host.vars.get("nic_interface") or "lo")
-    return host_facts(interface) if host.is_control else collect_host_facts_over_ssh(host, interface)
+    return host_facts(host.interface) if host.is_control else collect_host_facts_over_ssh(host, host.interface)
 
 
 def inventory_hosts_record(inventory, clients: dict) -> dict:
@@ -116,7 +115,7 @@ def inventory_hosts_record(inventory, clients: dict) -> dict:
     for host in inventory.hosts:
         record[host.name] = {
             "groups": list(host.groups), "address": host.address,
-            "interface": str(host.vars.get("nic_interface") or "lo"), "docker_url": host.docker_url,
+            "interface": host.interface, "docker_url": host.docker_url,
             "docker": docker_facts(clients[host.name]) if host.name in clients else None,
             "facts": "the server host: see the manifest's host" if host.name == inventory.server.name
             else facts_of(host),

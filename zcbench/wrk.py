@@ -62,6 +62,7 @@ class WrkRun:
     cpu_s: float  # CPU seconds of the loadgen container's cgroup during the run
     wall_s: float
     command: tuple[str, ...] = ()  # the exact wrk command line (recorded in each sample)
+    threads: int | None = None  # wrk's -t (a loadgen's share of a cell may run fewer)
 
 
 def run_wrk(loadgen, url: str, *, conns: int, threads: int, duration_s: int, timeout_s: int,
@@ -76,7 +77,7 @@ def run_wrk(loadgen, url: str, *, conns: int, threads: int, duration_s: int, tim
     if code != 0:
         err = (stderr or b"").decode(errors="replace").strip()
         raise WrkError(f"wrk exited {code}: {(err or stdout_text).strip()[-300:]}")
-    return WrkRun(parse_wrk_json(stdout_text), cpu, wall, tuple(command))
+    return WrkRun(parse_wrk_json(stdout_text), cpu, wall, tuple(command), threads)
 
 
 # --- several load generators, one cell --------------------------------------------------------

@@ -72,7 +72,7 @@ def test_one_loadgen_is_left_as_it_is():
 
 
 def run(result, cpu_s, wall_s, threads=1) -> WrkRun:
-    return WrkRun(result, cpu_s, wall_s, ("wrk", "-t", str(threads), "-c", "50", "http://x/"))
+    return WrkRun(result, cpu_s, wall_s, ("wrk", "-t", str(threads), "-c", "50", "http://x/"), threads)
 
 
 def test_a_sample_of_two_loadgens_sums_their_rates_and_is_bound_by_the_busiest():
