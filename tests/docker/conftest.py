@@ -8,12 +8,13 @@ cleanup goes by the `zcbench.run` label instead.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+from docker_helpers import free_port  # noqa: E402
 
 from zcbench import containers, images  # noqa: E402
 
@@ -56,12 +57,6 @@ def privilege(docker_client, zcbench_images):
         return containers.privilege_options(docker_client, images.TAGS["loadgen"], rid)
     finally:
         containers.remove_run_containers(docker_client, rid)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from docker_helpers import free_ports
 
 from zcbench import containers, images
 
@@ -57,18 +58,6 @@ class Reader:
             self._fill()
         raw, self.buffer = self.buffer[:head_end + length], self.buffer[head_end + length:]
         return raw, status, headers, raw[head_end:]
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1, held open together so they differ."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def fetch_one(port: int) -> tuple[bytes, str, dict[str, str], bytes]:

@@ -30,6 +30,7 @@ import warnings
 from dataclasses import dataclass
 
 import pytest
+from docker_helpers import free_port
 
 pytestmark = pytest.mark.docker
 
@@ -39,7 +40,6 @@ MEMLOCK = 8 << 20
 # shares the daemon's limits when both were started the same way (provisioning does).
 NOFILE = min(1 << 20, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 DURATION_S = 3
-PORT = 18190
 DEFAULT_CAP = 256
 SERVER_UID = 65534
 # Response-size sweep of the budget: connections enough to overrun 8 MiB without it.
@@ -80,6 +80,17 @@ def env():
     assert containers.run_containers(client, run_id) == []
 
 
+def start_server(server) -> None:
+    """Start and wait for "listening on"; if the server exits instead, fail with its own words
+    (testcontainers' error omits the container's output)."""
+    try:
+        server.start()
+    except RuntimeError as exc:
+        wrapped = server.get_wrapped_container()
+        logs = wrapped.logs().decode(errors="replace").strip() if wrapped else ""
+        pytest.fail(f"the server container did not start: {logs or exc}")
+
+
 def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: int = MEMLOCK,
              drop_ipc_lock: bool = True, size: int = 88, budget: str = "0") -> Cell:
     """One server container + one wrk container; returns wrk's JSON and the server's totals.
@@ -91,7 +102,8 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
 
     from zcbench import containers, counters, images, wrk
 
-    spec = containers.ServerSpec(send=send, cpus=env.server_cpus, port=PORT, zc_max_inflight=cap,
+    port = free_port()
+    spec = containers.ServerSpec(send=send, cpus=env.server_cpus, port=port, zc_max_inflight=cap,
                                  drop_ipc_lock=drop_ipc_lock, memlock=memlock, nofile=NOFILE, response_size=size)
     labels = {containers.RUN_LABEL: env.run_id}
     stats_dir = tmp_path / f"{send}-{cap}-{conns}-{memlock}-{size}-{budget}"
@@ -111,13 +123,13 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
     loadgen = (
         DockerContainer(images.TAGS["loadgen"])
         .with_command(["wrk", "-t1", f"-c{conns}", f"-d{DURATION_S}s", "--timeout", "5s",
-                       "-s", "/loadgen/report.lua", f"http://127.0.0.1:{PORT}/"])
+                       "-s", "/loadgen/report.lua", f"http://127.0.0.1:{port}/"])
         .with_kwargs(network_mode="host", cpuset_cpus=",".join(map(str, env.loadgen_cpus)),
                      ulimits=[Ulimit(name="nofile", soft=NOFILE, hard=NOFILE)],
                      labels={**labels, containers.ROLE_LABEL: "loadgen"})
     )
     try:
-        server.start()
+        start_server(server)
         loadgen.start()
         wrapped = loadgen.get_wrapped_container()
         assert wrapped.wait(timeout=DURATION_S + 60)["StatusCode"] == 0, wrapped.logs().decode()
