@@ -3,7 +3,6 @@ that zcbench.wrk parses; and the parser on recorded output."""
 
 import json
 import shutil
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
