@@ -234,13 +234,17 @@ def glance_lines(summary: dict, manifest: dict | None = None) -> list[str]:
     if paced:  # equal offered load: throughput is the rate asked for; cost and latency are the news
         metrics = (("cpu_per_loadgen_cpu", "server CPU per wrk CPU"), ("cpu_us_per_request", "CPU/request"),
                    ("latency_p99_us", "p99 latency"), ("latency_mean_us", "mean latency"))
-        unsustained = [g for g in paced if g["rate_unsustained_reps"]]
+        unsustained = [c for c in summary["comparisons"] if c.get("rate_unsustained")]
+        left_out = sum(len(c.get("short_blocks") or []) for c in summary["comparisons"]
+                       if not c.get("rate_unsustained"))
         lines.append(f"- **At equal offered load** ({_rates_text(paced)}): every arm of a cell was offered "
                      "the same request rate, so CPU/request and latency compare the arms' cost; "
                      "server CPU per wrk CPU (wrk did the same work for every arm) cancels what moves "
                      "both, such as a shared machine's momentary speed."
-                     + (f" ⚠ {len(unsustained)} cell(s) fell short of it and are not compared."
-                        if unsustained else ""))
+                     + (f" ⚠ {len(unsustained)} comparison(s) fell short of it in too many blocks "
+                        "and are not compared." if unsustained else "")
+                     + (f" {left_out} block(s) where an arm fell short are left out of their comparison."
+                        if left_out else ""))
     elif bound:  # throughput measured wrk there: lead with what the server's own cost says
         metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
                    ("requests_per_s", "throughput"))
@@ -327,7 +331,9 @@ def equal_load_lines(summary: dict) -> list[str]:
     return ["## At equal offered load", "",
             "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
             f"mean of the repetitions; ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
-            "offered rate: such a cell is not compared. Deltas are paired by block, Holm-adjusted. "
+            "offered rate: a block in which either arm fell short is left out of the cell's comparison, "
+            f"and a cell with more than {fmt.percent(stats.MAX_SHORT_BLOCK_SHARE)} such blocks is not "
+            "compared. Deltas are paired by block, Holm-adjusted. "
             "CPU ÷ wrk = the server's CPU time over wrk's in the same window: wrk did the same work "
             "for every arm, so what slows both (a shared machine's momentary speed) cancels.", "",
             *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU ÷ wrk", "Delta",

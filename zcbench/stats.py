@@ -48,6 +48,10 @@ BASELINE_ARM = "regular"
 BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no difference"
 TOO_FEW, NO_DATA = "too few repetitions", "no data"
 NOT_SUSTAINED = "rate not sustained"  # --rate: a cell that did not get the offered load
+#: --rate: a block in which either arm fell short of the offered rate is no equal-load pair and is
+#: left out of the cell's comparison; more short blocks than this share mean the rate is beyond
+#: what the host sustains, and the cell is not compared at all.
+MAX_SHORT_BLOCK_SHARE = 0.2
 
 
 # --- what is measured per sample -------------------------------------------------------------
@@ -186,12 +190,15 @@ def block_of(sample: dict) -> int:
 
 def paired_values(baseline_samples: list[dict], arm_samples: list[dict],
                   metric: str) -> list[tuple[int, float, float]]:
-    """(block, baseline value, arm value) for every block in which both have the metric."""
+    """(block, baseline value, arm value) for every block in which both have the metric and
+    neither fell short of an offered rate."""
     extract = METRICS[metric].extract
 
     def by_block(samples):
         values = {}
         for sample in samples:
+            if sample.get("rate_sustained") is False:
+                continue
             value = extract(sample)
             if value is not None and math.isfinite(float(value)) and float(value) > 0:
                 values[block_of(sample)] = float(value)
@@ -497,9 +504,16 @@ def unexplained_responses(responses: int | None, requests: int, conns: int, reps
     return max(0, surplus - (conns * reps + errors))
 
 
+def short_blocks(baseline_samples: list[dict], arm_samples: list[dict]) -> list[int]:
+    """Blocks in which the baseline or the arm fell short of the offered rate."""
+    return sorted({block_of(s) for s in baseline_samples + arm_samples if s.get("rate_sustained") is False})
+
+
 def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
                    arm_samples: list[dict], metrics: tuple[str, ...] = COMPARED_METRICS) -> dict:
     """An arm's group against its baseline group, metric by metric, paired by block."""
+    short = short_blocks(baseline_samples, arm_samples)
+    blocks = {block_of(s) for s in baseline_samples + arm_samples}
     return {
         "server": arm["server"],
         "arm": arm["arm"],
@@ -508,8 +522,10 @@ def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
         "response_size": arm["response_size"],
         "baseline_indexes": baseline["sample_indexes"],
         "arm_indexes": arm["sample_indexes"],
-        # At equal offered load, a cell that did not get it is flagged, not compared.
-        "rate_unsustained": bool(baseline["rate_unsustained_reps"] or arm["rate_unsustained_reps"]),
+        # At equal offered load, a block that did not get it is left out; a cell with too many
+        # such blocks is flagged, not compared.
+        "short_blocks": short,
+        "rate_unsustained": len(short) > MAX_SHORT_BLOCK_SHARE * len(blocks),
         "metrics": {
             metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric)
             for metric in metrics

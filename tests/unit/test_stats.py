@@ -174,6 +174,40 @@ def test_paired_values_pair_by_block_and_skip_missing_blocks():
     assert stats.paired_values(base, arm, "requests_per_s") == [(0, 100.0, 105.0), (2, 90.0, 99.0)]
 
 
+def _paced_samples(arm: str, cpu_per_req: list[float], short: set[int]) -> list[dict]:
+    return [{"cell": {"arm": arm, "rep": rep, "index": rep, "server": "zcbench", "conns": 100,
+                      "response_size": 88},
+             "cpu_us_per_request": cpu, "offered_rate": 1000, "rate_sustained": rep not in short}
+            for rep, cpu in enumerate(cpu_per_req)]
+
+
+def test_a_block_short_of_the_offered_rate_is_left_out_of_the_pairs():
+    rng = random.Random(4)
+    base_cpu = [10.0 * math.exp(rng.gauss(0, 0.01)) for _ in range(10)]
+    arm_cpu = [v * 1.05 for v in base_cpu]
+    arm_cpu[3] = base_cpu[3] * 0.5  # the stalled block's value would wreck the pair
+    base, arm = _paced_samples("regular", base_cpu, set()), _paced_samples("zc", arm_cpu, {3})
+    assert [b for b, _, _ in stats.paired_values(base, arm, "cpu_us_per_request")] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    summary = stats.summarize(base + arm)
+    [comparison] = summary["comparisons"]
+    assert comparison["short_blocks"] == [3] and not comparison["rate_unsustained"]
+    cpu = comparison["metrics"]["cpu_us_per_request"]
+    assert cpu["verdict"] == stats.WORSE and cpu["n_pairs"] == 9
+    assert cpu["delta"] == pytest.approx(0.05, abs=1e-9)
+
+
+def test_a_cell_short_in_too_many_blocks_is_not_compared():
+    cpu = [10.0] * 10
+    allowed = int(stats.MAX_SHORT_BLOCK_SHARE * 10)
+    for short, expected in ((set(range(allowed)), False), (set(range(allowed + 1)), True)):
+        # the baseline's short blocks count as much as the arm's
+        summary = stats.summarize(_paced_samples("regular", cpu, short) + _paced_samples("zc", cpu, set()))
+        [comparison] = summary["comparisons"]
+        assert comparison["rate_unsustained"] is expected
+        verdict = comparison["metrics"]["cpu_us_per_request"]["verdict"]
+        assert (verdict == stats.NOT_SUSTAINED) is expected
+
+
 def test_compare_unpaired_is_welch_on_logs():
     a, b = [100.0, 101.0, 99.0, 100.5], [110.0, 111.0, 109.0, 110.2]
     c = stats.compare_unpaired(a, b, "requests_per_s")
