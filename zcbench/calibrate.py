@@ -8,10 +8,12 @@ Two checks, run with the bench's own machinery (plan, containers, samples, stats
   (samples.WORK_ARM, the server's --calibration-work) against regular. Its CPU/request must come
   out "worse", and the effect is reported as measured, next to what was aimed at.
 
-The amount of work is sized on this host by a short pilot run (regular against regular with a
-large, fixed amount of work): the pilot gives the CPU one loop iteration costs here and the
-CPU/request of a plain response, from which the calibration picks the iterations that add
-about TARGET_EFFECT. Both arms of the calibration run in every block beside regular, so the
+The amount of work is sized on this host by a short pilot run in the calibration's own
+conditions (its cell, and with --rate its offered rate, chosen once before the pilot): regular
+against regular with a large, fixed amount of work. The pilot's paired ratio in the judged
+metric gives the effect of one loop iteration, from which the calibration picks the iterations
+that add about TARGET_EFFECT. (Sizing at saturation and judging at a paced rate under-injects:
+a plain response costs more CPU at a lower rate, where fewer requests share each batch.) Both arms of the calibration run in every block beside regular, so the
 family of comparisons (and the Holm adjustment) is that of a two-arm bench.
 
 The run directory is an ordinary bench run (report.md, summary.json, samples.jsonl) plus
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -32,12 +35,14 @@ from zcbench.samples import AA_ARM, WORK_ARM, load_samples
 from zcbench.stats import BASELINE_ARM
 
 TARGET_EFFECT = 0.05  # extra CPU per request the injected work aims at
-PILOT_WORK = 4000  # iterations per response in the pilot: tens of percent, easy to measure
-PILOT_REPEAT = 2
+#: Iterations per response in the pilot: an effect of tens of percent, easy to measure in a few
+#: blocks, yet light enough for the server to keep up with a paced rate.
+PILOT_WORK = 1500
+PILOT_REPEAT = 3
 PILOT_DURATION_S = 3
 CALIBRATION_JSON = "calibration.json"
 CALIBRATION_MD = "calibration.md"
-METRIC = "cpu_us_per_request"  # what the pilot sizes the work in, and the unpaced verdict's metric
+METRIC = "cpu_us_per_request"  # the unpaced verdict's metric
 #: At equal offered load the verdict is on the server's CPU against wrk's: on this kind of shared
 #: VM it halves the spread of CPU/request (see stats._cpu_per_loadgen_cpu and the README).
 PACED_METRIC = "cpu_per_loadgen_cpu"
@@ -54,32 +59,44 @@ def calibration_config(config: Config, work: int) -> Config:
 
 
 def pilot_config(config: Config) -> Config:
-    # unpaced: the sizing needs each arm's own CPU per request, not a rate
+    """Regular against a large fixed work, in the calibration's own conditions (its cell and, with
+    --rate, its offered rate): a plain response's CPU depends on the load (batching), so the work
+    that adds 5% at saturation adds less at a paced rate."""
     return dataclasses.replace(config, arms=(BASELINE_ARM, WORK_ARM), calibration_work=PILOT_WORK,
-                               rate=None, rate_auto=False,
                                servers=("zcbench",), repeat=PILOT_REPEAT, duration_s=PILOT_DURATION_S,
                                conns=config.conns[:1], response_sizes=config.response_sizes[:1],
                                label=f"{config.label}-pilot", quiet=True)
 
 
-def _mean_metric(samples: list[dict], arm: str) -> float | None:
-    values = stats.metric_values([s for s in samples if s["cell"]["arm"] == arm], METRIC)
-    return statistics.fmean(values) if values else None
+def metric_of(samples: list[dict]) -> str:
+    """The metric the injected cost is sized and judged in: the paced one when the run was paced."""
+    return PACED_METRIC if PACED_METRIC in stats.compared_metrics(samples) else METRIC
+
+
+def _arm(samples: list[dict], arm: str) -> list[dict]:
+    return [s for s in samples if s["cell"]["arm"] == arm]
 
 
 def size_work(pilot_samples: list[dict], target: float = TARGET_EFFECT) -> dict:
-    """Iterations per response that add `target` of a plain response's CPU, from a pilot."""
-    plain, worked = _mean_metric(pilot_samples, BASELINE_ARM), _mean_metric(pilot_samples, WORK_ARM)
-    if plain is None or worked is None:
+    """Iterations per response that add `target` to the judged metric, from a pilot: the work
+    arm's paired ratio to regular, which grows linearly with the iterations (a fixed CPU cost
+    per response on top of a plain one)."""
+    metric = metric_of(pilot_samples)
+    pairs = stats.paired_values(_arm(pilot_samples, BASELINE_ARM), _arm(pilot_samples, WORK_ARM), metric)
+    if not pairs:
         raise CalibrationError("the pilot measured no server CPU per request (no cgroup CPU accounting?)")
-    per_iteration_us = (worked - plain) / PILOT_WORK
-    if per_iteration_us <= 0:
+    ratio = math.exp(statistics.fmean(stats.log_ratios(pairs)))
+    effect_per_iteration = (ratio - 1) / PILOT_WORK
+    if effect_per_iteration <= 0:
         raise CalibrationError(f"the pilot's injected work cost nothing measurable "
-                               f"({fmt.number(plain)} vs {fmt.number(worked)} µs/request)")
-    work = max(1, round(target * plain / per_iteration_us))
-    return {"pilot_work": PILOT_WORK, "plain_cpu_us_per_request": plain,
-            "pilot_cpu_us_per_request": worked, "cpu_us_per_iteration": per_iteration_us,
-            "work": work, "expected_effect": work * per_iteration_us / plain}
+                               f"({stats.METRICS[metric].label} ratio {fmt.number(ratio, 3)})")
+    work = max(1, round(target / effect_per_iteration))
+    plain = stats.metric_values(_arm(pilot_samples, BASELINE_ARM), METRIC)
+    plain_us = statistics.fmean(plain) if plain else None
+    return {"pilot_work": PILOT_WORK, "metric": metric, "pilot_ratio": ratio, "pilot_blocks": len(pairs),
+            "plain_cpu_us_per_request": plain_us,
+            "cpu_us_per_iteration": effect_per_iteration * plain_us if plain_us else None,
+            "work": work, "expected_effect": work * effect_per_iteration}
 
 
 def _comparisons_of(summary: dict, arm: str) -> list[dict]:
@@ -142,9 +159,12 @@ def render_markdown(result: dict, run_dir: Path) -> str:
         f"[{fmt.interval(result['injected_ci'])}], p Holm {fmt.pvalue(result['injected_p_adjusted'])} "
         f"(MDE ±{fmt.percent(result['mde'], 1)}) | {result['injected_verdict']} |",
         "",
-        f"Injected work: {result['sizing']['work']} loop iterations per response, sized by a pilot "
-        f"that measured {fmt.number(result['sizing']['cpu_us_per_iteration'] * 1000, 3)} ns per iteration "
-        f"and {fmt.number(result['sizing']['plain_cpu_us_per_request'])} µs CPU per plain request.",
+        f"Injected work: {result['sizing']['work']} loop iterations per response, sized by a pilot in "
+        f"the same conditions ({result['sizing']['pilot_blocks']} blocks of regular against "
+        f"{result['sizing']['pilot_work']} iterations: {_label(result['sizing'])} ×"
+        f"{fmt.number(result['sizing']['pilot_ratio'], 3)}, about "
+        f"{fmt.number((result['sizing']['cpu_us_per_iteration'] or 0) * 1000, 3)} ns per iteration on "
+        f"{fmt.number(result['sizing']['plain_cpu_us_per_request'])} µs CPU per plain request).",
         "",
     ]
     if not result["passed"]:
@@ -163,9 +183,11 @@ def run_calibration(config: Config, log=print) -> Path:
 
     if config.calibration_work or set(config.arms) - {BASELINE_ARM}:
         raise ConfigError("calibrate runs its own arms: leave --mode at regular")
+    if config.rate_auto and not config.cell_rates:  # one rate, chosen before sizing, for both runs
+        config = bench.with_auto_rates(config, log)
     pilot_dir = bench.run_bench(pilot_config(config), log=log)
     sizing = size_work(load_samples(pilot_dir / bench.SAMPLES)) | {"pilot_run": str(pilot_dir)}
-    run_dir = bench.run(calibration_config(config, sizing["work"]), log=log)  # --rate auto: its pilot too
+    run_dir = bench.run(calibration_config(config, sizing["work"]), log=log)
     summary = stats.summarize(load_samples(run_dir / bench.SAMPLES))
     result = judge(summary, sizing)
     write_atomic(run_dir / CALIBRATION_JSON, json.dumps(result, indent=2, sort_keys=True) + "\n")

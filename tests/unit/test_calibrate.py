@@ -17,14 +17,30 @@ def _sample(arm, rep, cpu, rps=100_000.0):
             "latency_us": {"mean": 1000.0, "p99": 2000.0}}
 
 
-def test_size_work_aims_at_the_target_share_of_a_plain_request():
-    pilot = [_sample("regular", 0, 8.0), _sample("regular", 1, 8.2),
-             _sample(WORK_ARM, 0, 12.0), _sample(WORK_ARM, 1, 12.2)]
+def test_size_work_aims_at_the_target_from_the_pilots_paired_ratio():
+    # the work arm costs 1.5x per block, whatever the block's own speed
+    pilot = [_sample("regular", 0, 8.0), _sample("regular", 1, 10.0), _sample("regular", 2, 9.0),
+             _sample(WORK_ARM, 0, 12.0), _sample(WORK_ARM, 1, 15.0), _sample(WORK_ARM, 2, 13.5)]
     sizing = calibrate.size_work(pilot, target=0.05)
-    per_iteration = 4.0 / calibrate.PILOT_WORK
-    assert sizing["cpu_us_per_iteration"] == pytest.approx(per_iteration)
-    assert sizing["work"] == round(0.05 * 8.1 / per_iteration)
+    per_iteration = 0.5 / calibrate.PILOT_WORK
+    assert sizing["metric"] == calibrate.METRIC and sizing["pilot_blocks"] == 3
+    assert sizing["pilot_ratio"] == pytest.approx(1.5)
+    assert sizing["work"] == round(0.05 / per_iteration)
     assert sizing["expected_effect"] == pytest.approx(0.05, rel=0.01)
+    assert sizing["cpu_us_per_iteration"] == pytest.approx(per_iteration * 9.0)
+
+
+def test_a_paced_pilot_sizes_in_the_paced_metric():
+    pilot = []
+    for rep, speed in enumerate((1.0, 1.2, 0.9)):  # the machine's speed moves server and wrk CPU alike
+        for arm, cost in (("regular", 1.0), (WORK_ARM, 1.3)):
+            sample = _sample(arm, rep, 8.0 * speed * cost)
+            sample.update(offered_rate=50_000, rate_sustained=True, server_cpu_s=1.0 * speed * cost,
+                          loadgen_cpu_s=2.0 * speed)
+            pilot.append(sample)
+    sizing = calibrate.size_work(pilot, target=0.05)
+    assert sizing["metric"] == calibrate.PACED_METRIC and sizing["pilot_ratio"] == pytest.approx(1.3)
+    assert sizing["work"] == round(0.05 * calibrate.PILOT_WORK / 0.3)
 
 
 def test_size_work_refuses_a_pilot_without_cpu_or_effect():
@@ -47,7 +63,8 @@ def _run(aa_factor, work_factor, blocks=10):
 
 
 SIZING = {"expected_effect": 0.05, "work": 300, "cpu_us_per_iteration": 0.0013,
-          "plain_cpu_us_per_request": 8.0}
+          "plain_cpu_us_per_request": 8.0, "metric": calibrate.METRIC, "pilot_ratio": 1.5,
+          "pilot_blocks": 3, "pilot_work": calibrate.PILOT_WORK}
 
 
 def test_judge_passes_when_the_aa_is_quiet_and_the_injected_cost_is_found():
