@@ -28,8 +28,8 @@ from pathlib import Path
 from zcbench import fmt, stats
 from zcbench.atomic import write_atomic
 from zcbench.config import Config, ConfigError
-from zcbench.samples import AA_ARM, WORK_ARM, load_samples
-from zcbench.stats import BASELINE_ARM
+from zcbench.samples import AA_ARM, WORK_ARM, Sample, load_samples
+from zcbench.stats import BASELINE_ARM, ArmComparison, RunStats
 
 TARGET_EFFECT = 0.05  # extra CPU per request the injected work aims at
 PILOT_WORK = 4000  # iterations per response in the pilot: tens of percent, easy to measure
@@ -62,12 +62,12 @@ def pilot_config(config: Config) -> Config:
                                label=f"{config.label}-pilot", quiet=True)
 
 
-def _mean_metric(samples: list[dict], arm: str) -> float | None:
-    values = stats.metric_values([s for s in samples if s["cell"]["arm"] == arm], METRIC)
+def _mean_metric(samples: list[Sample], arm: str) -> float | None:
+    values = stats.metric_values([s for s in samples if s.cell.arm == arm], METRIC)
     return statistics.fmean(values) if values else None
 
 
-def size_work(pilot_samples: list[dict], target: float = TARGET_EFFECT) -> dict:
+def size_work(pilot_samples: list[Sample], target: float = TARGET_EFFECT) -> dict:
     """Iterations per response that add `target` of a plain response's CPU, from a pilot."""
     plain, worked = _mean_metric(pilot_samples, BASELINE_ARM), _mean_metric(pilot_samples, WORK_ARM)
     if plain is None or worked is None:
@@ -82,43 +82,43 @@ def size_work(pilot_samples: list[dict], target: float = TARGET_EFFECT) -> dict:
             "work": work, "expected_effect": work * per_iteration_us / plain}
 
 
-def _comparisons_of(summary: dict, arm: str) -> list[dict]:
-    return [c for c in summary["comparisons"] if c["arm"] == arm]
+def _comparisons_of(summary: RunStats, arm: str) -> list[ArmComparison]:
+    return [c for c in summary.comparisons if c.arm == arm]
 
 
-def judged_metric(summary: dict) -> str:
+def judged_metric(summary: RunStats) -> str:
     """The metric the injected cost must show up in: the paced one when the run was paced."""
-    compared = {m for c in summary.get("comparisons", []) for m in c["metrics"]}
+    compared = {m for c in summary.comparisons for m in c.metrics}
     return PACED_METRIC if PACED_METRIC in compared else METRIC
 
 
-def judge(summary: dict, sizing: dict) -> dict:
+def judge(summary: RunStats, sizing: dict) -> dict:
     """calibration.json's content from a calibration run's summary."""
     aa = _comparisons_of(summary, AA_ARM)
     work = _comparisons_of(summary, WORK_ARM)
     metric_name = judged_metric(summary)
-    aa_verdicts = {f"{c['conns']}c/{c['response_size']}B {metric}": m["verdict"]
-                   for c in aa for metric, m in c["metrics"].items()}
-    injected = [c["metrics"][metric_name] for c in work]
-    aa_cpu = [c["metrics"][metric_name] for c in aa]
+    aa_verdicts = {f"{c.conns}c/{c.response_size}B {metric}": m.verdict
+                   for c in aa for metric, m in c.metrics.items()}
+    injected = [c.metrics[metric_name] for c in work]
+    aa_cpu = aa[0].metrics[metric_name] if aa else None
     aa_ok = bool(aa_verdicts) and all(v == stats.NO_DIFFERENCE for v in aa_verdicts.values())
-    injected_found = bool(injected) and all(m["verdict"] == stats.WORSE for m in injected)
-    first = injected[0] if injected else {}
+    injected_found = bool(injected) and all(m.verdict == stats.WORSE for m in injected)
+    first = injected[0] if injected else None
     return {
         "passed": aa_ok and injected_found,
         "metric": metric_name,
         "aa_verdict": stats.NO_DIFFERENCE if aa_ok else "false alarm",
         "aa_verdicts": aa_verdicts,
-        "aa_cpu_effect": aa_cpu[0].get("delta") if aa_cpu else None,
-        "aa_mde": aa_cpu[0].get("mde") if aa_cpu else None,
-        "injected_verdict": first.get("verdict", stats.NO_DATA),
-        "injected_effect": first.get("delta"),
-        "injected_ci": first.get("ci"),
-        "injected_p": first.get("p"), "injected_p_adjusted": first.get("p_adjusted"),
+        "aa_cpu_effect": aa_cpu.delta if aa_cpu else None,
+        "aa_mde": aa_cpu.mde if aa_cpu else None,
+        "injected_verdict": first.verdict if first else stats.NO_DATA,
+        "injected_effect": first.delta if first else None,
+        "injected_ci": first.ci if first else None,
+        "injected_p": first.p if first else None, "injected_p_adjusted": first.p_adjusted if first else None,
         "expected_effect": sizing["expected_effect"],
-        "mde": first.get("mde"),
-        "blocks": first.get("n_pairs"),
-        "family_size": first.get("family_size"),
+        "mde": first.mde if first else None,
+        "blocks": first.n_pairs if first else None,
+        "family_size": first.family_size if first else None,
         "sizing": sizing,
     }
 
