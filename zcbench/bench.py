@@ -27,7 +27,7 @@ from pathlib import Path
 from zcbench import containers, counters, images, manifest, samples
 from zcbench.config import (HOSTS_PATH, Config, ConfigError, format_cpus, host_limit, inventory_hosts,
                             port_in_use, rate_key)
-from zcbench.plan import Cell, plan_cells
+from zcbench.plan import plan_cells
 from zcbench.wrk import WrkError, WrkRun, combine_results, run_wrk_together
 
 SAMPLES = samples.SAMPLES_FILE
@@ -250,19 +250,20 @@ def loadgen_share(run: WrkRun, cores: int) -> float | None:
     return run.cpu_s / (run.wall_s * cores) if run.wall_s > 0 else None
 
 
-def loadgen_record(host: str, run: WrkRun, cores: int) -> dict:
+def loadgen_record(host: str, run: WrkRun, cores: int) -> samples.LoadgenPart:
     """One loadgen host's part of a cell (samples' `loadgens`)."""
     result = run.result
-    return {"host": host, "requests": int(result["requests"]), "duration_us": result["duration_us"],
-            "requests_per_s": result["requests_per_s"], "errors": dict(result["errors"]),
-            "latency_us": dict(result["latency_us"]), "cpu_s": run.cpu_s, "wall_s": run.wall_s,
-            "cpu_share": loadgen_share(run, cores), "command": list(run.command)}
+    return samples.LoadgenPart(
+        host=host, requests=int(result["requests"]), duration_us=result["duration_us"],
+        requests_per_s=result["requests_per_s"], errors=samples.Errors.from_json(result["errors"]),
+        latency_us=dict(result["latency_us"]), cpu_s=run.cpu_s, wall_s=run.wall_s,
+        cpu_share=loadgen_share(run, cores), command=list(run.command))
 
 
-def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: WrkRun | list[WrkRun],
+def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measured: WrkRun | list[WrkRun],
                  server_counters: dict | None, server_cpu_s: float | None, loadgen_cores: int,
                  server_exit: dict | None = None, offered_rate: int | None = None,
-                 loadgen_names: list[str] | None = None) -> dict:
+                 loadgen_names: list[str] | None = None) -> samples.Sample:
     """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured: one wrk
     run, or one per loadgen host (summed; each kept under `loadgens`)."""
     runs = measured if isinstance(measured, list) else [measured]
@@ -272,40 +273,40 @@ def build_sample(cell: Cell, *, started_at: str, finished_at: str, measured: Wrk
     requests = int(result["requests"])
     duration_s = result["duration_us"] / 1e6
     # the busiest loadgen decides whether the cell measured the server or the load generator
-    shares = [part["cpu_share"] for part in parts if part["cpu_share"] is not None]
+    shares = [part.cpu_share for part in parts if part.cpu_share is not None]
     share = max(shares) if shares else None
     # several loadgens: the sum of their own rates, each over its own clock (combine_results)
     requests_per_s = (result["requests_per_s"] if len(runs) > 1
                       else requests / duration_s if duration_s > 0 else None)
     responses = server_counters.get("responses") if server_counters else None
-    return {
-        "cell": cell.to_json(),
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "duration_s": duration_s,
-        "wrk": result,
-        "requests": requests,
-        "requests_per_s": requests_per_s,
-        "latency_us": {k: result["latency_us"][k] for k in
-                       ("mean", "stdev", "max", "p50", "p75", "p90", "p99", "p99.9", "p99.99")},
-        "errors": dict(result["errors"]),
-        "non_2xx": int(result["errors"]["status"]),
-        "server_counters": server_counters,
+    errors = samples.Errors.from_json(result["errors"])
+    return samples.Sample(
+        cell=cell,
+        started_at=started_at,
+        finished_at=finished_at,
+        duration_s=duration_s,
+        wrk=result,
+        requests=requests,
+        requests_per_s=requests_per_s,
+        latency_us=samples.Latency.from_json(result["latency_us"]),
+        errors=errors,
+        non_2xx=errors.status,
+        server_counters=server_counters,
         # wrk counts only responses it completed before its clock stopped; the server also
         # counts the ones still in flight then, so `responses` is a little higher.
-        "server_responses": responses,
-        "responses_minus_requests": None if responses is None else responses - requests,
-        "server_cpu_s": server_cpu_s,
-        "cpu_us_per_request": (server_cpu_s * 1e6 / requests) if server_cpu_s is not None and requests else None,
-        "loadgen_cpu_s": sum(run.cpu_s for run in runs),
-        "loadgen_wall_s": max(run.wall_s for run in runs),
-        "loadgen_cpu_share": share,
-        "loadgen_bound": share is not None and share >= samples.LOADGEN_BOUND_SHARE,
-        "loadgens": parts,
-        "server_exit": server_exit,
-        "wrk_command": list(runs[0].command),
+        server_responses=responses,
+        responses_minus_requests=None if responses is None else responses - requests,
+        server_cpu_s=server_cpu_s,
+        cpu_us_per_request=(server_cpu_s * 1e6 / requests) if server_cpu_s is not None and requests else None,
+        loadgen_cpu_s=sum(run.cpu_s for run in runs),
+        loadgen_wall_s=max(run.wall_s for run in runs),
+        loadgen_cpu_share=share,
+        loadgen_bound=share is not None and share >= samples.LOADGEN_BOUND_SHARE,
+        loadgens=parts,
+        server_exit=server_exit,
+        wrk_command=list(runs[0].command),
         **rate_fields(offered_rate, requests_per_s),
-    }
+    )
 
 
 def _cores_used(run: WrkRun, cpus: int) -> int:
@@ -325,7 +326,7 @@ class RunContext:
     work: containers.WorkDir  # mounted into server containers (stats file, nginx conf)
 
 
-def _start_cell_server(ctx: RunContext, cell: Cell) -> containers.Running:
+def _start_cell_server(ctx: RunContext, cell: samples.Cell) -> containers.Running:
     cfg, name = ctx.config, f"zcbench-{ctx.run_id}-{cell.index}-{cell.arm}"
     if cell.server == "nginx":
         return containers.start_nginx(
@@ -337,7 +338,7 @@ def _start_cell_server(ctx: RunContext, cell: Cell) -> containers.Running:
                                    privilege=ctx.privilege, work=ctx.work, name=name)
 
 
-def server_spec(cfg: Config, cell: Cell, bind: str) -> containers.ServerSpec:
+def server_spec(cfg: Config, cell: samples.Cell, bind: str) -> containers.ServerSpec:
     """What a zcbench cell's server runs with; the calibration's injected work only in its arm."""
     return containers.ServerSpec(
         send=samples.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=bind,
@@ -358,7 +359,7 @@ def _snapshot(server: containers.Running) -> tuple[float, dict | None]:
     return cpu, None
 
 
-def measure_cell(ctx: RunContext, cell: Cell) -> dict:
+def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
     """Fresh server, warmup, measured run bracketed by counter/CPU snapshots, stop, sample."""
     cfg = ctx.config
     url = f"http://{ctx.path.target}:{cfg.port}/"
@@ -473,14 +474,14 @@ PILOT_REPEAT = 2
 PILOT_UNREACHABLE_RATE = 100_000_000
 
 
-def auto_rates(pilot_samples: list[dict], share: float = AUTO_RATE_SHARE) -> dict[str, int]:
+def auto_rates(pilot_samples: list[samples.Sample], share: float = AUTO_RATE_SHARE) -> dict[str, int]:
     """Per cell ("conns/size"), `share` of the slowest arm's mean saturated rate in the pilot."""
     per_arm: dict[str, dict[str, list[float]]] = {}
     for sample in pilot_samples:
-        cell, rps = sample["cell"], sample.get("requests_per_s")
+        cell, rps = sample.cell, sample.requests_per_s
         if rps:
-            key = rate_key(cell["conns"], cell["response_size"])
-            per_arm.setdefault(key, {}).setdefault(cell["arm"], []).append(rps)
+            key = rate_key(cell.conns, cell.response_size)
+            per_arm.setdefault(key, {}).setdefault(cell.arm, []).append(rps)
     return {key: max(1, round(share * min(sum(v) / len(v) for v in arms.values())))
             for key, arms in per_arm.items()}
 

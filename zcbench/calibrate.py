@@ -31,8 +31,8 @@ from pathlib import Path
 from zcbench import fmt, stats
 from zcbench.atomic import write_atomic
 from zcbench.config import Config, ConfigError
-from zcbench.samples import AA_ARM, WORK_ARM, load_samples
-from zcbench.stats import BASELINE_ARM
+from zcbench.samples import AA_ARM, WORK_ARM, Sample, load_samples
+from zcbench.stats import BASELINE_ARM, ArmComparison, RunStats
 
 TARGET_EFFECT = 0.05  # extra CPU per request the injected work aims at
 #: Iterations per response in the pilot: an effect of tens of percent, easy to measure in a few
@@ -68,16 +68,16 @@ def pilot_config(config: Config) -> Config:
                                label=f"{config.label}-pilot", quiet=True)
 
 
-def metric_of(samples: list[dict]) -> str:
+def metric_of(samples: list[Sample]) -> str:
     """The metric the injected cost is sized and judged in: the paced one when the run was paced."""
     return PACED_METRIC if PACED_METRIC in stats.compared_metrics(samples) else METRIC
 
 
-def _arm(samples: list[dict], arm: str) -> list[dict]:
-    return [s for s in samples if s["cell"]["arm"] == arm]
+def _arm(samples: list[Sample], arm: str) -> list[Sample]:
+    return [s for s in samples if s.cell.arm == arm]
 
 
-def size_work(pilot_samples: list[dict], target: float = TARGET_EFFECT) -> dict:
+def size_work(pilot_samples: list[Sample], target: float = TARGET_EFFECT) -> dict:
     """Iterations per response that add `target` to the judged metric, from a pilot: the work
     arm's paired ratio to regular, which grows linearly with the iterations (a fixed CPU cost
     per response on top of a plain one)."""
@@ -99,43 +99,43 @@ def size_work(pilot_samples: list[dict], target: float = TARGET_EFFECT) -> dict:
             "work": work, "expected_effect": work * effect_per_iteration}
 
 
-def _comparisons_of(summary: dict, arm: str) -> list[dict]:
-    return [c for c in summary["comparisons"] if c["arm"] == arm]
+def _comparisons_of(summary: RunStats, arm: str) -> list[ArmComparison]:
+    return [c for c in summary.comparisons if c.arm == arm]
 
 
-def judged_metric(summary: dict) -> str:
+def judged_metric(summary: RunStats) -> str:
     """The metric the injected cost must show up in: the paced one when the run was paced."""
-    compared = {m for c in summary.get("comparisons", []) for m in c["metrics"]}
+    compared = {m for c in summary.comparisons for m in c.metrics}
     return PACED_METRIC if PACED_METRIC in compared else METRIC
 
 
-def judge(summary: dict, sizing: dict) -> dict:
+def judge(summary: RunStats, sizing: dict) -> dict:
     """calibration.json's content from a calibration run's summary."""
     aa = _comparisons_of(summary, AA_ARM)
     work = _comparisons_of(summary, WORK_ARM)
     metric_name = judged_metric(summary)
-    aa_verdicts = {f"{c['conns']}c/{c['response_size']}B {metric}": m["verdict"]
-                   for c in aa for metric, m in c["metrics"].items()}
-    injected = [c["metrics"][metric_name] for c in work]
-    aa_cpu = [c["metrics"][metric_name] for c in aa]
+    aa_verdicts = {f"{c.conns}c/{c.response_size}B {metric}": m.verdict
+                   for c in aa for metric, m in c.metrics.items()}
+    injected = [c.metrics[metric_name] for c in work]
+    aa_cpu = aa[0].metrics[metric_name] if aa else None
     aa_ok = bool(aa_verdicts) and all(v == stats.NO_DIFFERENCE for v in aa_verdicts.values())
-    injected_found = bool(injected) and all(m["verdict"] == stats.WORSE for m in injected)
-    first = injected[0] if injected else {}
+    injected_found = bool(injected) and all(m.verdict == stats.WORSE for m in injected)
+    first = injected[0] if injected else None
     return {
         "passed": aa_ok and injected_found,
         "metric": metric_name,
         "aa_verdict": stats.NO_DIFFERENCE if aa_ok else "false alarm",
         "aa_verdicts": aa_verdicts,
-        "aa_cpu_effect": aa_cpu[0].get("delta") if aa_cpu else None,
-        "aa_mde": aa_cpu[0].get("mde") if aa_cpu else None,
-        "injected_verdict": first.get("verdict", stats.NO_DATA),
-        "injected_effect": first.get("delta"),
-        "injected_ci": first.get("ci"),
-        "injected_p": first.get("p"), "injected_p_adjusted": first.get("p_adjusted"),
+        "aa_cpu_effect": aa_cpu.delta if aa_cpu else None,
+        "aa_mde": aa_cpu.mde if aa_cpu else None,
+        "injected_verdict": first.verdict if first else stats.NO_DATA,
+        "injected_effect": first.delta if first else None,
+        "injected_ci": first.ci if first else None,
+        "injected_p": first.p if first else None, "injected_p_adjusted": first.p_adjusted if first else None,
         "expected_effect": sizing["expected_effect"],
-        "mde": first.get("mde"),
-        "blocks": first.get("n_pairs"),
-        "family_size": first.get("family_size"),
+        "mde": first.mde if first else None,
+        "blocks": first.n_pairs if first else None,
+        "family_size": first.family_size if first else None,
         "sizing": sizing,
     }
 

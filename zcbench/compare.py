@@ -12,12 +12,13 @@ summary.json). Two kinds of change are reported:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from zcbench import fmt, images, stats
 from zcbench.fmt import markdown_table
 from zcbench.report import SAMPLES, load_manifest, manifest_fact, resolve_run_dir
-from zcbench.samples import load_samples
+from zcbench.samples import Sample, load_samples
 
 #: Absolute metrics compared cell by cell between the runs.
 CELL_METRICS = ("requests_per_s", "latency_mean_us", "latency_p99_us", "cpu_us_per_request")
@@ -98,51 +99,73 @@ def package_changes(dir_a: Path, manifest_a: dict, dir_b: Path, manifest_b: dict
     return result
 
 
-def cell_changes(samples_a: list[dict], samples_b: list[dict]) -> list[dict]:
+@dataclass
+class CellChange:
+    """One cell present in both runs: each of CELL_METRICS, B against A."""
+    server: str
+    arm: str
+    conns: int
+    response_size: int
+    a_indexes: list[int]
+    b_indexes: list[int]
+    metrics: dict[str, stats.UnpairedComparison]
+
+
+def cell_changes(samples_a: list[Sample], samples_b: list[Sample]) -> list[CellChange]:
     """Per cell present in both runs: each metric of B against A, with its verdict."""
     groups_a, groups_b = stats.group_samples(samples_a), stats.group_samples(samples_b)
     cells = []
     for key in (k for k in groups_a if k in groups_b):
         server, arm, conns, size = key
-        cells.append({
-            "server": server, "arm": arm, "conns": conns, "response_size": size,
-            "a_indexes": [s["cell"]["index"] for s in groups_a[key]],
-            "b_indexes": [s["cell"]["index"] for s in groups_b[key]],
-            "metrics": {metric: stats.compare_unpaired(stats.metric_values(groups_a[key], metric),
-                                                       stats.metric_values(groups_b[key], metric), metric)
-                        for metric in CELL_METRICS},
-        })
+        cells.append(CellChange(
+            server=server, arm=arm, conns=conns, response_size=size,
+            a_indexes=[s.cell.index for s in groups_a[key]],
+            b_indexes=[s.cell.index for s in groups_b[key]],
+            metrics={metric: stats.compare_unpaired(stats.metric_values(groups_a[key], metric),
+                                                    stats.metric_values(groups_b[key], metric), metric)
+                     for metric in CELL_METRICS},
+        ))
     return cells
 
 
-def ratio_changes(summary_a: dict, summary_b: dict) -> list[dict]:
+@dataclass
+class ArmRatioChange:
+    """One metric of one arm/regular comparison in both runs: did its ratio move?"""
+    arm: str
+    conns: int
+    response_size: int
+    metric: str
+    ratio: stats.RatioChange
+    p_adjusted: float | None = None  # Holm over every ratio change tested (None: untested)
+
+
+def ratio_changes(summary_a: stats.RunStats, summary_b: stats.RunStats) -> list[ArmRatioChange]:
     """Per arm/regular comparison and metric present in both runs: did the ratio move?
 
     The changes are one family: Holm-adjusted, and a change counts only when significant after
     the adjustment (so a rerun of many cells does not "disagree" by chance)."""
     changes = []
-    for comparison in summary_a["comparisons"]:
-        arm, conns, size = comparison["arm"], comparison["conns"], comparison["response_size"]
-        other = stats.find_comparison(summary_b, arm, conns, size)
+    for comparison in summary_a.comparisons:
+        arm, conns, size = comparison.arm, comparison.conns, comparison.response_size
+        other = summary_b.comparison(arm, conns, size)
         if other is None:
             continue
-        for metric in [m for m in comparison["metrics"] if m in other["metrics"]]:
+        for metric in [m for m in comparison.metrics if m in other.metrics]:
             higher_is_better = stats.METRICS[metric].higher_is_better
-            changes.append({"arm": arm, "conns": conns, "response_size": size, "metric": metric,
-                            **stats.ratio_change(comparison["metrics"][metric], other["metrics"][metric],
-                                                 higher_is_better)})
-    tested = [c for c in changes if c["p"] is not None]
-    for change, p_adjusted in zip(tested, stats.holm_adjust([c["p"] for c in tested])):
-        change["p_adjusted"] = p_adjusted
+            changes.append(ArmRatioChange(arm, conns, size, metric, stats.ratio_change(
+                comparison.metrics[metric], other.metrics[metric], higher_is_better)))
+    tested = [c for c in changes if c.ratio.p is not None]
+    for change, p_adjusted in zip(tested, stats.holm_adjust([c.ratio.p for c in tested])):
+        change.p_adjusted = p_adjusted
         if p_adjusted >= stats.ALPHA:
-            change["verdict"] = stats.NO_DIFFERENCE
+            change.ratio.verdict = stats.NO_DIFFERENCE
     return changes
 
 
 def agreement(result: dict) -> dict:
     """Do the two runs agree? Every arm/regular ratio within the other run's, after Holm."""
-    tested = [c for c in result["ratio_changes"] if c.get("p_adjusted") is not None]
-    moved = [c for c in tested if c["verdict"] in (stats.BETTER, stats.WORSE)]
+    tested = [c for c in result["ratio_changes"] if c.p_adjusted is not None]
+    moved = [c for c in tested if c.ratio.verdict in (stats.BETTER, stats.WORSE)]
     return {"ratios_tested": len(tested), "ratios_moved": len(moved), "agree": bool(tested) and not moved}
 
 
@@ -159,8 +182,8 @@ def rerun_relation(manifest_a: dict, manifest_b: dict, dir_a: Path) -> str | Non
             f"options overridden: {overrides}")
 
 
-def _cell_keys(summary: dict) -> set[tuple]:
-    return {(g["arm"], g["conns"], g["response_size"]) for g in summary["groups"]}
+def _cell_keys(summary: stats.RunStats) -> set[tuple]:
+    return {(g.arm, g.conns, g.response_size) for g in summary.groups}
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
@@ -250,23 +273,19 @@ def render_compare(result: dict) -> str:
     lines.append("")
     lines += render_package_changes(result.get("package_changes"))
     if result["ratio_changes"]:
-        rows = [[r["arm"], str(r["conns"]), fmt.size(r["response_size"]),
-                 stats.METRICS[r["metric"]].label,
-                 fmt.ratio(r["before"]), fmt.ratio(r["after"]), _verdict(r["change"], r["verdict"]),
-                 f"{fmt.pvalue(r['p'])} / {fmt.pvalue(r.get('p_adjusted'))}"] for r in result["ratio_changes"]]
+        rows = [[r.arm, str(r.conns), fmt.size(r.response_size), stats.METRICS[r.metric].label,
+                 fmt.ratio(r.ratio.before), fmt.ratio(r.ratio.after), _verdict(r.ratio.change, r.ratio.verdict),
+                 f"{fmt.pvalue(r.ratio.p)} / {fmt.pvalue(r.p_adjusted)}"] for r in result["ratio_changes"]]
         lines += ["## Arm / regular ratios", "",
                   *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p / p Holm"], rows), ""]
     if result["cells"]:
         rows = []
         for cell in result["cells"]:
-            m = cell["metrics"]
-            rows.append([cell["arm"], str(cell["conns"]), fmt.size(cell["response_size"]),
-                         f"{fmt.rate(m['requests_per_s']['before_mean'])} → {fmt.rate(m['requests_per_s']['after_mean'])}",
-                         _verdict(m["requests_per_s"]["delta"], m["requests_per_s"]["verdict"]),
-                         _verdict(m["latency_mean_us"]["delta"], m["latency_mean_us"]["verdict"]),
-                         _verdict(m["latency_p99_us"]["delta"], m["latency_p99_us"]["verdict"]),
-                         _verdict(m["cpu_us_per_request"]["delta"], m["cpu_us_per_request"]["verdict"]),
-                         f"{','.join(map(str, cell['a_indexes']))} / {','.join(map(str, cell['b_indexes']))}"])
+            m = cell.metrics
+            rows.append([cell.arm, str(cell.conns), fmt.size(cell.response_size),
+                         f"{fmt.rate(m['requests_per_s'].before_mean)} → {fmt.rate(m['requests_per_s'].after_mean)}",
+                         *(_verdict(m[metric].delta, m[metric].verdict) for metric in CELL_METRICS),
+                         f"{','.join(map(str, cell.a_indexes))} / {','.join(map(str, cell.b_indexes))}"])
         lines += ["## Cells, B against A", "",
                   *markdown_table(["Arm", "Conns", "Size", "req/s A → B", "Throughput", "Mean latency", "p99",
                            "CPU/request", "Samples A / B"], rows), ""]

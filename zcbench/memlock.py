@@ -12,6 +12,7 @@ fallback_enomem). Everything here reads a run's manifest and a summarized group
 from __future__ import annotations
 
 from zcbench import fmt
+from zcbench.stats import GroupSummary, RunStats
 
 #: Fallback counters -> what caused them, in the order a sentence names them.
 FALLBACK_CAUSES = {"fallback_cap": "the in-flight cap", "fallback_budget": "the memlock page budget",
@@ -24,18 +25,18 @@ def _workers(manifest: dict) -> int:
     return max(len(cpus), 1) if cpus else 1
 
 
-def budget_per_worker(manifest: dict, group: dict) -> int | None:
+def budget_per_worker(manifest: dict, group: GroupSummary) -> int | None:
     """The page budget of one worker. zc_page_budget is a gauge summed over the workers of a
     sample and then over the group's repetitions, so it is divided by both again."""
-    total = (group.get("counters") or {}).get("zc_page_budget")
-    reps = group.get("reps") or 0
+    total = (group.counters or {}).get("zc_page_budget")
+    reps = group.reps
     if total is None or reps <= 0:
         return None
     return round(total / (reps * _workers(manifest)))
 
 
-def needs_explaining(group: dict) -> bool:
-    counters = group.get("counters") or {}
+def needs_explaining(group: GroupSummary) -> bool:
+    counters = group.counters or {}
     return bool(counters.get("zc_enomem") or counters.get("fallback_budget"))
 
 
@@ -47,13 +48,13 @@ def _limit_text(memlock) -> str:
     return f"RLIMIT_MEMLOCK {fmt.size(memlock)}"
 
 
-def explain(manifest: dict, group: dict) -> str | None:
+def explain(manifest: dict, group: GroupSummary) -> str | None:
     """One sentence: why memlock was charged, the limit, the budget per worker, the peak pinned
     pages, and which limit caused the fallbacks; None when the group had neither -ENOMEM nor
     budget fallbacks (nothing to explain)."""
     if not needs_explaining(group):
         return None
-    counters = group["counters"]
+    counters = group.counters
     config = manifest.get("config") or {}
     workers = _workers(manifest)
     if config.get("drop_ipc_lock"):
@@ -70,19 +71,19 @@ def explain(manifest: dict, group: dict) -> str | None:
     cause = max(fallbacks, key=fallbacks.get)
     split = " / ".join(fmt.count(fallbacks[name]) for name in FALLBACK_CAUSES)
     blame = (f"most fallbacks came from {FALLBACK_CAUSES[cause]}" if fallbacks[cause] else "no fallback was issued")
-    return (f"{fmt.count(counters.get('zc_enomem') or 0)} SEND_ZC -ENOMEM at {group.get('arm')}, "
-            f"{group.get('conns')} conns, {fmt.size(group.get('response_size'))}: {why}; "
+    return (f"{fmt.count(counters.get('zc_enomem') or 0)} SEND_ZC -ENOMEM at {group.arm}, "
+            f"{group.conns} conns, {fmt.size(group.response_size)}: {why}; "
             f"{_limit_text(config.get('memlock'))} shared by the user's {workers} worker(s), {budget_text}, "
             f"peak {fmt.count(counters.get('zc_pages_peak'))} pages pinned by one worker; "
             f"fallbacks cap / budget / ENOMEM {split}: {blame}.")
 
 
-def glance_line(summary: dict, manifest: dict) -> str | None:
+def glance_line(summary: RunStats, manifest: dict) -> str | None:
     """The report's "At a glance" line: the cell with the most -ENOMEM (else the most budget
     fallbacks) explained, and how many cells needed it; None when no cell did."""
-    groups = [g for g in summary.get("groups", []) if needs_explaining(g)]
+    groups = [g for g in summary.groups if needs_explaining(g)]
     if not groups:
         return None
-    worst = max(groups, key=lambda g: ((g["counters"].get("zc_enomem") or 0), g["counters"].get("fallback_budget") or 0))
+    worst = max(groups, key=lambda g: ((g.counters.get("zc_enomem") or 0), g.counters.get("fallback_budget") or 0))
     others = f" ({len(groups)} cells had -ENOMEM or budget fallbacks; this is the worst)" if len(groups) > 1 else ""
     return f"- **Memlock**{others}: {explain(manifest, worst)}"

@@ -10,25 +10,9 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import asdict, dataclass
 
 from zcbench.config import Config
-
-
-@dataclass(frozen=True)
-class Cell:
-    index: int  # position in the executed order
-    server: str  # "zcbench" | "nginx"
-    arm: str  # "regular" | "zc" | "zc-fixed" | "nginx"
-    conns: int
-    response_size: int
-    rep: int  # repetition number, 0-based
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    def describe(self) -> str:
-        return f"{self.arm} c={self.conns} {self.response_size}B rep {self.rep + 1}"
+from zcbench.samples import Cell
 
 
 def plan_cells(config: Config) -> list[Cell]:

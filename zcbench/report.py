@@ -20,6 +20,8 @@ from zcbench import fmt, hostfacts, memlock, plots, stats, summary as summary_mo
 from zcbench.atomic import write_atomic
 from zcbench.fmt import markdown_table
 from zcbench.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE, SAMPLES_FILE, load_samples
+from zcbench.stats import GroupSummary, PairedComparison
+from zcbench.summary import Summary
 
 MANIFEST = "manifest.json"
 SAMPLES = SAMPLES_FILE
@@ -60,15 +62,15 @@ def resolve_run_dir(run: str | Path) -> Path:
     return run_dir
 
 
-def render_run(run_dir: Path) -> dict:
+def render_run(run_dir: Path) -> Summary:
     """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
     run_dir = Path(run_dir)
     if not (run_dir / SAMPLES).exists():
         raise ReportError(f"{run_dir}: no {SAMPLES}")
     manifest = load_manifest(run_dir)
     summary = summary_mod.build_summary(manifest, load_samples(run_dir / SAMPLES))
-    summary["plots"] = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
-    write_atomic(run_dir / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary.plots = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
+    write_atomic(run_dir / SUMMARY, json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
     write_atomic(run_dir / REPORT, render_markdown(summary, manifest))
     return summary
 
@@ -81,20 +83,20 @@ def render_run(run_dir: Path) -> dict:
 MDE_SHOWN_MAX = 1.0
 
 
-def mde_text(comparison: dict) -> str:
+def mde_text(comparison: PairedComparison) -> str:
     """'±4.1%': the smallest change this run could have seen (80 % power); '>±100%' past that."""
-    mde = comparison.get("mde")
+    mde = comparison.mde
     if mde is None:
         return fmt.MISSING
     return f">±{fmt.percent(MDE_SHOWN_MAX)}" if mde > MDE_SHOWN_MAX else f"±{fmt.percent(mde, 1)}"
 
 
-def delta_label(comparison: dict | None) -> str:
+def delta_label(comparison: PairedComparison | None) -> str:
     """'**-7.8% worse**', '+0.4% (no difference, MDE ±3.1%)', '+3.0% (untested: <2 reps)'."""
-    if comparison is None or comparison.get("delta") is None:
+    if comparison is None or comparison.delta is None:
         return fmt.MISSING
-    text = fmt.delta(comparison["delta"])
-    verdict = comparison["verdict"]
+    text = fmt.delta(comparison.delta)
+    verdict = comparison.verdict
     if verdict in (stats.BETTER, stats.WORSE):
         return f"**{text} {verdict}**"
     if verdict == stats.TOO_FEW:
@@ -104,37 +106,36 @@ def delta_label(comparison: dict | None) -> str:
     return f"{text} ({verdict})"
 
 
-def ratio_label(comparison: dict | None) -> str:
-    if comparison is None or comparison.get("ratio") is None:
+def ratio_label(ratio: float | None, ci: list[float] | None) -> str:
+    if ratio is None:
         return fmt.MISSING
-    ci = comparison.get("ci")
-    return f"{fmt.ratio(comparison['ratio'])} [{fmt.interval(ci)}]" if ci else fmt.ratio(comparison["ratio"])
+    return f"{fmt.ratio(ratio)} [{fmt.interval(ci)}]" if ci else fmt.ratio(ratio)
 
 
-def cell_text(group: dict | None) -> str:
+def cell_text(group: GroupSummary | None) -> str:
     """'112K req/s, 0.90ms' (means over the repetitions; latency = wrk's mean latency)."""
     if group is None:
         return "not measured"
-    return f"{fmt.rate(stats.group_mean(group, 'requests_per_s'))} req/s, {fmt.micros(stats.group_mean(group, 'latency_mean_us'))}"
+    return f"{fmt.rate(group.mean('requests_per_s'))} req/s, {fmt.micros(group.mean('latency_mean_us'))}"
 
 
-def conns_text(group: dict | None, conns: int, repeat_planned: int | None, *others) -> str:
+def conns_text(group: GroupSummary | None, conns: int, repeat_planned: int | None, *others) -> str:
     """Conns, marked when a group of the row was loadgen-bound or short of repetitions."""
     groups = [g for g in (group, *others) if g]
     text = str(conns)
-    if any(g["loadgen_bound_reps"] for g in groups):
+    if any(g.loadgen_bound_reps for g in groups):
         text += f" {LOADGEN_MARK}"
-    if repeat_planned and any(g["reps"] < repeat_planned for g in groups):
-        text += f" ({min(g['reps'] for g in groups)}/{repeat_planned} reps)"
+    if repeat_planned and any(g.reps < repeat_planned for g in groups):
+        text += f" ({min(g.reps for g in groups)}/{repeat_planned} reps)"
     return text
 
 
-def responses_text(group: dict) -> str:
-    if group.get("server_responses") is None:
+def responses_text(group: GroupSummary) -> str:
+    if group.server_responses is None:
         return fmt.MISSING
-    unexplained = group.get("responses_unexplained")
+    unexplained = group.responses_unexplained
     mark = f" ⚠ {unexplained:+,} unexplained" if unexplained else ""
-    return f"{fmt.count(group['server_responses'])} / {fmt.count(group['wrk_requests'])}{mark}"
+    return f"{fmt.count(group.server_responses)} / {fmt.count(group.wrk_requests)}{mark}"
 
 
 def indexes_text(indexes: list[int]) -> str:
@@ -144,22 +145,22 @@ def indexes_text(indexes: list[int]) -> str:
 # --- sections --------------------------------------------------------------------------------
 
 
-def _zc_arms(summary: dict) -> list[str]:
-    return [a for a in summary["arms"] if a in summary_mod.ZC_ARMS]
+def _zc_arms(summary: Summary) -> list[str]:
+    return [a for a in summary.arms if a in summary_mod.ZC_ARMS]
 
 
-def headline_lines(summary: dict, manifest: dict) -> list[str]:
-    lines = [f"# zcbench report: {summary['run_id']}", ""]
-    if not summary["complete"]:
-        reason = summary.get("incomplete_reason") or "no reason recorded"
+def headline_lines(summary: Summary, manifest: dict) -> list[str]:
+    lines = [f"# zcbench report: {summary.run_id}", ""]
+    if not summary.complete:
+        reason = summary.incomplete_reason or "no reason recorded"
         if reason == "running":  # the bench writes this until the run ends, however it ends
             reason = "the run was still going when this was rendered, or died without cleaning up"
         lines += [f"> **⚠ INCOMPLETE RUN** — {reason}. The numbers below cover only the "
-                  f"{summary['samples_count']} samples recorded; cells short of "
+                  f"{summary.samples_count} samples recorded; cells short of "
                   "their planned repetitions say so.", ""]
     config = manifest.get("config") or {}
     lines += [
-        f"**{summary['label']}** · {summary['samples_count']} samples · "
+        f"**{summary.label}** · {summary.samples_count} samples · "
         f"{config.get('repeat', fmt.UNKNOWN)} repetitions per cell of {config.get('duration_s', '?')} s · "
         f"path {_path_kind(manifest)} · kernel {_host(manifest).get('kernel_release', fmt.UNKNOWN)} · "
         f"server container {_container_mode(manifest)}",
@@ -182,9 +183,9 @@ def _threads_warning(config: dict) -> list[str]:
             f"was {threads} core(s)' worth; loadgen-bound is judged against those {threads}.", ""]
 
 
-def _where(summary: dict, conns: int, size: int) -> str:
+def _where(summary: Summary, conns: int, size: int) -> str:
     """A cell's place in the matrix, naming only what varies in this run."""
-    several_conns, several_sizes = len(summary["conns"]) > 1, len(summary["response_sizes"]) > 1
+    several_conns, several_sizes = len(summary.conns) > 1, len(summary.response_sizes) > 1
     if several_sizes and not several_conns:
         return fmt.size(size)
     if several_sizes:
@@ -192,8 +193,8 @@ def _where(summary: dict, conns: int, size: int) -> str:
     return f"{conns}c"
 
 
-def _rates_text(groups: list[dict]) -> str:
-    rates = sorted({g["offered_rate"] for g in groups})
+def _rates_text(groups: list[GroupSummary]) -> str:
+    rates = sorted({g.offered_rate for g in groups})
     return (f"{fmt.rate(rates[0])} req/s" if len(rates) == 1
             else f"{fmt.rate(rates[0])}–{fmt.rate(rates[-1])} req/s depending on the cell")
 
@@ -204,18 +205,18 @@ def verdict_word(verdict: str) -> str:
     return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
 
 
-def glance_line(summary: dict, arm: str, metric: str) -> str | None:
+def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
     """'worse at 4000c (-7.8%); no difference at 100c (MDE ±2.9%), 1000c (MDE ±3.3%)'."""
     by_verdict: dict[str, list[str]] = {}
-    for size in summary["response_sizes"]:
-        for conns in summary["conns"]:
-            comparison = stats.find_comparison(summary, arm, conns, size)
+    for size in summary.response_sizes:
+        for conns in summary.conns:
+            comparison = summary.comparison(arm, conns, size)
             if comparison is None:
                 continue
-            c = comparison["metrics"][metric]
-            word = verdict_word(c["verdict"])
+            c = comparison.metrics[metric]
+            word = verdict_word(c.verdict)
             where = _where(summary, conns, size)
-            detail = (f" ({fmt.delta(c['delta'])})" if word in (stats.BETTER, stats.WORSE)
+            detail = (f" ({fmt.delta(c.delta)})" if word in (stats.BETTER, stats.WORSE)
                       else f" (MDE {mde_text(c)})" if word == stats.NO_DIFFERENCE else "")
             by_verdict.setdefault(word, []).append(where + detail)
     if not by_verdict:
@@ -224,19 +225,18 @@ def glance_line(summary: dict, arm: str, metric: str) -> str | None:
     return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
 
 
-def glance_lines(summary: dict, manifest: dict | None = None) -> list[str]:
+def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
     """Per arm: where the verdicts say it won, lost, or was noise; then the flags that matter."""
     lines = ["## At a glance", ""]
-    bound = [g for g in summary["groups"] if g["loadgen_bound_reps"]]
+    bound = [g for g in summary.groups if g.loadgen_bound_reps]
     metrics = (("requests_per_s", "throughput"), ("latency_mean_us", "mean latency"),
                ("cpu_us_per_request", "CPU/request"))
-    paced = [g for g in summary["groups"] if g.get("offered_rate")]
+    paced = [g for g in summary.groups if g.offered_rate]
     if paced:  # equal offered load: throughput is the rate asked for; cost and latency are the news
         metrics = (("cpu_per_loadgen_cpu", "server CPU per wrk CPU"), ("cpu_us_per_request", "CPU/request"),
                    ("latency_p99_us", "p99 latency"), ("latency_mean_us", "mean latency"))
-        unsustained = [c for c in summary["comparisons"] if c.get("rate_unsustained")]
-        left_out = sum(len(c.get("short_blocks") or []) for c in summary["comparisons"]
-                       if not c.get("rate_unsustained"))
+        unsustained = [c for c in summary.comparisons if c.rate_unsustained]
+        left_out = sum(len(c.short_blocks) for c in summary.comparisons if not c.rate_unsustained)
         lines.append(f"- **At equal offered load** ({_rates_text(paced)}): every arm of a cell was offered "
                      "the same request rate, so CPU/request and latency compare the arms' cost; "
                      "server CPU per wrk CPU (wrk did the same work for every arm) cancels what moves "
@@ -249,54 +249,54 @@ def glance_lines(summary: dict, manifest: dict | None = None) -> list[str]:
         metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
                    ("requests_per_s", "throughput"))
         lines.append(f"- **Read CPU/request first**: wrk was the bottleneck in {len(bound)} of "
-                     f"{len(summary['groups'])} cells, so throughput there is wrk's. To make the server "
+                     f"{len(summary.groups)} cells, so throughput there is wrk's. To make the server "
                      "the bottleneck: give wrk more CPUs (`--loadgen-cpus`), or run the loadgen on a "
                      "second host; or compare at equal load with `--rate auto`.")
-    for arm in [a for a in summary["arms"] if a != "regular"]:
+    for arm in [a for a in summary.arms if a != "regular"]:
         for metric, name in metrics:
             text = glance_line(summary, arm, metric)
             if text:
                 lines.append(f"- **{arm} vs regular, {name}**: {text}")
-    copied = [g for g in summary["groups"] if g["copied_share"] is not None]
+    copied = [g for g in summary.groups if g.copied_share is not None]
     if copied:
-        low, high = min(g["copied_share"] for g in copied), max(g["copied_share"] for g in copied)
+        low, high = min(g.copied_share for g in copied), max(g.copied_share for g in copied)
         span = fmt.percent(low) if low == high else f"{fmt.percent(low)}–{fmt.percent(high)}"
         note = " (the kernel copied every one: no zero-copy happened on this path)" if low >= 1 else ""
         lines.append(f"- **Copied share** of ZC sends: {span}{note}")
     if bound:
-        cells = ", ".join(f"{g['arm']} at {_where(summary, g['conns'], g['response_size'])}" for g in bound)
+        cells = ", ".join(f"{g.arm} at {_where(summary, g.conns, g.response_size)}" for g in bound)
         lines.append(f"- **{LOADGEN_MARK} Loadgen-bound** (wrk's cores ≥ {fmt.percent(LOADGEN_BOUND_SHARE)} "
                      f"busy): {cells} — there the numbers measure wrk, not the server")
-    enomem = sum((g["counters"] or {}).get("zc_enomem", 0) for g in summary["groups"])
-    if any(g["counters"] for g in summary["groups"]):
+    enomem = sum((g.counters or {}).get("zc_enomem", 0) for g in summary.groups)
+    if any(g.counters for g in summary.groups):
         lines.append(f"- **SEND_ZC -ENOMEM**: {fmt.count(enomem)} in total")
     if (memlock_line := memlock.glance_line(summary, manifest or {})) is not None:
         lines.append(memlock_line)
-    if "sweep" in summary:
-        for c in summary["sweep"]["crossovers"]:
-            lines.append(f"- **Crossover, {c['arm']} at {c['conns']} conns**: {c['text']}")
+    if summary.sweep:
+        for c in summary.sweep.crossovers:
+            lines.append(f"- **Crossover, {c.arm} at {c.conns} conns**: {c.text}")
     return lines + [""]
 
 
-def study_table_lines(summary: dict, arm: str) -> list[str]:
+def study_table_lines(summary: Summary, arm: str) -> list[str]:
     """The study's table for one zc arm against regular (a Size column when several sizes)."""
-    several = len(summary["response_sizes"]) > 1
+    several = len(summary.response_sizes) > 1
     header = (["Size"] if several else []) + ["Conns", "Regular Send", ARM_TITLES.get(arm, arm),
                                               "Throughput Delta", "Latency Delta"]
     rows = []
-    for size in summary["response_sizes"]:
-        for conns in summary["conns"]:
-            base = stats.find_group(summary, "regular", conns, size)
-            group = stats.find_group(summary, arm, conns, size)
+    for size in summary.response_sizes:
+        for conns in summary.conns:
+            base = summary.group("regular", conns, size)
+            group = summary.group(arm, conns, size)
             if base is None and group is None:
                 continue
-            comparison = stats.find_comparison(summary, arm, conns, size)
-            metrics = comparison["metrics"] if comparison else {}
+            comparison = summary.comparison(arm, conns, size)
+            metrics = comparison.metrics if comparison else {}
             rows.append(([fmt.size(size)] if several else []) + [
-                conns_text(group, conns, summary.get("repeat_planned"), base),
+                conns_text(group, conns, summary.repeat_planned, base),
                 cell_text(base), cell_text(group),
                 delta_label(metrics.get("requests_per_s")), delta_label(metrics.get("latency_mean_us"))])
-    title = f"## {arm} vs regular" + ("" if several else f" — {fmt.size(summary['response_sizes'][0])} responses")
+    title = f"## {arm} vs regular" + ("" if several else f" — {fmt.size(summary.response_sizes[0])} responses")
     return [title, "",
             "Means over the repetitions; latency is wrk's mean latency. Each delta is the arm against "
             "regular paired by repetition (geometric mean of the per-repetition ratios), **bold** when "
@@ -305,28 +305,28 @@ def study_table_lines(summary: dict, arm: str) -> list[str]:
             *markdown_table(header, rows), ""]
 
 
-def equal_load_lines(summary: dict) -> list[str]:
+def equal_load_lines(summary: Summary) -> list[str]:
     """--rate: per cell and arm, the rate offered and achieved, then cost and latency."""
-    groups = [g for g in summary["groups"] if g.get("offered_rate")]
+    groups = [g for g in summary.groups if g.offered_rate]
     if not groups:
         return []
     rows = []
     for group in groups:
-        comparison = stats.find_comparison(summary, group["arm"], group["conns"], group["response_size"])
-        metrics = comparison["metrics"] if comparison else {}
-        is_base = group["arm"] == stats.BASELINE_ARM
-        short = group["rate_unsustained_reps"]
+        comparison = summary.comparison(group.arm, group.conns, group.response_size)
+        metrics = comparison.metrics if comparison else {}
+        is_base = group.arm == stats.BASELINE_ARM
+        short = group.rate_unsustained_reps
         rows.append([
-            group["arm"], str(group["conns"]), fmt.size(group["response_size"]),
-            fmt.rate(group["offered_rate"]),
-            fmt.rate(stats.group_mean(group, "requests_per_s")) + (f" ⚠ {short}/{group['reps']} short" if short else ""),
-            fmt.number(stats.group_mean(group, "cpu_per_loadgen_cpu"), 3),
+            group.arm, str(group.conns), fmt.size(group.response_size),
+            fmt.rate(group.offered_rate),
+            fmt.rate(group.mean("requests_per_s")) + (f" ⚠ {short}/{group.reps} short" if short else ""),
+            fmt.number(group.mean("cpu_per_loadgen_cpu"), 3),
             "baseline" if is_base else delta_label(metrics.get("cpu_per_loadgen_cpu")),
-            fmt.number(stats.group_mean(group, "cpu_us_per_request")),
+            fmt.number(group.mean("cpu_us_per_request")),
             "baseline" if is_base else delta_label(metrics.get("cpu_us_per_request")),
-            fmt.micros(stats.group_mean(group, "latency_p99_us")),
+            fmt.micros(group.mean("latency_p99_us")),
             "baseline" if is_base else delta_label(metrics.get("latency_p99_us")),
-            indexes_text(group["sample_indexes"]),
+            indexes_text(group.sample_indexes),
         ])
     return ["## At equal offered load", "",
             "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
@@ -340,27 +340,28 @@ def equal_load_lines(summary: dict) -> list[str]:
                              "CPU µs/req", "CPU Delta", "p99", "p99 Delta", "Samples"], rows), ""]
 
 
-def statistics_lines(summary: dict) -> list[str]:
+def statistics_lines(summary: Summary) -> list[str]:
     header = ["Arm", "Conns", "Size", "Reps", "req/s median [min–max]", "Throughput ratio [CI]",
               "p / p Holm", "MDE", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
     rows = []
-    for group in summary["groups"]:
-        comparison = stats.find_comparison(summary, group["arm"], group["conns"], group["response_size"])
-        metrics = comparison["metrics"] if comparison else {}
-        rps = group["metrics"]["requests_per_s"]
+    for group in summary.groups:
+        comparison = summary.comparison(group.arm, group.conns, group.response_size)
+        metrics = comparison.metrics if comparison else {}
+        rps = group.metrics["requests_per_s"]
         throughput = metrics.get("requests_per_s")
         rows.append([
-            group["arm"], conns_text(group, group["conns"], summary.get("repeat_planned")),
-            fmt.size(group["response_size"]), str(group["reps"]),
-            f"{fmt.rate(rps.get('median'))} [{fmt.rate(rps.get('min'))}–{fmt.rate(rps.get('max'))}]"
-            if rps.get("n") else fmt.MISSING,
-            ratio_label(throughput) if throughput else "baseline" if group["arm"] == "regular" else fmt.MISSING,
-            f"{fmt.pvalue(throughput.get('p'))} / {fmt.pvalue(throughput.get('p_adjusted'))}"
+            group.arm, conns_text(group, group.conns, summary.repeat_planned),
+            fmt.size(group.response_size), str(group.reps),
+            f"{fmt.rate(rps.median)} [{fmt.rate(rps.min)}–{fmt.rate(rps.max)}]"
+            if rps.n else fmt.MISSING,
+            ratio_label(throughput.ratio, throughput.ci) if throughput
+            else "baseline" if group.arm == "regular" else fmt.MISSING,
+            f"{fmt.pvalue(throughput.p)} / {fmt.pvalue(throughput.p_adjusted)}"
             if throughput else fmt.MISSING,
             mde_text(throughput) if throughput else fmt.MISSING,
-            fmt.micros(stats.group_mean(group, "latency_p99_us")), delta_label(metrics.get("latency_p99_us")),
-            fmt.number(stats.group_mean(group, "cpu_us_per_request")), delta_label(metrics.get("cpu_us_per_request")),
-            indexes_text(group["sample_indexes"]),
+            fmt.micros(group.mean("latency_p99_us")), delta_label(metrics.get("latency_p99_us")),
+            fmt.number(group.mean("cpu_us_per_request")), delta_label(metrics.get("cpu_us_per_request")),
+            indexes_text(group.sample_indexes),
         ])
     return ["## Statistics per cell", "",
             "Ratio = geometric mean of arm / regular per repetition, same conns and size; CI at the "
@@ -371,24 +372,24 @@ def statistics_lines(summary: dict) -> list[str]:
             *markdown_table(header, rows), ""]
 
 
-def counters_lines(summary: dict) -> list[str]:
+def counters_lines(summary: Summary) -> list[str]:
     header = ["Arm", "Conns", "Size", "ZC share of sends", "Copied share", "ENOMEM",
               "Fallback cap / budget / ENOMEM", "In-flight peak", "wrk CPU (bound reps)", "wrk errors (non-2xx)",
               "Server responses / wrk requests"]
     rows = []
-    for group in summary["groups"]:
-        counters = group["counters"] or {}
-        bound = group["loadgen_bound_reps"]
+    for group in summary.groups:
+        counters = group.counters or {}
+        bound = group.loadgen_bound_reps
         rows.append([
-            group["arm"], str(group["conns"]), fmt.size(group["response_size"]),
-            fmt.percent(group["zc_send_share"], 1), fmt.percent(group["copied_share"], 1),
+            group.arm, str(group.conns), fmt.size(group.response_size),
+            fmt.percent(group.zc_send_share, 1), fmt.percent(group.copied_share, 1),
             fmt.count(counters.get("zc_enomem")),
             " / ".join(fmt.count(counters.get(name)) for name in memlock.FALLBACK_CAUSES)
             if counters else fmt.MISSING,
-            fmt.count(group["zc_inflight_peak"]),
-            f"{fmt.percent(group['loadgen_cpu_share_max'])} ({bound}/{group['reps']}"
+            fmt.count(group.zc_inflight_peak),
+            f"{fmt.percent(group.loadgen_cpu_share_max)} ({bound}/{group.reps}"
             f"{' ' + LOADGEN_MARK if bound else ''})",
-            f"{fmt.count(group['errors_total'])} ({fmt.count(group['errors'].get('status', 0))})",
+            f"{fmt.count(group.errors.total)} ({fmt.count(group.errors.status)})",
             responses_text(group),
         ])
     return ["## Server counters and checks", "",
@@ -400,18 +401,19 @@ def counters_lines(summary: dict) -> list[str]:
             *markdown_table(header, rows), ""]
 
 
-def nginx_lines(summary: dict) -> list[str]:
+def nginx_lines(summary: Summary) -> list[str]:
     rows = []
-    for size in summary["response_sizes"]:
-        for conns in summary["conns"]:
-            group = stats.find_group(summary, "nginx", conns, size)
+    for size in summary.response_sizes:
+        for conns in summary.conns:
+            group = summary.group("nginx", conns, size)
             if group is None:
                 continue
-            base = stats.find_group(summary, "regular", conns, size)
-            comparison = stats.find_comparison(summary, "nginx", conns, size)
-            throughput = comparison["metrics"]["requests_per_s"] if comparison else None
+            base = summary.group("regular", conns, size)
+            comparison = summary.comparison("nginx", conns, size)
+            throughput = comparison.metrics["requests_per_s"] if comparison else None
             rows.append([str(conns), fmt.size(size), cell_text(group), cell_text(base),
-                         ratio_label(throughput), delta_label(throughput)])
+                         ratio_label(throughput.ratio, throughput.ci) if throughput else fmt.MISSING,
+                         delta_label(throughput)])
     if not rows:
         return []
     return ["## nginx reference", "",
@@ -421,27 +423,27 @@ def nginx_lines(summary: dict) -> list[str]:
                      "Throughput Delta"], rows), ""]
 
 
-def sweep_lines(summary: dict) -> list[str]:
-    section = summary.get("sweep")
+def sweep_lines(summary: Summary) -> list[str]:
+    section = summary.sweep
     if not section:
         return []
     lines = ["## Response-size sweep", "", "### Crossover", "",
              "The smallest response size at which the arm's throughput is significantly better than "
              f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(summary_mod.COPIED_LIMIT)}, "
              "and from which no larger size is significantly worse.", ""]
-    lines += [f"- **{c['arm']}** at {c['conns']} conns: {c['text']}" for c in section["crossovers"]]
+    lines += [f"- **{c.arm}** at {c.conns} conns: {c.text}" for c in section.crossovers]
     lines.append("")
-    for conns in summary["conns"]:
+    for conns in summary.conns:
         rows = []
-        for row in (r for r in section["rows"] if r["conns"] == conns):
-            is_base = row["arm"] == "regular"
+        for row in (r for r in section.rows if r.conns == conns):
+            is_base = row.arm == "regular"
             rows.append([
-                fmt.size(row["response_size"]), row["arm"] + (f" {LOADGEN_MARK}" if row["loadgen_bound_reps"] else ""),
-                fmt.rate(row["requests_per_s"]), fmt.gbit(row["gbit_per_s"]),
-                "baseline" if is_base else ratio_label({"ratio": row["ratio"], "ci": row["ratio_ci"]}),
-                "" if is_base else (row["verdict"] or fmt.MISSING),
-                fmt.number(row["cpu_us_per_request"]), fmt.number(row["cpu_us_per_kib"], 3),
-                fmt.micros(row["latency_p99_us"]), fmt.percent(row["copied_share"], 1),
+                fmt.size(row.response_size), row.arm + (f" {LOADGEN_MARK}" if row.loadgen_bound_reps else ""),
+                fmt.rate(row.requests_per_s), fmt.gbit(row.gbit_per_s),
+                "baseline" if is_base else ratio_label(row.ratio, row.ratio_ci),
+                "" if is_base else (row.verdict or fmt.MISSING),
+                fmt.number(row.cpu_us_per_request), fmt.number(row.cpu_us_per_kib, 3),
+                fmt.micros(row.latency_p99_us), fmt.percent(row.copied_share, 1),
             ])
         lines += [f"### Per size, {conns} conns", "",
                   *markdown_table(["Size", "Arm", "req/s", "Gbit/s", "ZC/regular [CI]", "Verdict",
@@ -449,11 +451,11 @@ def sweep_lines(summary: dict) -> list[str]:
     return lines
 
 
-def plot_lines(summary: dict) -> list[str]:
-    if not summary.get("plots"):
+def plot_lines(summary: Summary) -> list[str]:
+    if not summary.plots:
         return []
     lines = ["## Plots", ""]
-    for path in summary["plots"]:
+    for path in summary.plots:
         lines += [f"![{Path(path).stem}]({path})", ""]
     return lines
 
@@ -598,16 +600,16 @@ def environment_lines(manifest: dict) -> list[str]:
             *markdown_table(["Item", "Value"], environment_rows(manifest)), ""]
 
 
-def _family_size(summary: dict) -> int:
-    sizes = [m.get("family_size") for c in summary["comparisons"] for m in c["metrics"].values()]
+def _family_size(summary: Summary) -> int:
+    sizes = [m.family_size for c in summary.comparisons for m in c.metrics.values()]
     return max([s for s in sizes if s] or [0])
 
 
-def _metric_count(summary: dict) -> int:
-    return max((len(c["metrics"]) for c in summary.get("comparisons", [])), default=len(stats.COMPARED_METRICS))
+def _metric_count(summary: Summary) -> int:
+    return max((len(c.metrics) for c in summary.comparisons), default=len(stats.COMPARED_METRICS))
 
 
-def method_lines(summary: dict) -> list[str]:
+def method_lines(summary: Summary) -> list[str]:
     return [
         "## Method", "",
         "- Arms run interleaved in a shuffled order per repetition (seed above), so drift hits every arm alike.",
@@ -632,9 +634,9 @@ def method_lines(summary: dict) -> list[str]:
     ]
 
 
-def render_markdown(summary: dict, manifest: dict) -> str:
+def render_markdown(summary: Summary, manifest: dict) -> str:
     lines = headline_lines(summary, manifest)
-    if not summary["groups"]:
+    if not summary.groups:
         lines += ["No sample was recorded.", ""]
     else:
         lines += glance_lines(summary, manifest)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SCHEMA_VERSION = 1
@@ -84,26 +85,171 @@ def send_mode(arm: str) -> str:
 SERVERS = ("zcbench", "nginx")
 
 
-def append_sample(path: str | Path, sample: dict) -> None:
+# --- the sample ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a run's plan (zcbench.plan): what a sample measured."""
+    index: int  # position in the executed order
+    server: str  # "zcbench" | "nginx"
+    arm: str  # "regular" | "zc" | "zc-fixed" | "nginx"
+    conns: int
+    response_size: int
+    rep: int  # repetition number, 0-based
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return f"{self.arm} c={self.conns} {self.response_size}B rep {self.rep + 1}"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """wrk's latency summary of a cell, in microseconds (`latency_us`)."""
+    mean: float
+    stdev: float
+    max: float
+    p50: float
+    p75: float
+    p90: float
+    p99: float
+    p99_9: float
+    p99_99: float
+
+    #: attribute -> JSON key, where a key is no Python name
+    KEYS = {"p99_9": "p99.9", "p99_99": "p99.99"}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Latency:
+        return cls(**{name: obj[cls.KEYS.get(name, name)] for name in cls.__dataclass_fields__})
+
+    def to_json(self) -> dict:
+        return {self.KEYS.get(name, name): value for name, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Errors:
+    """wrk's error counts of a cell by kind (wrk.ERROR_KINDS); `status` = non-2xx responses."""
+    connect: int = 0
+    read: int = 0
+    write: int = 0
+    timeout: int = 0
+    status: int = 0
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Errors:
+        return cls(**{kind: int(obj.get(kind) or 0) for kind in cls.__dataclass_fields__})
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def __add__(self, other: Errors) -> Errors:
+        return Errors(**{kind: getattr(self, kind) + getattr(other, kind) for kind in self.__dataclass_fields__})
+
+    @property
+    def total(self) -> int:
+        return sum(asdict(self).values())
+
+
+@dataclass(frozen=True)
+class LoadgenPart:
+    """One loadgen host's own part of a cell (samples' `loadgens`)."""
+    host: str
+    requests: int
+    duration_us: float
+    requests_per_s: float
+    errors: Errors
+    latency_us: dict  # wrk's latency object as it printed it (min included)
+    cpu_s: float
+    wall_s: float
+    cpu_share: float | None
+    command: list[str]
+
+    @classmethod
+    def from_json(cls, obj: dict) -> LoadgenPart:
+        return cls(**obj | {"errors": Errors.from_json(obj["errors"])})
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"errors": self.errors.to_json()}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured cell (the module docstring has the meaning of every field). The fields
+    after `wrk_command` are absent from samples of older zcbench versions, hence their defaults."""
+    cell: Cell
+    started_at: str
+    finished_at: str
+    duration_s: float
+    wrk: dict  # the loadgen JSON object verbatim (loadgen/report.lua)
+    requests: int
+    requests_per_s: float | None
+    latency_us: Latency
+    errors: Errors
+    server_counters: dict | None  # named by the server's C header (zcbench.counters)
+    server_cpu_s: float | None
+    cpu_us_per_request: float | None
+    loadgen_cpu_s: float | None
+    loadgen_cpu_share: float | None
+    loadgen_bound: bool | None
+    wrk_command: list[str]
+    offered_rate: int | None = None
+    achieved_rate: float | None = None
+    rate_sustained: bool | None = None
+    non_2xx: int | None = None
+    server_responses: int | None = None
+    responses_minus_requests: int | None = None
+    loadgen_wall_s: float | None = None
+    loadgens: list[LoadgenPart] = field(default_factory=list)
+    server_exit: dict | None = None  # how the server container ended (its final JSON's parts)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Sample:
+        """A samples.jsonl object (its "schema" already checked)."""
+        fields = {name: obj[name] for name in cls.__dataclass_fields__ if name in obj}
+        return cls(**fields | {
+            "cell": Cell(**obj["cell"]),
+            "latency_us": Latency.from_json(obj["latency_us"]),
+            "errors": Errors.from_json(obj["errors"]),
+            "loadgens": [LoadgenPart.from_json(part) for part in obj.get("loadgens") or []],
+        })
+
+    def to_json(self) -> dict:
+        """The samples.jsonl object, "schema" included."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
+            "schema": SCHEMA_VERSION,
+            "cell": self.cell.to_json(),
+            "latency_us": self.latency_us.to_json(),
+            "errors": self.errors.to_json(),
+            "loadgens": [part.to_json() for part in self.loadgens],
+        }
+
+
+# --- samples.jsonl ---------------------------------------------------------------------------
+
+
+def append_sample(path: str | Path, sample: Sample) -> None:
     """Append one sample as a line and make it durable before the next cell starts."""
-    line = json.dumps({"schema": SCHEMA_VERSION, **sample}, sort_keys=True)
+    line = json.dumps(sample.to_json(), sort_keys=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(line + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
-def iter_samples(path: str | Path) -> Iterator[dict]:
+def iter_samples(path: str | Path) -> Iterator[Sample]:
     """Every complete sample of a samples.jsonl; a torn last line (crash mid-write) is skipped."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             if not line.endswith("\n"):
                 break
-            sample = json.loads(line)
-            if sample.get("schema") != SCHEMA_VERSION:
-                raise ValueError(f"{path}: sample schema {sample.get('schema')} != {SCHEMA_VERSION}")
-            yield sample
+            obj = json.loads(line)
+            if obj.get("schema") != SCHEMA_VERSION:
+                raise ValueError(f"{path}: sample schema {obj.get('schema')} != {SCHEMA_VERSION}")
+            yield Sample.from_json(obj)
 
 
-def load_samples(path: str | Path) -> list[dict]:
+def load_samples(path: str | Path) -> list[Sample]:
     return list(iter_samples(path))

@@ -31,13 +31,13 @@ from __future__ import annotations
 import functools
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 from scipy import optimize
 from scipy import stats as scipy_stats
 
-from zcbench.samples import LOADGEN_BOUND_SHARE
+from zcbench.samples import LOADGEN_BOUND_SHARE, Errors, Sample
 
 ALPHA = 0.05
 POWER = 0.80
@@ -63,46 +63,41 @@ class Metric:
     label: str
     unit: str
     higher_is_better: bool
-    extract: Callable[[dict], float | None]
+    extract: Callable[[Sample], float | None]
 
 
-def _latency(key: str) -> Callable[[dict], float | None]:
-    return lambda s: (s.get("latency_us") or {}).get(key)
-
-
-def _gbit_per_s(sample: dict) -> float | None:
+def _gbit_per_s(sample: Sample) -> float | None:
     # Response bytes on the wire per second: the sample's own size times its request rate.
-    rps, size = sample.get("requests_per_s"), sample.get("cell", {}).get("response_size")
-    return None if rps is None or size is None else rps * size * 8 / 1e9
+    rps, size = sample.requests_per_s, sample.cell.response_size
+    return None if rps is None else rps * size * 8 / 1e9
 
 
-def _cpu_us_per_kib(sample: dict) -> float | None:
-    cpu, size = sample.get("cpu_us_per_request"), sample.get("cell", {}).get("response_size")
+def _cpu_us_per_kib(sample: Sample) -> float | None:
+    cpu, size = sample.cpu_us_per_request, sample.cell.response_size
     return None if cpu is None or not size else cpu * 1024 / size
 
 
-def _cpu_per_loadgen_cpu(sample: dict) -> float | None:
+def _cpu_per_loadgen_cpu(sample: Sample) -> float | None:
     """Server CPU over wrk's CPU in the same window, at equal offered load only (a paced cell).
     There wrk does the same requests for every arm, so the ratio cancels what moves both (on a
     shared host, the machine's momentary speed: measured here, the two move together and the
     server's CPU for identical work varies ±12 % from one cell to the next) and keeps what the
     arm changes in the server. It assumes the arm leaves wrk's own cost alone; the CPU/request
     beside it shows the server's side unnormalized."""
-    if not sample.get("offered_rate"):
+    if not sample.offered_rate:
         return None
-    server, loadgen = sample.get("server_cpu_s"), sample.get("loadgen_cpu_s")
+    server, loadgen = sample.server_cpu_s, sample.loadgen_cpu_s
     return server / loadgen if server and loadgen else None
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("requests_per_s", "throughput", "req/s", True, lambda s: s.get("requests_per_s")),
+        Metric("requests_per_s", "throughput", "req/s", True, lambda s: s.requests_per_s),
         Metric("gbit_per_s", "goodput", "Gbit/s", True, _gbit_per_s),
-        Metric("latency_mean_us", "mean latency", "µs", False, _latency("mean")),
-        Metric("latency_p99_us", "p99 latency", "µs", False, _latency("p99")),
-        Metric("cpu_us_per_request", "server CPU per request", "µs", False,
-               lambda s: s.get("cpu_us_per_request")),
+        Metric("latency_mean_us", "mean latency", "µs", False, lambda s: s.latency_us.mean),
+        Metric("latency_p99_us", "p99 latency", "µs", False, lambda s: s.latency_us.p99),
+        Metric("cpu_us_per_request", "server CPU per request", "µs", False, lambda s: s.cpu_us_per_request),
         Metric("cpu_us_per_kib", "server CPU per KiB sent", "µs", False, _cpu_us_per_kib),
         Metric("cpu_per_loadgen_cpu", "server CPU per wrk CPU", "×", False, _cpu_per_loadgen_cpu),
     )
@@ -115,9 +110,9 @@ COMPARED_METRICS = ("requests_per_s", "latency_mean_us", "latency_p99_us", "cpu_
 PACED_COMPARED_METRICS = COMPARED_METRICS + ("cpu_per_loadgen_cpu",)
 
 
-def compared_metrics(samples: list[dict]) -> tuple[str, ...]:
+def compared_metrics(samples: list[Sample]) -> tuple[str, ...]:
     """The metrics of a run's comparisons: a paced run's, or the plain ones."""
-    return PACED_COMPARED_METRICS if any(s.get("offered_rate") for s in samples) else COMPARED_METRICS
+    return PACED_COMPARED_METRICS if any(s.offered_rate for s in samples) else COMPARED_METRICS
 
 
 # --- grouping --------------------------------------------------------------------------------
@@ -125,18 +120,18 @@ def compared_metrics(samples: list[dict]) -> tuple[str, ...]:
 GroupKey = tuple[str, str, int, int]  # (server, arm, conns, response_size)
 
 
-def group_key(sample: dict) -> GroupKey:
-    cell = sample["cell"]
-    return (cell["server"], cell["arm"], int(cell["conns"]), int(cell["response_size"]))
+def group_key(sample: Sample) -> GroupKey:
+    cell = sample.cell
+    return (cell.server, cell.arm, int(cell.conns), int(cell.response_size))
 
 
-def group_samples(samples: list[dict]) -> dict[GroupKey, list[dict]]:
+def group_samples(samples: list[Sample]) -> dict[GroupKey, list[Sample]]:
     """Samples per cell, in key order; within a group, by repetition."""
-    groups: dict[GroupKey, list[dict]] = {}
+    groups: dict[GroupKey, list[Sample]] = {}
     for sample in samples:
         groups.setdefault(group_key(sample), []).append(sample)
     return {
-        key: sorted(groups[key], key=lambda s: (s["cell"].get("rep", 0), s["cell"]["index"]))
+        key: sorted(groups[key], key=lambda s: (s.cell.rep, s.cell.index))
         for key in sorted(groups, key=_sort_key)
     }
 
@@ -147,7 +142,7 @@ def _sort_key(key: GroupKey):
     return (size, conns, arm_order.get(arm, 9), arm, server)
 
 
-def metric_values(samples: list[dict], metric: str) -> list[float]:
+def metric_values(samples: list[Sample], metric: str) -> list[float]:
     """The metric's value in each sample that has it (None = not measured, e.g. no cgroup CPU)."""
     extract = METRICS[metric].extract
     values = (extract(s) for s in samples)
@@ -157,38 +152,50 @@ def metric_values(samples: list[dict], metric: str) -> list[float]:
 # --- one group -------------------------------------------------------------------------------
 
 
-def describe(values: list[float]) -> dict:
+@dataclass
+class Description:
+    """One metric over a group's repetitions (None where it has too few values)."""
+    values: list[float]
+    mean: float | None = None
+    median: float | None = None
+    stdev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    ci95: list[float] | None = None  # 95 % interval of the mean
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def to_json(self) -> dict:
+        # a metric no repetition had is only its count (summary.json's shape)
+        return {"n": self.n, **asdict(self)} if self.values else {"n": 0, "values": []}
+
+
+def describe(values: list[float]) -> Description:
     """n, mean, median, stdev, min, max and a 95 % interval of the mean."""
     n = len(values)
     if n == 0:
-        return {"n": 0, "values": []}
+        return Description([])
     mean = statistics.fmean(values)
     stdev = statistics.stdev(values) if n > 1 else None
-    result = {
-        "n": n,
-        "values": list(values),
-        "mean": mean,
-        "median": statistics.median(values),
-        "stdev": stdev,
-        "min": min(values),
-        "max": max(values),
-        "ci95": None,
-    }
+    ci95 = None
     if stdev is not None:
         half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * stdev / math.sqrt(n)
-        result["ci95"] = [mean - half, mean + half]
-    return result
+        ci95 = [mean - half, mean + half]
+    return Description(list(values), mean=mean, median=statistics.median(values), stdev=stdev,
+                       min=min(values), max=max(values), ci95=ci95)
 
 
 # --- arm against baseline, paired by block ---------------------------------------------------
 
 
-def block_of(sample: dict) -> int:
+def block_of(sample: Sample) -> int:
     """The repetition (block) a sample belongs to."""
-    return int(sample["cell"].get("rep", 0))
+    return sample.cell.rep
 
 
-def paired_values(baseline_samples: list[dict], arm_samples: list[dict],
+def paired_values(baseline_samples: list[Sample], arm_samples: list[Sample],
                   metric: str) -> list[tuple[int, float, float]]:
     """(block, baseline value, arm value) for every block in which both have the metric and
     neither fell short of an offered rate."""
@@ -197,7 +204,7 @@ def paired_values(baseline_samples: list[dict], arm_samples: list[dict],
     def by_block(samples):
         values = {}
         for sample in samples:
-            if sample.get("rate_sustained") is False:
+            if sample.rate_sustained is False:
                 continue
             value = extract(sample)
             if value is not None and math.isfinite(float(value)) and float(value) > 0:
@@ -218,31 +225,37 @@ def t_interval(mean: float, se: float, df: int, level: float) -> list[float]:
     return [math.exp(mean - half), math.exp(mean + half)]
 
 
-def paired_test(logs: list[float]) -> dict:
-    """One-sample t-test of the per-block log ratios against 0 (= scipy's ttest_rel on logs).
+@dataclass(kw_only=True)
+class PairedTest:
+    """A paired t-test of per-block log ratios: the ratio (geometric mean), p (two-sided), the
+    95 % interval, and what later steps need (mean and sd of the logs, standard error, df)."""
+    n_pairs: int
+    ratio: float | None = None
+    p: float | None = None
+    ci95: list[float] | None = None
+    log_mean: float | None = None
+    log_sd: float | None = None
+    log_se: float | None = None
+    df: int | None = None
 
-    Returns ratio (geometric mean), p (two-sided), the 95 % interval, and what later steps
-    need: the mean and sd of the logs, its standard error and degrees of freedom.
-    """
+
+def paired_test(logs: list[float]) -> PairedTest:
+    """One-sample t-test of the per-block log ratios against 0 (= scipy's ttest_rel on logs)."""
     n = len(logs)
-    result = {"n_pairs": n, "ratio": None, "p": None, "ci95": None, "log_mean": None,
-              "log_sd": None, "log_se": None, "df": None}
     if n == 0:
-        return result
+        return PairedTest(n_pairs=0)
     mean = statistics.fmean(logs)
-    result |= {"ratio": math.exp(mean), "log_mean": mean}
     if n < 2:
-        return result
+        return PairedTest(n_pairs=n, ratio=math.exp(mean), log_mean=mean)
     sd = statistics.stdev(logs)
     se = sd / math.sqrt(n)
-    result |= {"log_sd": sd, "log_se": se, "df": n - 1}
+    test = PairedTest(n_pairs=n, ratio=math.exp(mean), log_mean=mean, log_sd=sd, log_se=se, df=n - 1)
     if se == 0:  # identical ratios in every block: exactly that ratio, or exactly none
-        result |= {"p": 1.0 if mean == 0 else 0.0, "ci95": [math.exp(mean)] * 2}
-        return result
-    t = mean / se
-    result |= {"p": float(2 * scipy_stats.t.sf(abs(t), n - 1)),
-               "ci95": t_interval(mean, se, n - 1, CONFIDENCE)}
-    return result
+        test.p, test.ci95 = 1.0 if mean == 0 else 0.0, [math.exp(mean)] * 2
+        return test
+    test.p = float(2 * scipy_stats.t.sf(abs(mean / se), n - 1))
+    test.ci95 = t_interval(mean, se, n - 1, CONFIDENCE)
+    return test
 
 
 def power_of_paired_test(noncentrality: float, n: int, alpha: float) -> float:
@@ -313,45 +326,63 @@ def verdict_from(ratio: float | None, p: float | None, alpha: float, higher_is_b
     return BETTER if (ratio > 1) == higher_is_better else WORSE
 
 
-def compare_paired(pairs: list[tuple[int, float, float]], metric: str) -> dict:
+@dataclass(kw_only=True)
+class PairedComparison(PairedTest):
+    """One metric of an arm against its baseline, paired by block: the test, and its verdict,
+    interval and MDE within the report's family of comparisons (judge_in_family)."""
+    metric: str
+    delta: float | None  # ratio - 1
+    blocks: list[int]
+    baseline_mean: float | None
+    arm_mean: float | None
+    p_welch_logs: float | None  # secondary view: Welch's test on the unpaired logs
+    p_adjusted: float | None = None
+    family_size: int = 1
+    verdict: str = NO_DATA
+    ci: list[float] | None = None  # interval of the ratio at ci_level, the level p was tested at
+    ci_level: float | None = None
+    mde: float | None = None
+    mde_alpha: float = ALPHA
+
+    def judge_in_family(self, p_adjusted: float | None, family_size: int) -> None:
+        """Verdict, interval and MDE once the family's adjusted p is known."""
+        higher = METRICS[self.metric].higher_is_better
+        self.p_adjusted, self.family_size = p_adjusted, family_size
+        self.verdict = verdict_from(self.ratio, p_adjusted, ALPHA, higher)
+        self.mde_alpha = ALPHA / max(family_size, 1)
+        self.mde = minimum_detectable_effect(self.log_sd, self.n_pairs, self.mde_alpha)
+        self.ci, self.ci_level = None, None
+        if self.p is None or self.log_se is None:
+            return
+        # The level at which this p was effectively tested: its interval excludes 1 exactly when
+        # p_adjusted < ALPHA (p < ALPHA * p / p_adjusted <=> p_adjusted < ALPHA).
+        tested_at = ALPHA * self.p / p_adjusted if p_adjusted else ALPHA / family_size
+        self.ci_level = 1 - tested_at
+        self.ci = ([self.ratio] * 2 if self.log_se == 0
+                   else t_interval(self.log_mean, self.log_se, self.df, self.ci_level))
+
+    def set_aside(self, verdict: str) -> None:
+        """Out of the family (its cell's offered rate was not sustained): no verdict on it."""
+        self.p_adjusted, self.verdict, self.ci, self.ci_level = None, verdict, None, None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def compare_paired(pairs: list[tuple[int, float, float]], metric: str) -> PairedComparison:
     """One metric of an arm against its baseline, paired by block (before multiplicity)."""
     test = paired_test(log_ratios(pairs))
     base_values, arm_values = [b for _, b, _ in pairs], [a for _, _, a in pairs]
-    result = {
-        "metric": metric,
-        **test,
-        "delta": None if test["ratio"] is None else test["ratio"] - 1,
-        "blocks": [block for block, _, _ in pairs],
-        "baseline_mean": statistics.fmean(base_values) if base_values else None,
-        "arm_mean": statistics.fmean(arm_values) if arm_values else None,
-        "p_welch_logs": welch_on_logs(base_values, arm_values),
-    }
+    comparison = PairedComparison(
+        **vars(test), metric=metric,
+        delta=None if test.ratio is None else test.ratio - 1,
+        blocks=[block for block, _, _ in pairs],
+        baseline_mean=statistics.fmean(base_values) if base_values else None,
+        arm_mean=statistics.fmean(arm_values) if arm_values else None,
+        p_welch_logs=welch_on_logs(base_values, arm_values))
     # Until apply_holm() sees the whole family, a comparison stands alone.
-    return result | family_result(result, p_adjusted=test["p"], family_size=1)
-
-
-def family_result(comparison: dict, p_adjusted: float | None, family_size: int) -> dict:
-    """Verdict, interval and MDE of a comparison once its family's adjusted p is known."""
-    p = comparison["p"]
-    higher = METRICS[comparison["metric"]].higher_is_better
-    out = {"p_adjusted": p_adjusted, "family_size": family_size,
-           "verdict": verdict_from(comparison["ratio"], p_adjusted, ALPHA, higher),
-           "ci": None, "ci_level": None,
-           "mde": minimum_detectable_effect(comparison["log_sd"], comparison["n_pairs"],
-                                            ALPHA / max(family_size, 1)),
-           "mde_alpha": ALPHA / max(family_size, 1)}
-    if p is None or comparison["log_se"] is None:
-        return out
-    # The level at which this p was effectively tested: its interval excludes 1 exactly when
-    # p_adjusted < ALPHA (p < ALPHA * p / p_adjusted <=> p_adjusted < ALPHA).
-    tested_at = ALPHA * p / p_adjusted if p_adjusted else ALPHA / family_size
-    level = 1 - tested_at
-    if comparison["log_se"] == 0:
-        out |= {"ci": [comparison["ratio"]] * 2, "ci_level": level}
-    else:
-        out |= {"ci": t_interval(comparison["log_mean"], comparison["log_se"], comparison["df"], level),
-                "ci_level": level}
-    return out
+    comparison.judge_in_family(p_adjusted=test.p, family_size=1)
+    return comparison
 
 
 def holm_adjust(p_values: list[float]) -> list[float]:
@@ -366,55 +397,70 @@ def holm_adjust(p_values: list[float]) -> list[float]:
     return adjusted
 
 
-def apply_holm(comparisons: list[dict]) -> None:
+def apply_holm(comparisons: list[ArmComparison]) -> None:
     """Adjust every metric comparison of a report as one family, in place (comparisons whose
     offered rate was not sustained are left out of it and say so)."""
     for c in comparisons:
-        if c.get("rate_unsustained"):
-            for metric in c["metrics"].values():
-                metric.update(p_adjusted=None, verdict=NOT_SUSTAINED, ci=None, ci_level=None)
-    tested = [m for c in comparisons if not c.get("rate_unsustained")
-              for m in c["metrics"].values() if m.get("p") is not None]
-    adjusted = holm_adjust([m["p"] for m in tested])
+        if c.rate_unsustained:
+            for metric in c.metrics.values():
+                metric.set_aside(NOT_SUSTAINED)
+    tested = [m for c in comparisons if not c.rate_unsustained
+              for m in c.metrics.values() if m.p is not None]
+    adjusted = holm_adjust([m.p for m in tested])
     family = len(tested)
     for metric, p_adjusted in zip(tested, adjusted):
-        metric.update(family_result(metric, p_adjusted, family))
+        metric.judge_in_family(p_adjusted, family)
     for c in comparisons:  # untested ones still get the family's MDE level
-        for metric in c["metrics"].values():
-            if metric.get("p") is None and not c.get("rate_unsustained"):
-                metric.update(family_result(metric, None, max(family, 1)))
+        for metric in c.metrics.values():
+            if metric.p is None and not c.rate_unsustained:
+                metric.judge_in_family(None, max(family, 1))
 
 
 # --- two runs, unpaired ----------------------------------------------------------------------
 
 
-def compare_unpaired(before: list[float], after: list[float], metric: str) -> dict:
+@dataclass
+class UnpairedComparison:
+    """One metric of a cell in two runs: the ratio of geometric means (after / before)."""
+    metric: str
+    n_before: int
+    n_after: int
+    before_mean: float | None
+    after_mean: float | None
+    ratio: float | None = None
+    delta: float | None = None  # ratio - 1
+    ci95: list[float] | None = None
+    p: float | None = None
+    verdict: str = NO_DATA
+
+
+def compare_unpaired(before: list[float], after: list[float], metric: str) -> UnpairedComparison:
     """One metric of a cell in two runs (compare.py): Welch's test on the logs and the ratio
     of geometric means with its 95 % interval (no pairing exists across runs)."""
     a, b = [math.log(v) for v in before if v > 0], [math.log(v) for v in after if v > 0]
-    result = {"metric": metric, "ratio": None, "delta": None, "ci95": None, "p": None,
-              "n_before": len(a), "n_after": len(b), "verdict": NO_DATA,
-              "before_mean": statistics.fmean(before) if before else None,
-              "after_mean": statistics.fmean(after) if after else None}
+    result = UnpairedComparison(metric, n_before=len(a), n_after=len(b),
+                                before_mean=statistics.fmean(before) if before else None,
+                                after_mean=statistics.fmean(after) if after else None)
     if not a or not b:
         return result
     diff = statistics.fmean(b) - statistics.fmean(a)
-    result |= {"ratio": math.exp(diff), "delta": math.expm1(diff)}
+    result.ratio, result.delta = math.exp(diff), math.expm1(diff)
     if len(a) < 2 or len(b) < 2:
-        return result | {"verdict": TOO_FEW}
+        result.verdict = TOO_FEW
+        return result
     (_, se_a, df_a), (_, se_b, df_b) = _log_mean_se_df(a), _log_mean_se_df(b)
-    p, ci = welch_log_difference(diff, se_a, df_a, se_b, df_b)
-    higher = METRICS[metric].higher_is_better
-    return result | {"p": p, "ci95": ci, "verdict": verdict_from(result["ratio"], p, ALPHA, higher)}
+    result.p, result.ci95 = welch_log_difference(diff, se_a, df_a, se_b, df_b)
+    result.verdict = verdict_from(result.ratio, result.p, ALPHA, METRICS[metric].higher_is_better)
+    return result
 
 
 # --- counters summed over a group's repetitions ----------------------------------------------
 
 
-def counter_totals(samples: list[dict]) -> dict[str, int] | None:
+def counter_totals(samples: list[Sample]) -> dict[str, int] | None:
     """Each server counter summed over the repetitions, peaks (`*_peak`) as their maximum;
     None when no sample has counters (nginx)."""
-    with_counters = [s["server_counters"] for s in samples if s.get("server_counters")]
+    with_counters = [s.server_counters for s in samples if s.server_counters]
     if not with_counters:
         return None
     totals: dict[str, int] = {}
@@ -425,8 +471,8 @@ def counter_totals(samples: list[dict]) -> dict[str, int] | None:
     return totals
 
 
-def peak_counter(samples: list[dict], name: str) -> int | None:
-    values = [s["server_counters"].get(name) for s in samples if s.get("server_counters")]
+def peak_counter(samples: list[Sample], name: str) -> int | None:
+    values = [s.server_counters.get(name) for s in samples if s.server_counters]
     values = [v for v in values if v is not None]
     return max(values) if values else None
 
@@ -441,50 +487,81 @@ def share(part: int | None, whole: int | None) -> float | None:
 # --- the summary of a run --------------------------------------------------------------------
 
 
-def _is_loadgen_bound(sample: dict) -> bool:
-    if sample.get("loadgen_bound") is not None:
-        return bool(sample["loadgen_bound"])
-    cpu_share = sample.get("loadgen_cpu_share")
+def _is_loadgen_bound(sample: Sample) -> bool:
+    if sample.loadgen_bound is not None:
+        return sample.loadgen_bound
+    cpu_share = sample.loadgen_cpu_share
     return cpu_share is not None and cpu_share >= LOADGEN_BOUND_SHARE
 
 
-def summarize_group(key: GroupKey, samples: list[dict]) -> dict:
+@dataclass
+class GroupSummary:
+    """One cell of the matrix over its repetitions: metrics, counters, flags, and the samples
+    (by cell.index) it was computed from."""
+    server: str
+    arm: str
+    conns: int
+    response_size: int
+    sample_indexes: list[int]
+    metrics: dict[str, Description]  # every one of METRICS
+    counters: dict[str, int] | None  # counter_totals (None: no server counters, nginx)
+    zc_inflight_peak: int | None
+    copied_share: float | None  # zc_copied / zc_notifs
+    zc_send_share: float | None  # sends_zc / all sends
+    loadgen_bound_reps: int
+    offered_rate: int | None
+    rate_unsustained_reps: int
+    loadgen_cpu_share_max: float | None
+    errors: Errors
+    wrk_requests: int
+    server_responses: int | None
+    responses_per_request: float | None
+    responses_unexplained: int | None  # see unexplained_responses
+
+    @property
+    def reps(self) -> int:
+        return len(self.sample_indexes)
+
+    def mean(self, metric: str) -> float | None:
+        """The mean of one metric over the repetitions (None when none had it)."""
+        return self.metrics[metric].mean
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"reps": self.reps, "errors": self.errors.to_json(),
+                               "errors_total": self.errors.total,
+                               "metrics": {name: d.to_json() for name, d in self.metrics.items()}}
+
+
+def summarize_group(key: GroupKey, samples: list[Sample]) -> GroupSummary:
     """One cell over its repetitions: metrics, counters, flags, and the samples it used."""
     server, arm, conns, size = key
     totals = counter_totals(samples)
-    errors: dict[str, int] = {}
-    for sample in samples:
-        for kind, count in (sample.get("errors") or {}).items():
-            errors[kind] = errors.get(kind, 0) + int(count or 0)
-    wrk_requests = sum(int(s.get("requests") or 0) for s in samples)
+    errors = sum((s.errors for s in samples), Errors())
+    wrk_requests = sum(int(s.requests or 0) for s in samples)
     responses = totals.get("responses") if totals else None
-    cpu_shares = [s["loadgen_cpu_share"] for s in samples if s.get("loadgen_cpu_share") is not None]
-    return {
-        "server": server,
-        "arm": arm,
-        "conns": conns,
-        "response_size": size,
-        "sample_indexes": [s["cell"]["index"] for s in samples],
-        "reps": len(samples),
-        "metrics": {name: describe(metric_values(samples, name)) for name in METRICS},
-        "counters": totals,
-        "zc_inflight_peak": peak_counter(samples, "zc_inflight_peak"),
-        "copied_share": share(totals.get("zc_copied"), totals.get("zc_notifs")) if totals else None,
-        "zc_send_share": (share(totals.get("sends_zc"),
-                                totals.get("sends_zc", 0) + totals.get("sends_regular", 0))
-                          if totals else None),
-        "loadgen_bound_reps": sum(_is_loadgen_bound(s) for s in samples),
-        "offered_rate": max((s["offered_rate"] for s in samples if s.get("offered_rate")), default=None),
-        "rate_unsustained_reps": sum(s.get("rate_sustained") is False for s in samples),
-        "loadgen_cpu_share_max": max(cpu_shares) if cpu_shares else None,
-        "errors": errors,
-        "errors_total": sum(errors.values()),
-        "wrk_requests": wrk_requests,
-        "server_responses": responses,
-        "responses_per_request": share(responses, wrk_requests),
-        "responses_unexplained": unexplained_responses(responses, wrk_requests, conns, len(samples),
-                                                       sum(errors.values())),
-    }
+    cpu_shares = [s.loadgen_cpu_share for s in samples if s.loadgen_cpu_share is not None]
+    return GroupSummary(
+        server=server,
+        arm=arm,
+        conns=conns,
+        response_size=size,
+        sample_indexes=[s.cell.index for s in samples],
+        metrics={name: describe(metric_values(samples, name)) for name in METRICS},
+        counters=totals,
+        zc_inflight_peak=peak_counter(samples, "zc_inflight_peak"),
+        copied_share=share(totals.get("zc_copied"), totals.get("zc_notifs")) if totals else None,
+        zc_send_share=(share(totals.get("sends_zc"), totals.get("sends_zc", 0) + totals.get("sends_regular", 0))
+                       if totals else None),
+        loadgen_bound_reps=sum(_is_loadgen_bound(s) for s in samples),
+        offered_rate=max((s.offered_rate for s in samples if s.offered_rate), default=None),
+        rate_unsustained_reps=sum(s.rate_sustained is False for s in samples),
+        loadgen_cpu_share_max=max(cpu_shares) if cpu_shares else None,
+        errors=errors,
+        wrk_requests=wrk_requests,
+        server_responses=responses,
+        responses_per_request=share(responses, wrk_requests),
+        responses_unexplained=unexplained_responses(responses, wrk_requests, conns, len(samples), errors.total),
+    )
 
 
 def unexplained_responses(responses: int | None, requests: int, conns: int, reps: int, errors: int) -> int | None:
@@ -504,36 +581,76 @@ def unexplained_responses(responses: int | None, requests: int, conns: int, reps
     return max(0, surplus - (conns * reps + errors))
 
 
-def short_blocks(baseline_samples: list[dict], arm_samples: list[dict]) -> list[int]:
+def short_blocks(baseline_samples: list[Sample], arm_samples: list[Sample]) -> list[int]:
     """Blocks in which the baseline or the arm fell short of the offered rate."""
-    return sorted({block_of(s) for s in baseline_samples + arm_samples if s.get("rate_sustained") is False})
+    return sorted({block_of(s) for s in baseline_samples + arm_samples if s.rate_sustained is False})
 
 
-def compare_groups(baseline: dict, arm: dict, baseline_samples: list[dict],
-                   arm_samples: list[dict], metrics: tuple[str, ...] = COMPARED_METRICS) -> dict:
+@dataclass
+class ArmComparison:
+    """An arm's group against its baseline group (regular, same conns and size), metric by metric."""
+    server: str
+    arm: str
+    baseline_arm: str
+    conns: int
+    response_size: int
+    baseline_indexes: list[int]
+    arm_indexes: list[int]
+    # At equal offered load, a block that did not get it is left out of the pairs; a cell with
+    # too many such blocks is flagged, not compared.
+    short_blocks: list[int]
+    rate_unsustained: bool
+    metrics: dict[str, PairedComparison]
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"metrics": {name: m.to_json() for name, m in self.metrics.items()}}
+
+
+def compare_groups(baseline: GroupSummary, arm: GroupSummary, baseline_samples: list[Sample],
+                   arm_samples: list[Sample], metrics: tuple[str, ...] = COMPARED_METRICS) -> ArmComparison:
     """An arm's group against its baseline group, metric by metric, paired by block."""
     short = short_blocks(baseline_samples, arm_samples)
     blocks = {block_of(s) for s in baseline_samples + arm_samples}
-    return {
-        "server": arm["server"],
-        "arm": arm["arm"],
-        "baseline_arm": baseline["arm"],
-        "conns": arm["conns"],
-        "response_size": arm["response_size"],
-        "baseline_indexes": baseline["sample_indexes"],
-        "arm_indexes": arm["sample_indexes"],
-        # At equal offered load, a block that did not get it is left out; a cell with too many
-        # such blocks is flagged, not compared.
-        "short_blocks": short,
-        "rate_unsustained": len(short) > MAX_SHORT_BLOCK_SHARE * len(blocks),
-        "metrics": {
-            metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric)
-            for metric in metrics
-        },
-    }
+    return ArmComparison(
+        server=arm.server,
+        arm=arm.arm,
+        baseline_arm=baseline.arm,
+        conns=arm.conns,
+        response_size=arm.response_size,
+        baseline_indexes=baseline.sample_indexes,
+        arm_indexes=arm.sample_indexes,
+        short_blocks=short,
+        rate_unsustained=len(short) > MAX_SHORT_BLOCK_SHARE * len(blocks),
+        metrics={metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric)
+                 for metric in metrics},
+    )
 
 
-def summarize(samples: list[dict]) -> dict:
+@dataclass(kw_only=True)
+class RunStats:
+    """A run's groups and arm-against-regular comparisons (one Holm family), and the matrix
+    they span."""
+    samples_count: int
+    arms: list[str]
+    conns: list[int]
+    response_sizes: list[int]
+    groups: list[GroupSummary]
+    comparisons: list[ArmComparison]
+
+    def group(self, arm: str, conns: int, size: int) -> GroupSummary | None:
+        return next((g for g in self.groups if (g.arm, g.conns, g.response_size) == (arm, conns, size)), None)
+
+    def comparison(self, arm: str, conns: int, size: int) -> ArmComparison | None:
+        return next((c for c in self.comparisons if (c.arm, c.conns, c.response_size) == (arm, conns, size)),
+                    None)
+
+    def to_json(self) -> dict:
+        return {"samples_count": self.samples_count, "arms": self.arms, "conns": self.conns,
+                "response_sizes": self.response_sizes, "groups": [g.to_json() for g in self.groups],
+                "comparisons": [c.to_json() for c in self.comparisons]}
+
+
+def summarize(samples: list[Sample]) -> RunStats:
     """Groups and arm-against-regular comparisons of a run's samples (no manifest needed)."""
     grouped = group_samples(samples)
     groups = [summarize_group(key, members) for key, members in grouped.items()]
@@ -547,49 +664,42 @@ def summarize(samples: list[dict]) -> dict:
             continue
         comparisons.append(compare_groups(by_key[base_key], group, grouped[base_key], grouped[key], metrics))
     apply_holm(comparisons)
-    return {
-        "samples_count": len(samples),
-        "arms": sorted({k[1] for k in grouped}, key=lambda a: _sort_key(("", a, 0, 0))),
-        "conns": sorted({k[2] for k in grouped}),
-        "response_sizes": sorted({k[3] for k in grouped}),
-        "groups": groups,
-        "comparisons": comparisons,
-    }
+    return RunStats(
+        samples_count=len(samples),
+        arms=sorted({k[1] for k in grouped}, key=lambda a: _sort_key(("", a, 0, 0))),
+        conns=sorted({k[2] for k in grouped}),
+        response_sizes=sorted({k[3] for k in grouped}),
+        groups=groups,
+        comparisons=comparisons,
+    )
 
 
-def group_mean(group: dict | None, metric: str) -> float | None:
-    """A summarized group's mean of one metric (None when the group or the metric is missing)."""
-    return (group or {}).get("metrics", {}).get(metric, {}).get("mean")
+@dataclass
+class RatioChange:
+    """Did an arm/baseline ratio move between two runs: `change` = after / before - 1."""
+    before: float | None
+    after: float | None
+    change: float | None = None
+    p: float | None = None
+    ci95: list[float] | None = None
+    verdict: str = TOO_FEW
 
 
-def find_group(summary: dict, arm: str, conns: int, size: int) -> dict | None:
-    for group in summary["groups"]:
-        if (group["arm"], group["conns"], group["response_size"]) == (arm, conns, size):
-            return group
-    return None
-
-
-def find_comparison(summary: dict, arm: str, conns: int, size: int) -> dict | None:
-    for comparison in summary["comparisons"]:
-        if (comparison["arm"], comparison["conns"], comparison["response_size"]) == (arm, conns, size):
-            return comparison
-    return None
-
-
-def ratio_change(before: dict, after: dict, higher_is_better: bool = True) -> dict:
+def ratio_change(before: PairedComparison, after: PairedComparison,
+                 higher_is_better: bool = True) -> RatioChange:
     """Did an arm/baseline ratio change between two runs? (compare.py)
 
     `before` and `after` are paired comparisons (compare_paired). The test is Welch's on the
     difference of the two mean log ratios, each with its own standard error and n - 1 df.
     """
-    result = {"before": before.get("ratio"), "after": after.get("ratio"), "change": None,
-              "p": None, "ci95": None, "verdict": TOO_FEW}
-    if not before.get("ratio") or not after.get("ratio"):
-        return result | {"verdict": NO_DATA}
-    diff = math.log(after["ratio"] / before["ratio"])
-    result["change"] = math.expm1(diff)
-    se_a, se_b, df_a, df_b = before.get("log_se"), after.get("log_se"), before.get("df"), after.get("df")
-    if se_a is None or se_b is None:
+    result = RatioChange(before.ratio, after.ratio)
+    if not before.ratio or not after.ratio:
+        result.verdict = NO_DATA
         return result
-    p, ci = welch_log_difference(diff, se_a, df_a, se_b, df_b)
-    return result | {"p": p, "ci95": ci, "verdict": verdict_from(math.exp(diff), p, ALPHA, higher_is_better)}
+    diff = math.log(after.ratio / before.ratio)
+    result.change = math.expm1(diff)
+    if before.log_se is None or after.log_se is None:
+        return result
+    result.p, result.ci95 = welch_log_difference(diff, before.log_se, before.df, after.log_se, after.df)
+    result.verdict = verdict_from(math.exp(diff), result.p, ALPHA, higher_is_better)
+    return result

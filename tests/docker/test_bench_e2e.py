@@ -57,25 +57,25 @@ def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_i
 
     recorded = samples.load_samples(run_dir / "samples.jsonl")
     assert len(recorded) == 8
-    assert Counter((s["cell"]["arm"], s["cell"]["conns"]) for s in recorded) == {
+    assert Counter((s.cell.arm, s.cell.conns) for s in recorded) == {
         ("regular", 50): 2, ("regular", 200): 2, ("zc", 50): 2, ("zc", 200): 2}
-    assert [s["cell"]["index"] for s in recorded] == list(range(8))
+    assert [s.cell.index for s in recorded] == list(range(8))
     for s in recorded:
-        c = s["server_counters"]
-        assert s["requests"] > 0 and s["errors"] == {k: 0 for k in s["errors"]}
-        assert s["server_exit"]["code"] == 0
-        assert s["server_cpu_s"] > 0 and s["cpu_us_per_request"] > 0
-        assert 0 < s["loadgen_cpu_share"] <= 1.05
+        c = s.server_counters
+        assert s.requests > 0 and s.errors.total == 0
+        assert s.server_exit["code"] == 0
+        assert s.server_cpu_s > 0 and s.cpu_us_per_request > 0
+        assert 0 < s.loadgen_cpu_share <= 1.05
         # The server answered at least what wrk completed (it also counts in-flight ones).
-        assert c["responses"] >= s["requests"]
-        if s["cell"]["arm"] == "regular":
+        assert c["responses"] >= s.requests
+        if s.cell.arm == "regular":
             assert c["sends_zc"] == 0 and c["sends_regular"] >= c["responses"] - c["responses_coalesced"]
         else:
             assert c["sends_zc"] > 0
             # In a window, sends still awaiting their notification make the difference ...
             assert abs(c["zc_notifs"] - c["sends_zc"]) <= c["zc_inflight_peak"]
             # ... and after the server's shutdown every zero-copy send has its notification.
-            final = s["server_exit"]["totals"]
+            final = s.server_exit["totals"]
             assert final["zc_notifs"] == final["sends_zc"] > 0
             assert (c["sends_zc"] + c["fallback_cap"] + c["fallback_enomem"]
                     >= c["responses"] - c["responses_coalesced"])
@@ -145,7 +145,7 @@ def test_veth_path_runs_wrk_in_its_own_netns(tmp_path, docker_client, zcbench_im
     assert path["target"] != "127.0.0.1"
     run_id = manifest["run_id"]
     assert docker_client.networks.list(filters={"label": f"{containers.RUN_LABEL}={run_id}"}) == []
-    zc = [s for s in samples.load_samples(run_dir / "samples.jsonl") if s["cell"]["arm"] == "zc"]
-    assert len(zc) == 1 and zc[0]["requests"] > 0
-    counters = zc[0]["server_exit"]["totals"]
+    zc = [s for s in samples.load_samples(run_dir / "samples.jsonl") if s.cell.arm == "zc"]
+    assert len(zc) == 1 and zc[0].requests > 0
+    counters = zc[0].server_exit["totals"]
     assert counters["zc_notifs"] > 0 and counters["zc_copied"] == counters["zc_notifs"]

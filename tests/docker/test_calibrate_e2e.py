@@ -39,7 +39,7 @@ def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["calibration_work"] == sizing["work"]
     recorded = samples.load_samples(run_dir / "samples.jsonl")
-    assert Counter(s["cell"]["arm"] for s in recorded) == {
+    assert Counter(s.cell.arm for s in recorded) == {
         "regular": 3, samples.AA_ARM: 3, samples.WORK_ARM: 3}
     # The pilot is a run of its own, with the large fixed work beside regular.
     pilot = json.loads((Path(sizing["pilot_run"]) / "manifest.json").read_text())

@@ -31,11 +31,11 @@ def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_c
     recorded = samples.load_samples(run_a / "samples.jsonl")
     assert len(recorded) == 4
     for sample in recorded:
-        assert sample["offered_rate"] == RATE
-        assert sample["wrk_command"][-3:] == ["--", str(RATE), "1"]
+        assert sample.offered_rate == RATE
+        assert sample.wrk_command[-3:] == ["--", str(RATE), "1"]
         # far below what either arm can do here: wrk offered it and the server kept up
-        assert sample["rate_sustained"] is True
-        assert sample["achieved_rate"] == pytest.approx(RATE, rel=0.05)
+        assert sample.rate_sustained is True
+        assert sample.achieved_rate == pytest.approx(RATE, rel=0.05)
     text = (run_a / "report.md").read_text()
     assert "| Offered | Achieved |" in text and "At equal offered load" in text
 

@@ -6,7 +6,7 @@ import pytest
 
 from zcbench import bench, samples
 from zcbench.config import Config
-from zcbench.plan import Cell
+from zcbench.samples import Cell
 from zcbench.wrk import WrkRun
 
 WRK = {"zcbench_wrk": 1, "requests": 200000, "duration_us": 2000000, "bytes": 17600000,
@@ -25,28 +25,28 @@ def sample(cpu_s=1.9, wall_s=2.0, cores=1, counters=None):
 
 def test_sample_has_the_schema_fields():
     s = sample(counters={"responses": 200040, "sends_zc": 10})
-    assert s["cell"] == {"index": 3, "server": "zcbench", "arm": "zc", "conns": 1000,
+    assert s.cell.to_json() == {"index": 3, "server": "zcbench", "arm": "zc", "conns": 1000,
                          "response_size": 88, "rep": 1}
-    assert s["requests"] == 200000 and s["requests_per_s"] == pytest.approx(100000.0)
-    assert s["duration_s"] == pytest.approx(2.0)
-    assert s["latency_us"]["p99.99"] == 8000 and "p99.9" in s["latency_us"]
-    assert s["errors"]["status"] == 3 and s["non_2xx"] == 3
-    assert s["cpu_us_per_request"] == pytest.approx(0.5e6 / 200000)
-    assert s["server_responses"] == 200040 and s["responses_minus_requests"] == 40
-    assert s["wrk"] is WRK
-    json.dumps(s)
+    assert s.requests == 200000 and s.requests_per_s == pytest.approx(100000.0)
+    assert s.duration_s == pytest.approx(2.0)
+    assert s.latency_us.p99_99 == 8000 and s.to_json()["latency_us"]["p99.9"] == 3000
+    assert s.errors.status == 3 and s.non_2xx == 3
+    assert s.cpu_us_per_request == pytest.approx(0.5e6 / 200000)
+    assert s.server_responses == 200040 and s.responses_minus_requests == 40
+    assert s.wrk is WRK
+    json.dumps(s.to_json())
 
 
 def test_loadgen_bound_flag_uses_the_share_of_all_loadgen_cores():
-    assert sample(cpu_s=1.9, wall_s=2.0, cores=1)["loadgen_bound"] is True
-    assert sample(cpu_s=1.9, wall_s=2.0, cores=2)["loadgen_bound"] is False
-    share = sample(cpu_s=1.0, wall_s=2.0)["loadgen_cpu_share"]
+    assert sample(cpu_s=1.9, wall_s=2.0, cores=1).loadgen_bound is True
+    assert sample(cpu_s=1.9, wall_s=2.0, cores=2).loadgen_bound is False
+    share = sample(cpu_s=1.0, wall_s=2.0).loadgen_cpu_share
     assert share == pytest.approx(0.5) and share < samples.LOADGEN_BOUND_SHARE
 
 
 def test_nginx_sample_has_no_counters():
     s = sample(counters=None)
-    assert s["server_counters"] is None and s["server_responses"] is None
+    assert s.server_counters is None and s.server_responses is None
 
 
 def test_limits_above_the_hard_limit_fail_without_sys_resource(monkeypatch):

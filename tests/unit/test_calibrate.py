@@ -10,11 +10,11 @@ from zcbench import calibrate, stats
 from zcbench.config import Config, ConfigError
 from zcbench.samples import AA_ARM, WORK_ARM
 
+from sample_factory import make_sample
 
-def _sample(arm, rep, cpu, rps=100_000.0):
-    return {"cell": {"server": "zcbench", "arm": arm, "conns": 100, "response_size": 88, "rep": rep,
-                     "index": rep}, "cpu_us_per_request": cpu, "requests_per_s": rps,
-            "latency_us": {"mean": 1000.0, "p99": 2000.0}}
+
+def _sample(arm, rep, cpu, rps=100_000.0, **fields):
+    return make_sample(arm, rep, cpu_us_per_request=cpu, requests_per_s=rps, **fields)
 
 
 def test_size_work_aims_at_the_target_from_the_pilots_paired_ratio():
@@ -34,10 +34,8 @@ def test_a_paced_pilot_sizes_in_the_paced_metric():
     pilot = []
     for rep, speed in enumerate((1.0, 1.2, 0.9)):  # the machine's speed moves server and wrk CPU alike
         for arm, cost in (("regular", 1.0), (WORK_ARM, 1.3)):
-            sample = _sample(arm, rep, 8.0 * speed * cost)
-            sample.update(offered_rate=50_000, rate_sustained=True, server_cpu_s=1.0 * speed * cost,
-                          loadgen_cpu_s=2.0 * speed)
-            pilot.append(sample)
+            pilot.append(_sample(arm, rep, 8.0 * speed * cost, offered_rate=50_000, rate_sustained=True,
+                                 server_cpu_s=1.0 * speed * cost, loadgen_cpu_s=2.0 * speed))
     sizing = calibrate.size_work(pilot, target=0.05)
     assert sizing["metric"] == calibrate.PACED_METRIC and sizing["pilot_ratio"] == pytest.approx(1.3)
     assert sizing["work"] == round(0.05 * calibrate.PILOT_WORK / 0.3)
@@ -120,10 +118,10 @@ def _paced_run(work_factor, common_sd=0.12, blocks=12):
     for rep in range(blocks):
         for arm, factor in (("regular", 1.0), (AA_ARM, 1.0), (WORK_ARM, work_factor)):
             speed = rng.gauss(1, common_sd)  # each cell its own: adjacent cells differ too
-            sample = _sample(arm, rep, 8.0 * speed * factor * rng.gauss(1, 0.01), 100_000)
-            sample.update(offered_rate=50_000, rate_sustained=True, server_cpu_s=sample["cpu_us_per_request"] * 0.2,
-                          loadgen_cpu_s=1.6 * speed * rng.gauss(1, 0.01))  # 200K requests per cell
-            out.append(sample)
+            cpu = 8.0 * speed * factor * rng.gauss(1, 0.01)
+            out.append(_sample(arm, rep, cpu, 100_000, offered_rate=50_000, rate_sustained=True,
+                               server_cpu_s=cpu * 0.2,  # 200K requests per cell
+                               loadgen_cpu_s=1.6 * speed * rng.gauss(1, 0.01)))
     return stats.summarize(out)
 
 
@@ -135,15 +133,15 @@ def test_paced_calibration_is_judged_on_server_cpu_against_wrk_cpu_which_cancels
     assert result["family_size"] == 10  # 2 arms x 5 metrics: paced runs add it to the family
     assert "server CPU per wrk CPU" in calibrate.render_markdown(result, __import__("pathlib").Path("/x/run"))
     # the same cells judged on CPU/request alone: the common factor hides the cost
-    cpu = [c["metrics"]["cpu_us_per_request"] for c in _paced_run(1.05)["comparisons"] if c["arm"] == WORK_ARM]
-    assert cpu[0]["verdict"] == stats.NO_DIFFERENCE and cpu[0]["mde"] > 0.05
+    cpu = [c.metrics["cpu_us_per_request"] for c in _paced_run(1.05).comparisons if c.arm == WORK_ARM]
+    assert cpu[0].verdict == stats.NO_DIFFERENCE and cpu[0].mde > 0.05
 
 
 def test_the_paced_metric_exists_only_at_equal_offered_load():
     metric = stats.METRICS["cpu_per_loadgen_cpu"]
-    assert metric.extract({"server_cpu_s": 1.0, "loadgen_cpu_s": 2.0, "offered_rate": None}) is None
-    assert metric.extract({"server_cpu_s": 1.0, "loadgen_cpu_s": 2.0, "offered_rate": 5000}) == 0.5
-    assert metric.extract({"server_cpu_s": 1.0, "loadgen_cpu_s": 0.0, "offered_rate": 5000}) is None
-    assert stats.compared_metrics([{"offered_rate": None}]) == stats.COMPARED_METRICS
-    assert stats.compared_metrics([{"offered_rate": 5000}]) == (*stats.COMPARED_METRICS, "cpu_per_loadgen_cpu")
+    assert metric.extract(make_sample(server_cpu_s=1.0, loadgen_cpu_s=2.0, offered_rate=None)) is None
+    assert metric.extract(make_sample(server_cpu_s=1.0, loadgen_cpu_s=2.0, offered_rate=5000)) == 0.5
+    assert metric.extract(make_sample(server_cpu_s=1.0, loadgen_cpu_s=0.0, offered_rate=5000)) is None
+    assert stats.compared_metrics([make_sample(offered_rate=None)]) == stats.COMPARED_METRICS
+    assert stats.compared_metrics([make_sample(offered_rate=5000)]) == (*stats.COMPARED_METRICS, "cpu_per_loadgen_cpu")
     assert calibrate.judge(_run(1.0, 1.05), SIZING)["metric"] == calibrate.METRIC  # unpaced

@@ -32,8 +32,9 @@ def test_a_run_against_itself_changes_nothing(tmp_path):
     run = copy_run("study-loopback", tmp_path)
     result = compare.compare_runs(run, run)
     assert result["config_changes"] == [] and result["environment_changes"] == []
-    assert all(r["change"] == pytest.approx(0) and r["verdict"] == stats.NO_DIFFERENCE for r in result["ratio_changes"])
-    assert all(m["verdict"] == stats.NO_DIFFERENCE for c in result["cells"] for m in c["metrics"].values())
+    assert all(r.ratio.change == pytest.approx(0) and r.ratio.verdict == stats.NO_DIFFERENCE
+               for r in result["ratio_changes"])
+    assert all(m.verdict == stats.NO_DIFFERENCE for c in result["cells"] for m in c.metrics.values())
 
 
 def test_a_faster_zc_cell_shows_in_its_ratio_and_its_cell_only(tmp_path):
@@ -41,12 +42,12 @@ def test_a_faster_zc_cell_shows_in_its_ratio_and_its_cell_only(tmp_path):
     b = copy_run("study-loopback", tmp_path, "b")
     scale_arm(b, "zc", 4000, 1.25)
     result = compare.compare_runs(a, b)
-    moved = [r for r in result["ratio_changes"] if r["verdict"] != stats.NO_DIFFERENCE]
-    assert {(r["arm"], r["conns"], r["metric"]) for r in moved} == {
+    moved = [r for r in result["ratio_changes"] if r.ratio.verdict != stats.NO_DIFFERENCE]
+    assert {(r.arm, r.conns, r.metric) for r in moved} == {
         ("zc", 4000, "requests_per_s"), ("zc", 4000, "latency_mean_us"), ("zc", 4000, "latency_p99_us")}
-    assert all(r["verdict"] == "better" for r in moved)
-    changed_cells = {(c["arm"], c["conns"]) for c in result["cells"]
-                     if c["metrics"]["requests_per_s"]["verdict"] != stats.NO_DIFFERENCE}
+    assert all(r.ratio.verdict == "better" for r in moved)
+    changed_cells = {(c.arm, c.conns) for c in result["cells"]
+                     if c.metrics["requests_per_s"].verdict != stats.NO_DIFFERENCE}
     assert changed_cells == {("zc", 4000)}
     text = compare.render_compare(result)
     assert "**+25% better**" in text

@@ -13,7 +13,7 @@ import yaml
 
 from zcbench import bench, hostfacts, hosts
 from zcbench.config import HOSTS_PATH, Config, ConfigError
-from zcbench.plan import Cell
+from zcbench.samples import Cell
 from zcbench.wrk import ERROR_KINDS, HEADLINE_PERCENTILES, WrkRun, combine_results, split_evenly
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # what a remote host runs the facts with (Ansible needs it there too)
@@ -82,21 +82,21 @@ def test_a_sample_of_two_loadgens_sums_their_rates_and_is_bound_by_the_busiest()
                            measured=[run(fast, 0.5, 2.0), run(slow, 1.95, 2.0)],
                            server_counters=None, server_cpu_s=1.0, loadgen_cores=1,
                            loadgen_names=["lg1", "lg2"])
-    assert s["requests"] == 80000
-    assert s["requests_per_s"] == pytest.approx(30000 + 20000)  # each over its own clock
-    assert [part["host"] for part in s["loadgens"]] == ["lg1", "lg2"]
-    assert s["loadgens"][1]["cpu_share"] == pytest.approx(0.975)
-    assert s["loadgen_cpu_share"] == pytest.approx(0.975) and s["loadgen_bound"]
-    assert s["loadgen_cpu_s"] == pytest.approx(2.45)
-    assert s["cpu_us_per_request"] == pytest.approx(1e6 / 80000)
-    json.dumps(s)
+    assert s.requests == 80000
+    assert s.requests_per_s == pytest.approx(30000 + 20000)  # each over its own clock
+    assert [part.host for part in s.loadgens] == ["lg1", "lg2"]
+    assert s.loadgens[1].cpu_share == pytest.approx(0.975)
+    assert s.loadgen_cpu_share == pytest.approx(0.975) and s.loadgen_bound
+    assert s.loadgen_cpu_s == pytest.approx(2.45)
+    assert s.cpu_us_per_request == pytest.approx(1e6 / 80000)
+    json.dumps(s.to_json())
 
 
 def test_the_cores_of_a_loadgen_are_its_threads_at_most():
     result = wrk_result([100.0] * 1000, 1_000_000)
     s = bench.build_sample(CELL, started_at="a", finished_at="b", measured=[run(result, 0.98, 1.0, threads=1)],
                            server_counters=None, server_cpu_s=1.0, loadgen_cores=4)
-    assert s["loadgen_cpu_share"] == pytest.approx(0.98)  # one thread: one core, not four
+    assert s.loadgen_cpu_share == pytest.approx(0.98)  # one thread: one core, not four
 
 
 # --- the Config an inventory gives -----------------------------------------------------------

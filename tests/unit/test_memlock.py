@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 from zcbench import memlock, report
+from zcbench.samples import Errors
+from zcbench.stats import GroupSummary, RunStats
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 MIB = 1 << 20
@@ -16,16 +18,24 @@ def manifest(drop=True, memlock_bytes=8 * MIB, cpus=(0, 1)):
             "cpus": {"server": list(cpus)}}
 
 
-def group(reps=3, arm="zc", conns=1000, size=88, **counters):
+def group(reps=3, arm="zc", conns=1000, size=88, counters=True, **counts):
     base = {"zc_enomem": 0, "fallback_cap": 0, "fallback_budget": 0, "fallback_enomem": 0,
             "zc_pages_peak": 0, "zc_page_budget": 0}
-    return {"arm": arm, "conns": conns, "response_size": size, "reps": reps, "counters": {**base, **counters}}
+    return GroupSummary(server="zcbench", arm=arm, conns=conns, response_size=size, sample_indexes=list(range(reps)),
+                        metrics={}, counters={**base, **counts} if counters else None, zc_inflight_peak=None,
+                        copied_share=None, zc_send_share=None, loadgen_bound_reps=0, offered_rate=None,
+                        rate_unsustained_reps=0, loadgen_cpu_share_max=None, errors=Errors(), wrk_requests=0,
+                        server_responses=None, responses_per_request=None, responses_unexplained=None)
+
+
+def summary(groups):
+    return RunStats(samples_count=0, arms=[], conns=[], response_sizes=[], groups=groups, comparisons=[])
 
 
 def test_nothing_to_explain_without_enomem_or_budget_fallbacks():
     assert memlock.explain(manifest(), group(fallback_cap=500, zc_page_budget=6000)) is None
-    assert memlock.explain(manifest(), {"arm": "nginx", "counters": None}) is None
-    assert memlock.glance_line({"groups": [group(fallback_cap=9)]}, manifest()) is None
+    assert memlock.explain(manifest(), group(arm="nginx", counters=False)) is None
+    assert memlock.glance_line(summary([group(fallback_cap=9)]), manifest()) is None
 
 
 def test_enomem_names_the_dropped_capability_the_limit_the_budget_and_the_peak():
@@ -58,8 +68,8 @@ def test_enomem_with_the_capability_kept_or_no_budget_says_so():
 
 def test_glance_line_picks_the_worst_cell_and_counts_the_others():
     groups = [group(conns=100, fallback_budget=50), group(conns=4000, zc_enomem=7, fallback_enomem=7),
-              group(conns=1000), {"arm": "nginx", "counters": None}]
-    line = memlock.glance_line({"groups": groups}, manifest())
+              group(conns=1000), group(arm="nginx", counters=False)]
+    line = memlock.glance_line(summary(groups), manifest())
     assert line.startswith("- **Memlock** (2 cells had -ENOMEM or budget fallbacks; this is the worst): ")
     assert "7 SEND_ZC -ENOMEM at zc, 4000 conns" in line
 

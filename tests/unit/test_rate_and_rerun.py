@@ -13,6 +13,8 @@ from zcbench.config import Config, ConfigError, rate_key, rerun_config
 from zcbench.plan import plan_cells
 from zcbench.samples import load_samples
 
+from sample_factory import make_sample
+
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
 
@@ -29,7 +31,7 @@ def test_rate_option_fixed_auto_and_bad():
 
 def test_auto_rates_offer_a_share_of_the_slower_arm_per_cell():
     def sample(arm, conns, rps):
-        return {"cell": {"arm": arm, "conns": conns, "response_size": 88}, "requests_per_s": rps}
+        return make_sample(arm, conns=conns, requests_per_s=rps)
     pilot = [sample("regular", 100, 100_000.0), sample("zc", 100, 90_000.0), sample("zc", 100, 94_000.0),
              sample("regular", 1000, 200_000.0), sample("zc", 1000, 210_000.0)]
     # the slower arm by its mean over the pilot's repetitions
@@ -48,16 +50,16 @@ def test_equal_load_report_shows_offered_and_achieved_and_does_not_compare_a_sho
     summary = summary_mod.build_summary(manifest, load_samples(run / "samples.jsonl"))
     text = report.render_markdown(summary, manifest)
     assert "## At equal offered load" in text and "| Offered | Achieved |" in text
-    short = stats.find_comparison(summary, "zc", 1000, 88)
-    assert short["rate_unsustained"] and short["metrics"]["cpu_us_per_request"]["verdict"] == stats.NOT_SUSTAINED
+    short = summary.comparison("zc", 1000, 88)
+    assert short.rate_unsustained and short.metrics["cpu_us_per_request"].verdict == stats.NOT_SUSTAINED
     # the fixture's truth at 100 conns: zc costs 6 % more CPU per request, found at equal load
-    found = stats.find_comparison(summary, "zc", 100, 88)["metrics"]["cpu_us_per_request"]
-    assert found["verdict"] == stats.WORSE and found["delta"] == pytest.approx(0.06, abs=0.01)
+    found = summary.comparison("zc", 100, 88).metrics["cpu_us_per_request"]
+    assert found.verdict == stats.WORSE and found.delta == pytest.approx(0.06, abs=0.01)
     glance = text[text.index("## At a glance"):text.index("## At equal offered load")]
     assert glance.index("CPU/request") < glance.index("p99 latency")  # the headline follows the physics
     assert "not compared" in glance
     # the short cell is left out of the Holm family
-    assert found["family_size"] == 5  # one cell compared, 5 metrics at equal load
+    assert found.family_size == 5  # one cell compared, 5 metrics at equal load
 
 
 def _manifest_of(config: Config, tmp_path: Path) -> Path:

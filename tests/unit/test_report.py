@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import fmt, report, stats
+from zcbench import fmt, report
 from zcbench.samples import load_samples
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
@@ -33,9 +33,9 @@ def rendered(tmp_path_factory):
 @pytest.mark.parametrize("name", ["study-loopback", "sweep-win", "incomplete"])
 def test_render_run_writes_summary_report_and_plots(rendered, name):
     run_dir, summary, _ = rendered[name]
-    assert json.loads((run_dir / "summary.json").read_text()) == json.loads(json.dumps(summary))
-    assert summary["plots"]
-    for plot in summary["plots"]:
+    assert json.loads((run_dir / "summary.json").read_text()) == json.loads(json.dumps(summary.to_json()))
+    assert summary.plots
+    for plot in summary.plots:
         assert (run_dir / plot).read_bytes()[:8] == PNG_MAGIC
     leftovers = [p.name for p in run_dir.rglob(".*")]
     assert leftovers == []  # no temp file of an atomic write is left behind
@@ -44,11 +44,11 @@ def test_render_run_writes_summary_report_and_plots(rendered, name):
 def test_study_table_has_the_study_shape_and_traces_to_samples(rendered):
     run_dir, summary, text = rendered["study-loopback"]
     assert "| Conns | Regular Send | ZC Send | Throughput Delta | Latency Delta |" in text
-    samples = {s["cell"]["index"]: s for s in load_samples(run_dir / "samples.jsonl")}
+    samples = {s.cell.index: s for s in load_samples(run_dir / "samples.jsonl")}
     for conns in (100, 1000, 4000):
-        group = stats.find_group(summary, "zc", conns, 88)
-        rps = statistics.fmean(samples[i]["requests_per_s"] for i in group["sample_indexes"])
-        latency = statistics.fmean(samples[i]["latency_us"]["mean"] for i in group["sample_indexes"])
+        group = summary.group("zc", conns, 88)
+        rps = statistics.fmean(samples[i].requests_per_s for i in group.sample_indexes)
+        latency = statistics.fmean(samples[i].latency_us.mean for i in group.sample_indexes)
         assert f"{fmt.rate(rps)} req/s, {fmt.micros(latency)}" in text
 
 
@@ -72,8 +72,8 @@ def test_loadgen_bound_cells_are_flagged(rendered):
 def test_counters_copied_share_and_nginx_reference(rendered):
     _, summary, text = rendered["study-loopback"]
     assert "## nginx reference" in text and "## Server counters and checks" in text
-    zc = stats.find_group(summary, "zc", 4000, 88)
-    assert fmt.count(zc["counters"]["fallback_cap"]) in text
+    zc = summary.group("zc", 4000, 88)
+    assert fmt.count(zc.counters["fallback_cap"]) in text
     assert "Copied share** of ZC sends: 100%" in text
     assert "## nginx reference" not in rendered["sweep-win"][2]
 
@@ -81,13 +81,13 @@ def test_counters_copied_share_and_nginx_reference(rendered):
 def test_report_says_where_the_raw_samples_are(rendered):
     _, summary, text = rendered["study-loopback"]
     assert "`samples.jsonl`" in text
-    group = stats.find_group(summary, "zc", 4000, 88)
-    assert ",".join(map(str, group["sample_indexes"])) in text
+    group = summary.group("zc", 4000, 88)
+    assert ",".join(map(str, group.sample_indexes)) in text
 
 
 def test_incomplete_run_has_a_banner_and_short_cells(rendered):
     _, summary, text = rendered["incomplete"]
-    assert summary["complete"] is False and summary["samples_count"] == 7  # torn line skipped
+    assert summary.complete is False and summary.samples_count == 7  # torn line skipped
     assert "INCOMPLETE RUN" in text and "interrupted by the user" in text
     assert "(1/10 reps)" in text and "untested" in text
     assert "| Kernel | unknown |" in text  # the manifest lacks "host"
@@ -96,12 +96,13 @@ def test_incomplete_run_has_a_banner_and_short_cells(rendered):
 
 def test_sweep_section_only_for_several_sizes(rendered):
     _, summary, text = rendered["sweep-win"]
-    assert "## Response-size sweep" in text and "sweep" in summary
+    assert "## Response-size sweep" in text and summary.sweep
     assert "**zc** at 100 conns: 16 KiB" in text
-    assert "plots/sweep_ratio.png" in summary["plots"]
+    assert "plots/sweep_ratio.png" in summary.plots
     assert sweep_crossover_text(rendered["sweep-copied"][2]).endswith("every send was copied")
     assert "## Response-size sweep" not in rendered["study-loopback"][2]
-    assert "sweep" not in rendered["study-loopback"][1]
+    assert rendered["study-loopback"][1].sweep is None
+    assert "sweep" not in json.loads((rendered["study-loopback"][0] / "summary.json").read_text())
 
 
 def sweep_crossover_text(text: str) -> str:
@@ -113,7 +114,7 @@ def test_render_without_manifest_says_unknown(tmp_path):
     (run_dir / "manifest.json").unlink()
     summary = report.render_run(run_dir)
     text = (run_dir / "report.md").read_text()
-    assert summary["run_id"] == "unknown" and "| Git | unknown |" in text
+    assert summary.run_id == "unknown" and "| Git | unknown |" in text
 
 
 def test_rerender_removes_a_plot_the_samples_no_longer_support(tmp_path):
@@ -124,7 +125,7 @@ def test_rerender_removes_a_plot_the_samples_no_longer_support(tmp_path):
     (run_dir / "samples.jsonl").write_text("".join(
         line for line in lines if json.loads(line)["cell"]["response_size"] == 88))
     summary = report.render_run(run_dir)
-    assert summary["response_sizes"] == [88]
+    assert summary.response_sizes == [88]
     assert not (run_dir / "plots" / "sweep_ratio.png").exists()
 
 
@@ -139,7 +140,7 @@ def test_empty_samples_file_renders_a_report_saying_so(tmp_path):
     run_dir = copy_run("incomplete", tmp_path)
     (run_dir / "samples.jsonl").write_text("")
     summary = report.render_run(run_dir)
-    assert summary["groups"] == [] and summary["plots"] == []
+    assert summary.groups == [] and summary.plots == []
     assert "No sample was recorded." in (run_dir / "report.md").read_text()
 
 
@@ -155,11 +156,13 @@ def test_numbers_read_like_the_study():
 
 
 def test_ratio_axis_keeps_one_and_cuts_runaway_intervals():
+    from types import SimpleNamespace as Ratio
+
     from zcbench import plots
 
-    tight = [{"ratio": 1.2, "ci": [1.1, 1.3]}]
+    tight = [Ratio(ratio=1.2, ci=[1.1, 1.3])]
     low, high, clipped = plots._ratio_limits(tight)
     assert low < 1.0 and 1.3 < high < 1.4 and not clipped
-    wild = [{"ratio": 0.76, "ci": [0.001, 480.0]}]
+    wild = [Ratio(ratio=0.76, ci=[0.001, 480.0])]
     low, high, clipped = plots._ratio_limits(wild)
     assert clipped and low > 0.3 and high < 2.5

@@ -13,7 +13,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from zcbench import stats
-from zcbench.samples import load_samples
+from zcbench.samples import Sample, load_samples
+
+from sample_factory import make_sample
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
@@ -27,20 +29,20 @@ def test_paired_test_matches_scipy_ttest_rel_on_logs():
     arm = [104.0, 106.0, 101.5, 106.0, 103.0, 105.5]
     result = stats.paired_test(_logs(zip(base, arm)))
     expected = scipy_stats.ttest_rel([math.log(v) for v in arm], [math.log(v) for v in base])
-    assert result["p"] == pytest.approx(float(expected.pvalue))
-    assert result["ratio"] == pytest.approx(math.exp(statistics.fmean(_logs(zip(base, arm)))))
+    assert result.p == pytest.approx(float(expected.pvalue))
+    assert result.ratio == pytest.approx(math.exp(statistics.fmean(_logs(zip(base, arm)))))
     # The 95 % interval is scipy's t interval of the mean log ratio, exponentiated.
     one = scipy_stats.ttest_1samp(_logs(zip(base, arm)), 0.0).confidence_interval(0.95)
-    assert result["ci95"] == pytest.approx([math.exp(one.low), math.exp(one.high)])
+    assert result.ci95 == pytest.approx([math.exp(one.low), math.exp(one.high)])
 
 
 def test_paired_test_edges():
-    assert stats.paired_test([])["ratio"] is None
+    assert stats.paired_test([]).ratio is None
     single = stats.paired_test([0.1])
-    assert single["ratio"] == pytest.approx(math.exp(0.1)) and single["p"] is None
+    assert single.ratio == pytest.approx(math.exp(0.1)) and single.p is None
     same = stats.paired_test([0.05, 0.05, 0.05])
-    assert same["p"] == 0.0 and same["ci95"] == pytest.approx([math.exp(0.05)] * 2)
-    assert stats.paired_test([0.0, 0.0])["p"] == 1.0
+    assert same.p == 0.0 and same.ci95 == pytest.approx([math.exp(0.05)] * 2)
+    assert stats.paired_test([0.0, 0.0]).p == 1.0
 
 
 @pytest.mark.parametrize("p_values", [
@@ -57,7 +59,9 @@ def test_holm_matches_its_definition(p_values):
 
 
 def _comparison(pairs, metric="requests_per_s"):
-    return {"metrics": {metric: stats.compare_paired(pairs, metric)}}
+    return stats.ArmComparison(server="zcbench", arm="zc", baseline_arm="regular", conns=100, response_size=88,
+                               baseline_indexes=[], arm_indexes=[], short_blocks=[], rate_unsustained=False,
+                               metrics={metric: stats.compare_paired(pairs, metric)})
 
 
 def _pairs(rng, n, effect, sd, block_sd=0.0):
@@ -78,11 +82,11 @@ def test_significant_exactly_when_the_holm_interval_excludes_one():
     stats.apply_holm(comparisons)
     seen = set()
     for c in comparisons:
-        m = c["metrics"]["requests_per_s"]
-        excludes_one = m["ci"][0] > 1 or m["ci"][1] < 1
-        significant = m["verdict"] in (stats.BETTER, stats.WORSE)
-        assert significant == excludes_one == (m["p_adjusted"] < stats.ALPHA)
-        assert m["p_adjusted"] >= m["p"] and m["family_size"] == 8
+        m = c.metrics["requests_per_s"]
+        excludes_one = m.ci[0] > 1 or m.ci[1] < 1
+        significant = m.verdict in (stats.BETTER, stats.WORSE)
+        assert significant == excludes_one == (m.p_adjusted < stats.ALPHA)
+        assert m.p_adjusted >= m.p and m.family_size == 8
         seen.add(significant)
     assert seen == {True, False}  # both kinds occurred, so the check above means something
 
@@ -91,17 +95,17 @@ def test_verdict_direction_follows_the_metric():
     rng = random.Random(9)
     faster = stats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "requests_per_s")
     slower_latency = stats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "latency_p99_us")
-    assert faster["verdict"] == stats.BETTER and slower_latency["verdict"] == stats.WORSE
-    assert stats.compare_paired([(0, 100.0, 120.0)], "requests_per_s")["verdict"] == stats.TOO_FEW
-    assert stats.compare_paired([], "requests_per_s")["verdict"] == stats.NO_DATA
+    assert faster.verdict == stats.BETTER and slower_latency.verdict == stats.WORSE
+    assert stats.compare_paired([(0, 100.0, 120.0)], "requests_per_s").verdict == stats.TOO_FEW
+    assert stats.compare_paired([], "requests_per_s").verdict == stats.NO_DATA
 
 
 def test_pairing_removes_block_drift_that_hides_an_effect_from_welch():
     rng = random.Random(3)
     pairs = _pairs(rng, 10, 0.03, 0.005, block_sd=0.10)  # drift 10 %, effect 3 %, noise 0.5 %
     paired = stats.compare_paired(pairs, "requests_per_s")
-    assert paired["verdict"] == stats.BETTER
-    assert paired["p_welch_logs"] > stats.ALPHA  # unpaired, the drift swamps the effect
+    assert paired.verdict == stats.BETTER
+    assert paired.p_welch_logs > stats.ALPHA  # unpaired, the drift swamps the effect
 
 
 def test_minimum_detectable_effect_has_the_power_it_claims():
@@ -109,7 +113,7 @@ def test_minimum_detectable_effect_has_the_power_it_claims():
     sd, n, trials = 0.03, 10, 2000
     mde = stats.minimum_detectable_effect(sd * math.sqrt(2), n)
     rng = random.Random(11)
-    hits = sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, n, math.log1p(mde), sd)))["p"]
+    hits = sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, n, math.log1p(mde), sd))).p
                < stats.ALPHA for _ in range(trials))
     error = 4 * math.sqrt(stats.POWER * (1 - stats.POWER) / trials)
     assert abs(hits / trials - stats.POWER) < error
@@ -129,7 +133,7 @@ def test_minimum_detectable_effect_shrinks_with_blocks_and_stricter_levels_raise
 def test_aa_false_positive_rate_is_alpha():
     """Identical arms: the paired test says "different" ALPHA of the time, within Monte Carlo error."""
     rng, trials = random.Random(21), 4000
-    hits = sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, 6, 0.0, 0.03, 0.05)))["p"]
+    hits = sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, 6, 0.0, 0.03, 0.05))).p
                < stats.ALPHA for _ in range(trials))
     error = 3 * math.sqrt(stats.ALPHA * (1 - stats.ALPHA) / trials)
     assert abs(hits / trials - stats.ALPHA) < error
@@ -142,14 +146,14 @@ def test_holm_keeps_the_family_wise_error_of_a_report():
     for _ in range(reports):
         family = [_comparison(_pairs(rng, 6, 0.0, 0.03)) for _ in range(12)]
         stats.apply_holm(family)
-        any_false += any(c["metrics"]["requests_per_s"]["verdict"] != stats.NO_DIFFERENCE for c in family)
+        any_false += any(c.metrics["requests_per_s"].verdict != stats.NO_DIFFERENCE for c in family)
     assert any_false / reports < stats.ALPHA + 3 * math.sqrt(stats.ALPHA * (1 - stats.ALPHA) / reports)
 
 
 def test_power_rises_with_the_number_of_blocks():
     rng, trials = random.Random(13), 600
     def power(n):
-        return sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, n, 0.02, 0.02)))["p"]
+        return sum(stats.paired_test(_logs((b, a) for _, b, a in _pairs(rng, n, 0.02, 0.02))).p
                    < stats.ALPHA for _ in range(trials)) / trials
     low, mid, high = power(3), power(6), power(12)
     assert low < mid < high
@@ -160,7 +164,7 @@ def test_old_range_rule_is_gone_more_blocks_never_hide_a_real_effect():
     """The issue's simulation: 3 % noise, a 2-sigma effect. Detection must grow with n."""
     rng, trials = random.Random(17), 400
     def detection(n):
-        return sum(stats.compare_paired(_pairs(rng, n, 0.06, 0.03), "requests_per_s")["verdict"]
+        return sum(stats.compare_paired(_pairs(rng, n, 0.06, 0.03), "requests_per_s").verdict
                    == stats.BETTER for _ in range(trials)) / trials
     assert detection(3) < detection(10) < detection(30)
     assert detection(30) > 0.95
@@ -168,16 +172,14 @@ def test_old_range_rule_is_gone_more_blocks_never_hide_a_real_effect():
 
 def test_paired_values_pair_by_block_and_skip_missing_blocks():
     def sample(arm, rep, rps):
-        return {"cell": {"arm": arm, "rep": rep, "index": rep}, "requests_per_s": rps}
+        return make_sample(arm, rep, requests_per_s=rps)
     base = [sample("regular", 0, 100.0), sample("regular", 1, 110.0), sample("regular", 2, 90.0)]
     arm = [sample("zc", 2, 99.0), sample("zc", 0, 105.0)]  # block 1 missing (cut short)
     assert stats.paired_values(base, arm, "requests_per_s") == [(0, 100.0, 105.0), (2, 90.0, 99.0)]
 
 
-def _paced_samples(arm: str, cpu_per_req: list[float], short: set[int]) -> list[dict]:
-    return [{"cell": {"arm": arm, "rep": rep, "index": rep, "server": "zcbench", "conns": 100,
-                      "response_size": 88},
-             "cpu_us_per_request": cpu, "offered_rate": 1000, "rate_sustained": rep not in short}
+def _paced_samples(arm: str, cpu_per_req: list[float], short: set[int]) -> list[Sample]:
+    return [make_sample(arm, rep, cpu_us_per_request=cpu, offered_rate=1000, rate_sustained=rep not in short)
             for rep, cpu in enumerate(cpu_per_req)]
 
 
@@ -189,11 +191,11 @@ def test_a_block_short_of_the_offered_rate_is_left_out_of_the_pairs():
     base, arm = _paced_samples("regular", base_cpu, set()), _paced_samples("zc", arm_cpu, {3})
     assert [b for b, _, _ in stats.paired_values(base, arm, "cpu_us_per_request")] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     summary = stats.summarize(base + arm)
-    [comparison] = summary["comparisons"]
-    assert comparison["short_blocks"] == [3] and not comparison["rate_unsustained"]
-    cpu = comparison["metrics"]["cpu_us_per_request"]
-    assert cpu["verdict"] == stats.WORSE and cpu["n_pairs"] == 9
-    assert cpu["delta"] == pytest.approx(0.05, abs=1e-9)
+    [comparison] = summary.comparisons
+    assert comparison.short_blocks == [3] and not comparison.rate_unsustained
+    cpu = comparison.metrics["cpu_us_per_request"]
+    assert cpu.verdict == stats.WORSE and cpu.n_pairs == 9
+    assert cpu.delta == pytest.approx(0.05, abs=1e-9)
 
 
 def test_a_cell_short_in_too_many_blocks_is_not_compared():
@@ -202,9 +204,9 @@ def test_a_cell_short_in_too_many_blocks_is_not_compared():
     for short, expected in ((set(range(allowed)), False), (set(range(allowed + 1)), True)):
         # the baseline's short blocks count as much as the arm's
         summary = stats.summarize(_paced_samples("regular", cpu, short) + _paced_samples("zc", cpu, set()))
-        [comparison] = summary["comparisons"]
-        assert comparison["rate_unsustained"] is expected
-        verdict = comparison["metrics"]["cpu_us_per_request"]["verdict"]
+        [comparison] = summary.comparisons
+        assert comparison.rate_unsustained is expected
+        verdict = comparison.metrics["cpu_us_per_request"].verdict
         assert (verdict == stats.NOT_SUSTAINED) is expected
 
 
@@ -212,9 +214,9 @@ def test_compare_unpaired_is_welch_on_logs():
     a, b = [100.0, 101.0, 99.0, 100.5], [110.0, 111.0, 109.0, 110.2]
     c = stats.compare_unpaired(a, b, "requests_per_s")
     expected = scipy_stats.ttest_ind([math.log(v) for v in b], [math.log(v) for v in a], equal_var=False)
-    assert c["p"] == pytest.approx(float(expected.pvalue))
-    assert c["verdict"] == stats.BETTER and c["ci95"][0] > 1
-    assert stats.compare_unpaired([100.0], [120.0], "requests_per_s")["verdict"] == stats.TOO_FEW
+    assert c.p == pytest.approx(float(expected.pvalue))
+    assert c.verdict == stats.BETTER and c.ci95[0] > 1
+    assert stats.compare_unpaired([100.0], [120.0], "requests_per_s").verdict == stats.TOO_FEW
 
 
 def test_ratio_change_detects_a_moved_ratio_and_ignores_a_steady_one():
@@ -222,57 +224,57 @@ def test_ratio_change_detects_a_moved_ratio_and_ignores_a_steady_one():
     before = stats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
     same = stats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
     moved = stats.compare_paired(_pairs(rng, 10, 0.10, 0.01), "requests_per_s")
-    assert stats.ratio_change(before, same)["verdict"] == stats.NO_DIFFERENCE
+    assert stats.ratio_change(before, same).verdict == stats.NO_DIFFERENCE
     changed = stats.ratio_change(before, moved)
-    assert changed["verdict"] == stats.BETTER
-    assert changed["change"] == pytest.approx(moved["ratio"] / before["ratio"] - 1)
+    assert changed.verdict == stats.BETTER
+    assert changed.change == pytest.approx(moved.ratio / before.ratio - 1)
 
 
 def test_counter_totals_sum_counts_and_take_the_peak_of_peaks():
-    samples = [{"server_counters": {"responses": 10, "zc_inflight_peak": 7}},
-               {"server_counters": {"responses": 5, "zc_inflight_peak": 9}}, {"server_counters": None}]
+    samples = [make_sample(server_counters={"responses": 10, "zc_inflight_peak": 7}),
+               make_sample(server_counters={"responses": 5, "zc_inflight_peak": 9}), make_sample(server_counters=None)]
     assert stats.counter_totals(samples) == {"responses": 15, "zc_inflight_peak": 9}
 
 
 def test_describe_reports_mean_interval_and_spread():
     d = stats.describe([1.0, 2.0, 6.0])
-    assert d["mean"] == pytest.approx(3.0) and d["median"] == 2.0
-    assert d["ci95"][0] < 3.0 < d["ci95"][1]
-    assert stats.describe([5.0])["ci95"] is None and stats.describe([])["n"] == 0
+    assert d.mean == pytest.approx(3.0) and d.median == 2.0
+    assert d.ci95[0] < 3.0 < d.ci95[1]
+    assert stats.describe([5.0]).ci95 is None and stats.describe([]).n == 0
 
 
 def test_summarize_uses_every_sample_exactly_once_and_traces_means():
     samples = load_samples(RUNS / "study-loopback" / "samples.jsonl")
     summary = stats.summarize(samples)
-    used = sorted(i for g in summary["groups"] for i in g["sample_indexes"])
-    assert used == sorted(s["cell"]["index"] for s in samples)
-    by_index = {s["cell"]["index"]: s for s in samples}
-    for group in summary["groups"]:
-        rps = [by_index[i]["requests_per_s"] for i in group["sample_indexes"]]
-        assert group["metrics"]["requests_per_s"]["mean"] == pytest.approx(statistics.fmean(rps))
-        assert all(by_index[i]["cell"]["arm"] == group["arm"] for i in group["sample_indexes"])
+    used = sorted(i for g in summary.groups for i in g.sample_indexes)
+    assert used == sorted(s.cell.index for s in samples)
+    by_index = {s.cell.index: s for s in samples}
+    for group in summary.groups:
+        rps = [by_index[i].requests_per_s for i in group.sample_indexes]
+        assert group.metrics["requests_per_s"].mean == pytest.approx(statistics.fmean(rps))
+        assert all(by_index[i].cell.arm == group.arm for i in group.sample_indexes)
 
 
 def test_summarize_counts_copied_share_and_loadgen_bound_cells():
     summary = stats.summarize(load_samples(RUNS / "study-loopback" / "samples.jsonl"))
-    zc = stats.find_group(summary, "zc", 1000, 88)
-    assert zc["copied_share"] == pytest.approx(zc["counters"]["zc_copied"] / zc["counters"]["zc_notifs"])
-    assert stats.find_group(summary, "regular", 1000, 88)["copied_share"] is None  # no ZC sends
-    assert stats.find_group(summary, "nginx", 1000, 88)["counters"] is None
-    assert stats.find_group(summary, "regular", 100, 88)["loadgen_bound_reps"] == 10
-    assert stats.find_group(summary, "regular", 1000, 88)["loadgen_bound_reps"] == 0
+    zc = summary.group("zc", 1000, 88)
+    assert zc.copied_share == pytest.approx(zc.counters["zc_copied"] / zc.counters["zc_notifs"])
+    assert summary.group("regular", 1000, 88).copied_share is None  # no ZC sends
+    assert summary.group("nginx", 1000, 88).counters is None
+    assert summary.group("regular", 100, 88).loadgen_bound_reps == 10
+    assert summary.group("regular", 1000, 88).loadgen_bound_reps == 0
 
 
 def test_summarize_compares_every_non_baseline_arm_against_regular():
     summary = stats.summarize(load_samples(RUNS / "study-loopback" / "samples.jsonl"))
-    compared = {(c["arm"], c["conns"]) for c in summary["comparisons"]}
+    compared = {(c.arm, c.conns) for c in summary.comparisons}
     assert compared == {(arm, conns) for arm in ("zc", "nginx") for conns in (100, 1000, 4000)}
-    c = stats.find_comparison(summary, "zc", 4000, 88)
-    assert c["baseline_indexes"] == stats.find_group(summary, "regular", 4000, 88)["sample_indexes"]
+    c = summary.comparison("zc", 4000, 88)
+    assert c.baseline_indexes == summary.group("regular", 4000, 88).sample_indexes
     # The fixture's truth: zc clearly slower at 4000 connections, no difference at 1000.
-    assert c["metrics"]["requests_per_s"]["verdict"] == stats.WORSE
-    at_1000 = stats.find_comparison(summary, "zc", 1000, 88)["metrics"]["requests_per_s"]
-    assert at_1000["verdict"] == stats.NO_DIFFERENCE and at_1000["mde"] > 0
+    assert c.metrics["requests_per_s"].verdict == stats.WORSE
+    at_1000 = summary.comparison("zc", 1000, 88).metrics["requests_per_s"]
+    assert at_1000.verdict == stats.NO_DIFFERENCE and at_1000.mde > 0
 
 
 @pytest.mark.parametrize("responses, requests, expected", [

@@ -9,15 +9,16 @@ from zcbench import stats, sweep
 from zcbench import summary as summary_mod
 from zcbench.config import ConfigError
 from zcbench.plan import plan_cells
-from zcbench.samples import load_samples
+from zcbench.samples import Sample, load_samples
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
 
-def summary_of(name: str, edit=None) -> dict:
+def summary_of(name: str, edit=None) -> stats.RunStats:
+    """A fixture run's statistics; `edit` changes each sample's JSON object first."""
     samples = load_samples(RUNS / name / "samples.jsonl")
     if edit:
-        samples = [edit(json.loads(json.dumps(s))) for s in samples]
+        samples = [Sample.from_json(edit(json.loads(json.dumps(s.to_json())))) for s in samples]
     return stats.summarize(samples)
 
 
@@ -57,10 +58,10 @@ def test_sweep_config_passes_bench_validation_through():
 def test_crossover_significant_win():
     summary = summary_of("sweep-win")
     zc, fixed = summary_mod.crossover(summary, "zc", 100), summary_mod.crossover(summary, "zc-fixed", 100)
-    assert (zc["status"], zc["size"]) == ("crossover", 16384)
-    assert (fixed["status"], fixed["size"]) == ("crossover", 4096)
-    assert zc["ratio_ci"][0] > 1.0
-    assert "16 KiB" in zc["text"]
+    assert (zc.status, zc.size) == ("crossover", 16384)
+    assert (fixed.status, fixed.size) == ("crossover", 4096)
+    assert zc.ratio_ci[0] > 1.0
+    assert "16 KiB" in zc.text
 
 
 def _scale_rps(arm, size, factor):
@@ -74,10 +75,10 @@ def _scale_rps(arm, size, factor):
 def test_crossover_is_not_credited_when_a_larger_size_is_significantly_worse():
     # zc made clearly worse at the largest size: no size below it may be the crossover...
     summary = summary_of("sweep-win", _scale_rps("zc", 262144, 0.7))
-    assert stats.find_comparison(summary, "zc", 100, 262144)["metrics"]["requests_per_s"]["verdict"] == stats.WORSE
-    assert summary_mod.crossover(summary, "zc", 100)["status"] == "none in range"
+    assert summary.comparison("zc", 100, 262144).metrics["requests_per_s"].verdict == stats.WORSE
+    assert summary_mod.crossover(summary, "zc", 100).status == "none in range"
     # ...while zc-fixed, untouched, keeps its own.
-    assert summary_mod.crossover(summary, "zc-fixed", 100)["size"] == 4096
+    assert summary_mod.crossover(summary, "zc-fixed", 100).size == 4096
 
 
 def test_crossover_skips_a_size_whose_own_sends_were_copied():
@@ -86,22 +87,22 @@ def test_crossover_skips_a_size_whose_own_sends_were_copied():
             sample["server_counters"]["zc_copied"] = sample["server_counters"]["zc_notifs"]
         return sample
     result = summary_mod.crossover(summary_of("sweep-win", copied_at_16k), "zc", 100)
-    assert (result["status"], result["size"]) == ("crossover", 65536)
+    assert (result.status, result.size) == ("crossover", 65536)
 
 
 def test_crossover_no_win():
     summary = summary_of("sweep-nowin")
     result = summary_mod.crossover(summary, "zc", 100)
-    assert result["status"] == "none in range" and result["size"] is None
-    assert result["text"].startswith(summary_mod.NONE_IN_RANGE)
+    assert result.status == "none in range" and result.size is None
+    assert result.text.startswith(summary_mod.NONE_IN_RANGE)
 
 
 def test_crossover_all_copied_wins_over_a_significant_ratio():
     summary = summary_of("sweep-copied")
-    c = stats.find_comparison(summary, "zc", 100, 262144)
-    assert c["metrics"]["requests_per_s"]["verdict"] == stats.BETTER  # the fixture's lucky "win"
+    c = summary.comparison("zc", 100, 262144)
+    assert c.metrics["requests_per_s"].verdict == stats.BETTER  # the fixture's lucky "win"
     result = summary_mod.crossover(summary, "zc", 100)
-    assert result["status"] == "not measurable" and result["text"] == summary_mod.NOT_MEASURABLE_COPIED
+    assert result.status == "not measurable" and result.text == summary_mod.NOT_MEASURABLE_COPIED
 
 
 def test_one_uncopied_notification_does_not_make_a_copied_size_creditable():
@@ -112,9 +113,9 @@ def test_one_uncopied_notification_does_not_make_a_copied_size_creditable():
         return sample
 
     summary = summary_of("sweep-copied", one_less_copied)
-    assert 0.99 < stats.find_group(summary, "zc", 100, 262144)["copied_share"] < 1.0
+    assert 0.99 < summary.group("zc", 100, 262144).copied_share < 1.0
     result = summary_mod.crossover(summary, "zc", 100)
-    assert result["status"] != "crossover" and result["size"] is None
+    assert result.status != "crossover" and result.size is None
 
 
 def test_crossover_without_any_zc_notification():
@@ -124,24 +125,24 @@ def test_crossover_without_any_zc_notification():
         return sample
 
     result = summary_mod.crossover(summary_of("sweep-win", no_zc), "zc", 100)
-    assert result["text"] == summary_mod.NOT_MEASURABLE_NO_ZC
+    assert result.text == summary_mod.NOT_MEASURABLE_NO_ZC
 
 
 def test_sweep_rows_carry_throughput_ratio_cpu_per_kib_and_copied_share():
     summary = summary_of("sweep-win")
     rows = summary_mod.sweep_rows(summary)
     assert len(rows) == 6 * 3
-    row = next(r for r in rows if r["arm"] == "zc" and r["response_size"] == 65536)
-    group = stats.find_group(summary, "zc", 100, 65536)
-    assert row["sample_indexes"] == group["sample_indexes"]
-    assert row["gbit_per_s"] == pytest.approx(row["requests_per_s"] * 65536 * 8 / 1e9)
-    assert row["cpu_us_per_kib"] == pytest.approx(row["cpu_us_per_request"] / 64)
-    assert row["copied_share"] == 0.0
-    base = next(r for r in rows if r["arm"] == "regular" and r["response_size"] == 65536)
-    assert base["ratio"] is None  # the baseline has no ratio to itself
+    row = next(r for r in rows if r.arm == "zc" and r.response_size == 65536)
+    group = summary.group("zc", 100, 65536)
+    assert row.sample_indexes == group.sample_indexes
+    assert row.gbit_per_s == pytest.approx(row.requests_per_s * 65536 * 8 / 1e9)
+    assert row.cpu_us_per_kib == pytest.approx(row.cpu_us_per_request / 64)
+    assert row.copied_share == 0.0
+    base = next(r for r in rows if r.arm == "regular" and r.response_size == 65536)
+    assert base.ratio is None  # the baseline has no ratio to itself
     # the paired ratio: geometric mean of the per-block ratios, close to the ratio of means here
-    assert row["ratio"] == pytest.approx(row["requests_per_s"] / base["requests_per_s"], rel=0.01)
-    assert row["mde"] > 0
+    assert row.ratio == pytest.approx(row.requests_per_s / base.requests_per_s, rel=0.01)
+    assert row.mde > 0
 
 
 def test_is_sweep_only_with_several_sizes():

@@ -1,0 +1,66 @@
+"""zcbench.samples: a Sample reads and writes samples.jsonl's objects unchanged, old ones too."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zcbench import bench, samples
+from zcbench.samples import Cell, Sample
+from zcbench.wrk import WrkRun
+
+RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
+WRK = {"zcbench_wrk": 1, "requests": 1000, "duration_us": 1_000_000, "bytes": 88000, "requests_per_s": 1000.0,
+       "errors": {"connect": 0, "read": 2, "write": 0, "timeout": 1, "status": 3},
+       "latency_us": {"mean": 900.0, "stdev": 50.0, "min": 10, "max": 9000, "p50": 880, "p75": 950,
+                      "p90": 1000, "p99": 1500, "p99.9": 3000, "p99.99": 8000},
+       "percentiles_us": [[50, 880], [100, 9000]]}
+#: Keys a sample of this zcbench has that the fixtures' older samples lack, and what they read as.
+NEWER_KEYS = {"non_2xx": None, "server_responses": None, "responses_minus_requests": None,
+              "loadgen_wall_s": None, "loadgens": [], "server_exit": None}
+
+
+def measured() -> Sample:
+    cell = Cell(index=4, server="zcbench", arm="zc", conns=10, response_size=88, rep=2)
+    runs = [WrkRun(WRK, 0.9, 1.0, ("wrk", "-t", "1"), 1), WrkRun(WRK, 0.5, 1.1, ("wrk", "-t", "1"), 1)]
+    return bench.build_sample(cell, started_at="a", finished_at="b", measured=runs,
+                              server_counters={"responses": 2010}, server_cpu_s=0.4, loadgen_cores=1,
+                              server_exit={"code": 0}, offered_rate=2000, loadgen_names=["lg1", "lg2"])
+
+
+def test_a_measured_sample_round_trips_through_its_json_line(tmp_path):
+    sample = measured()
+    path = tmp_path / samples.SAMPLES_FILE
+    samples.append_sample(path, sample)
+    line = json.loads(path.read_text())
+    assert line["schema"] == samples.SCHEMA_VERSION
+    assert line["latency_us"]["p99.9"] == 3000 and "p99_9" not in line["latency_us"]
+    assert line["loadgens"][1]["host"] == "lg2" and line["loadgens"][0]["latency_us"]["min"] == 10
+    assert line["errors"] == {kind: 2 * n for kind, n in WRK["errors"].items()} and line["non_2xx"] == 6  # two loadgens
+    assert samples.load_samples(path) == [sample]
+    assert Sample.from_json(sample.to_json()).to_json() == sample.to_json()
+
+
+@pytest.mark.parametrize("run", sorted(p.name for p in RUNS.iterdir()))
+def test_old_fixture_samples_load_and_keep_every_value(run):
+    lines = [json.loads(line) for line in (RUNS / run / "samples.jsonl").read_text().splitlines(keepends=True)
+             if line.endswith("\n")]
+    loaded = samples.load_samples(RUNS / run / "samples.jsonl")
+    assert len(loaded) == len(lines) > 0
+    for original, sample in zip(lines, loaded):
+        assert sample.to_json() == NEWER_KEYS | original  # nothing lost, nothing changed
+        assert sample.latency_us.p99_99 == original["latency_us"]["p99.99"]
+        assert sample.cell.to_json() == original["cell"]
+
+
+def test_a_sample_of_another_schema_is_refused(tmp_path):
+    path = tmp_path / samples.SAMPLES_FILE
+    path.write_text(json.dumps(measured().to_json() | {"schema": 2}) + "\n")
+    with pytest.raises(ValueError, match="schema 2"):
+        samples.load_samples(path)
+
+
+def test_errors_add_up_and_total():
+    errors = samples.Errors.from_json(WRK["errors"])
+    assert (errors + errors).to_json() == {kind: 2 * n for kind, n in WRK["errors"].items()}
+    assert errors.total == 6
