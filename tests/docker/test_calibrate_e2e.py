@@ -46,3 +46,26 @@ def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_
     assert pilot["config"]["arms"] == ["regular", samples.WORK_ARM] and pilot["complete"]
     for run in (manifest, pilot):
         assert containers.run_containers(docker_client, run["run_id"]) == []
+
+
+@pytest.mark.timeout(300)
+def test_a_paced_calibration_chooses_one_rate_then_sizes_and_judges_at_it(tmp_path, docker_client,
+                                                                         zcbench_images, port):
+    proc = subprocess.run(
+        [INVOKE, "calibrate", "--out", str(tmp_path), "--port", str(port), "--quiet", "--repeat", "2",
+         "--duration", "1", "--warmup", "1", "--conns", "20", "--seed", "6", "--rate", "auto"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[0])
+    result = json.loads((run_dir / "calibration.json").read_text())
+    assert result["metric"] == result["sizing"]["metric"] == "cpu_per_loadgen_cpu"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    pilot = json.loads((Path(result["sizing"]["pilot_run"]) / "manifest.json").read_text())
+    # one rate pilot, whose rate both the sizing pilot and the calibration were offered
+    rates = manifest["config"]["cell_rates"]
+    assert rates and pilot["config"]["cell_rates"] == rates
+    assert manifest["config"]["extra"]["rate_pilot_run"] == pilot["config"]["extra"]["rate_pilot_run"]
+    offered = {s.offered_rate for run in (run_dir, Path(result["sizing"]["pilot_run"]))
+               for s in samples.load_samples(run / "samples.jsonl")}
+    assert offered == set(rates.values())
+    assert len(list(tmp_path.glob("*-rate-pilot"))) == 1
