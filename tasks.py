@@ -101,8 +101,8 @@ RUN_HELP = {
     "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.PROVISIONED_CPUS_HELP}]",
     "threads": "wrk threads, at least 1 [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
     "path": f"loopback|veth (veth: wrk in its own netns across a veth + bridge) [{_B.DEFAULT_PATH}]",
-    "rate": "requests/s wrk offers every arm of a cell (paced), or auto = 70% of the slower arm's "
-            "saturation, measured by a short pilot [off: as fast as wrk can]",
+    "rate": "requests/s wrk offers every arm of a cell (paced); auto = 70% of the slower arm's "
+            f"saturation, measured by a short pilot; off = as fast as wrk can [{_B.DEFAULT_RATE}]",
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
     "inventory": "hosts file: the server on its `server` host, wrk on every `loadgen` host, together; "
@@ -116,7 +116,7 @@ RUN_DEFAULTS = dict(
     response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT),
     drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK), nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS,
     loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH,
-    rate="", out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL, inventory="",
+    rate=_B.DEFAULT_RATE, out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL, inventory="",
 )
 
 
@@ -144,7 +144,7 @@ def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN
           response_size=RUN_DEFAULTS["response_size"], zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"],
           drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"], nofile="", server_cpus=RUN_DEFAULTS["server_cpus"],
           loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"], threads="", port=RUN_DEFAULTS["port"],
-          path=RUN_DEFAULTS["path"], rate="", out=RUN_DEFAULTS["out"], quiet=False, seed="",
+          path=RUN_DEFAULTS["path"], rate=RUN_DEFAULTS["rate"], out=RUN_DEFAULTS["out"], quiet=False, seed="",
           label=RUN_DEFAULTS["label"], from_="", inventory=""):
     """Run the A/B benchmark (regular send vs SEND_ZC) and write results/<UTC time>-<label>/."""
     from zcbench import bench as bench_mod
@@ -175,7 +175,7 @@ def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN
 })
 def calibrate(c, conns="100", duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S),
               repeat=str(_B.DEFAULT_REPEAT), server_cpus=_B.DEFAULT_SERVER_CPUS,
-              loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), rate="",
+              loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), rate=_B.DEFAULT_RATE,
               out=str(_B.DEFAULT_OUT), quiet=False, seed="", label="calibrate"):
     """Check the bench's verdicts on this host: an A/A must say no difference, ~5% injected CPU must be found."""
     from zcbench import calibrate as cal
@@ -229,12 +229,13 @@ def compare(c, run_a, run_b):
       help={k: v for k, v in RUN_HELP.items() if k != "response_size"} | {
     "sizes": "comma-separated response sizes (88, 512, 1k, 4k, ... 1m) [88,512,1k,4k,16k,64k,256k,1m]",
     "conns": "comma-separated connection counts [100]", "mode": "regular|zc|zc-fixed|all [all]",
-    "label": "suffix of the run directory name [sweep]"})
+    "label": "suffix of the run directory name [sweep]",
+    "rate": RUN_HELP["rate"].replace(f"[{_B.DEFAULT_RATE}]", f"[{_B.RATE_OFF}: the crossover is in throughput]")})
 def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", server=RUN_DEFAULTS["server"],
           duration=RUN_DEFAULTS["duration"], warmup=RUN_DEFAULTS["warmup"], repeat=RUN_DEFAULTS["repeat"],
           zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"], drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"],
           nofile="", server_cpus=RUN_DEFAULTS["server_cpus"], loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"],
-          threads="", port=RUN_DEFAULTS["port"], path=RUN_DEFAULTS["path"], rate="", out=RUN_DEFAULTS["out"],
+          threads="", port=RUN_DEFAULTS["port"], path=RUN_DEFAULTS["path"], rate=_B.RATE_OFF, out=RUN_DEFAULTS["out"],
           quiet=False, seed="", label="sweep", inventory=""):
     """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
     from zcbench import sweep as sweep_mod

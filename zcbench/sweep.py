@@ -36,6 +36,6 @@ def run_sweep(config: Config) -> Path:
     """Run the sweep's matrix through the bench (which renders the report); the run directory."""
     from zcbench import bench  # needs Docker: imported only when a sweep really runs
 
-    return bench.run_bench(config)
+    return bench.run(config)  # with --rate auto, its rate pilot first
 
 

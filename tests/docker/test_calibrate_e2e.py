@@ -22,7 +22,7 @@ def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_
                                                                            zcbench_images, port):
     proc = subprocess.run(
         [INVOKE, "calibrate", "--out", str(tmp_path), "--port", str(port), "--quiet", "--repeat", "3",
-         "--duration", "1", "--warmup", "1", "--conns", "20", "--seed", "5"],
+         "--duration", "1", "--warmup", "1", "--conns", "20", "--seed", "5", "--rate", "off"],
         cwd=ROOT, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stderr
     run_dir = Path(proc.stdout.strip().splitlines()[0])
