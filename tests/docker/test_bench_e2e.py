@@ -20,9 +20,7 @@ INVOKE = str(Path(sys.executable).with_name("invoke"))
 
 
 def bench_command(out: Path, port: int, *args: str) -> list[str]:
-    """`invoke bench` unpaced unless the test says --rate (these tests are about saturation)."""
-    pacing = [] if "--rate" in args else ["--rate", "off"]
-    return [INVOKE, "bench", "--out", str(out), "--port", str(port), "--quiet", *pacing, *args]
+    return [INVOKE, "bench", "--out", str(out), "--port", str(port), "--quiet", *args]
 
 
 def only_run_dir(out: Path) -> Path:

@@ -22,7 +22,7 @@ from zcbench.images import TAGS
 pytestmark = [pytest.mark.lab, pytest.mark.docker]  # docker: needs this machine's images
 
 INVOKE = Path(sys.executable).with_name("invoke")
-SHORT_RUN = ["--conns", "20,60", "--duration", "1", "--warmup", "0", "--repeat", "2", "--rate", "off", "--quiet"]
+SHORT_RUN = ["--conns", "20,60", "--duration", "1", "--warmup", "0", "--repeat", "2", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_wrk_on_the_lab_host_every_sample_complete_and_both_hosts_recorded(study
 def test_an_interrupt_removes_the_run_containers_on_both_hosts(study_lab, tmp_path):
     lab = study_lab
     bench = subprocess.Popen([str(INVOKE), "bench", "-i", str(lab.inventory), "--conns", "20",
-                              "--duration", "2", "--warmup", "0", "--repeat", "10", "--rate", "off", "--quiet",
+                              "--duration", "2", "--warmup", "0", "--repeat", "10", "--quiet",
                               "--out", str(tmp_path / "results")], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -202,8 +202,7 @@ def test_two_loadgen_hosts_share_each_cell_and_their_figures_add_up(study_lab, t
         assert built.returncode == 0, built.stderr[-800:]
         assert "lab2" in built.stdout and "sent" in built.stdout  # lab1 already had it
         done = invoke("bench", "-i", str(inventory), "--conns", "41", "--duration", "1", "--warmup", "0",
-                      "--repeat", "2", "--mode", "regular", "--rate", "off", "--quiet",
-                      "--out", str(tmp_path / "results"))
+                      "--repeat", "2", "--mode", "regular", "--quiet", "--out", str(tmp_path / "results"))
         assert done.returncode == 0, done.stderr[-800:]
         run_dir = Path(done.stdout.strip().splitlines()[-1])
         samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
