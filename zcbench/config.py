@@ -26,8 +26,8 @@ DEFAULT_SERVER = "zcbench"
 DEFAULT_CONNS = (100, 1000, 4000)
 DEFAULT_RESPONSE_SIZE = 88  # the study's response (headers + body), bytes
 # Many short blocks: a cell's noise on a shared VM is per cell, not per second (2 s and 5 s cells
-# wander alike), so 30 blocks of 2 s see a 5% CPU cost that 10 of 5 s see only sometimes
-# (README "How a verdict is made": `invoke calibrate` measured both).
+# wander alike). Measured by `invoke calibrate` (README "How a verdict is made"): 30 blocks of
+# 2 s found its 5% at equal load in 3 runs of 3, 10 blocks of 5 s in 3 of 4.
 DEFAULT_DURATION_S = 2
 DEFAULT_WARMUP_S = 1
 DEFAULT_REPEAT = 30  # blocks; the paired test and its MDE improve with their number
