@@ -13,8 +13,9 @@ conditions (its cell, and with --rate its offered rate, chosen once before the p
 against regular with a large, fixed amount of work. The pilot's paired ratio in the judged
 metric gives the effect of one loop iteration, from which the calibration picks the iterations
 that add about TARGET_EFFECT. (Sizing at saturation and judging at a paced rate under-injects:
-a plain response costs more CPU at a lower rate, where fewer requests share each batch.) Both arms of the calibration run in every block beside regular, so the
-family of comparisons (and the Holm adjustment) is that of a two-arm bench.
+a plain response costs more CPU at a lower rate, where fewer requests share each batch.) Both
+arms of the calibration run in every block beside regular, so the family of comparisons (and
+the Holm adjustment) is that of a two-arm bench.
 
 The run directory is an ordinary bench run (report.md, summary.json, samples.jsonl) plus
 calibration.json and calibration.md.

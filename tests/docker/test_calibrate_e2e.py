@@ -17,16 +17,20 @@ pytestmark = pytest.mark.docker
 INVOKE = str(Path(sys.executable).with_name("invoke"))
 
 
+def calibrate(out: Path, port: int, *plan: str) -> tuple[Path, dict]:
+    """`invoke calibrate` on one tiny 20-connection cell; its run directory and calibration.json."""
+    proc = subprocess.run([INVOKE, "calibrate", "--out", str(out), "--port", str(port), "--quiet",
+                           "--duration", "1", "--warmup", "1", "--conns", "20", *plan],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[0])
+    return run_dir, json.loads((run_dir / "calibration.json").read_text())
+
+
 @pytest.mark.timeout(300)
 def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_path, docker_client,
                                                                            zcbench_images, port):
-    proc = subprocess.run(
-        [INVOKE, "calibrate", "--out", str(tmp_path), "--port", str(port), "--quiet", "--repeat", "3",
-         "--duration", "1", "--warmup", "1", "--conns", "20", "--seed", "5", "--rate", "off"],
-        cwd=ROOT, capture_output=True, text=True, timeout=280)
-    assert proc.returncode == 0, proc.stderr
-    run_dir = Path(proc.stdout.strip().splitlines()[0])
-    result = json.loads((run_dir / "calibration.json").read_text())
+    run_dir, result = calibrate(tmp_path, port, "--repeat", "3", "--seed", "5", "--rate", "off")
     for key in ("aa_verdict", "injected_verdict", "injected_effect", "mde", "expected_effect", "passed"):
         assert key in result
     assert result["blocks"] == 3 and result["family_size"] == 8  # 2 arms x 4 metrics, one cell
@@ -51,13 +55,7 @@ def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_
 @pytest.mark.timeout(300)
 def test_a_paced_calibration_chooses_one_rate_then_sizes_and_judges_at_it(tmp_path, docker_client,
                                                                          zcbench_images, port):
-    proc = subprocess.run(
-        [INVOKE, "calibrate", "--out", str(tmp_path), "--port", str(port), "--quiet", "--repeat", "2",
-         "--duration", "1", "--warmup", "1", "--conns", "20", "--seed", "6", "--rate", "auto"],
-        cwd=ROOT, capture_output=True, text=True, timeout=280)
-    assert proc.returncode == 0, proc.stderr
-    run_dir = Path(proc.stdout.strip().splitlines()[0])
-    result = json.loads((run_dir / "calibration.json").read_text())
+    run_dir, result = calibrate(tmp_path, port, "--repeat", "2", "--seed", "6", "--rate", "auto")
     assert result["metric"] == result["sizing"]["metric"] == "cpu_per_loadgen_cpu"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     pilot = json.loads((Path(result["sizing"]["pilot_run"]) / "manifest.json").read_text())
