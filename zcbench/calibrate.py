@@ -28,6 +28,7 @@ import json
 import math
 import statistics
 from pathlib import Path
+from typing import Callable
 
 from zcbench import fmt, stats
 from zcbench.atomic import write_atomic
@@ -39,6 +40,11 @@ TARGET_EFFECT = 0.05  # extra CPU per request the injected work aims at
 #: Iterations per response in the pilot: an effect of tens of percent, easy to measure in a few
 #: blocks, yet light enough for the server to keep up with a paced rate.
 PILOT_WORK = 1500
+#: A pilot whose work added less than this is measured again with twice the work, up to
+#: PILOT_ATTEMPTS pilots: three blocks on a busy host can bury a small effect (a CI run saw
+#: x0.894 for the 1500 iterations that add 20-35% on a quiet run), and a small ratio sizes poorly.
+MIN_PILOT_EFFECT = 0.10
+PILOT_ATTEMPTS = 3
 PILOT_REPEAT = 3
 PILOT_DURATION_S = 3
 CALIBRATION_JSON = "calibration.json"
@@ -59,11 +65,11 @@ def calibration_config(config: Config, work: int) -> Config:
                                servers=("zcbench",))
 
 
-def pilot_config(config: Config) -> Config:
+def pilot_config(config: Config, work: int = PILOT_WORK) -> Config:
     """Regular against a large fixed work, in the calibration's own conditions (its cell and, with
     --rate, its offered rate): a plain response's CPU depends on the load (batching), so the work
     that adds 5% at saturation adds less at a paced rate."""
-    return dataclasses.replace(config, arms=(BASELINE_ARM, WORK_ARM), calibration_work=PILOT_WORK,
+    return dataclasses.replace(config, arms=(BASELINE_ARM, WORK_ARM), calibration_work=work,
                                servers=("zcbench",), repeat=PILOT_REPEAT, duration_s=PILOT_DURATION_S,
                                conns=config.conns[:1], response_sizes=config.response_sizes[:1],
                                label=f"{config.label}-pilot", quiet=True)
@@ -78,26 +84,49 @@ def _arm(samples: list[Sample], arm: str) -> list[Sample]:
     return [s for s in samples if s.cell.arm == arm]
 
 
-def size_work(pilot_samples: list[Sample], target: float = TARGET_EFFECT) -> dict:
-    """Iterations per response that add `target` to the judged metric, from a pilot: the work
-    arm's paired ratio to regular, which grows linearly with the iterations (a fixed CPU cost
-    per response on top of a plain one)."""
+def pilot_ratio(pilot_samples: list[Sample]) -> tuple[str, float, int]:
+    """(metric, the work arm's mean paired ratio to regular in it, blocks paired) of a pilot."""
     metric = metric_of(pilot_samples)
     pairs = stats.paired_values(_arm(pilot_samples, BASELINE_ARM), _arm(pilot_samples, WORK_ARM), metric)
     if not pairs:
         raise CalibrationError("the pilot measured no server CPU per request (no cgroup CPU accounting?)")
-    ratio = math.exp(statistics.fmean(stats.log_ratios(pairs)))
-    effect_per_iteration = (ratio - 1) / PILOT_WORK
+    return metric, math.exp(statistics.fmean(stats.log_ratios(pairs))), len(pairs)
+
+
+def size_work(pilot_samples: list[Sample], pilot_work: int = PILOT_WORK,
+              target: float = TARGET_EFFECT) -> dict:
+    """Iterations per response that add `target` to the judged metric, from a pilot of
+    `pilot_work` iterations: the work arm's paired ratio to regular, which grows linearly with the
+    iterations (a fixed CPU cost per response on top of a plain one)."""
+    metric, ratio, blocks = pilot_ratio(pilot_samples)
+    effect_per_iteration = (ratio - 1) / pilot_work
     if effect_per_iteration <= 0:
         raise CalibrationError(f"the pilot's injected work cost nothing measurable "
                                f"({stats.METRICS[metric].label} ratio {fmt.number(ratio, 3)})")
     work = max(1, round(target / effect_per_iteration))
     plain = stats.metric_values(_arm(pilot_samples, BASELINE_ARM), METRIC)
     plain_us = statistics.fmean(plain) if plain else None
-    return {"pilot_work": PILOT_WORK, "metric": metric, "pilot_ratio": ratio, "pilot_blocks": len(pairs),
+    return {"pilot_work": pilot_work, "metric": metric, "pilot_ratio": ratio, "pilot_blocks": blocks,
             "plain_cpu_us_per_request": plain_us,
             "cpu_us_per_iteration": effect_per_iteration * plain_us if plain_us else None,
             "work": work, "expected_effect": work * effect_per_iteration}
+
+
+def measure_work(run_pilot: Callable[[int], tuple[str, list[Sample]]], log=print) -> dict:
+    """Sizing from pilots run by `run_pilot(work)` (its run directory and samples), doubling the
+    work while a pilot's effect stays below MIN_PILOT_EFFECT; the last pilot sizes whatever it
+    measured. The sizing keeps every pilot tried."""
+    work, tried = PILOT_WORK, []
+    for attempt in range(1, PILOT_ATTEMPTS + 1):
+        run, pilot_samples = run_pilot(work)
+        metric, ratio, _ = pilot_ratio(pilot_samples)
+        tried.append({"work": work, "ratio": ratio, "run": run})
+        if ratio - 1 >= MIN_PILOT_EFFECT or attempt == PILOT_ATTEMPTS:
+            return size_work(pilot_samples, work) | {"pilot_run": run, "pilots": tried}
+        log(f"calibrate: {work} iterations per response moved {stats.METRICS[metric].label} by only "
+            f"{fmt.delta(ratio - 1)} in the pilot; measuring again with {2 * work}")
+        work *= 2
+    raise AssertionError("unreachable")
 
 
 def _comparisons_of(summary: RunStats, arm: str) -> list[ArmComparison]:
@@ -168,6 +197,11 @@ def render_markdown(result: dict, run_dir: Path) -> str:
         f"{fmt.number(result['sizing']['plain_cpu_us_per_request'])} µs CPU per plain request).",
         "",
     ]
+    pilots = result["sizing"].get("pilots", [])
+    if len(pilots) > 1:
+        tried = ", ".join(f"{p['work']} iterations ×{fmt.number(p['ratio'], 3)}" for p in pilots)
+        lines += [f"Pilots tried, the work doubled while its effect stayed below "
+                  f"{fmt.percent(MIN_PILOT_EFFECT, 0)}: {tried}.", ""]
     if not result["passed"]:
         lines += ["With this plan on this host, a change of this size can pass unseen: "
                   "quiet the machine (`invoke doctor`), isolate CPUs (`invoke provision`), or use more "
@@ -186,8 +220,12 @@ def run_calibration(config: Config, log=print) -> Path:
         raise ConfigError("calibrate runs its own arms: leave --mode at regular")
     if config.rate_auto and not config.cell_rates:  # one rate, chosen before sizing, for both runs
         config = bench.with_auto_rates(config, log)
-    pilot_dir = bench.run_bench(pilot_config(config), log=log)
-    sizing = size_work(load_samples(pilot_dir / bench.SAMPLES)) | {"pilot_run": str(pilot_dir)}
+
+    def run_pilot(work: int) -> tuple[str, list[Sample]]:
+        pilot_dir = bench.run_bench(pilot_config(config, work), log=log)
+        return str(pilot_dir), load_samples(pilot_dir / bench.SAMPLES)
+
+    sizing = measure_work(run_pilot, log)
     run_dir = bench.run(calibration_config(config, sizing["work"]), log=log)
     summary = stats.summarize(load_samples(run_dir / bench.SAMPLES))
     result = judge(summary, sizing)

@@ -48,6 +48,7 @@ def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_
     # The pilot is a run of its own, with the large fixed work beside regular.
     pilot = json.loads((Path(sizing["pilot_run"]) / "manifest.json").read_text())
     assert pilot["config"]["arms"] == ["regular", samples.WORK_ARM] and pilot["complete"]
+    assert pilot["config"]["calibration_work"] == sizing["pilot_work"] == sizing["pilots"][-1]["work"]
     for run in (manifest, pilot):
         assert containers.run_containers(docker_client, run["run_id"]) == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,42 @@ def test_size_work_refuses_a_pilot_without_cpu_or_effect():
         calibrate.size_work([_sample("regular", 0, 8.0), _sample(WORK_ARM, 0, 7.9)])
 
 
+def _pilot(ratio):
+    return [_sample("regular", rep, 8.0) for rep in range(3)] + \
+        [_sample(WORK_ARM, rep, 8.0 * ratio) for rep in range(3)]
+
+
+def test_a_pilot_that_moved_too_little_is_measured_again_with_twice_the_work():
+    ratios = {calibrate.PILOT_WORK: 0.894, 2 * calibrate.PILOT_WORK: 1.4}
+    asked, said = [], []
+
+    def run_pilot(work):
+        asked.append(work)
+        return f"/pilot-{work}", _pilot(ratios[work])
+
+    sizing = calibrate.measure_work(run_pilot, said.append)
+    assert asked == [calibrate.PILOT_WORK, 2 * calibrate.PILOT_WORK] and len(said) == 1
+    assert sizing["pilot_work"] == 2 * calibrate.PILOT_WORK
+    assert sizing["pilot_run"] == f"/pilot-{2 * calibrate.PILOT_WORK}"
+    assert [p["work"] for p in sizing["pilots"]] == asked
+    assert sizing["work"] == round(0.05 * 2 * calibrate.PILOT_WORK / 0.4)
+
+
+def test_a_pilot_that_moved_enough_is_used_at_once_and_the_last_one_sizes_what_it_saw():
+    asked = []
+
+    def run_pilot(work, ratio=1.25):
+        asked.append(work)
+        return "/p", _pilot(ratio)
+
+    assert calibrate.measure_work(run_pilot, print)["pilot_work"] == calibrate.PILOT_WORK and len(asked) == 1
+    small = calibrate.measure_work(lambda work: ("/p", _pilot(1.05)), lambda line: None)
+    assert len(small["pilots"]) == calibrate.PILOT_ATTEMPTS
+    assert small["pilot_work"] == calibrate.PILOT_WORK * 2 ** (calibrate.PILOT_ATTEMPTS - 1)
+    with pytest.raises(calibrate.CalibrationError, match="cost nothing"):
+        calibrate.measure_work(lambda work: ("/p", _pilot(0.9)), lambda line: None)
+
+
 def _run(aa_factor, work_factor, blocks=10):
     import random
     rng = random.Random(1)
@@ -71,7 +108,11 @@ def test_judge_passes_when_the_aa_is_quiet_and_the_injected_cost_is_found():
     assert result["injected_verdict"] == stats.WORSE
     assert result["injected_effect"] == pytest.approx(0.05, abs=0.01)
     assert result["family_size"] == 8 and result["mde"] > 0
-    assert "PASSED" in calibrate.render_markdown(result, __import__("pathlib").Path("/x/run"))
+    page = calibrate.render_markdown(result, Path("/x/run"))
+    assert "PASSED" in page and "Pilots tried" not in page
+    twice = dict(result, sizing=SIZING | {"pilots": [{"work": 1500, "ratio": 0.894, "run": "/a"},
+                                                     {"work": 3000, "ratio": 1.4, "run": "/b"}]})
+    assert "1500 iterations ×0.894, 3000 iterations ×1.4" in calibrate.render_markdown(twice, Path("/x/run"))
 
 
 def test_judge_fails_on_a_false_alarm_and_on_a_missed_cost():
@@ -79,7 +120,7 @@ def test_judge_fails_on_a_false_alarm_and_on_a_missed_cost():
     assert not alarm["passed"] and alarm["aa_verdict"] == "false alarm"
     missed = calibrate.judge(_run(1.0, 1.0), SIZING)
     assert not missed["passed"] and missed["injected_verdict"] == stats.NO_DIFFERENCE
-    assert "FAILED" in calibrate.render_markdown(missed, __import__("pathlib").Path("/x/run"))
+    assert "FAILED" in calibrate.render_markdown(missed, Path("/x/run"))
 
 
 def test_injected_work_cannot_reach_a_real_comparison():
@@ -131,7 +172,7 @@ def test_paced_calibration_is_judged_on_server_cpu_against_wrk_cpu_which_cancels
     assert result["passed"] and result["injected_verdict"] == stats.WORSE
     assert result["injected_effect"] == pytest.approx(0.05, abs=0.015)
     assert result["family_size"] == 10  # 2 arms x 5 metrics: paced runs add it to the family
-    assert "server CPU per wrk CPU" in calibrate.render_markdown(result, __import__("pathlib").Path("/x/run"))
+    assert "server CPU per wrk CPU" in calibrate.render_markdown(result, Path("/x/run"))
     # the same cells judged on CPU/request alone: the common factor hides the cost
     cpu = [c.metrics["cpu_us_per_request"] for c in _paced_run(1.05).comparisons if c.arm == WORK_ARM]
     assert cpu[0].verdict == stats.NO_DIFFERENCE and cpu[0].mde > 0.05
