@@ -1,6 +1,7 @@
 -- zcbench wrk script: done() prints ONE line holding a JSON object with everything zcbench
 -- needs, so nothing parses wrk's human-readable text. Latencies are in microseconds,
--- duration in microseconds (as wrk measures them).
+-- duration in microseconds (as wrk measures them). A script that dofile()s this one may define
+-- paced_report(num): a list of {key, JSON text} pairs printed as the object "paced" (else null).
 
 -- The finer percentile table for plots (the headline ones are printed separately).
 local table_percentiles = {
@@ -10,6 +11,7 @@ local table_percentiles = {
 local headline = { {"p50", 50}, {"p75", 75}, {"p90", 90}, {"p99", 99}, {"p99.9", 99.9}, {"p99.99", 99.99} }
 
 local function num(x)
+  if x == nil then return "null" end
   if x ~= x or x == math.huge or x == -math.huge then return "null" end
   if x == math.floor(x) and math.abs(x) < 2^53 then return string.format("%.0f", x) end
   return string.format("%.10g", x)
@@ -51,5 +53,6 @@ done = function(summary, latency, requests)
                         {"timeout", num(e.timeout)}, {"status", num(e.status)} })},
     {"latency_us", object(lat)},
     {"percentiles_us", "[" .. table.concat(rows, ",") .. "]"},
+    {"paced", paced_report and object(paced_report(num)) or "null"},
   }) .. "\n")
 end

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from zcbench import containers, counters, images, manifest, samples
+from zcbench import containers, counters, images, manifest, samples, wrk
 from zcbench.config import (HOSTS_PATH, Config, ConfigError, format_cpus, host_limit, inventory_hosts,
                             port_in_use, rate_key)
 from zcbench.plan import plan_cells
@@ -236,12 +236,21 @@ def remove_run_networks(client, run_id: str) -> None:
 # --- one cell ---------------------------------------------------------------------------------
 
 
-def rate_fields(offered: int | None, achieved: float | None) -> dict:
-    """What a sample records about pacing (all null when wrk ran as fast as it could)."""
+def rate_fields(offered: int | None, results: list[dict]) -> dict:
+    """What a sample records about pacing (all null when wrk ran as fast as it could): the
+    achieved rate is over the paced window (wrk's duration less its connection ramp), summed
+    over the loadgens."""
     if not offered:
-        return {"offered_rate": None, "achieved_rate": None, "rate_sustained": None}
+        return {"offered_rate": None, "achieved_rate": None, "rate_sustained": None,
+                "paced_window_s": None, "lapsed_slots": None}
+    rates = [wrk.achieved_rate(result) for result in results]
+    achieved = None if None in rates else sum(rates)
+    windows = [wrk.paced_window_s(result) for result in results]
+    lapsed = [(result.get("paced") or {}).get("lapsed_slots") for result in results]
     return {"offered_rate": offered, "achieved_rate": achieved,
-            "rate_sustained": achieved is not None and achieved >= samples.RATE_SUSTAINED_SHARE * offered}
+            "rate_sustained": achieved is not None and achieved >= samples.RATE_SUSTAINED_SHARE * offered,
+            "paced_window_s": None if None in windows else max(windows),
+            "lapsed_slots": None if None in lapsed else sum(lapsed)}
 
 
 def loadgen_share(run: WrkRun, cores: int) -> float | None:
@@ -257,7 +266,8 @@ def loadgen_record(host: str, run: WrkRun, cores: int) -> samples.LoadgenPart:
         host=host, requests=int(result["requests"]), duration_us=result["duration_us"],
         requests_per_s=result["requests_per_s"], errors=samples.Errors.from_json(result["errors"]),
         latency_us=dict(result["latency_us"]), cpu_s=run.cpu_s, wall_s=run.wall_s,
-        cpu_share=loadgen_share(run, cores), command=list(run.command))
+        cpu_share=loadgen_share(run, cores), command=list(run.command),
+        paced_window_s=wrk.paced_window_s(result), achieved_rate=wrk.achieved_rate(result))
 
 
 def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measured: WrkRun | list[WrkRun],
@@ -305,7 +315,7 @@ def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measu
         loadgens=parts,
         server_exit=server_exit,
         wrk_command=list(runs[0].command),
-        **rate_fields(offered_rate, requests_per_s),
+        **rate_fields(offered_rate, [run.result for run in runs]),
     )
 
 
@@ -478,7 +488,7 @@ def auto_rates(pilot_samples: list[samples.Sample], share: float = AUTO_RATE_SHA
     """Per cell ("conns/size"), `share` of the slowest arm's mean saturated rate in the pilot."""
     per_arm: dict[str, dict[str, list[float]]] = {}
     for sample in pilot_samples:
-        cell, rps = sample.cell, sample.requests_per_s
+        cell, rps = sample.cell, sample.achieved_rate or sample.requests_per_s
         if rps:
             key = rate_key(cell.conns, cell.response_size)
             per_arm.setdefault(key, {}).setdefault(cell.arm, []).append(rps)

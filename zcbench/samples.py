@@ -47,8 +47,14 @@ A sample is a JSON object:
       "server_exit": {"code": 0, ...}, # how the cell's server container ended
       "wrk_command": ["wrk", ...],     # the exact measured command line
       "offered_rate": 60000,           # --rate: requests/s offered (null: as fast as wrk can)
-      "achieved_rate": 59950.2,        # requests_per_s, when paced
-      "rate_sustained": true           # achieved >= RATE_SUSTAINED_SHARE * offered (null: unpaced)
+      "achieved_rate": 59950.2,        # requests / paced_window_s (several loadgens: the sum of
+                                       # theirs, each in its `loadgens` part)
+      "rate_sustained": true,          # achieved >= RATE_SUSTAINED_SHARE * offered (null: unpaced)
+      "paced_window_s": 1.78,          # wrk's duration less the time its threads spent opening
+                                       # connections before the first slot (wrk.paced.ramp_ms_mean):
+                                       # nothing is offered before it (longest of the loadgens')
+      "lapsed_slots": 0                # slots paced.lua dropped because wrk fell behind by more
+                                       # than its MAX_LAG_MS (summed over threads and loadgens)
     }
 """
 
@@ -166,6 +172,8 @@ class LoadgenPart:
     wall_s: float
     cpu_share: float | None
     command: list[str]
+    paced_window_s: float | None = None  # --rate: duration less the connection ramp
+    achieved_rate: float | None = None  # --rate: requests / paced_window_s
 
     @classmethod
     def from_json(cls, obj: dict) -> LoadgenPart:
@@ -198,6 +206,8 @@ class Sample:
     offered_rate: int | None = None
     achieved_rate: float | None = None
     rate_sustained: bool | None = None
+    paced_window_s: float | None = None
+    lapsed_slots: int | None = None
     non_2xx: int | None = None
     server_responses: int | None = None
     responses_minus_requests: int | None = None

@@ -56,6 +56,22 @@ def parse_wrk_json(stdout: str) -> dict:
     raise WrkError(f"no zcbench JSON line in wrk's output: {stdout.strip()[-300:] or '(empty)'}")
 
 
+def paced_window_s(result: dict) -> float | None:
+    """Seconds over which a paced wrk offered its rate: its duration less the time its threads
+    took to open their connections before the first slot (paced.lua's mean ramp). None for an
+    unpaced run, or one whose threads never took a slot."""
+    ramp_ms = (result.get("paced") or {}).get("ramp_ms_mean")
+    if ramp_ms is None:
+        return None
+    return max(0.0, result["duration_us"] / 1e6 - ramp_ms / 1e3)
+
+
+def achieved_rate(result: dict) -> float | None:
+    """Requests per second over the paced window: what the offered rate is judged against."""
+    window = paced_window_s(result)
+    return result["requests"] / window if window else None
+
+
 @dataclass(frozen=True)
 class WrkRun:
     result: dict  # the report.lua object
@@ -132,6 +148,19 @@ def combine_results(results: list[dict]) -> dict:
         "errors": {kind: sum(r["errors"][kind] for r in results) for kind in ERROR_KINDS},
         "latency_us": latency,
         "percentiles_us": [[row[0][0], max(value for _, value in row)] for row in rows],
+        "paced": _combined_paced([r.get("paced") for r in results]),
         "combined_from": len(results),
         "percentiles_combined": "highest of the loadgens' (an upper bound of the combined percentile)",
     }
+
+
+def _combined_paced(parts: list[dict | None]) -> dict | None:
+    """The loadgens' paced objects as one: counts summed, the longest ramp (each loadgen's own
+    window stays in its part of the sample; the combined achieved rate is the sum of theirs)."""
+    if not parts or any(part is None for part in parts):
+        return None
+    ramps = [part.get("ramp_ms_max") for part in parts]
+    return {"threads": sum(part["threads"] for part in parts),
+            "ramp_ms_max": None if None in ramps else max(ramps),
+            "slots": sum(part["slots"] for part in parts),
+            "lapsed_slots": sum(part["lapsed_slots"] for part in parts)}

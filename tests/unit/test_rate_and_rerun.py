@@ -38,10 +38,36 @@ def test_auto_rates_offer_a_share_of_the_slower_arm_per_cell():
     assert bench.auto_rates(pilot, share=0.7) == {rate_key(100, 88): 64_400, rate_key(1000, 88): 140_000}
 
 
+def _paced_result(requests, duration_s, ramp_ms, lapsed=0):
+    return {"requests": requests, "duration_us": duration_s * 1e6,
+            "paced": {"threads": 1, "ramp_ms_mean": ramp_ms, "ramp_ms_max": ramp_ms,
+                      "slots": requests + 100, "lapsed_slots": lapsed}}
+
+
 def test_rate_fields_flag_a_cell_that_fell_short():
-    assert bench.rate_fields(None, 1000.0) == {"offered_rate": None, "achieved_rate": None, "rate_sustained": None}
-    assert bench.rate_fields(1000, 990.0)["rate_sustained"] is True
-    assert bench.rate_fields(1000, 900.0)["rate_sustained"] is False
+    assert bench.rate_fields(None, [_paced_result(1000, 1.0, 0)]) == {
+        "offered_rate": None, "achieved_rate": None, "rate_sustained": None,
+        "paced_window_s": None, "lapsed_slots": None}
+    assert bench.rate_fields(1000, [_paced_result(990, 1.0, 0)])["rate_sustained"] is True
+    assert bench.rate_fields(1000, [_paced_result(900, 1.0, 0, lapsed=95)]) == {
+        "offered_rate": 1000, "achieved_rate": 900.0, "rate_sustained": False,
+        "paced_window_s": 1.0, "lapsed_slots": 95}
+
+
+def test_the_achieved_rate_leaves_out_the_time_wrk_spent_opening_its_connections():
+    # measured: 4000 connections took wrk 232 ms to open, inside its 2.03 s, before any slot
+    opened_late = _paced_result(17930, 2.0318, 232.2)
+    assert 17930 / 2.0318 < 0.97 * 10000  # over wrk's whole duration the cell would look short
+    fields = bench.rate_fields(10000, [opened_late])
+    assert fields["paced_window_s"] == pytest.approx(1.7996)
+    assert fields["achieved_rate"] == pytest.approx(17930 / 1.7996) and fields["rate_sustained"] is True
+    # two loadgens: each over its own window, summed
+    two = bench.rate_fields(20000, [opened_late, _paced_result(10000, 1.0, 0)])
+    assert two["achieved_rate"] == pytest.approx(17930 / 1.7996 + 10000) and two["rate_sustained"]
+    # a run whose threads never took a slot has no window, hence no achieved rate
+    never = {"requests": 0, "duration_us": 1e6, "paced": {"threads": 1, "ramp_ms_mean": None,
+                                                          "ramp_ms_max": None, "slots": 0, "lapsed_slots": 0}}
+    assert bench.rate_fields(1000, [never])["rate_sustained"] is False
 
 
 def test_equal_load_report_shows_offered_and_achieved_and_does_not_compare_a_short_cell():

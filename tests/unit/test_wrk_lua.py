@@ -4,6 +4,7 @@ that zcbench.wrk parses; and the parser on recorded output."""
 import json
 import shutil
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -51,11 +52,14 @@ BODY = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     status = 200
+    delay_s = 0.0
     # headers and body go out in two writes: without TCP_NODELAY, Nagle and delayed ACKs
     # hold every response ~40 ms and the server manages ~90 requests/s
     disable_nagle_algorithm = True
 
     def do_GET(self):  # noqa: N802 - http.server's naming
+        if self.delay_s:
+            time.sleep(self.delay_s)
         self.send_response(self.status)
         self.send_header("Content-Length", str(len(BODY)))
         self.end_headers()
@@ -65,8 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(status):
-    handler = type("H", (Handler,), {"status": status})
+def serve(status, delay_s=0.0):
+    handler = type("H", (Handler,), {"status": status, "delay_s": delay_s})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -110,6 +114,7 @@ def test_report_lua_done_prints_complete_json():
     assert [p for p, _ in table] == sorted(p for p, _ in table) and table[-1][0] == 100
     assert [v for _, v in table] == sorted(v for _, v in table)
     assert table[-1][1] == lat["max"]
+    assert obj["paced"] is None  # only paced.lua reports its schedule
 
 
 @needs_wrk
@@ -152,6 +157,24 @@ def test_paced_lua_offers_the_rate_it_is_given(rate, threads):
     assert free > 2 * rate  # the server could go faster: the pacing is what holds wrk back
     assert paced["requests_per_s"] == pytest.approx(rate, rel=0.1)
     assert paced["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+    schedule = paced["paced"]
+    assert schedule["threads"] == threads and schedule["lapsed_slots"] == 0
+    assert 0 <= schedule["ramp_ms_mean"] <= schedule["ramp_ms_max"] < 1000
+    # every completed request took a slot; idle connections hold one more each when wrk stops
+    assert paced["requests"] <= schedule["slots"] <= paced["requests"] + 8 + threads
+    assert wrk.paced_window_s(paced) < paced["duration_us"] / 1e6
+    assert wrk.achieved_rate(paced) == pytest.approx(rate, rel=0.05)
+
+
+@needs_wrk
+def test_paced_lua_counts_the_slots_it_lets_lapse_when_the_server_holds_every_connection():
+    server = serve(200, delay_s=0.3)  # 8 connections x ~3 responses/s: far below 400/s
+    try:
+        paced = run_paced_wrk(server.server_address[1], 400, 1)
+    finally:
+        server.shutdown()
+    assert paced["paced"]["lapsed_slots"] > 400  # most of 2 s worth of slots could not be taken
+    assert wrk.achieved_rate(paced) < 0.2 * 400
 
 
 @needs_wrk
