@@ -169,14 +169,14 @@ def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN
     "server_cpus": f"CPU list of the server [{_B.PROVISIONED_CPUS_HELP}]",
     "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.PROVISIONED_CPUS_HELP}]",
     "threads": "wrk threads [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
-    "rate": RUN_HELP["rate"].replace(f"[{_B.DEFAULT_RATE}]", f"[{_B.DEFAULT_CALIBRATION_RATE}]"),
+    "rate": RUN_HELP["rate"],
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": "suffix of the run directory name [calibrate]",
 })
 def calibrate(c, conns="100", duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S),
               repeat=str(_B.DEFAULT_REPEAT), server_cpus=_B.DEFAULT_SERVER_CPUS,
               loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT),
-              rate=_B.DEFAULT_CALIBRATION_RATE, out=str(_B.DEFAULT_OUT), quiet=False, seed="", label="calibrate"):
+              rate=_B.DEFAULT_RATE, out=str(_B.DEFAULT_OUT), quiet=False, seed="", label="calibrate"):
     """Check the bench's verdicts on this host: an A/A must say no difference, ~5% injected CPU must be found."""
     from zcbench import calibrate as cal
     from zcbench.config import Config
@@ -230,12 +230,12 @@ def compare(c, run_a, run_b):
     "sizes": "comma-separated response sizes (88, 512, 1k, 4k, ... 1m) [88,512,1k,4k,16k,64k,256k,1m]",
     "conns": "comma-separated connection counts [100]", "mode": "regular|zc|zc-fixed|all [all]",
     "label": "suffix of the run directory name [sweep]",
-    "rate": RUN_HELP["rate"].replace(f"[{_B.DEFAULT_RATE}]", f"[{_B.RATE_OFF}: the crossover is in throughput]")})
+    "rate": RUN_HELP["rate"].replace(f"[{_B.DEFAULT_RATE}]", f"[{_B.DEFAULT_SWEEP_RATE}: the crossover is in throughput]")})
 def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", server=RUN_DEFAULTS["server"],
           duration=RUN_DEFAULTS["duration"], warmup=RUN_DEFAULTS["warmup"], repeat=RUN_DEFAULTS["repeat"],
           zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"], drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"],
           nofile="", server_cpus=RUN_DEFAULTS["server_cpus"], loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"],
-          threads="", port=RUN_DEFAULTS["port"], path=RUN_DEFAULTS["path"], rate=RUN_DEFAULTS["rate"], out=RUN_DEFAULTS["out"],
+          threads="", port=RUN_DEFAULTS["port"], path=RUN_DEFAULTS["path"], rate=_B.DEFAULT_SWEEP_RATE, out=RUN_DEFAULTS["out"],
           quiet=False, seed="", label="sweep", inventory=""):
     """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
     from zcbench import sweep as sweep_mod

@@ -28,7 +28,7 @@ import json
 import math
 import statistics
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from zcbench import fmt, stats
 from zcbench.atomic import write_atomic
@@ -75,9 +75,10 @@ def pilot_config(config: Config, work: int = PILOT_WORK) -> Config:
                                label=f"{config.label}-pilot", quiet=True)
 
 
-def metric_of(samples: list[Sample]) -> str:
-    """The metric the injected cost is sized and judged in: the paced one when the run was paced."""
-    return PACED_METRIC if PACED_METRIC in stats.compared_metrics(samples) else METRIC
+def judged_metric(compared: Iterable[str]) -> str:
+    """The metric the injected cost is sized and judged in, among a run's compared metrics: the
+    paced one when the run was paced."""
+    return PACED_METRIC if PACED_METRIC in compared else METRIC
 
 
 def _arm(samples: list[Sample], arm: str) -> list[Sample]:
@@ -86,7 +87,7 @@ def _arm(samples: list[Sample], arm: str) -> list[Sample]:
 
 def pilot_ratio(pilot_samples: list[Sample]) -> tuple[str, float, int]:
     """(metric, the work arm's mean paired ratio to regular in it, blocks paired) of a pilot."""
-    metric = metric_of(pilot_samples)
+    metric = judged_metric(stats.compared_metrics(pilot_samples))
     pairs = stats.paired_values(_arm(pilot_samples, BASELINE_ARM), _arm(pilot_samples, WORK_ARM), metric)
     if not pairs:
         raise CalibrationError("the pilot measured no server CPU per request (no cgroup CPU accounting?)")
@@ -133,17 +134,11 @@ def _comparisons_of(summary: RunStats, arm: str) -> list[ArmComparison]:
     return [c for c in summary.comparisons if c.arm == arm]
 
 
-def judged_metric(summary: RunStats) -> str:
-    """The metric the injected cost must show up in: the paced one when the run was paced."""
-    compared = {m for c in summary.comparisons for m in c.metrics}
-    return PACED_METRIC if PACED_METRIC in compared else METRIC
-
-
 def judge(summary: RunStats, sizing: dict) -> dict:
     """calibration.json's content from a calibration run's summary."""
     aa = _comparisons_of(summary, AA_ARM)
     work = _comparisons_of(summary, WORK_ARM)
-    metric_name = judged_metric(summary)
+    metric_name = judged_metric({m for c in summary.comparisons for m in c.metrics})
     aa_verdicts = {f"{c.conns}c/{c.response_size}B {metric}": m.verdict
                    for c in aa for metric, m in c.metrics.items()}
     injected = [c.metrics[metric_name] for c in work]

@@ -56,13 +56,14 @@ DEFAULT_SERVER_CPUS = ""
 DEFAULT_LOADGEN_CPUS = ""
 PROVISIONED_CPUS_HELP = "the CPUs `invoke provision` isolates for it (cpu_isolation role defaults)"
 RATE_OFF = "off"
-#: `invoke bench` (and the sweep) let wrk go as fast as it can unless given --rate: at the study's
-#: 1000 and 4000 connections a paced wrk falls short of the offered rate in every block here, as
-#: its measured window includes opening its connections (README, "How a verdict is made").
-DEFAULT_RATE = RATE_OFF
-#: `invoke calibrate` runs one 100-connection cell, at equal offered load: only there does it find
-#: a 5% CPU cost on this VM (server CPU per wrk CPU cancels the machine's momentary speed).
-DEFAULT_CALIBRATION_RATE = "auto"
+#: `invoke bench` and `invoke calibrate` offer every arm of a cell the same rate, 70% of the
+#: slower arm's saturation: at equal load, server CPU per wrk CPU cancels the shared machine's
+#: momentary speed, and the calibration finds a 5% CPU cost on this VM only so (README, "How a
+#: verdict is made"). paced.lua holds the rate at 100-4000 connections once its connection ramp is
+#: left out of the window.
+DEFAULT_RATE = "auto"
+#: The sweep's question is a throughput crossover: wrk goes as fast as it can.
+DEFAULT_SWEEP_RATE = RATE_OFF
 DEFAULT_PORT = 8088
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PATH = "loopback"

@@ -319,7 +319,7 @@ def equal_load_lines(summary: Summary) -> list[str]:
         rows.append([
             group.arm, str(group.conns), fmt.size(group.response_size),
             fmt.rate(group.offered_rate),
-            fmt.rate(group.mean("requests_per_s")) + (f" ⚠ {short}/{group.reps} short" if short else ""),
+            fmt.rate(group.achieved_rate) + (f" ⚠ {short}/{group.reps} short" if short else ""),
             fmt.number(group.mean("cpu_per_loadgen_cpu"), 3),
             "baseline" if is_base else delta_label(metrics.get("cpu_per_loadgen_cpu")),
             fmt.number(group.mean("cpu_us_per_request")),
@@ -330,7 +330,8 @@ def equal_load_lines(summary: Summary) -> list[str]:
         ])
     return ["## At equal offered load", "",
             "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
-            f"mean of the repetitions; ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
+            "mean of the repetitions, each over its paced window (wrk's duration less the time it "
+            f"spent opening its connections); ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
             "offered rate: a block in which either arm fell short is left out of the cell's comparison, "
             f"and a cell with more than {fmt.percent(stats.MAX_SHORT_BLOCK_SHARE)} such blocks is not "
             "compared. Deltas are paired by block, Holm-adjusted. "

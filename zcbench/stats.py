@@ -510,6 +510,7 @@ class GroupSummary:
     zc_send_share: float | None  # sends_zc / all sends
     loadgen_bound_reps: int
     offered_rate: int | None
+    achieved_rate: float | None  # mean over the repetitions, each over its paced window
     rate_unsustained_reps: int
     loadgen_cpu_share_max: float | None
     errors: Errors
@@ -554,6 +555,7 @@ def summarize_group(key: GroupKey, samples: list[Sample]) -> GroupSummary:
                        if totals else None),
         loadgen_bound_reps=sum(_is_loadgen_bound(s) for s in samples),
         offered_rate=max((s.offered_rate for s in samples if s.offered_rate), default=None),
+        achieved_rate=_mean_or_none([s.achieved_rate for s in samples if s.achieved_rate is not None]),
         rate_unsustained_reps=sum(s.rate_sustained is False for s in samples),
         loadgen_cpu_share_max=max(cpu_shares) if cpu_shares else None,
         errors=errors,
@@ -562,6 +564,10 @@ def summarize_group(key: GroupKey, samples: list[Sample]) -> GroupSummary:
         responses_per_request=share(responses, wrk_requests),
         responses_unexplained=unexplained_responses(responses, wrk_requests, conns, len(samples), errors.total),
     )
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
 
 
 def unexplained_responses(responses: int | None, requests: int, conns: int, reps: int, errors: int) -> int | None:

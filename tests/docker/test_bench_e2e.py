@@ -36,7 +36,7 @@ def left_containers(client, run_id: str) -> list[str]:
 @pytest.mark.timeout(240)
 def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_images, port):
     proc = subprocess.run(
-        bench_command(tmp_path, port, "--mode", "zc", "--conns", "50,200", "--duration", "2",
+        bench_command(tmp_path, port, "--rate", "off", "--mode", "zc", "--conns", "50,200", "--duration", "2",
                       "--warmup", "1", "--repeat", "2", "--seed", "11", "--label", "e2e"),
         cwd=ROOT, capture_output=True, text=True, timeout=220)
     assert proc.returncode == 0, proc.stderr
@@ -95,7 +95,7 @@ def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_i
 def test_ctrl_c_mid_cell_leaves_no_container_and_marks_the_run_incomplete(tmp_path, docker_client,
                                                                           zcbench_images, port):
     proc = subprocess.Popen(
-        bench_command(tmp_path, port, "--mode", "zc", "--conns", "100", "--duration", "4",
+        bench_command(tmp_path, port, "--rate", "off", "--mode", "zc", "--conns", "100", "--duration", "4",
                       "--warmup", "0", "--repeat", "3", "--label", "interrupt"),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -134,7 +134,7 @@ def test_veth_path_runs_wrk_in_its_own_netns(tmp_path, docker_client, zcbench_im
     """--path veth: wrk's traffic crosses a veth pair and a bridge; the path is in the manifest,
     and the kernel flags the zero-copy sends as copied (a local path always copies)."""
     proc = subprocess.run(
-        bench_command(tmp_path, port, "--path", "veth", "--mode", "zc", "--conns", "50",
+        bench_command(tmp_path, port, "--rate", "off", "--path", "veth", "--mode", "zc", "--conns", "50",
                       "--duration", "1", "--warmup", "0", "--repeat", "1", "--label", "veth"),
         cwd=ROOT, capture_output=True, text=True, timeout=100)
     assert proc.returncode == 0, proc.stderr

@@ -44,7 +44,7 @@ def test_every_image_records_its_packages_and_origin(tmp_path, docker_client, zc
 def test_a_bench_run_keeps_the_lists_of_its_images(tmp_path, docker_client, zcbench_images, port):
     invoke = str(Path(sys.executable).with_name("invoke"))
     proc = subprocess.run([invoke, "bench", "--out", str(tmp_path), "--port", str(port), "--quiet",
-                           "--mode", "regular", "--conns", "20", "--duration", "1", "--warmup", "0",
+                           "--rate", "off", "--mode", "regular", "--conns", "20", "--duration", "1", "--warmup", "0",
                            "--repeat", "1", "--label", "pkgs"], cwd=ROOT, capture_output=True, text=True,
                           timeout=170)
     assert proc.returncode == 0, proc.stderr

@@ -56,3 +56,34 @@ def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_c
     assert compared.returncode == 0, compared.stderr
     assert "B reruns A" in compared.stdout and "same seed and cell order: yes" in compared.stdout
     assert "**Agreement**" in compared.stdout
+
+
+@pytest.mark.timeout(300)
+def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(tmp_path, docker_client,
+                                                                                zcbench_images, port):
+    done = invoke("bench", "--out", str(tmp_path), "--port", str(port), "--quiet", "--mode", "zc",
+                  "--conns", "200", "--duration", "2", "--warmup", "1", "--repeat", "2", "--seed", "4")
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    config = manifest["config"]
+    assert config["rate_auto"] is True and config["extra"]["auto_rate_share"] == 0.7
+    # the rate traces to the pilot's own samples: 70% of the slower arm's mean achieved rate
+    pilot = samples.load_samples(Path(config["extra"]["rate_pilot_run"]) / "samples.jsonl")
+    saturation = {arm: [s.achieved_rate for s in pilot if s.cell.arm == arm] for arm in ("regular", "zc")}
+    assert all(len(rates) == 2 for rates in saturation.values())
+    slower = min(sum(rates) / len(rates) for rates in saturation.values())
+    assert config["cell_rates"] == {"200/88": round(0.7 * slower)}
+
+    recorded = samples.load_samples(run_dir / "samples.jsonl")
+    assert len(recorded) == 4
+    for sample in recorded:
+        assert sample.offered_rate == config["cell_rates"]["200/88"]
+        # judged over the paced window: wrk's duration less the time it took to connect
+        assert 0 < sample.paced_window_s < sample.duration_s
+        assert sample.achieved_rate == pytest.approx(sample.requests / sample.paced_window_s)
+        assert sample.rate_sustained is (sample.achieved_rate >= samples.RATE_SUSTAINED_SHARE * sample.offered_rate)
+        assert sample.lapsed_slots is not None and sample.lapsed_slots >= 0
+    assert "At equal offered load" in (run_dir / "report.md").read_text()
+    for run in (manifest, json.loads((Path(config["extra"]["rate_pilot_run"]) / "manifest.json").read_text())):
+        assert containers.run_containers(docker_client, run["run_id"]) == []

@@ -73,7 +73,12 @@ def test_wrk_on_the_lab_host_every_sample_complete_and_both_hosts_recorded(study
     assert rx_packets(lab.host_veth) - received_before >= sum(s["requests"] for s in samples)
 
     assert len(samples) == 2 * 2 * 2  # arms x conns x blocks
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    rates = manifest["config"]["cell_rates"]  # the default --rate auto: its pilot ran across the hosts too
+    assert sorted(rates) == ["20/88", "60/88"]
     for s in samples:
+        assert s["offered_rate"] == rates[f'{s["cell"]["conns"]}/{s["cell"]["response_size"]}']
+        assert s["achieved_rate"] > 0 and s["paced_window_s"] > 0 and s["lapsed_slots"] is not None
         assert [part["host"] for part in s["loadgens"]] == ["lab"]
         assert s["requests"] > 0 and s["requests_per_s"] > 0
         assert sum(s["errors"].values()) == 0
@@ -106,7 +111,7 @@ def test_wrk_on_the_lab_host_every_sample_complete_and_both_hosts_recorded(study
 
 def test_an_interrupt_removes_the_run_containers_on_both_hosts(study_lab, tmp_path):
     lab = study_lab
-    bench = subprocess.Popen([str(INVOKE), "bench", "-i", str(lab.inventory), "--conns", "20",
+    bench = subprocess.Popen([str(INVOKE), "bench", "-i", str(lab.inventory), "--rate", "off", "--conns", "20",
                               "--duration", "2", "--warmup", "0", "--repeat", "10", "--quiet",
                               "--out", str(tmp_path / "results")], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -157,7 +162,7 @@ def test_the_server_on_the_lab_host_wrk_here(study_lab, tmp_path):
         "loadgen": {"hosts": {"localhost": {"ansible_connection": "local"}}}}}})
     built = invoke("build", "-i", str(reversed_inventory), "--only", "server", timeout=600)
     assert built.returncode == 0, built.stderr[-800:]
-    done = invoke("bench", "-i", str(reversed_inventory), *SHORT_RUN, "--out", str(tmp_path / "results"))
+    done = invoke("bench", "-i", str(reversed_inventory), *SHORT_RUN, "--rate", "off", "--out", str(tmp_path / "results"))
     assert done.returncode == 0, done.stderr[-800:]
     run_dir = Path(done.stdout.strip().splitlines()[-1])
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
@@ -201,7 +206,7 @@ def test_two_loadgen_hosts_share_each_cell_and_their_figures_add_up(study_lab, t
         built = invoke("build", "-i", str(inventory), "--only", "loadgen", timeout=600)
         assert built.returncode == 0, built.stderr[-800:]
         assert "lab2" in built.stdout and "sent" in built.stdout  # lab1 already had it
-        done = invoke("bench", "-i", str(inventory), "--conns", "41", "--duration", "1", "--warmup", "0",
+        done = invoke("bench", "-i", str(inventory), "--rate", "off", "--conns", "41", "--duration", "1", "--warmup", "0",
                       "--repeat", "2", "--mode", "regular", "--quiet", "--out", str(tmp_path / "results"))
         assert done.returncode == 0, done.stderr[-800:]
         run_dir = Path(done.stdout.strip().splitlines()[-1])

@@ -96,16 +96,16 @@ def test_every_bench_option_shows_its_default():
     assert options["--mode"].endswith("[zc]")
 
 
-def test_calibrate_paces_by_default_and_bench_and_sweep_do_not():
-    """The calibration's one 100-connection cell runs at equal offered load (only there does it
-    find 5% here); the bench's study cells at 1000+ connections cannot be paced by wrk here, and
-    the sweep's crossover is in throughput. `--rate off` / `--rate auto` choose either way."""
-    for task, shown in (("bench", "[off]"), ("calibrate", "[auto]"), ("sweep", "[off: the crossover is in throughput]")):
+def test_bench_and_calibrate_pace_by_default_and_the_sweep_does_not():
+    """The bench and its calibration run at equal offered load (where the calibration finds 5%
+    here); the sweep's crossover is in throughput. `--rate off` / `--rate auto` choose either way."""
+    for task, shown in (("bench", "[auto]"), ("calibrate", "[auto]"),
+                        ("sweep", "[off: the crossover is in throughput]")):
         proc = run_invoke("--help", task)
         assert proc.returncode == 0, proc.stderr
         assert help_options(proc.stdout)["--rate"].endswith(shown), (task, help_options(proc.stdout)["--rate"])
-    from zcbench.config import DEFAULT_CALIBRATION_RATE, RATE_OFF, Config
+    from zcbench.config import DEFAULT_RATE, RATE_OFF, Config
 
-    assert Config.from_args(online_cpus={0, 1}, rate=DEFAULT_CALIBRATION_RATE).rate_auto
+    assert Config.from_args(online_cpus={0, 1}, rate=DEFAULT_RATE).rate_auto
     off = Config.from_args(online_cpus={0, 1}, rate=RATE_OFF)
     assert off.rate is None and not off.rate_auto and off.rate_for(100, 88) is None

@@ -23,7 +23,7 @@ def group(reps=3, arm="zc", conns=1000, size=88, counters=True, **counts):
             "zc_pages_peak": 0, "zc_page_budget": 0}
     return GroupSummary(server="zcbench", arm=arm, conns=conns, response_size=size, sample_indexes=list(range(reps)),
                         metrics={}, counters={**base, **counts} if counters else None, zc_inflight_peak=None,
-                        copied_share=None, zc_send_share=None, loadgen_bound_reps=0, offered_rate=None,
+                        copied_share=None, zc_send_share=None, loadgen_bound_reps=0, offered_rate=None, achieved_rate=None,
                         rate_unsustained_reps=0, loadgen_cpu_share_max=None, errors=Errors(), wrk_requests=0,
                         server_responses=None, responses_per_request=None, responses_unexplained=None)
 
