@@ -1,7 +1,7 @@
 """`invoke doctor`: what provisioning wants against what the host has, as one table.
 
-Desired values come from the playbook's own variables (role defaults + inventory group vars,
-zcbench.provision.desired_settings), actual ones from zcbench.hostfacts. A row is `ok`,
+Desired values come from the playbook's own variables (role defaults + the inventory's host
+vars, zcbench.hosts.desired_settings), actual ones from zcbench.hostfacts. A row is `ok`,
 `differs` (a tunable is off: results are noisier, the bench still runs), `n/a` (the host has
 no such knob: no GRUB, no cpufreq, no irqbalance), `info`, or `MISSING` (the bench cannot run:
 no Docker engine, io_uring unusable, no SEND_ZC). Any MISSING row makes the exit code 1.

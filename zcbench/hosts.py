@@ -164,7 +164,29 @@ def load_inventory(inventory: str | os.PathLike | None = None) -> Inventory:
         return Host(ansible_host.name, groups, {k: v for k, v in host_vars.items() if k not in _MAGIC_VARS
                                                 and not k.startswith("inventory_")})
 
-    return Inventory(path, host(servers[0]), tuple(host(h) for h in loadgens))
+    inventory = Inventory(path, host(servers[0]), tuple(host(h) for h in loadgens))
+    check_reachable(inventory)
+    return inventory
+
+
+def _is_loopback(address: str) -> bool:
+    return address == "localhost" or address == "::1" or address.startswith("127.")
+
+
+def check_reachable(inventory: Inventory) -> None:
+    """wrk on another host must have an address to target and a NIC to arrive on: a server that
+    answers on loopback, or a bench link left at lo, would be measured (and tuned) wrongly."""
+    server = inventory.server
+    remote = [host.name for host in inventory.loadgens if host.name != server.name]
+    if not remote:
+        return
+    if _is_loopback(server.server_address):
+        raise InventoryError(f"inventory {inventory.path}: wrk on {', '.join(remote)} cannot reach the server "
+                             f"at {server.server_address}; set zcbench_server_address on {server.name} "
+                             "to its address on the bench link")
+    if not server.vars.get("nic_interface"):
+        raise InventoryError(f"inventory {inventory.path}: set nic_interface on {server.name} to the NIC the "
+                             f"traffic from {', '.join(remote)} arrives on (two hosts do not meet over lo)")
 
 
 # --- what the playbook sets on a host (for `invoke doctor` and the host facts) -----------------

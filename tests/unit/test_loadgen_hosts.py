@@ -123,6 +123,22 @@ def test_an_inventory_puts_the_server_on_its_address_and_cpus_from_the_hosts(tmp
     assert Config.from_args(**_rerun_args(config), online_cpus={0, 1}) == config
 
 
+def test_an_inventory_whose_wrk_could_not_reach_the_server_is_refused_with_one_line(tmp_path):
+    on_loopback = {k: v for k, v in HERE["localhost"].items() if k != "zcbench_server_address"}
+    with pytest.raises(ConfigError, match="wrk on lg cannot reach the server at 127.0.0.1; "
+                                          "set zcbench_server_address on localhost"):
+        Config.from_args(inventory=str(write_inventory(tmp_path, {"localhost": on_loopback}, REMOTE)),
+                         online_cpus={0, 1})
+    no_nic = {k: v for k, v in HERE["localhost"].items() if k != "nic_interface"}
+    with pytest.raises(ConfigError, match="set nic_interface on localhost to the NIC the traffic from lg"):
+        Config.from_args(inventory=str(write_inventory(tmp_path, {"localhost": no_nic}, REMOTE, "nonic.yml")),
+                         online_cpus={0, 1})
+    # one host in both groups: loopback is its bench link, nothing to set
+    alone = {"localhost": {"ansible_connection": "local"}}
+    config = Config.from_args(inventory=str(write_inventory(tmp_path, alone, alone, "one.yml")), online_cpus={0, 1})
+    assert config.bind == "127.0.0.1"
+
+
 def _rerun_args(config):
     from zcbench.config import args_of_config
 
@@ -130,7 +146,8 @@ def _rerun_args(config):
 
 
 def test_a_server_over_ssh_gets_its_cpus_checked_there_not_here(tmp_path):
-    remote_server = write_inventory(tmp_path, {"srv": {"ansible_host": "10.9.0.1", "cpu_isolation_server_cpus": "6"}},
+    remote_server = write_inventory(tmp_path, {"srv": {"ansible_host": "10.9.0.1", "cpu_isolation_server_cpus": "6",
+                                                       "nic_interface": "eth1"}},
                                     {"localhost": {"ansible_connection": "local"}}, "remote.yml")
     config = Config.from_args(inventory=str(remote_server), online_cpus={0, 1})
     assert config.bind == "10.9.0.1" and config.server_cpus == (6,) and config.loadgen_cpus == (1,)
@@ -139,7 +156,7 @@ def test_a_server_over_ssh_gets_its_cpus_checked_there_not_here(tmp_path):
         Config.from_args(inventory=str(remote_server), loadgen_cpus="5", online_cpus={0, 1})
     # two hosts: the same CPU numbers on each are no overlap
     assert Config.from_args(inventory=str(remote_server), server_cpus="1", online_cpus={0, 1}).server_cpus == (1,)
-    assert hosts.load_inventory(remote_server).path_description() == "two hosts over lo: server on srv, wrk on localhost"
+    assert hosts.load_inventory(remote_server).path_description() == "two hosts over eth1: server on srv, wrk on localhost"
 
 
 def test_inventory_mistakes_are_one_line(tmp_path):
