@@ -220,7 +220,7 @@ def run_calibration(config: Config, log=print) -> Path:
         pilot_dir = bench.run_bench(pilot_config(config, work), log=log)
         return str(pilot_dir), load_samples(pilot_dir / bench.SAMPLES)
 
-    sizing = measure_work(run_pilot, log)
+    sizing = measure_work(run_pilot, log if not config.quiet else lambda line: None)
     run_dir = bench.run(calibration_config(config, sizing["work"]), log=log)
     summary = stats.summarize(load_samples(run_dir / bench.SAMPLES))
     result = judge(summary, sizing)

@@ -23,7 +23,8 @@ def calibrate(out: Path, port: int, *plan: str) -> tuple[Path, dict]:
                            "--duration", "1", "--warmup", "1", "--conns", "20", *plan],
                           cwd=ROOT, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stderr
-    run_dir = Path(proc.stdout.strip().splitlines()[0])
+    assert len(proc.stdout.strip().splitlines()) == 1, proc.stdout  # --quiet: the run directory alone
+    run_dir = Path(proc.stdout.strip())
     return run_dir, json.loads((run_dir / "calibration.json").read_text())
 
 
