@@ -351,7 +351,7 @@ def doctor(c, inventory=""):
 # --- tests ----------------------------------------------------------------------------------
 
 
-@task(help={"fast": "only what needs no Docker engine", "k": "pytest -k expression", "verbose": "pytest -v"})
+@task(help={"fast": "only what needs no Docker engine (neither the docker nor the lab tests)", "k": "pytest -k expression", "verbose": "pytest -v"})
 def test(c, fast=False, k="", verbose=False):
     """Run the whole test suite (unit, server, provisioning, Docker) and print a summary."""
     from zcbench import testing

@@ -11,8 +11,9 @@
 -- Reports through report.lua's done(), whose JSON gets a "paced" object: how long each thread
 -- took from its start to its first slot (opening its connections: 80 ms for 1000 and 250 ms
 -- for 4000 here, inside wrk's duration, when nothing is offered yet), the slots it took and the
--- slots it let lapse. zcbench judges the achieved rate over the paced window, wrk's duration
--- less that ramp, so a cell is not called short for its connects.
+-- slots it let lapse, and its paced window: first slot to its last delay() call. zcbench judges
+-- the achieved rate over the mean window, so a cell is not called short for its connects. Each
+-- thread paces RATE / THREADS, so requests / mean window is the rate over the threads.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(here .. "report.lua")
 
@@ -35,6 +36,7 @@ local next_slot_ms
 -- per thread, read by done() through thread:get() (hence globals)
 paced_start_ms = nil
 paced_first_slot_ms = nil
+paced_last_call_ms = nil
 paced_slots = 0
 paced_lapsed_slots = 0
 
@@ -62,29 +64,35 @@ delay = function()
   end
   next_slot_ms = next_slot_ms + interval_ms
   paced_slots = paced_slots + 1
+  paced_last_call_ms = now
   local wait = next_slot_ms - now
   return wait > 0 and math.floor(wait) or 0
 end
 
--- report.lua's "paced" object: the mean and longest ramp over the threads (null when a thread
--- never took a slot), and the slots taken and lapsed, summed.
+-- report.lua's "paced" object, over the threads: the mean and longest ramp (start to first slot)
+-- and the mean paced window (first slot to the last call of delay(), i.e. until the thread
+-- stopped: wrk stops each thread at its own next 100 ms tick, and its duration runs until the
+-- last one; null when a thread never took a slot); the slots taken and lapsed, summed.
 paced_report = function(num)
-  local ramp_sum, ramp_max, slots, lapsed, ramps = 0, 0, 0, 0, 0
+  local ramp_sum, ramp_max, window_sum, slots, lapsed, timed = 0, 0, 0, 0, 0, 0
   for _, thread in ipairs(threads) do
     local start, first = thread:get("paced_start_ms"), thread:get("paced_first_slot_ms")
-    if start and first then
-      ramps = ramps + 1
+    local last = thread:get("paced_last_call_ms")
+    if start and first and last then
+      timed = timed + 1
       ramp_sum = ramp_sum + (first - start)
       ramp_max = math.max(ramp_max, first - start)
+      window_sum = window_sum + (last - first)
     end
     slots = slots + (thread:get("paced_slots") or 0)
     lapsed = lapsed + (thread:get("paced_lapsed_slots") or 0)
   end
-  local all = ramps == #threads and ramps > 0
+  local all = timed == #threads and timed > 0
   return {
     {"threads", num(#threads)},
-    {"ramp_ms_mean", num(all and ramp_sum / ramps or nil)},
+    {"ramp_ms_mean", num(all and ramp_sum / timed or nil)},
     {"ramp_ms_max", num(all and ramp_max or nil)},
+    {"window_ms_mean", num(all and window_sum / timed or nil)},
     {"slots", num(slots)},
     {"lapsed_slots", num(lapsed)},
   }

@@ -89,6 +89,9 @@ def pilot_ratio(pilot_samples: list[Sample]) -> tuple[str, float, int]:
     """(metric, the work arm's mean paired ratio to regular in it, blocks paired) of a pilot."""
     metric = judged_metric(stats.compared_metrics(pilot_samples))
     pairs = stats.paired_values(_arm(pilot_samples, BASELINE_ARM), _arm(pilot_samples, WORK_ARM), metric)
+    if not pairs and any(s.rate_sustained is False for s in pilot_samples):
+        raise CalibrationError("every block of the pilot fell short of the offered rate "
+                               "(the injected work is more than the server can add at this rate)")
     if not pairs:
         raise CalibrationError("the pilot measured no server CPU per request (no cgroup CPU accounting?)")
     return metric, math.exp(statistics.fmean(stats.log_ratios(pairs))), len(pairs)
@@ -117,13 +120,22 @@ def measure_work(run_pilot: Callable[[int], tuple[str, list[Sample]]], log=print
     """Sizing from pilots run by `run_pilot(work)` (its run directory and samples), doubling the
     work while a pilot's effect stays below MIN_PILOT_EFFECT; the last pilot sizes whatever it
     measured. The sizing keeps every pilot tried."""
-    work, tried = PILOT_WORK, []
+    work, tried, usable = PILOT_WORK, [], None
     for attempt in range(1, PILOT_ATTEMPTS + 1):
         run, pilot_samples = run_pilot(work)
-        metric, ratio, _ = pilot_ratio(pilot_samples)
+        try:
+            metric, ratio, _ = pilot_ratio(pilot_samples)
+        except CalibrationError as exc:
+            if usable is None:
+                raise
+            # more work than the server keeps up with (paced): the last pilot that measured sizes
+            tried.append({"work": work, "ratio": None, "run": run, "failed": str(exc)})
+            log(f"calibrate: {work} iterations per response: {exc}; sizing from {usable[0]}")
+            return size_work(usable[2], usable[0]) | {"pilot_run": usable[1], "pilots": tried}
         tried.append({"work": work, "ratio": ratio, "run": run})
         if ratio - 1 >= MIN_PILOT_EFFECT or attempt == PILOT_ATTEMPTS:
             return size_work(pilot_samples, work) | {"pilot_run": run, "pilots": tried}
+        usable = (work, run, pilot_samples)
         log(f"calibrate: {work} iterations per response moved {stats.METRICS[metric].label} by only "
             f"{fmt.delta(ratio - 1)} in the pilot; measuring again with {2 * work}")
         work *= 2
@@ -194,7 +206,9 @@ def render_markdown(result: dict, run_dir: Path) -> str:
     ]
     pilots = result["sizing"].get("pilots", [])
     if len(pilots) > 1:
-        tried = ", ".join(f"{p['work']} iterations ×{fmt.number(p['ratio'], 3)}" for p in pilots)
+        tried = ", ".join(f"{p['work']} iterations "
+                          + (f"×{fmt.number(p['ratio'], 3)}" if p["ratio"] is not None else "(fell short)")
+                          for p in pilots)
         lines += [f"Pilots tried, the work doubled while its effect stayed below "
                   f"{fmt.percent(MIN_PILOT_EFFECT, 0)}: {tried}.", ""]
     if not result["passed"]:

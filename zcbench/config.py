@@ -228,11 +228,14 @@ class Config:
 
 
 def inventory_hosts(inventory):
-    """The parsed inventory (zcbench.hosts.Inventory), or ConfigError in one line."""
+    """The parsed inventory (zcbench.hosts.Inventory), checked for a bench (wrk elsewhere can
+    reach the server), or ConfigError in one line."""
     from zcbench import hosts
 
     try:
-        return hosts.load_inventory(inventory)
+        loaded = hosts.load_inventory(inventory)
+        hosts.check_reachable(loaded)
+        return loaded
     except hosts.InventoryError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -9,8 +9,10 @@ localhost). Per-host variables, all optional:
                                                  the playbook turns it on for any user but root)
     ansible_connection: local                   this machine itself (no SSH; also set
                                                  ansible_python_interpreter: "{{ ansible_playbook_python }}")
-    zcbench_server_address                      server host: the address wrk targets [ansible_host]
-    nic_interface                               the NIC the bench traffic crosses [lo]
+    zcbench_server_address                      server host: the address wrk targets [ansible_host;
+                                                 127.0.0.1 for this machine: set it when wrk runs elsewhere]
+    nic_interface                               the NIC the bench traffic crosses [lo; the bench
+                                                 wants it on the server host when wrk runs elsewhere]
     cpu_isolation_server_cpus                   server host: CPUs of the server workers [0]
     cpu_isolation_loadgen_cpus                  loadgen host: CPUs of wrk [1]
     cpu_isolation_housekeeping_cpus             CPUs kept for the kernel and the NIC's IRQs [0]
@@ -164,18 +166,18 @@ def load_inventory(inventory: str | os.PathLike | None = None) -> Inventory:
         return Host(ansible_host.name, groups, {k: v for k, v in host_vars.items() if k not in _MAGIC_VARS
                                                 and not k.startswith("inventory_")})
 
-    inventory = Inventory(path, host(servers[0]), tuple(host(h) for h in loadgens))
-    check_reachable(inventory)
-    return inventory
+    return Inventory(path, host(servers[0]), tuple(host(h) for h in loadgens))
 
 
 def _is_loopback(address: str) -> bool:
-    return address == "localhost" or address == "::1" or address.startswith("127.")
+    """An address wrk on another host cannot reach this one by (or that names no host at all)."""
+    return address.strip("[]") in ("localhost", "::1", "::", "0.0.0.0") or address.startswith("127.")
 
 
 def check_reachable(inventory: Inventory) -> None:
-    """wrk on another host must have an address to target and a NIC to arrive on: a server that
-    answers on loopback, or a bench link left at lo, would be measured (and tuned) wrongly."""
+    """For a bench: wrk on another host must have an address to target and a NIC to arrive on
+    (a server answering on loopback cannot be reached; a bench link left at lo would be tuned and
+    recorded wrongly). Provisioning and doctor take such an inventory as it is."""
     server = inventory.server
     remote = [host.name for host in inventory.loadgens if host.name != server.name]
     if not remote:
@@ -184,7 +186,7 @@ def check_reachable(inventory: Inventory) -> None:
         raise InventoryError(f"inventory {inventory.path}: wrk on {', '.join(remote)} cannot reach the server "
                              f"at {server.server_address}; set zcbench_server_address on {server.name} "
                              "to its address on the bench link")
-    if not server.vars.get("nic_interface"):
+    if server.interface == "lo":
         raise InventoryError(f"inventory {inventory.path}: set nic_interface on {server.name} to the NIC the "
                              f"traffic from {', '.join(remote)} arrives on (two hosts do not meet over lo)")
 

@@ -50,9 +50,10 @@ A sample is a JSON object:
       "achieved_rate": 59950.2,        # requests / paced_window_s (several loadgens: the sum of
                                        # theirs, each in its `loadgens` part)
       "rate_sustained": true,          # achieved >= RATE_SUSTAINED_SHARE * offered (null: unpaced)
-      "paced_window_s": 1.78,          # wrk's duration less the time its threads spent opening
-                                       # connections before the first slot (wrk.paced.ramp_ms_mean):
-                                       # nothing is offered before it (longest of the loadgens')
+      "paced_window_s": 1.78,          # seconds over which wrk offered the rate: its threads' mean
+                                       # time from their first slot (after opening their connections)
+                                       # until they stopped (wrk.paced.window_ms_mean; the longest of
+                                       # the loadgens', whose own windows are in `loadgens`)
       "lapsed_slots": 0                # slots paced.lua dropped because wrk fell behind by more
                                        # than its MAX_LAG_MS (summed over threads and loadgens)
     }

@@ -15,14 +15,16 @@ from pathlib import Path
 
 from zcbench import ROOT
 
-#: Tests that need a Docker engine carry this marker; --fast leaves them out.
+#: Tests that need a Docker engine carry this marker; --fast leaves them out, and the lab's
+#: (which start a second engine of their own).
 DOCKER_MARKER = "docker"
+LAB_MARKER = "lab"
 
 
 def pytest_command(junit: Path, fast: bool, keyword: str, verbose: bool) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "tests"), f"--junitxml={junit}", "-rfEs"]
     if fast:
-        cmd += ["-m", f"not {DOCKER_MARKER}"]
+        cmd += ["-m", f"not {DOCKER_MARKER} and not {LAB_MARKER}"]
     if keyword:
         cmd += ["-k", keyword]
     cmd.append("-v" if verbose else "-q")

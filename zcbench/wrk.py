@@ -57,19 +57,25 @@ def parse_wrk_json(stdout: str) -> dict:
 
 
 def paced_window_s(result: dict) -> float | None:
-    """Seconds over which a paced wrk offered its rate: its duration less the time its threads
-    took to open their connections before the first slot (paced.lua's mean ramp). None for an
-    unpaced run, or one whose threads never took a slot."""
-    ramp_ms = (result.get("paced") or {}).get("ramp_ms_mean")
-    if ramp_ms is None:
+    """Seconds over which a paced wrk offered its rate: paced.lua's mean window over its threads
+    (each from its first slot, after opening its connections, until it stopped). Without one
+    (zcbench before windows), wrk's duration less the mean ramp. None for an unpaced run, or one
+    whose threads never took a slot."""
+    paced = result.get("paced") or {}
+    if paced.get("window_ms_mean") is not None:
+        return paced["window_ms_mean"] / 1e3
+    if paced.get("ramp_ms_mean") is None:
         return None
-    return max(0.0, result["duration_us"] / 1e6 - ramp_ms / 1e3)
+    return max(0.0, result["duration_us"] / 1e6 - paced["ramp_ms_mean"] / 1e3)
 
 
 def achieved_rate(result: dict) -> float | None:
-    """Requests per second over the paced window: what the offered rate is judged against."""
+    """Requests per second over the paced window: what the offered rate is judged against
+    (0 for a paced run whose threads never took a slot: nothing was offered)."""
+    if result.get("paced") is None:
+        return None
     window = paced_window_s(result)
-    return result["requests"] / window if window else None
+    return result["requests"] / window if window else 0.0
 
 
 @dataclass(frozen=True)
@@ -155,8 +161,9 @@ def combine_results(results: list[dict]) -> dict:
 
 
 def _combined_paced(parts: list[dict | None]) -> dict | None:
-    """The loadgens' paced objects as one: counts summed, the longest ramp (each loadgen's own
-    window stays in its part of the sample; the combined achieved rate is the sum of theirs)."""
+    """The loadgens' paced objects as one: counts summed, the longest ramp. No window: each
+    loadgen's own stays in its part of the sample, and the combined achieved rate is the sum of
+    theirs (Sample.achieved_rate), not requests over one window."""
     if not parts or any(part is None for part in parts):
         return None
     ramps = [part.get("ramp_ms_max") for part in parts]

@@ -206,7 +206,7 @@ def test_two_loadgen_hosts_share_each_cell_and_their_figures_add_up(study_lab, t
         built = invoke("build", "-i", str(inventory), "--only", "loadgen", timeout=600)
         assert built.returncode == 0, built.stderr[-800:]
         assert "lab2" in built.stdout and "sent" in built.stdout  # lab1 already had it
-        done = invoke("bench", "-i", str(inventory), "--rate", "off", "--conns", "41", "--duration", "1", "--warmup", "0",
+        done = invoke("bench", "-i", str(inventory), "--rate", "3001", "--conns", "41", "--duration", "1", "--warmup", "0",
                       "--repeat", "2", "--mode", "regular", "--quiet", "--out", str(tmp_path / "results"))
         assert done.returncode == 0, done.stderr[-800:]
         run_dir = Path(done.stdout.strip().splitlines()[-1])
@@ -221,6 +221,10 @@ def test_two_loadgen_hosts_share_each_cell_and_their_figures_add_up(study_lab, t
             assert s["requests_per_s"] == pytest.approx(
                 sum(part["requests"] / (part["duration_us"] / 1e6) for part in parts))
             assert s["wrk"]["combined_from"] == 2
+            # paced: each loadgen its share of the rate, the cell's achieved rate the sum of theirs
+            assert [part["command"][-2] for part in parts] == ["1501", "1500"] and s["offered_rate"] == 3001
+            assert all(part["achieved_rate"] > 0 and part["paced_window_s"] > 0 for part in parts)
+            assert s["achieved_rate"] == pytest.approx(sum(part["achieved_rate"] for part in parts))
             # the server answered both: its count covers the sum (up to one in flight per connection)
             assert 0 <= s["server_counters"]["responses"] - s["requests"] <= 41
         manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -70,6 +70,23 @@ def test_a_pilot_that_moved_too_little_is_measured_again_with_twice_the_work():
     assert sizing["work"] == round(0.05 * 2 * calibrate.PILOT_WORK / 0.4)
 
 
+def test_a_doubled_pilot_the_server_cannot_keep_up_with_falls_back_to_the_last_one_that_measured():
+    def short_everywhere():
+        return [_sample(arm, rep, 8.0, offered_rate=50_000, rate_sustained=False)
+                for rep in range(3) for arm in ("regular", WORK_ARM)]
+
+    def run_pilot(work):
+        return f"/pilot-{work}", _pilot(1.06) if work == calibrate.PILOT_WORK else short_everywhere()
+
+    said = []
+    sizing = calibrate.measure_work(run_pilot, said.append)
+    assert sizing["pilot_work"] == calibrate.PILOT_WORK and sizing["pilot_run"] == f"/pilot-{calibrate.PILOT_WORK}"
+    assert sizing["pilots"][-1]["ratio"] is None and "fell short" in sizing["pilots"][-1]["failed"]
+    assert "sizing from 1500" in said[-1]
+    with pytest.raises(calibrate.CalibrationError, match="fell short of the offered rate"):
+        calibrate.measure_work(lambda work: ("/p", short_everywhere()), said.append)
+
+
 def test_a_pilot_that_moved_enough_is_used_at_once_and_the_last_one_sizes_what_it_saw():
     asked = []
 

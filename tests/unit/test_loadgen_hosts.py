@@ -133,6 +133,11 @@ def test_an_inventory_whose_wrk_could_not_reach_the_server_is_refused_with_one_l
     with pytest.raises(ConfigError, match="set nic_interface on localhost to the NIC the traffic from lg"):
         Config.from_args(inventory=str(write_inventory(tmp_path, {"localhost": no_nic}, REMOTE, "nonic.yml")),
                          online_cpus={0, 1})
+    for address in ("0.0.0.0", "[::1]", "127.0.1.1"):
+        with pytest.raises(ConfigError, match="cannot reach the server"):
+            server = HERE["localhost"] | {"zcbench_server_address": address}
+            Config.from_args(inventory=str(write_inventory(tmp_path, {"localhost": server}, REMOTE, "any.yml")),
+                             online_cpus={0, 1})
     # one host in both groups: loopback is its bench link, nothing to set
     alone = {"localhost": {"ansible_connection": "local"}}
     config = Config.from_args(inventory=str(write_inventory(tmp_path, alone, alone, "one.yml")), online_cpus={0, 1})

@@ -64,7 +64,11 @@ def test_the_achieved_rate_leaves_out_the_time_wrk_spent_opening_its_connections
     # two loadgens: each over its own window, summed
     two = bench.rate_fields(20000, [opened_late, _paced_result(10000, 1.0, 0)])
     assert two["achieved_rate"] == pytest.approx(17930 / 1.7996 + 10000) and two["rate_sustained"]
-    # a run whose threads never took a slot has no window, hence no achieved rate
+    # paced.lua's own window (first slot to each thread's stop) wins over duration less ramp
+    windowed = _paced_result(17930, 2.0318, 232.2)
+    windowed["paced"]["window_ms_mean"] = 1850.0
+    assert bench.rate_fields(10000, [windowed])["achieved_rate"] == pytest.approx(17930 / 1.85)
+    # a run whose threads never took a slot offered nothing: no window, achieved 0
     never = {"requests": 0, "duration_us": 1e6, "paced": {"threads": 1, "ramp_ms_mean": None,
                                                           "ramp_ms_max": None, "slots": 0, "lapsed_slots": 0}}
     assert bench.rate_fields(1000, [never])["rate_sustained"] is False

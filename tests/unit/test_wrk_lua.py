@@ -158,12 +158,13 @@ def test_paced_lua_offers_the_rate_it_is_given(rate, threads):
     assert paced["requests_per_s"] == pytest.approx(rate, rel=0.1)
     assert paced["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
     schedule = paced["paced"]
-    assert schedule["threads"] == threads and schedule["lapsed_slots"] == 0
+    assert schedule["threads"] == threads
+    assert schedule["lapsed_slots"] <= 0.1 * rate * 2  # only a stall of this machine lapses any
     assert 0 <= schedule["ramp_ms_mean"] <= schedule["ramp_ms_max"] < 1000
     # every completed request took a slot; idle connections hold one more each when wrk stops
     assert paced["requests"] <= schedule["slots"] <= paced["requests"] + 8 + threads
-    assert wrk.paced_window_s(paced) < paced["duration_us"] / 1e6
-    assert wrk.achieved_rate(paced) == pytest.approx(rate, rel=0.05)
+    assert 1.0 < wrk.paced_window_s(paced) <= paced["duration_us"] / 1e6
+    assert wrk.achieved_rate(paced) == pytest.approx(rate, rel=0.1)
 
 
 @needs_wrk
@@ -174,6 +175,7 @@ def test_paced_lua_counts_the_slots_it_lets_lapse_when_the_server_holds_every_co
     finally:
         server.shutdown()
     assert paced["paced"]["lapsed_slots"] > 400  # most of 2 s worth of slots could not be taken
+    assert paced["paced"]["window_ms_mean"] > 1500  # the schedule ran; the server held it back
     assert wrk.achieved_rate(paced) < 0.2 * 400
 
 
