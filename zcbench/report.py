@@ -330,8 +330,8 @@ def equal_load_lines(summary: Summary) -> list[str]:
         ])
     return ["## At equal offered load", "",
             "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
-            "mean of the repetitions, each over its paced window (wrk's duration less the time it "
-            f"spent opening its connections); ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
+            "mean of the repetitions, each over its paced window (from wrk's first paced request, once "
+            f"its connections were open, until it stopped); ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
             "offered rate: a block in which either arm fell short is left out of the cell's comparison, "
             f"and a cell with more than {fmt.percent(stats.MAX_SHORT_BLOCK_SHARE)} such blocks is not "
             "compared. Deltas are paired by block, Holm-adjusted. "
