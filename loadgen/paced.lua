@@ -9,7 +9,7 @@
 -- wrk's delay() counts whole milliseconds; slots are kept in fractional milliseconds, so
 -- the average interval is exact even when a single delay is rounded down.
 -- Reports through report.lua's done(), whose JSON gets a "paced" object: how long each thread
--- took from its start to its first slot (opening its connections: 80 ms for 1000 and 250 ms
+-- took from its start to its first slot (opening its connections: about 90 ms for 1000 and 250 ms
 -- for 4000 here, inside wrk's duration, when nothing is offered yet), the slots it took and the
 -- slots it let lapse, and its paced window: first slot to its last delay() call. zcbench judges
 -- the achieved rate over the mean window, so a cell is not called short for its connects. Each
