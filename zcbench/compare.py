@@ -182,6 +182,27 @@ def rerun_relation(manifest_a: dict, manifest_b: dict, dir_a: Path) -> str | Non
             f"options overridden: {overrides}")
 
 
+WHOLE_DURATION = "wrk's whole duration (zcbench before paced windows)"
+PACED_WINDOW = "the paced window (connecting left out)"
+
+
+def _achieved_over(samples: list[Sample]) -> str | None:
+    paced = [s for s in samples if s.offered_rate]
+    if not paced:
+        return None
+    return PACED_WINDOW if all(s.paced_window_s is not None for s in paced) else WHOLE_DURATION
+
+
+def measurement_changes(samples_a: list[Sample], samples_b: list[Sample]) -> list[dict]:
+    """How the two runs measured what they share, where zcbench changed it: a paced run from
+    before paced windows judged its achieved rate (and throughput) over wrk's whole duration, so
+    its throughput at many connections reads a few percent low against a newer run's."""
+    a, b = _achieved_over(samples_a), _achieved_over(samples_b)
+    if a and b and a != b:
+        return [{"name": "achieved rate and paced throughput over", "a": a, "b": b}]
+    return []
+
+
 def _cell_keys(summary: stats.RunStats) -> set[tuple]:
     return {(g.arm, g.conns, g.response_size) for g in summary.groups}
 
@@ -199,6 +220,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
               "complete": manifest_b.get("complete"), "samples": len(samples_b)},
         "config_changes": config_changes(manifest_a, manifest_b),
         "environment_changes": environment_changes(manifest_a, manifest_b),
+        "measurement_changes": measurement_changes(samples_a, samples_b),
         "package_changes": package_changes(dir_a, manifest_a, dir_b, manifest_b),
         "ratio_changes": ratio_changes(summary_a, summary_b),
         "rerun": rerun_relation(manifest_a, manifest_b, dir_a),
@@ -264,7 +286,8 @@ def render_compare(result: dict) -> str:
                   "their intervals (Holm-adjusted).", ""]
     lines += ["## What changed in the setup", ""]
     changes = [("config", c) for c in result["config_changes"]] + \
-              [("environment", c) for c in result["environment_changes"]]
+              [("environment", c) for c in result["environment_changes"]] + \
+              [("measurement", c) for c in result.get("measurement_changes", [])]
     if changes:
         lines += markdown_table(["Kind", "What", "A", "B"],
                         [[kind, c["name"], _short(c["a"]), _short(c["b"])] for kind, c in changes])

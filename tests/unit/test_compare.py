@@ -84,3 +84,22 @@ def test_agreement_and_rerun_relation(tmp_path):
     scale_arm(b, "zc", 4000, 1.25)
     moved = compare.compare_runs(a, b)
     assert not compare.agreement(moved)["agree"] and "the runs DISAGREE" in compare.render_compare(moved)
+
+
+def test_a_paced_run_from_before_paced_windows_is_named_as_measured_otherwise(tmp_path):
+    older, newer = copy_run("paced", tmp_path, "older"), copy_run("paced", tmp_path, "newer")
+    out = []
+    for line in (newer / "samples.jsonl").read_text().splitlines():
+        sample = json.loads(line)
+        sample["paced_window_s"] = sample["duration_s"] * 0.95  # the connection ramp left out
+        out.append(json.dumps(sample))
+    (newer / "samples.jsonl").write_text("\n".join(out) + "\n")
+    assert compare.compare_runs(older, older)["measurement_changes"] == []
+    result = compare.compare_runs(older, newer)
+    assert result["measurement_changes"] == [{"name": "achieved rate and paced throughput over",
+                                              "a": compare.WHOLE_DURATION, "b": compare.PACED_WINDOW}]
+    text = compare.render_compare(result)
+    assert f"| measurement | achieved rate and paced throughput over | {compare.WHOLE_DURATION} |" in text
+    # unpaced runs measured no rate: nothing to say
+    study = copy_run("study-loopback", tmp_path)
+    assert compare.compare_runs(study, newer)["measurement_changes"] == []
