@@ -238,8 +238,8 @@ def remove_run_networks(client, run_id: str) -> None:
 
 def rate_fields(offered: int | None, results: list[dict]) -> dict:
     """What a sample records about pacing (all null when wrk ran as fast as it could): the
-    achieved rate is over the paced window (wrk's duration less its connection ramp), summed
-    over the loadgens."""
+    achieved rate is over the paced window (from wrk's first paced request, once its connections
+    are open, until it stopped; wrk.paced_window_s), summed over the loadgens."""
     if not offered:
         return {"offered_rate": None, "achieved_rate": None, "rate_sustained": None,
                 "paced_window_s": None, "lapsed_slots": None}
