@@ -385,8 +385,8 @@ def compare_paired(pairs: list[tuple[int, float, float]], metric: str) -> Paired
         **vars(test), metric=metric,
         delta=None if test.ratio is None else test.ratio - 1,
         blocks=[block for block, _, _ in pairs],
-        baseline_mean=statistics.fmean(base_values) if base_values else None,
-        arm_mean=statistics.fmean(arm_values) if arm_values else None,
+        baseline_mean=_mean_or_none(base_values),
+        arm_mean=_mean_or_none(arm_values),
         p_welch_logs=welch_on_logs(base_values, arm_values))
     # Until apply_holm() sees the whole family, a comparison stands alone.
     comparison.judge_in_family(p_adjusted=test.p, family_size=1)
@@ -447,8 +447,8 @@ def compare_unpaired(before: list[float], after: list[float], metric: str) -> Un
     of geometric means with its 95 % interval (no pairing exists across runs)."""
     a, b = [math.log(v) for v in before if v > 0], [math.log(v) for v in after if v > 0]
     result = UnpairedComparison(metric, n_before=len(a), n_after=len(b),
-                                before_mean=statistics.fmean(before) if before else None,
-                                after_mean=statistics.fmean(after) if after else None)
+                                before_mean=_mean_or_none(before),
+                                after_mean=_mean_or_none(after))
     if not a or not b:
         return result
     diff = statistics.fmean(b) - statistics.fmean(a)
