@@ -21,9 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
-from zcbench import containers, images
-from zcbench.config import default_nofile
-from zcbench.wrk import parse_wrk_json, wrk_command
+from zcbench.measure import containers
+from zcbench.measure import images
+from zcbench.measure.config import default_nofile
+from zcbench.measure.loadgen.wrk import parse_wrk_json, wrk_command
 
 MEMLOCK = 8 << 20
 SCRIPTS = {"plain": ["/loadgen/report.lua"], "pipelined": ["/loadgen/pipeline.lua"]}

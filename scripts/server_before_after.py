@@ -21,7 +21,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from zcbench import ROOT
+from zcbench.core.paths import ROOT
 
 SCRIPTS = {"plain": ROOT / "loadgen" / "report.lua", "pipelined": ROOT / "loadgen" / "pipeline.lua"}
 

@@ -1,7 +1,7 @@
 """Parsers of ethtool's text output (-k, -c, -g, -l), run with LC_ALL=C.
 
 One copy for both readers: the nic role's module (as ansible.module_utils.zcbench_ethtool_text)
-and zcbench.hostfacts (loaded from this file), so what provisioning sets and what doctor and the
+and zcbench.host.facts (loaded from this file), so what provisioning sets and what doctor and the
 bench manifest report are read the same way. Pure functions: no Ansible import.
 """
 

@@ -16,7 +16,8 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 from docker_helpers import free_port  # noqa: E402
 
-from zcbench import containers, images  # noqa: E402
+from zcbench.measure import containers
+from zcbench.measure import images  # noqa: E402
 
 
 def pytest_collection_modifyitems(items):

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import ROOT, containers, images
+from zcbench.core.paths import ROOT
+from zcbench.measure import containers
+from zcbench.measure import images
 
 pytestmark = pytest.mark.docker
 

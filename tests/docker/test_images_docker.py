@@ -3,7 +3,7 @@ the server image holds only the static binary."""
 
 import pytest
 
-from zcbench import images
+from zcbench.measure import images
 
 pytestmark = pytest.mark.docker
 

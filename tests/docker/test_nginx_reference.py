@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from docker_helpers import free_ports
 
-from zcbench import containers, images
+from zcbench.measure import containers
+from zcbench.measure import images
 
 pytestmark = pytest.mark.docker
 

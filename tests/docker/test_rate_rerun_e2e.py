@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import ROOT, containers, samples
+from zcbench.core.paths import ROOT
+from zcbench.measure import containers
+from zcbench.core import samples
 
 pytestmark = pytest.mark.docker
 

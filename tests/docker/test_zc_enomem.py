@@ -66,7 +66,8 @@ class Cell:
 def env():
     from testcontainers.core.config import testcontainers_config
 
-    from zcbench import containers, images
+    from zcbench.measure import containers
+    from zcbench.measure import images
 
     testcontainers_config.ryuk_disabled = True
     client = containers.docker_client()
@@ -100,7 +101,10 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    from zcbench import containers, counters, images, wrk
+    from zcbench.measure import containers
+    from zcbench.measure import counters
+    from zcbench.measure import images
+    from zcbench.measure.loadgen import wrk
 
     port = free_port()
     spec = containers.ServerSpec(send=send, cpus=env.server_cpus, port=port, zc_max_inflight=cap,

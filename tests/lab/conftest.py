@@ -1,4 +1,4 @@
-"""The lab tests: a second host made on this machine by zcbench.lab (`invoke lab`), its state in
+"""The lab tests: a second host made on this machine by zcbench.host.lab (`invoke lab`), its state in
 the test's temporary directory. Select them with `-m lab`; they need root, sshd, sudo, nsenter
 and dockerd (bootstrap.sh installs them)."""
 
@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from zcbench import lab as lab_mod
+from zcbench.host import lab as lab_mod
 
 
 def pytest_configure(config):
@@ -18,7 +18,7 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _runner_artifacts_in_tmp_path(tmp_path, monkeypatch):
     """Failed runs keep ansible-runner's directory: under tmp_path (pruned by pytest), not /tmp."""
-    from zcbench import provision
+    from zcbench.host import provision
 
     (tmp_path / "runner").mkdir()
     monkeypatch.setattr(provision.tempfile, "tempdir", str(tmp_path / "runner"))

@@ -14,10 +14,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from zcbench import ROOT
-from zcbench import lab as lab_mod
-from zcbench.containers import RUN_LABEL
-from zcbench.images import TAGS
+from zcbench.core.paths import ROOT
+from zcbench.host import lab as lab_mod
+from zcbench.measure.containers import RUN_LABEL
+from zcbench.measure.images import TAGS
 
 pytestmark = [pytest.mark.lab, pytest.mark.docker]  # docker: needs this machine's images
 
@@ -140,7 +140,7 @@ def test_an_interrupt_removes_the_run_containers_on_both_hosts(study_lab, tmp_pa
 def test_the_lab_inventory_provisions_both_hosts_then_changes_nothing(study_lab):
     """`invoke lab`'s inventory as given: this machine (locally) and the lab host (over SSH with
     sudo), each for its part; the lab's files land in its state dir, its sysctls in its namespace."""
-    from zcbench import provision
+    from zcbench.host import provision
 
     lab = study_lab
     wanted = str(provision.role_defaults("sysctl")["sysctl_settings"]["net.core.somaxconn"])

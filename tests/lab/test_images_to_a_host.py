@@ -6,9 +6,10 @@ import docker
 import pytest
 import yaml
 
-from zcbench import host_images, hosts
-from zcbench import lab as lab_mod
-from zcbench.images import TAGS
+from zcbench.measure import host_images
+from zcbench.host import inventory as hosts
+from zcbench.host import lab as lab_mod
+from zcbench.measure.images import TAGS
 
 pytestmark = [pytest.mark.lab, pytest.mark.docker]  # docker: needs this machine's images
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from zcbench import ROOT, hosts
-from zcbench import lab as lab_mod
+from zcbench.core.paths import ROOT
+from zcbench.host import inventory as hosts
+from zcbench.host import lab as lab_mod
 
 pytestmark = pytest.mark.lab
 

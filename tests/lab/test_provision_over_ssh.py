@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from zcbench import hosts, provision
+from zcbench.host import inventory as hosts
+from zcbench.host import provision
 
 pytestmark = pytest.mark.lab
 

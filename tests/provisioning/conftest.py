@@ -1,4 +1,4 @@
-"""Helpers for the provisioning tests: run a small playbook through zcbench.provision."""
+"""Helpers for the provisioning tests: run a small playbook through zcbench.host.provision."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zcbench import provision
+from zcbench.host import provision
 
 
 @pytest.fixture

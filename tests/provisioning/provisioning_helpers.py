@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zcbench import provision
+from zcbench.host import provision
 
 
 def changed_tasks(result: provision.ProvisionResult) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from provisioning_helpers import changed_tasks
 
-from zcbench import provision
+from zcbench.host import provision
 
 pytestmark = pytest.mark.provisioning
 

@@ -8,7 +8,7 @@ import os
 import pytest
 from provisioning_helpers import changed_tasks, task_named
 
-from zcbench.provision import load_playbook_code
+from zcbench.host.provision import load_playbook_code
 
 pytestmark = pytest.mark.provisioning
 

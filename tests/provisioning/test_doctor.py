@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from zcbench import doctor
+from zcbench.host import doctor
 
 pytestmark = pytest.mark.provisioning
 
@@ -123,7 +123,7 @@ def test_an_inventory_gets_one_table_per_host_each_judged_for_its_part(facts, tm
     """A loadgen host needs no io_uring (wrk does not use it); the server host does."""
     import yaml
 
-    from zcbench import hosts
+    from zcbench.host import inventory as hosts
 
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {

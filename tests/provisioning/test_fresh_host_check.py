@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from provisioning_helpers import task_named
 
-from zcbench import provision
+from zcbench.host import provision
 
 pytestmark = pytest.mark.provisioning
 

@@ -1,11 +1,12 @@
-"""zcbench.hosts: reading an inventory from anywhere, its checks, and the defaults a host gets."""
+"""zcbench.host.inventory: reading an inventory from anywhere, its checks, and the defaults a host gets."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from zcbench import hosts, provision
+from zcbench.host import inventory as hosts
+from zcbench.host import provision
 
 pytestmark = pytest.mark.provisioning
 
@@ -51,7 +52,7 @@ def test_the_default_inventory_is_this_machine_in_both_groups():
 
 
 def test_the_bench_pins_where_the_role_isolates():
-    from zcbench import config
+    from zcbench.measure import config
 
     defaults = hosts.role_defaults("cpu_isolation")
     for group in hosts.GROUPS:
@@ -86,7 +87,7 @@ def test_provision_refuses_before_running_ansible(tmp_path):
 def test_the_bench_port_is_kept_out_of_the_ephemeral_range():
     """The sysctl role widens the source-port range to 1024-65535 and reserves the bench's own
     port, or a client's TIME_WAIT on port 8088 would keep the server from binding."""
-    from zcbench import config
+    from zcbench.measure import config
 
     reserved = str(hosts.role_defaults("sysctl")["sysctl_settings"]["net.ipv4.ip_local_reserved_ports"])
     assert str(config.DEFAULT_PORT) in reserved.split(",")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from zcbench.provision import PLAYBOOKS
+from zcbench.host.provision import PLAYBOOKS
 
 pytestmark = pytest.mark.provisioning
 

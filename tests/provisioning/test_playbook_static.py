@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zcbench.provision import ANSIBLE_CONFIG, PLAYBOOK, PLAYBOOKS
+from zcbench.host.provision import ANSIBLE_CONFIG, PLAYBOOK, PLAYBOOKS
 
 pytestmark = pytest.mark.provisioning
 

@@ -1,4 +1,4 @@
-"""zcbench.provision's handling of arguments and ansible-runner events (no Ansible run)."""
+"""zcbench.host.provision's handling of arguments and ansible-runner events (no Ansible run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from zcbench import provision
+from zcbench.host import provision
 
 pytestmark = pytest.mark.provisioning
 

@@ -6,8 +6,8 @@ import pytest
 from provisioning_helpers import task_named
 from test_cpu_isolation_role import DROPIN, isolation_play
 
-from zcbench import provision
-from zcbench.provision import load_playbook_code
+from zcbench.host import provision
+from zcbench.host.provision import load_playbook_code
 
 pytestmark = pytest.mark.provisioning
 

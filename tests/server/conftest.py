@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import ROOT, counters
+from zcbench.core.paths import ROOT
+from zcbench.measure import counters
 
 SERVER_DIR = ROOT / "server"
 BUILDS = {"release": SERVER_DIR / "build" / "zcb-server", "asan": SERVER_DIR / "build" / "zcb-server-asan"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zcbench import counters
+from zcbench.measure import counters
 
 from .conftest import ARMS, connect, expected_response, get, recv_exactly
 

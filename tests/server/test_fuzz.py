@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from zcbench import ROOT
+from zcbench.core.paths import ROOT
 
 pytestmark = pytest.mark.server
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from zcbench import counters
+from zcbench.measure import counters
 
 from .conftest import WRK_SCRIPT
 

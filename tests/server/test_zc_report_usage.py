@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from zcbench import counters
+from zcbench.measure import counters
 
 from .conftest import connect, expected_response, get, recv_exactly
 

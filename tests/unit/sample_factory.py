@@ -1,9 +1,9 @@
-"""Samples for unit tests: a zcbench.samples.Sample with every field a test does not care about
+"""Samples for unit tests: a zcbench.core.samples.Sample with every field a test does not care about
 set to something neutral (no counters, no errors, no CPU)."""
 
 from __future__ import annotations
 
-from zcbench.samples import Cell, Errors, Latency, Sample
+from zcbench.core.samples import Cell, Errors, Latency, Sample
 
 LATENCY = Latency(mean=1000.0, stdev=100.0, max=5000.0, p50=950.0, p75=1100.0, p90=1500.0, p99=2000.0,
                   p99_9=3000.0, p99_99=4000.0)

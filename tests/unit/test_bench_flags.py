@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import ROOT
-from zcbench.config import Config, ConfigError
+from zcbench.core.paths import ROOT
+from zcbench.measure.config import Config, ConfigError
 
 INVOKE = Path(sys.executable).with_name("invoke")
 
@@ -104,7 +104,7 @@ def test_bench_and_calibrate_pace_by_default_and_the_sweep_does_not():
         proc = run_invoke("--help", task)
         assert proc.returncode == 0, proc.stderr
         assert help_options(proc.stdout)["--rate"].endswith(shown), (task, help_options(proc.stdout)["--rate"])
-    from zcbench.config import DEFAULT_RATE, RATE_OFF, Config
+    from zcbench.measure.config import DEFAULT_RATE, RATE_OFF, Config
 
     assert Config.from_args(online_cpus={0, 1}, rate=DEFAULT_RATE).rate_auto
     off = Config.from_args(online_cpus={0, 1}, rate=RATE_OFF)

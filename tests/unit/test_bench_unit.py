@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from zcbench import bench, samples
-from zcbench.config import Config
-from zcbench.samples import Cell
-from zcbench.wrk import WrkRun
+from zcbench.measure import bench
+from zcbench.core import samples
+from zcbench.measure.config import Config
+from zcbench.core.samples import Cell
+from zcbench.measure.loadgen.wrk import WrkRun
 
 WRK = {"zcbench_wrk": 1, "requests": 200000, "duration_us": 2000000, "bytes": 17600000,
        "requests_per_s": 100000.0,

@@ -1,4 +1,4 @@
-"""zcbench.calibrate: sizing the injected work, judging a run, and keeping the knob out of benches."""
+"""zcbench.analyze.calibration: sizing the injected work, judging a run, and keeping the knob out of benches."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import calibrate, stats
-from zcbench.config import Config, ConfigError
-from zcbench.samples import AA_ARM, WORK_ARM
+from zcbench.analyze import calibration as calibrate
+from zcbench.analyze import stats
+from zcbench.measure.config import Config, ConfigError
+from zcbench.core.samples import AA_ARM, WORK_ARM
 
 from sample_factory import make_sample
 
@@ -149,8 +150,8 @@ def test_injected_work_cannot_reach_a_real_comparison():
     calibrated = calibrate.calibration_config(config, 100)
     assert calibrated.arms == ("regular", AA_ARM, WORK_ARM) and calibrated.calibration_work == 100
     # Only the work arm's server gets the flag, and every calibration arm is a regular send.
-    from zcbench import bench
-    from zcbench.plan import plan_cells
+    from zcbench.measure import bench
+    from zcbench.measure.plan import plan_cells
 
     commands = {cell.arm: bench.server_spec(calibrated, cell, "127.0.0.1").command()
                 for cell in plan_cells(calibrated)}

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from zcbench import containers
+from zcbench.measure import containers
 
 CID = "4f" * 32  # a 64-hex Docker container id
 

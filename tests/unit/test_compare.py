@@ -1,4 +1,4 @@
-"""zcbench.compare: what changed between two stored runs, per cell, with verdicts."""
+"""zcbench.analyze.compare: what changed between two stored runs, per cell, with verdicts."""
 
 import json
 import shutil
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import compare, stats
-from zcbench.report import ReportError
+from zcbench.analyze import compare
+from zcbench.analyze import stats
+from zcbench.present.report import ReportError
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 

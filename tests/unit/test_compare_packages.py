@@ -5,7 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
-from zcbench import compare
+from zcbench.analyze import compare
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from zcbench import config as cfg
-from zcbench.config import Config, ConfigError
+from zcbench.measure import config as cfg
+from zcbench.measure.config import Config, ConfigError
 
 TWO_CPUS = {0, 1}
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from zcbench import containers
+from zcbench.measure import containers
 
 
 def test_bounding_capabilities_from_capbnd(tmp_path):

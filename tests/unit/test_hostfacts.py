@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import hostfacts
+from zcbench.host import facts as hostfacts
 
 pytestmark = pytest.mark.provisioning
 
@@ -39,7 +39,7 @@ def test_collects_every_fact_as_json():
 
 
 def test_sysctls_are_the_ones_provisioning_manages_read_from_proc():
-    from zcbench.provision import role_defaults
+    from zcbench.host.provision import role_defaults
 
     facts = hostfacts.collect_sysctls()
     assert set(facts) == set(role_defaults("sysctl")["sysctl_settings"])

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from zcbench import hostfacts
-from zcbench.hostfacts import FactUnavailable
+from zcbench.host import facts as hostfacts
+from zcbench.host.facts import FactUnavailable
 
 # --- tools ------------------------------------------------------------------------------------
 

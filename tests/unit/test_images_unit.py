@@ -1,6 +1,6 @@
 """Image inputs without Docker: apt sources of the host, content hashes, build contexts."""
 
-from zcbench import images
+from zcbench.measure import images
 
 
 def write_apt(tmp_path, files):

@@ -1,4 +1,4 @@
-"""zcbench.lab without making a lab: the task's refusals, the state file, the inventory it writes
+"""zcbench.host.lab without making a lab: the task's refusals, the state file, the inventory it writes
 (tests/lab/ makes real ones)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import ROOT, hosts
-from zcbench import lab as lab_mod
+from zcbench.core.paths import ROOT
+from zcbench.host import inventory as hosts
+from zcbench.host import lab as lab_mod
 
 INVOKE = Path(sys.executable).with_name("invoke")
 

@@ -11,10 +11,12 @@ import subprocess
 import pytest
 import yaml
 
-from zcbench import bench, hostfacts, hosts
-from zcbench.config import HOSTS_PATH, Config, ConfigError
-from zcbench.samples import Cell
-from zcbench.wrk import ERROR_KINDS, HEADLINE_PERCENTILES, WrkRun, combine_results, split_evenly
+from zcbench.measure import bench
+from zcbench.host import facts as hostfacts
+from zcbench.host import inventory as hosts
+from zcbench.measure.config import HOSTS_PATH, Config, ConfigError
+from zcbench.core.samples import Cell
+from zcbench.measure.loadgen.wrk import ERROR_KINDS, HEADLINE_PERCENTILES, WrkRun, combine_results, split_evenly
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # what a remote host runs the facts with (Ansible needs it there too)
 CELL = Cell(index=0, server="zcbench", arm="regular", conns=100, response_size=88, rep=0)
@@ -145,7 +147,7 @@ def test_an_inventory_whose_wrk_could_not_reach_the_server_is_refused_with_one_l
 
 
 def _rerun_args(config):
-    from zcbench.config import args_of_config
+    from zcbench.measure.config import args_of_config
 
     return args_of_config(json.loads(json.dumps(config.to_json())))
 
@@ -216,7 +218,7 @@ def test_the_facts_script_runs_on_a_bare_python_without_zcbench(tmp_path):
 
 
 def test_the_report_names_every_other_host_with_its_nic():
-    from zcbench.report import environment_rows
+    from zcbench.present.report import environment_rows
 
     manifest = {"hosts": {"inventory": "/x/hosts.yml", "path": "two hosts over eth1: server on srv, wrk on lg",
                           "srv": {"groups": ["server"], "facts": "the server host: see the manifest's host"},

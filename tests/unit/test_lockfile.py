@@ -9,7 +9,8 @@ import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from zcbench import ROOT, lockfile
+from zcbench.core.paths import ROOT
+from zcbench.devtools import lockfile
 
 
 def lock_entries(text: str) -> list[tuple[str, str, str, list[str]]]:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from zcbench import manifest
+from zcbench.measure import manifest
 
 
 def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path):
@@ -63,9 +63,9 @@ def test_python_packages_are_the_installed_runtime_closure_as_locked():
 
 
 def test_manifest_records_the_rendered_nginx_config():
-    from zcbench import containers
-    from zcbench.config import Config
-    from zcbench.manifest import _reference
+    from zcbench.measure import containers
+    from zcbench.measure.config import Config
+    from zcbench.measure.manifest import _reference
 
     config = Config(servers=("zcbench", "nginx"), response_sizes=(88, 65536), port=9123, server_cpus=(1,), nofile=4096)
     ref = _reference(config, "127.0.0.1")

@@ -1,13 +1,14 @@
-"""zcbench.memlock: the report's sentence on -ENOMEM and budget fallbacks, from fabricated groups;
+"""zcbench.analyze.memlock: the report's sentence on -ENOMEM and budget fallbacks, from fabricated groups;
 and the report's wiring of it (a fixture run whose zc cells are made to hit the limits)."""
 
 import json
 import shutil
 from pathlib import Path
 
-from zcbench import memlock, report
-from zcbench.samples import Errors
-from zcbench.stats import GroupSummary, RunStats
+from zcbench.analyze import memlock
+from zcbench.present import report
+from zcbench.core.samples import Errors
+from zcbench.analyze.stats import GroupSummary, RunStats
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 MIB = 1 << 20

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from zcbench import ROOT, doctor, fmt
+from zcbench.core.paths import ROOT
+from zcbench.host import doctor
+from zcbench.core import fmt
 
 INVOKE = Path(sys.executable).with_name("invoke")
 

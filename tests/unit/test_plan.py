@@ -2,8 +2,8 @@
 
 from collections import Counter
 
-from zcbench.config import Config
-from zcbench.plan import measured_seconds, plan_cells
+from zcbench.measure.config import Config
+from zcbench.measure.plan import measured_seconds, plan_cells
 
 
 def config(**kwargs):

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import bench, report, stats
-from zcbench import summary as summary_mod
-from zcbench.config import Config, ConfigError, rate_key, rerun_config
-from zcbench.plan import plan_cells
-from zcbench.samples import load_samples
+from zcbench.measure import bench
+from zcbench.present import report
+from zcbench.analyze import stats
+from zcbench.analyze import summary as summary_mod
+from zcbench.measure.config import Config, ConfigError, rate_key, rerun_config
+from zcbench.measure.plan import plan_cells
+from zcbench.core.samples import load_samples
 
 from sample_factory import make_sample
 
@@ -128,13 +130,13 @@ def test_reports_and_task_definitions_do_not_read_playbook_files():
     import subprocess
     import sys
 
-    from zcbench import ROOT
+    from zcbench.core.paths import ROOT
 
     code = ("import sys\n"
             "opened = []\n"
             "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
             "sys.path.insert(0, '.')\n"
-            "import tasks, zcbench.report, zcbench.compare, zcbench.sweep, zcbench.bench\n"
+            "import tasks, zcbench.present.report, zcbench.analyze.compare, zcbench.measure.sweep, zcbench.measure.bench\n"
             "print([p for p in opened if 'playbooks' in p])\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -142,7 +144,7 @@ def test_reports_and_task_definitions_do_not_read_playbook_files():
 
 
 def test_missing_inventory_defaults_give_one_line(monkeypatch, tmp_path):
-    from zcbench import config
+    from zcbench.measure import config
 
     monkeypatch.setattr(config, "CPU_ISOLATION_DEFAULTS", tmp_path / "missing.yml")
     with pytest.raises(ConfigError, match="no default --server-cpus") as err:

@@ -1,4 +1,4 @@
-"""zcbench.report (and plots): render_run on recorded fixture runs."""
+"""zcbench.present.report (and plots): render_run on recorded fixture runs."""
 
 import json
 import shutil
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import fmt, report
-from zcbench.samples import load_samples
+from zcbench.core import fmt
+from zcbench.present import report
+from zcbench.core.samples import load_samples
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -158,7 +159,7 @@ def test_numbers_read_like_the_study():
 def test_ratio_axis_keeps_one_and_cuts_runaway_intervals():
     from types import SimpleNamespace as Ratio
 
-    from zcbench import plots
+    from zcbench.present import plots
 
     tight = [Ratio(ratio=1.2, ci=[1.1, 1.3])]
     low, high, clipped = plots._ratio_limits(tight)

@@ -1,13 +1,14 @@
-"""zcbench.samples: a Sample reads and writes samples.jsonl's objects unchanged, old ones too."""
+"""zcbench.core.samples: a Sample reads and writes samples.jsonl's objects unchanged, old ones too."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from zcbench import bench, samples
-from zcbench.samples import Cell, Sample
-from zcbench.wrk import WrkRun
+from zcbench.measure import bench
+from zcbench.core import samples
+from zcbench.core.samples import Cell, Sample
+from zcbench.measure.loadgen.wrk import WrkRun
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 WRK = {"zcbench_wrk": 1, "requests": 1000, "duration_us": 1_000_000, "bytes": 88000, "requests_per_s": 1000.0,

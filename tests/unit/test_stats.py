@@ -1,4 +1,4 @@
-"""zcbench.stats: the paired test, Holm, the minimum detectable effect, and run summaries.
+"""zcbench.analyze.stats: the paired test, Holm, the minimum detectable effect, and run summaries.
 
 The paired test and its interval are checked against scipy; the error rates by seeded
 simulation (Monte Carlo), so a wrong formula shows as a rate outside its expected band.
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from scipy import stats as scipy_stats
 
-from zcbench import stats
-from zcbench.samples import Sample, load_samples
+from zcbench.analyze import stats
+from zcbench.core.samples import Sample, load_samples
 
 from sample_factory import make_sample
 

@@ -1,15 +1,16 @@
-"""zcbench.sweep: size parsing, the sweep's plan, the per-size table and the crossover."""
+"""zcbench.measure.sweep: size parsing, the sweep's plan, the per-size table and the crossover."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from zcbench import stats, sweep
-from zcbench import summary as summary_mod
-from zcbench.config import ConfigError
-from zcbench.plan import plan_cells
-from zcbench.samples import Sample, load_samples
+from zcbench.analyze import stats
+from zcbench.measure import sweep
+from zcbench.analyze import summary as summary_mod
+from zcbench.measure.config import ConfigError
+from zcbench.measure.plan import plan_cells
+from zcbench.core.samples import Sample, load_samples
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
@@ -159,7 +160,7 @@ def test_tasks_reject_bad_input_with_one_line_and_exit_2(argv, needle):
     import subprocess
     import sys
 
-    from zcbench import ROOT
+    from zcbench.core.paths import ROOT
 
     proc = subprocess.run([sys.executable, "-m", "invoke", *argv], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

@@ -1,8 +1,8 @@
-"""zcbench.testing: what `invoke test` runs."""
+"""zcbench.devtools.testing: what `invoke test` runs."""
 
 from pathlib import Path
 
-from zcbench import testing
+from zcbench.devtools import testing
 
 
 def pytest_args(fast: bool) -> list[str]:

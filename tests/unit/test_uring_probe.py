@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from zcbench import ROOT, uring
+from zcbench.core.paths import ROOT
+from zcbench.host import uring
 
 pytestmark = pytest.mark.provisioning
 
@@ -28,7 +29,7 @@ def _header_enum(header_text: str, first: str, prefix: str) -> dict[str, int]:
 
 def _probe_in_subprocess(*wrapper: str, preexec=None) -> dict:
     out = subprocess.run(
-        [*wrapper, sys.executable, "-m", "zcbench.uring"],
+        [*wrapper, sys.executable, "-m", "zcbench.host.uring"],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=30, preexec_fn=preexec,
     ).stdout
     return json.loads(out)

@@ -1,5 +1,5 @@
 """loadgen/report.lua run for real: wrk against a tiny local HTTP server prints one JSON line
-that zcbench.wrk parses; and the parser on recorded output."""
+that zcbench.measure.loadgen.wrk parses; and the parser on recorded output."""
 
 import json
 import shutil
@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from zcbench import wrk
+from zcbench.measure.loadgen import wrk
 
 RECORDED = (
     "Running 1s test @ http://127.0.0.1:1/\n  1 threads and 2 connections\n"

@@ -1,0 +1,5 @@
+"""`python -m zcbench`: the `zcbench` command."""
+
+from zcbench.cli import main
+
+main()

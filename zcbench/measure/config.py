@@ -1,0 +1,426 @@
+"""A bench run's parameters: validated once, every default defined here and nowhere else.
+
+`Config.from_args(...)` takes the strings/numbers of `invoke bench` (or of the sweep) and
+returns a frozen Config or raises ConfigError with one clear line. Nothing here touches
+Docker; `check_runtime()` in bench.py checks what needs the engine (images, daemon).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import secrets
+import socket
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from zcbench.core.paths import ROOT, WORK
+from zcbench.core import samples
+
+# --- the defaults (the study's matrix, about 11 minutes on 2 vCPUs) --------------------------
+
+DEFAULT_MODE = "zc"
+DEFAULT_SERVER = "zcbench"
+DEFAULT_CONNS = (100, 1000, 4000)
+DEFAULT_RESPONSE_SIZE = 88  # the study's response (headers + body), bytes
+# Many short blocks: a cell's noise on a shared VM is per cell, not per second (2 s and 5 s cells
+# wander alike). Measured by `invoke calibrate` (README "How a verdict is made"): 30 blocks of
+# 2 s found its 5% at equal load in 3 runs of 3, 10 blocks of 5 s in 3 of 4.
+DEFAULT_DURATION_S = 2
+DEFAULT_WARMUP_S = 1
+DEFAULT_REPEAT = 30  # blocks; the paired test and its MDE improve with their number
+DEFAULT_ZC_MAX_INFLIGHT = 256  # the study's per-worker cap
+DEFAULT_MEMLOCK = 8 * 1024 * 1024  # the usual RLIMIT_MEMLOCK default: what the study's server had
+MAX_NOFILE = 1 << 20  # default nofile: this, or the host's hard limit when lower (see default_nofile)
+MAX_CPUS = 4096  # CPU numbers accepted for another host before its engine says how many it has
+CPU_ISOLATION_DEFAULTS = ROOT / "playbooks" / "roles" / "cpu_isolation" / "defaults" / "main.yml"
+
+
+def provisioned_cpus(group: str) -> str:
+    """The CPU list the cpu_isolation role gives a host group ("server" or "loadgen"): the CPUs
+    `invoke provision` isolates for it are where the bench pins it. Read when a run needs a
+    default, never at import: `invoke report` or `compare` must not depend on playbook files."""
+    import yaml
+
+    path = CPU_ISOLATION_DEFAULTS
+    try:
+        return str(yaml.safe_load(path.read_text())[f"cpu_isolation_{group}_cpus"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"no default --{group}-cpus: cannot read it from {path} ({exc}); give the option") from None
+
+
+#: "" = the provisioned CPUs of that role (provisioned_cpus), resolved when a Config is made.
+DEFAULT_SERVER_CPUS = ""
+DEFAULT_LOADGEN_CPUS = ""
+PROVISIONED_CPUS_HELP = "the CPUs `invoke provision` isolates for it (cpu_isolation role defaults)"
+RATE_OFF = "off"
+#: `invoke bench` and `invoke calibrate` offer every arm of a cell the same rate, 70% of the
+#: slower arm's saturation: at equal load, server CPU per wrk CPU cancels the shared machine's
+#: momentary speed, and the calibration finds a 5% CPU cost on this VM only so (README, "How a
+#: verdict is made"). paced.lua holds the rate at 100-4000 connections once its connection ramp is
+#: left out of the window.
+DEFAULT_RATE = "auto"
+#: The sweep's question is a throughput crossover: wrk goes as fast as it can.
+DEFAULT_SWEEP_RATE = RATE_OFF
+DEFAULT_PORT = 8088
+DEFAULT_BIND = "127.0.0.1"
+DEFAULT_PATH = "loopback"
+DEFAULT_LABEL = "bench"
+DEFAULT_OUT = WORK / "results"
+
+MODES = {
+    # A zc arm always runs beside the regular baseline it is judged against.
+    "regular": ("regular",),
+    "zc": ("regular", "zc"),
+    "zc-fixed": ("regular", "zc-fixed"),
+    "all": ("regular", "zc", "zc-fixed"),
+}
+SERVER_CHOICES = ("zcbench", "nginx", "both")
+PATHS = ("loopback", "veth")
+HOSTS_PATH = "hosts"  # with --inventory: the server on its host, wrk on the loadgen hosts
+
+_SIZE = re.compile(r"^(\d+)\s*([kKmM]?)(i?[bB]?)$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """Bad input; the message is the one line shown to the user."""
+
+
+@dataclass(frozen=True)
+class Config:
+    arms: tuple[str, ...] = MODES[DEFAULT_MODE]  # zcbench server arms
+    servers: tuple[str, ...] = (DEFAULT_SERVER,)
+    conns: tuple[int, ...] = DEFAULT_CONNS
+    response_sizes: tuple[int, ...] = (DEFAULT_RESPONSE_SIZE,)
+    duration_s: int = DEFAULT_DURATION_S
+    warmup_s: int = DEFAULT_WARMUP_S
+    repeat: int = DEFAULT_REPEAT
+    zc_max_inflight: int = DEFAULT_ZC_MAX_INFLIGHT
+    drop_ipc_lock: bool = False
+    memlock: int = DEFAULT_MEMLOCK  # bytes; -1 = unlimited
+    nofile: int = MAX_NOFILE
+    server_cpus: tuple[int, ...] = (0,)
+    loadgen_cpus: tuple[int, ...] = (1,)
+    threads: int = 1
+    port: int = DEFAULT_PORT
+    bind: str = DEFAULT_BIND
+    path: str = DEFAULT_PATH
+    out: Path = DEFAULT_OUT
+    label: str = DEFAULT_LABEL
+    seed: int = 0
+    quiet: bool = False
+    mode: str = DEFAULT_MODE  # as given, for the manifest
+    extra: dict = field(default_factory=dict)  # callers' notes (e.g. the sweep), kept in the manifest
+    # Iterations of the server's calibration loop per response, in the WORK_ARM only (calibrate.py).
+    calibration_work: int = 0
+    # --rate: requests/s wrk offers in every cell (None = as fast as it can); with --rate auto,
+    # rate_auto is set and bench.run() fills cell_rates ("conns/size" -> rate) from a pilot.
+    rate: int | None = None
+    rate_auto: bool = False
+    cell_rates: dict = field(default_factory=dict)
+    # --inventory: the hosts file (absolute path); "" = this machine alone (loopback or veth path)
+    inventory: str = ""
+
+    def rate_for(self, conns: int, response_size: int) -> int | None:
+        """The request rate offered to a cell (the same for every arm of it), or None."""
+        return self.cell_rates.get(rate_key(conns, response_size), self.rate)
+
+    def __post_init__(self):
+        # The injected cost must never reach a real comparison: it exists only with its own arm.
+        if (samples.WORK_ARM in self.arms) != (self.calibration_work > 0):
+            raise ConfigError(f"calibration work ({self.calibration_work}) runs only in the "
+                              f"{samples.WORK_ARM} arm of `invoke calibrate`")
+
+    @property
+    def arms_to_run(self) -> tuple[tuple[str, str], ...]:
+        """(server, arm) pairs of the run: the zcbench arms, then nginx as its own arm."""
+        pairs = [("zcbench", arm) for arm in self.arms] if "zcbench" in self.servers else []
+        if "nginx" in self.servers:
+            pairs.append(("nginx", "nginx"))
+        return tuple(pairs)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        return data
+
+    @classmethod
+    def from_args(cls, *, mode=None, server=DEFAULT_SERVER, conns=DEFAULT_CONNS,
+                  response_size=DEFAULT_RESPONSE_SIZE, duration=DEFAULT_DURATION_S,
+                  warmup=DEFAULT_WARMUP_S, repeat=DEFAULT_REPEAT,
+                  zc_max_inflight=DEFAULT_ZC_MAX_INFLIGHT, drop_ipc_lock=False,
+                  memlock=DEFAULT_MEMLOCK, nofile=None,
+                  server_cpus=DEFAULT_SERVER_CPUS, loadgen_cpus=DEFAULT_LOADGEN_CPUS,
+                  threads=None, port=DEFAULT_PORT, bind=DEFAULT_BIND, path=DEFAULT_PATH,
+                  out=DEFAULT_OUT, label=DEFAULT_LABEL, seed=None, quiet=False,
+                  online_cpus=None, extra=None, rate=None, inventory=None) -> Config:
+        mode_given = mode not in (None, "")  # None/"": not given, DEFAULT_MODE for zcbench
+        mode = mode if mode_given else DEFAULT_MODE
+        if mode not in MODES:
+            raise ConfigError(f"unknown --mode {mode!r}; expected one of {', '.join(MODES)}")
+        if server not in SERVER_CHOICES:
+            raise ConfigError(f"unknown --server {server!r}; expected one of {', '.join(SERVER_CHOICES)}")
+        if server == "nginx" and mode_given and mode != "regular":
+            # nginx has no zero-copy send: the arms asked for would silently not run
+            raise ConfigError(f"--server nginx --mode {mode}: nginx has no zero-copy arm; use --server both "
+                              "to run it beside zcbench's arms, or leave --mode out")
+        hosts = inventory_hosts(inventory) if inventory else None
+        if hosts:
+            path, bind, server_cpus, loadgen_cpus = _on_hosts(hosts, path, bind, server_cpus, loadgen_cpus)
+        elif path not in PATHS:
+            raise ConfigError(f"unknown --path {path!r}; expected one of {', '.join(PATHS)}")
+        conn_levels = parse_int_list(conns, "--conns", minimum=1)
+        sizes = parse_size_list(response_size, "--response-size")
+        online = set(online_cpus if online_cpus is not None else available_cpus())
+        # another host's CPUs are checked against its own engine (bench.preflight)
+        anywhere = set(range(MAX_CPUS))
+        server_online = online if not hosts or hosts.server.is_control else anywhere
+        server_set = parse_cpu_list(server_cpus or provisioned_cpus("server"), "--server-cpus", server_online)
+        loadgen_online = online if not hosts or all(h.is_control for h in hosts.loadgens) else anywhere
+        loadgen_set = parse_cpu_list(loadgen_cpus or provisioned_cpus("loadgen"), "--loadgen-cpus", loadgen_online)
+        if (not hosts or _server_host_generates_load(hosts)) and set(server_set) & set(loadgen_set):
+            raise ConfigError(f"--server-cpus {format_cpus(server_set)} and --loadgen-cpus "
+                              f"{format_cpus(loadgen_set)} overlap: give them disjoint CPUs")
+        if threads not in (None, "") and str(threads).strip() == "0":
+            raise ConfigError(f"--threads 0: wrk needs at least 1 thread; leave --threads out for one per "
+                              f"loadgen CPU ({len(loadgen_set)} here)")
+        nthreads = len(loadgen_set) if threads in (None, "") else parse_int(threads, "--threads", 1)
+        generators = len(hosts.loadgens) if hosts else 1
+        if nthreads * generators > min(conn_levels):
+            per = f" on each of {generators} loadgen hosts" if generators > 1 else ""
+            raise ConfigError(f"--threads {nthreads}{per} exceeds the smallest --conns {min(conn_levels)} "
+                              "(wrk needs at least one connection per thread)")
+        if not _LABEL.match(str(label)):
+            raise ConfigError(f"--label {label!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+        memlock_bytes = -1 if str(memlock).lower() in ("unlimited", "-1") else parse_size(memlock, "--memlock")
+        return cls(
+            arms=MODES[mode] if server != "nginx" else (),
+            servers=("zcbench", "nginx") if server == "both" else (server,),
+            conns=conn_levels,
+            response_sizes=sizes,
+            duration_s=parse_int(duration, "--duration", 1),
+            warmup_s=parse_int(warmup, "--warmup", 0),
+            repeat=parse_int(repeat, "--repeat", 1),
+            zc_max_inflight=parse_int(zc_max_inflight, "--zc-max-inflight", 0),
+            drop_ipc_lock=bool(drop_ipc_lock),
+            memlock=memlock_bytes,
+            nofile=parse_int(default_nofile() if nofile in (None, "") else nofile, "--nofile",
+                             max(conn_levels) + 1024),
+            server_cpus=server_set,
+            loadgen_cpus=loadgen_set,
+            threads=nthreads,
+            port=parse_int(port, "--port", 1024, 65535),
+            bind=bind,
+            path=path,
+            out=Path(out),
+            label=str(label),
+            seed=secrets.randbits(32) if seed in (None, "") else parse_int(seed, "--seed", 0),
+            quiet=bool(quiet),
+            mode=mode,
+            extra=dict(extra or {}),
+            rate=None if rate in (None, "", "auto", RATE_OFF) else parse_int(rate, "--rate", 1),
+            rate_auto=str(rate) == "auto",
+            inventory=str(hosts.path) if hosts else "",
+        )
+
+
+def inventory_hosts(inventory):
+    """The parsed inventory (zcbench.host.inventory.Inventory), checked for a bench (wrk elsewhere can
+    reach the server), or ConfigError in one line."""
+    from zcbench.host import inventory as hosts
+
+    try:
+        loaded = hosts.load_inventory(inventory)
+        hosts.check_reachable(loaded)
+        return loaded
+    except hosts.InventoryError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _server_host_generates_load(inventory) -> bool:
+    """The server host is also a loadgen host: its two CPU sets must not overlap."""
+    return any(host.name == inventory.server.name for host in inventory.loadgens)
+
+
+def _on_hosts(inventory, path, bind, server_cpus, loadgen_cpus) -> tuple[str, str, str, str]:
+    """(path, bind, server CPUs, loadgen CPUs) of a run across an inventory's hosts: the server
+    listens on the address wrk targets; CPUs default to what the hosts' inventory entries give
+    the cpu_isolation role (the first loadgen host's for every loadgen)."""
+    from zcbench.host.inventory import desired_settings
+
+    server = inventory.server
+    if path not in (DEFAULT_PATH, HOSTS_PATH):
+        raise ConfigError(f"--path {path} with an inventory: wrk runs on the inventory's loadgen hosts")
+    if bind not in (None, "", DEFAULT_BIND, server.server_address):
+        raise ConfigError(f"--bind {bind} with an inventory: set zcbench_server_address on {server.name} instead")
+    server_cpus = server_cpus or str(desired_settings(server).get("cpu_isolation_server_cpus") or "")
+    loadgen_cpus = loadgen_cpus or str(desired_settings(inventory.loadgens[0]).get("cpu_isolation_loadgen_cpus") or "")
+    return HOSTS_PATH, server.server_address, server_cpus, loadgen_cpus
+
+
+def rate_key(conns: int, response_size: int) -> str:
+    """A cell's key in Config.cell_rates (JSON object keys are strings)."""
+    return f"{conns}/{response_size}"
+
+
+# --- parsers (each raises ConfigError naming the option) ------------------------------------
+
+
+def parse_int(value, option: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a whole number") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{option} {number} must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{option} {number} must be at most {maximum}")
+    return number
+
+
+def _items(value) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value]
+    return [v.strip() for v in str(value).split(",")]
+
+
+def parse_int_list(value, option: str, minimum: int = 1) -> tuple[int, ...]:
+    items = _items(value)
+    if not items or any(not i for i in items):
+        raise ConfigError(f"{option} {value!r}: give a comma-separated list of whole numbers")
+    numbers = tuple(parse_int(i, option, minimum) for i in items)
+    if len(set(numbers)) != len(numbers):
+        raise ConfigError(f"{option} {value!r} repeats a value")
+    return numbers
+
+
+def parse_size(value, option: str) -> int:
+    """Bytes from '88', '4k', '1m', '64KiB' (k = 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        text = str(value).strip()
+    m = _SIZE.match(text)
+    if not m:
+        raise ConfigError(f"{option} {value!r} is not a size (e.g. 88, 4k, 1m)")
+    number = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    if number < 1:
+        raise ConfigError(f"{option} {value!r} must be at least 1 byte")
+    return number
+
+
+def parse_size_list(value, option: str) -> tuple[int, ...]:
+    items = _items(value)
+    if not items or any(not i for i in items):
+        raise ConfigError(f"{option} {value!r}: give a size or a comma-separated list of sizes")
+    sizes = tuple(parse_size(i, option) for i in items)
+    if len(set(sizes)) != len(sizes):
+        raise ConfigError(f"{option} {value!r} repeats a size")
+    return sizes
+
+
+def parse_cpu_list(value, option: str, online: set[int]) -> tuple[int, ...]:
+    """CPUs from '0', '0,2', '0-3' (Linux list format); each must be online and usable."""
+    cpus: list[int] = []
+    for item in _items(value):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
+        if not m:
+            raise ConfigError(f"{option} {value!r} is not a CPU list (e.g. 0 or 0,2 or 2-3)")
+        low, high = int(m.group(1)), int(m.group(2) or m.group(1))
+        if high < low:
+            raise ConfigError(f"{option} {value!r}: range {item} runs backwards")
+        cpus.extend(range(low, high + 1))
+    missing = sorted(set(cpus) - online)
+    if missing:
+        raise ConfigError(f"{option} {value!r}: CPU {format_cpus(missing)} does not exist or is not "
+                          f"usable here (usable: {format_cpus(sorted(online))})")
+    if len(set(cpus)) != len(cpus):
+        raise ConfigError(f"{option} {value!r} repeats a CPU")
+    return tuple(sorted(cpus))
+
+
+def format_cpus(cpus) -> str:
+    return ",".join(str(c) for c in cpus)
+
+
+def available_cpus() -> set[int]:
+    """CPUs this process may run on (online and in our affinity mask)."""
+    return set(os.sched_getaffinity(0))
+
+
+def default_nofile() -> int:
+    """MAX_NOFILE, or the hard limit this host hands its processes when lower: without
+    CAP_SYS_RESOURCE in the bounding set a container cannot be given more than the daemon has."""
+    return min(MAX_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def host_limit(name: str) -> int:
+    """Hard limit of this process for 'memlock' or 'nofile' (-1 = unlimited)."""
+    which = {"memlock": resource.RLIMIT_MEMLOCK, "nofile": resource.RLIMIT_NOFILE}[name]
+    hard = resource.getrlimit(which)[1]
+    return -1 if hard == resource.RLIM_INFINITY else hard
+
+
+def port_in_use(port: int, bind: str = DEFAULT_BIND) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((bind, port))
+        except OSError:
+            return True
+    return False
+
+
+# --- rerun from a manifest (`invoke bench --from RUN/manifest.json`) -------------------------
+
+
+def args_of_config(recorded: dict) -> dict:
+    """Config.from_args keyword arguments that rebuild a recorded Config (manifest["config"])."""
+    servers = recorded.get("servers") or [DEFAULT_SERVER]
+    args = {
+        "mode": recorded.get("mode") or DEFAULT_MODE,
+        "server": "both" if len(servers) > 1 else servers[0],
+        "conns": ",".join(map(str, recorded["conns"])),
+        "response_size": ",".join(map(str, recorded["response_sizes"])),
+        "duration": recorded["duration_s"], "warmup": recorded["warmup_s"], "repeat": recorded["repeat"],
+        "zc_max_inflight": recorded["zc_max_inflight"], "drop_ipc_lock": recorded["drop_ipc_lock"],
+        "memlock": recorded["memlock"], "nofile": recorded["nofile"],
+        "server_cpus": format_cpus(recorded["server_cpus"]), "loadgen_cpus": format_cpus(recorded["loadgen_cpus"]),
+        "threads": recorded["threads"], "port": recorded["port"], "bind": recorded.get("bind", DEFAULT_BIND),
+        "path": recorded.get("path", DEFAULT_PATH), "label": recorded.get("label", DEFAULT_LABEL),
+        "seed": recorded["seed"], "extra": recorded.get("extra") or {},
+        "rate": "auto" if recorded.get("rate_auto") else recorded.get("rate"),
+        "inventory": recorded.get("inventory") or None,
+    }
+    if args["server"] == "nginx":
+        args["mode"] = None
+    return args
+
+
+def rerun_config(manifest_path: str | Path, overrides: dict, **host) -> Config:
+    """The recorded run's Config again (same matrix, seed, hence cell order, and any rates
+    --rate auto chose), with `overrides` (options the user gave) applied and recorded."""
+    path = Path(manifest_path)
+    try:
+        recorded = json.loads(path.read_text())["config"]
+    except FileNotFoundError:
+        raise ConfigError(f"--from {manifest_path}: no such manifest") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(f"--from {manifest_path}: not a zcbench manifest with a config") from None
+    if recorded.get("calibration_work"):
+        raise ConfigError(f"--from {manifest_path}: a calibration run; rerun it with `invoke calibrate`")
+    try:
+        args = args_of_config(recorded)
+    except KeyError as exc:
+        raise ConfigError(f"--from {manifest_path}: the recorded config lacks {exc}") from None
+    args.update(overrides)
+    args["extra"] = dict(args["extra"]) | {"rerun_of": str(path.resolve().parent),
+                                            "rerun_overrides": sorted(overrides)}
+    config = Config.from_args(**args, **host)
+    # The rates a --rate auto pilot chose are part of what is rerun (unless --rate was given).
+    if "rate" not in overrides and recorded.get("cell_rates"):
+        config = replace(config, cell_rates=dict(recorded["cell_rates"]))
+    return config

@@ -1,0 +1,534 @@
+"""The project's container images, built without any container registry.
+
+base     debootstrap (minbase, the host's configured Debian mirror) -> tarball -> `docker import`
+server   multi-stage: builder (gcc, make, liburing-dev) runs `make -C server`; final stage holds
+         only the static binary
+loadgen  wrk from Debian + loadgen/
+nginx    nginx-light from Debian (the reference server; configured per run by containers.py)
+
+Every image carries the project label and a content hash of its inputs (files, build args,
+the parent image id). A build whose hash matches the existing image is skipped, so a no-op
+`invoke build` takes seconds. The build context is assembled here from an explicit file list,
+so the hash and the context are the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import socket
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from zcbench.core.paths import ROOT, WORK
+
+SUITE = "bookworm"
+FALLBACK_MIRROR = "http://deb.debian.org/debian"
+IMAGES_DIR = ROOT / "images"
+CACHE_DIR = WORK / ".cache" / "images"
+
+LABEL_PROJECT = "zcbench.project"
+LABEL_HASH = "zcbench.input-hash"
+PROJECT = "zcbench"
+
+#: Every image's Debian packages, one `name=version` a line, written by its Dockerfile at build
+#: time (the server's is its builder's: what the binary was compiled and linked with).
+PACKAGES_FILE = "/etc/zcbench/packages.txt"
+#: Where and when the base rootfs came from, written by mkrootfs.sh (KEY=value lines).
+DEBOOTSTRAP_FILE = "etc/zcbench/debootstrap.env"
+#: debootstrap.env keys -> labels; the base carries them and every image built on it copies them.
+DEBIAN_LABELS = {
+    "DEBIAN_SUITE": "zcbench.debian.suite",
+    "DEBIAN_MIRROR": "zcbench.debian.mirror",
+    "DEBOOTSTRAP_DATE": "zcbench.debian.debootstrap-date",
+    "DEBIAN_RELEASE_DATE": "zcbench.debian.release-date",
+}
+#: Packages whose version can change what is measured: the load generator, the reference
+#: server, the C library, the kernel headers and liburing the server was built against, gcc.
+KEY_PACKAGES = ("wrk", "nginx-light", "libc6", "linux-libc-dev", "liburing-dev", "gcc")
+#: The run directory's folder for the package lists of the images a run used.
+RUN_IMAGES_DIR = "images"
+
+#: The one place image names are defined.
+TAGS = {
+    "base": f"zcbench/base:{SUITE}",
+    "server": "zcbench/server:latest",
+    "loadgen": "zcbench/loadgen:latest",
+    "nginx": "zcbench/nginx:latest",
+}
+BUILT_IMAGES = ("server", "loadgen", "nginx")
+
+#: Files of each image's build context besides its Dockerfile, as (source dir, glob) pairs;
+#: paths inside the context keep their path relative to the repository root.
+CONTEXT_FILES: dict[str, tuple[tuple[str, str], ...]] = {
+    "server": (("server", "Makefile"), ("server/src", "**/*"), ("server/include", "**/*")),
+    "loadgen": (("loadgen", "**/*"),),
+}
+
+Log = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    """An image could not be built or is missing; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    tag: str
+    image_id: str
+    input_hash: str
+    built: bool  # False: the existing image already had this input hash
+    seconds: float
+
+
+# --- host apt sources -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AptSource:
+    uri: str
+    suites: tuple[str, ...]
+    components: tuple[str, ...]
+
+
+def _parse_deb822(text: str) -> list[AptSource]:
+    sources = []
+    for stanza in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line.startswith("#") or ":" not in line or line[:1].isspace():
+                continue
+            key, _, value = line.partition(":")
+            fields[key.strip().lower()] = value.strip()
+        if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes").lower() == "no":
+            continue
+        for uri in fields.get("uris", "").split():
+            sources.append(AptSource(uri, tuple(fields.get("suites", "").split()),
+                                     tuple(fields.get("components", "main").split())))
+    return sources
+
+
+def _parse_one_line(text: str) -> list[AptSource]:
+    sources = []
+    for line in text.splitlines():
+        line = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+        if len(line) >= 3 and line[0] == "deb":
+            sources.append(AptSource(line[1], (line[2],), tuple(line[3:]) or ("main",)))
+    return sources
+
+
+def host_apt_sources(etc_apt: Path = Path("/etc/apt")) -> list[AptSource]:
+    """The host's enabled `deb` sources (one-line .list and deb822 .sources files)."""
+    files = [etc_apt / "sources.list"] + sorted((etc_apt / "sources.list.d").glob("*"))
+    sources: list[AptSource] = []
+    for path in files:
+        if not path.is_file():
+            continue
+        if path.suffix == ".sources":
+            sources += _parse_deb822(path.read_text())
+        elif path.suffix == ".list":
+            sources += _parse_one_line(path.read_text())
+    return sources
+
+
+def debian_sources(suite: str = SUITE, etc_apt: Path = Path("/etc/apt")) -> tuple[str, list[AptSource]]:
+    """(debootstrap mirror, sources of `suite` and its -updates/-security pockets) from the host.
+
+    Falls back to deb.debian.org when the host has no source for the suite (e.g. not Debian).
+    """
+    pockets = [
+        AptSource(s.uri, tuple(x for x in s.suites if x == suite or x.startswith(suite + "-")),
+                  s.components)
+        for s in host_apt_sources(etc_apt)
+    ]
+    pockets = [s for s in pockets if s.suites]
+    mirror = next((s.uri for s in pockets if suite in s.suites), None)
+    if mirror is None:
+        return FALLBACK_MIRROR, [AptSource(FALLBACK_MIRROR, (suite,), ("main",))]
+    return mirror, pockets
+
+
+def sources_list_text(sources: Iterable[AptSource]) -> str:
+    return "".join(f"deb {s.uri} {suite} {' '.join(s.components)}\n" for s in sources for suite in s.suites)
+
+
+def mirror_hosts(sources: Iterable[AptSource]) -> dict[str, str]:
+    """Host name -> address of each mirror, as the host resolves it (build containers get
+    these as extra hosts: the host may resolve them through /etc/hosts, which they lack)."""
+    hosts = {}
+    for s in sources:
+        name = urlparse(s.uri).hostname
+        if not name or name in hosts:
+            continue
+        try:
+            hosts[name] = socket.getaddrinfo(name, None, socket.AF_INET)[0][4][0]
+        except OSError:
+            continue
+    return hosts
+
+
+# --- hashing and build contexts -------------------------------------------------------------
+
+
+def _context_files(name: str) -> dict[str, bytes]:
+    """Context path -> content for image `name` (Dockerfile included)."""
+    files = {"Dockerfile": (IMAGES_DIR / name / "Dockerfile").read_bytes()}
+    for directory, pattern in CONTEXT_FILES.get(name, ()):
+        base = ROOT / directory
+        for path in sorted(base.glob(pattern)):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[str(path.relative_to(ROOT))] = path.read_bytes()
+    return files
+
+
+def input_hash(files: dict[str, bytes], extra: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(files):
+        digest.update(key.encode() + b"\0" + hashlib.sha256(files[key]).digest())
+    for key in sorted(extra):
+        digest.update(f"{key}={extra[key]}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _context_tar(files: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in sorted(files):
+            info = tarfile.TarInfo(path)
+            info.size, info.mtime, info.mode = len(files[path]), 0, 0o644
+            tar.addfile(info, io.BytesIO(files[path]))
+    buf.seek(0)
+    return buf
+
+
+def _existing(client, tag: str):
+    import docker.errors
+
+    try:
+        return client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _labels(digest: str) -> dict[str, str]:
+    return {LABEL_PROJECT: PROJECT, LABEL_HASH: digest}
+
+
+# --- base image -----------------------------------------------------------------------------
+
+
+def base_inputs(suite: str = SUITE) -> tuple[str, str, str]:
+    """(input hash, debootstrap mirror, sources.list text) of the base image."""
+    mirror, sources = debian_sources(suite)
+    sources_text = sources_list_text(sources)
+    recipe = (IMAGES_DIR / "base" / "mkrootfs.sh").read_bytes()
+    digest = input_hash({"mkrootfs.sh": recipe}, {"suite": suite, "mirror": mirror, "sources": sources_text})
+    return digest, mirror, sources_text
+
+
+def build_base(client, log: Log = print, suite: str = SUITE) -> BuildResult:
+    """debootstrap the rootfs (cached as a tarball under .cache/) and `docker import` it."""
+    start = time.monotonic()
+    digest, mirror, sources_text = base_inputs(suite)
+    tag = TAGS["base"]
+    image = _existing(client, tag)
+    if image is not None and image.labels.get(LABEL_HASH) == digest:
+        return BuildResult("base", tag, image.id, digest, False, time.monotonic() - start)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tarball = CACHE_DIR / f"base-{suite}-{digest}.tar"
+    if not tarball.exists():
+        if os.geteuid() != 0:
+            raise ImageError("building the base image runs debootstrap and needs root")
+        sources_file = CACHE_DIR / f"sources-{digest}.list"
+        sources_file.write_text(sources_text)
+        log(f"base: debootstrap --variant=minbase {suite} from {mirror} (takes a few minutes)")
+        proc = subprocess.run(
+            [str(IMAGES_DIR / "base" / "mkrootfs.sh"), suite, mirror, str(sources_file), str(tarball)],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise ImageError(f"debootstrap failed: {' | '.join(proc.stderr.strip().splitlines()[-3:])}")
+        for stale in CACHE_DIR.glob(f"base-{suite}-*.tar"):  # rootfs of older inputs
+            if stale != tarball:
+                stale.unlink()
+    log(f"base: docker import {tarball.name}")
+    labels = {**_labels(digest), **debian_labels(read_debootstrap_env(tarball))}
+    changes = [f'LABEL {k}="{v}"' for k, v in labels.items()] + ['CMD ["/bin/bash"]']
+    repo, _, version = tag.partition(":")
+    # From a file (sent with a Content-Length): the SDK's chunked stream upload is refused by
+    # Docker 20.10 ("invalid byte in chunk length").
+    client.api.import_image_from_file(str(tarball), repository=repo, tag=version, changes=changes)
+    image = client.images.get(tag)
+    return BuildResult("base", tag, image.id, digest, True, time.monotonic() - start)
+
+
+def read_debootstrap_env(tarball: Path) -> dict[str, str]:
+    """mkrootfs.sh's record of the rootfs in `tarball` ({} for a rootfs made without one)."""
+    with tarfile.open(tarball) as tar:
+        for member in tar:
+            if member.name.lstrip("./") == DEBOOTSTRAP_FILE:
+                return parse_env(tar.extractfile(member).read().decode())
+    return {}
+
+
+def parse_env(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+def debian_labels(env: dict[str, str]) -> dict[str, str]:
+    return {label: env[key] for key, label in DEBIAN_LABELS.items() if env.get(key)}
+
+
+# --- Dockerfile images ----------------------------------------------------------------------
+
+
+def _run_build(client, name: str, files: dict[str, bytes], buildargs: dict[str, str],
+               labels: dict[str, str], extra_hosts: dict[str, str], log: Log) -> str:
+    tail: list[str] = []
+    stream = client.api.build(
+        fileobj=_context_tar(files), custom_context=True, tag=TAGS[name], buildargs=buildargs,
+        labels=labels, rm=True, forcerm=True, pull=False, network_mode="host",
+        extra_hosts=extra_hosts or None, decode=True,
+    )
+    image_id = None
+    for chunk in stream:
+        if "error" in chunk:
+            raise ImageError(f"building {name} failed: {chunk['error'].strip()} "
+                             f"(last output: {' | '.join(tail[-5:])})")
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+        for line in chunk.get("stream", "").splitlines():
+            if line.strip():
+                tail.append(line.strip())
+                if line.startswith("Step "):
+                    log(f"{name}: {line.strip()}")
+    return image_id or client.images.get(TAGS[name]).id
+
+
+def git_commit(paths: Iterable[str] = ("server", "images/server")) -> str:
+    """The checkout's commit (12 hex digits), "-dirty" when `paths` have uncommitted changes;
+    "unknown" outside a git checkout. The server image is built with it (what `zcb-server
+    --version` reports) but it is not an input of the image hash: a new commit that leaves the
+    server's sources alone does not rebuild, and the recorded commit is then the one the same
+    sources were built at."""
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if not commit:
+        return "unknown"
+    return commit + ("-dirty" if git("status", "--porcelain", "--", *paths) else "")
+
+
+#: Build arguments left out of the input hash (see git_commit).
+UNHASHED_BUILDARGS = {"server": lambda: {"GIT_COMMIT": git_commit()}}
+
+
+def build_image(client, name: str, base_ref: str, base_id: str, mirrors: dict[str, str],
+                log: Log = print) -> BuildResult:
+    """Build one Dockerfile image on top of `base_ref` unless its input hash is unchanged."""
+    start = time.monotonic()
+    files = _context_files(name)
+    buildargs = {"BASE_IMAGE": base_ref}
+    digest = input_hash(files, {**buildargs, "base_id": base_id})
+    image = _existing(client, TAGS[name])
+    if image is not None and image.labels.get(LABEL_HASH) == digest:
+        return BuildResult(name, TAGS[name], image.id, digest, False, time.monotonic() - start)
+    log(f"{name}: building {TAGS[name]}")
+    # The base's origin labels, given explicitly: a FROM scratch final stage inherits none.
+    base_labels = {k: v for k, v in (client.images.get(base_id).labels or {}).items()
+                   if k in DEBIAN_LABELS.values()}
+    unhashed = UNHASHED_BUILDARGS[name]() if name in UNHASHED_BUILDARGS else {}
+    image_id = _run_build(client, name, files, {**buildargs, **unhashed}, {**base_labels, **_labels(digest)},
+                          mirrors, log)
+    if image is not None and image.id != image_id:
+        _remove_replaced(client, image.id, log)
+    return BuildResult(name, TAGS[name], image_id, digest, True, time.monotonic() - start)
+
+
+def _remove_replaced(client, image_id: str, log: Log) -> None:
+    """Drop the image a rebuild replaced (now untagged), so rebuilds do not pile up; an image
+    a container still uses stays."""
+    import docker.errors
+
+    try:
+        client.images.remove(image_id)
+        log(f"removed the replaced image {image_id[7:19]}")
+    except docker.errors.APIError:
+        pass
+
+
+def _base_reference(client, base_image: str | None, log: Log) -> tuple[str, str, BuildResult | None]:
+    """(reference for FROM, its image id, the base build result if we built it)."""
+    if base_image:
+        image = _existing(client, base_image)
+        if image is None:
+            # The user named an image from their own registry: fetching it is their choice.
+            log(f"base: pulling user-supplied {base_image}")
+            image = client.images.pull(base_image)
+        return base_image, image.id, None
+    result = build_base(client, log)
+    return result.tag, result.image_id, result
+
+
+def ensure_images(client=None, names: Iterable[str] = BUILT_IMAGES, base_image: str | None = None,
+                  log: Log = print) -> list[BuildResult]:
+    """Build whatever of `names` (and the base) is missing or stale; return one result each."""
+    import docker
+
+    client = client or docker.from_env()
+    names = list(names)
+    unknown = [n for n in names if n not in BUILT_IMAGES]
+    if unknown:
+        raise ImageError(f"unknown image(s) {unknown}; known: {', '.join(BUILT_IMAGES)}")
+    base_ref, base_id, base_result = _base_reference(client, base_image, log)
+    _, sources = debian_sources()
+    mirrors = mirror_hosts(sources)
+    results = [base_result] if base_result else []
+    for name in names:
+        results.append(build_image(client, name, base_ref, base_id, mirrors, log))
+    return results
+
+
+def image_ids(client) -> dict[str, str | None]:
+    """Tag -> id of each project image present now (None when missing), for the manifest."""
+    return {name: (img.id if (img := _existing(client, tag)) else None) for name, tag in TAGS.items()}
+
+
+def require_images(client, names: Iterable[str]) -> dict[str, str]:
+    """Name -> id of images a bench needs; ImageError naming `invoke build` when one is missing."""
+    found = {}
+    for name in names:
+        image = _existing(client, TAGS[name])
+        if image is None:
+            raise ImageError(f"image {TAGS[name]} is missing: run `invoke build` first")
+        found[name] = image.id
+    return found
+
+
+# --- what is inside an image ----------------------------------------------------------------
+
+
+def parse_packages(text: str) -> dict[str, str]:
+    """`name=version` lines -> {name: version}."""
+    return dict(line.strip().split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+#: Where a server image may hold zcb-server; the first found is recorded and asked for its
+#: `--version` (the manifest's image_contents.server.server_version).
+SERVER_BINARIES = ("/usr/local/bin/zcb-server", "/zcb-server")
+
+
+def read_image_files(client, image: str, paths, run_id: str) -> dict[str, bytes | None]:
+    """Path -> bytes of each file in an image (None when absent), through one container that
+    is created but never started (works for FROM scratch images) and removed at once."""
+    import docker.errors
+
+    from zcbench.measure.containers import ROLE_LABEL, RUN_LABEL
+
+    container = client.containers.create(image, labels={RUN_LABEL: run_id, ROLE_LABEL: "inspect"},
+                                         network_disabled=True)
+    found: dict[str, bytes | None] = {}
+    try:
+        for path in paths:
+            try:
+                stream, _ = container.get_archive(path)
+            except docker.errors.NotFound:
+                found[path] = None
+                continue
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.next()
+                found[path] = tar.extractfile(member).read() if member and member.isfile() else None
+    finally:
+        container.remove(force=True)
+    return found
+
+
+def parse_server_version(text: str) -> dict[str, str]:
+    """`zcb-server --version` output ("key: value" lines after the name) -> {key: value}."""
+    return {key.strip(): value.strip() for key, sep, value in (line.partition(":") for line in text.splitlines())
+            if sep and key.strip()}
+
+
+def server_version(client, image: str, binary: str, run_id: str) -> dict:
+    """What `BINARY --version` prints inside `image` (commit, compiler, liburing, flags), run in
+    a throwaway container without network that is removed at once; {"error": ...} when it
+    cannot be run or says nothing."""
+    import docker.errors
+
+    from zcbench.measure.containers import ROLE_LABEL, RUN_LABEL
+
+    try:
+        container = client.containers.create(image, ["--version"], entrypoint=[binary], network_disabled=True,
+                                             labels={RUN_LABEL: run_id, ROLE_LABEL: "version"})
+    except docker.errors.APIError as exc:
+        return {"error": f"cannot create a container to run {binary} --version: {exc}"}
+    try:
+        container.start()
+        status = container.wait(timeout=30).get("StatusCode")
+        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+    except Exception as exc:  # noqa: BLE001 - recorded in the manifest, the run goes on
+        return {"error": f"{binary} --version failed: {type(exc).__name__}: {exc}"}
+    finally:
+        container.remove(force=True)
+    version = parse_server_version(out)
+    if status != 0 or "commit" not in version:
+        return {"error": f"{binary} --version exited {status}: {out.strip()[:200]!r}"}
+    return version
+
+
+def image_contents(client, name: str, image_id: str, run_id: str) -> tuple[dict, str | None]:
+    """(what the manifest records of image `name`, its package list text or None)."""
+    image = client.images.get(image_id)
+    labels = image.labels or {}
+    # `built`: the Dockerfiles' apt-get took the suite's updates as of this day
+    entry = {"tag": TAGS[name], "id": image_id, "built": image.attrs.get("Created"),
+             **{label.removeprefix("zcbench.debian."): labels.get(label) for label in DEBIAN_LABELS.values()}}
+    binaries = SERVER_BINARIES if name == "server" else ()
+    files = read_image_files(client, image_id, (PACKAGES_FILE, *binaries), run_id)
+    if binaries:
+        entry["server_binary"] = next((b for b in binaries if files[b] is not None), None)
+        entry["server_version"] = (server_version(client, image_id, entry["server_binary"], run_id)
+                                   if entry["server_binary"] else None)
+    raw = files[PACKAGES_FILE]
+    if raw is None:
+        entry["error"] = f"no {PACKAGES_FILE} in the image (built before zcbench recorded it): run `invoke build`"
+        return entry, None
+    packages = parse_packages(raw.decode())
+    entry.update(packages=len(packages), key_packages={p: packages.get(p) for p in KEY_PACKAGES if p in packages})
+    return entry, raw.decode()
+
+
+def record_image_contents(client, image_ids: dict[str, str], run_dir: Path, run_id: str) -> dict:
+    """Copy the package list of every image a run uses into RUN_DIR/images/NAME.packages.txt;
+    return per image its origin (Debian suite, mirror, debootstrap and archive dates), key
+    package versions and the list's file, for the manifest."""
+    record = {}
+    for name, image_id in image_ids.items():
+        entry, text = image_contents(client, name, image_id, run_id)
+        if text is not None:
+            target = Path(run_dir) / RUN_IMAGES_DIR / f"{name}.packages.txt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            entry["packages_file"] = str(target.relative_to(run_dir))
+        record[name] = entry
+    return record
+
+
+def run_package_lists(run_dir: Path) -> dict[str, dict[str, str]]:
+    """Image name -> {package: version} from a run directory's copied lists."""
+    folder = Path(run_dir) / RUN_IMAGES_DIR
+    return {path.name.removesuffix(".packages.txt"): parse_packages(path.read_text())
+            for path in sorted(folder.glob("*.packages.txt"))}

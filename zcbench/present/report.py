@@ -1,0 +1,659 @@
+"""A run's summary.json, report.md and plots/, rendered from its stored samples.
+
+    render_run(run_dir) -> summary
+
+reads manifest.json (tolerating missing keys: they show as "unknown") and samples.jsonl,
+computes the summary (zcbench.analyze.stats; zcbench.measure.sweep when the run has several response sizes),
+draws the plots (zcbench.present.plots) and writes every file atomically. The same call re-renders a
+stored run (`invoke report -r RUN`); nothing here measures anything.
+
+The report leads with ratios and verdicts measured side by side in one run: absolute req/s on
+shared machines drift by tens of percent between runs, ratios of interleaved arms much less.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from zcbench.core import fmt
+from zcbench.host import facts as hostfacts
+from zcbench.analyze import memlock
+from zcbench.present import plots
+from zcbench.analyze import stats
+from zcbench.analyze import summary as summary_mod
+from zcbench.core.atomic import write_atomic
+from zcbench.core.fmt import markdown_table
+from zcbench.core.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE, SAMPLES_FILE, load_samples
+from zcbench.analyze.stats import GroupSummary, PairedComparison
+from zcbench.analyze.summary import Summary
+
+MANIFEST = "manifest.json"
+SAMPLES = SAMPLES_FILE
+SUMMARY = "summary.json"
+REPORT = "report.md"
+PLOTS = "plots"
+
+ARM_TITLES = {"regular": "Regular Send", "zc": "ZC Send", "zc-fixed": "ZC Fixed-Buffer Send",
+              "nginx": "nginx"}
+LOADGEN_MARK = "†"
+
+
+class ReportError(RuntimeError):
+    """The run directory cannot be rendered (no samples file, unreadable manifest)."""
+
+
+# --- reading a run ---------------------------------------------------------------------------
+
+
+def load_manifest(run_dir: Path) -> dict:
+    """manifest.json, or {} when it is missing (the report then says "unknown")."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+
+
+def resolve_run_dir(run: str | Path) -> Path:
+    """A run directory from a path (results/latest follows its link)."""
+    run_dir = Path(run).resolve()
+    if not run_dir.is_dir():
+        raise ReportError(f"{run}: no such run directory")
+    if not (run_dir / SAMPLES).exists():
+        raise ReportError(f"{run_dir}: no {SAMPLES} (not a zcbench run directory?)")
+    return run_dir
+
+
+def render_run(run_dir: Path) -> Summary:
+    """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SAMPLES).exists():
+        raise ReportError(f"{run_dir}: no {SAMPLES}")
+    manifest = load_manifest(run_dir)
+    summary = summary_mod.build_summary(manifest, load_samples(run_dir / SAMPLES))
+    summary.plots = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
+    write_atomic(run_dir / SUMMARY, json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
+    write_atomic(run_dir / REPORT, render_markdown(summary, manifest))
+    return summary
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+#: Above this, an MDE says only that the run could not see any plausible change (too few
+#: blocks, or blocks disagreeing wildly): its digits would be noise.
+MDE_SHOWN_MAX = 1.0
+
+
+def mde_text(comparison: PairedComparison) -> str:
+    """'±4.1%': the smallest change this run could have seen (80 % power); '>±100%' past that."""
+    mde = comparison.mde
+    if mde is None:
+        return fmt.MISSING
+    return f">±{fmt.percent(MDE_SHOWN_MAX)}" if mde > MDE_SHOWN_MAX else f"±{fmt.percent(mde, 1)}"
+
+
+def delta_label(comparison: PairedComparison | None) -> str:
+    """'**-7.8% worse**', '+0.4% (no difference, MDE ±3.1%)', '+3.0% (untested: <2 reps)'."""
+    if comparison is None or comparison.delta is None:
+        return fmt.MISSING
+    text = fmt.delta(comparison.delta)
+    verdict = comparison.verdict
+    if verdict in (stats.BETTER, stats.WORSE):
+        return f"**{text} {verdict}**"
+    if verdict == stats.TOO_FEW:
+        return f"{text} (untested: <2 reps)"
+    if verdict == stats.NO_DIFFERENCE:
+        return f"{text} (no difference, MDE {mde_text(comparison)})"
+    return f"{text} ({verdict})"
+
+
+def ratio_label(ratio: float | None, ci: list[float] | None) -> str:
+    if ratio is None:
+        return fmt.MISSING
+    return f"{fmt.ratio(ratio)} [{fmt.interval(ci)}]" if ci else fmt.ratio(ratio)
+
+
+def cell_text(group: GroupSummary | None) -> str:
+    """'112K req/s, 0.90ms' (means over the repetitions; latency = wrk's mean latency)."""
+    if group is None:
+        return "not measured"
+    return f"{fmt.rate(group.mean('requests_per_s'))} req/s, {fmt.micros(group.mean('latency_mean_us'))}"
+
+
+def conns_text(group: GroupSummary | None, conns: int, repeat_planned: int | None, *others) -> str:
+    """Conns, marked when a group of the row was loadgen-bound or short of repetitions."""
+    groups = [g for g in (group, *others) if g]
+    text = str(conns)
+    if any(g.loadgen_bound_reps for g in groups):
+        text += f" {LOADGEN_MARK}"
+    if repeat_planned and any(g.reps < repeat_planned for g in groups):
+        text += f" ({min(g.reps for g in groups)}/{repeat_planned} reps)"
+    return text
+
+
+def responses_text(group: GroupSummary) -> str:
+    if group.server_responses is None:
+        return fmt.MISSING
+    unexplained = group.responses_unexplained
+    mark = f" ⚠ {unexplained:+,} unexplained" if unexplained else ""
+    return f"{fmt.count(group.server_responses)} / {fmt.count(group.wrk_requests)}{mark}"
+
+
+def indexes_text(indexes: list[int]) -> str:
+    return ",".join(str(i) for i in indexes)
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def _zc_arms(summary: Summary) -> list[str]:
+    return [a for a in summary.arms if a in summary_mod.ZC_ARMS]
+
+
+def headline_lines(summary: Summary, manifest: dict) -> list[str]:
+    lines = [f"# zcbench report: {summary.run_id}", ""]
+    if not summary.complete:
+        reason = summary.incomplete_reason or "no reason recorded"
+        if reason == "running":  # the bench writes this until the run ends, however it ends
+            reason = "the run was still going when this was rendered, or died without cleaning up"
+        lines += [f"> **⚠ INCOMPLETE RUN** — {reason}. The numbers below cover only the "
+                  f"{summary.samples_count} samples recorded; cells short of "
+                  "their planned repetitions say so.", ""]
+    config = manifest.get("config") or {}
+    lines += [
+        f"**{summary.label}** · {summary.samples_count} samples · "
+        f"{config.get('repeat', fmt.UNKNOWN)} repetitions per cell of {config.get('duration_s', '?')} s · "
+        f"path {_path_kind(manifest)} · kernel {_host(manifest).get('kernel_release', fmt.UNKNOWN)} · "
+        f"server container {_container_mode(manifest)}",
+        "",
+        *_threads_warning(config),
+        f"Raw samples: `{SAMPLES}` in this directory (one JSON object per measured cell, "
+        f"`cell.index` = its position in the run). `{SUMMARY}` lists, for every number below, the "
+        "sample indexes it was computed from.",
+        "",
+    ]
+    return lines
+
+
+def _threads_warning(config: dict) -> list[str]:
+    """wrk with fewer threads than loadgen CPUs leaves cores idle: say so, it limits the load."""
+    threads, cpus = config.get("threads"), config.get("loadgen_cpus") or []
+    if not threads or threads >= len(cpus):
+        return []
+    return [f"> ⚠ wrk ran {threads} thread(s) on {len(cpus)} loadgen CPUs: the load it could offer "
+            f"was {threads} core(s)' worth; loadgen-bound is judged against those {threads}.", ""]
+
+
+def _where(summary: Summary, conns: int, size: int) -> str:
+    """A cell's place in the matrix, naming only what varies in this run."""
+    several_conns, several_sizes = len(summary.conns) > 1, len(summary.response_sizes) > 1
+    if several_sizes and not several_conns:
+        return fmt.size(size)
+    if several_sizes:
+        return f"{fmt.size(size)}/{conns}c"
+    return f"{conns}c"
+
+
+def _rates_text(groups: list[GroupSummary]) -> str:
+    rates = sorted({g.offered_rate for g in groups})
+    return (f"{fmt.rate(rates[0])} req/s" if len(rates) == 1
+            else f"{fmt.rate(rates[0])}–{fmt.rate(rates[-1])} req/s depending on the cell")
+
+
+def verdict_word(verdict: str) -> str:
+    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, stats.NOT_SUSTAINED):
+        return verdict
+    return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
+
+
+def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
+    """'worse at 4000c (-7.8%); no difference at 100c (MDE ±2.9%), 1000c (MDE ±3.3%)'."""
+    by_verdict: dict[str, list[str]] = {}
+    for size in summary.response_sizes:
+        for conns in summary.conns:
+            comparison = summary.comparison(arm, conns, size)
+            if comparison is None:
+                continue
+            c = comparison.metrics[metric]
+            word = verdict_word(c.verdict)
+            where = _where(summary, conns, size)
+            detail = (f" ({fmt.delta(c.delta)})" if word in (stats.BETTER, stats.WORSE)
+                      else f" (MDE {mde_text(c)})" if word == stats.NO_DIFFERENCE else "")
+            by_verdict.setdefault(word, []).append(where + detail)
+    if not by_verdict:
+        return None
+    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, stats.NOT_SUSTAINED, "untested (<2 reps)", "no data")
+    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
+
+
+def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
+    """Per arm: where the verdicts say it won, lost, or was noise; then the flags that matter."""
+    lines = ["## At a glance", ""]
+    bound = [g for g in summary.groups if g.loadgen_bound_reps]
+    metrics = (("requests_per_s", "throughput"), ("latency_mean_us", "mean latency"),
+               ("cpu_us_per_request", "CPU/request"))
+    paced = [g for g in summary.groups if g.offered_rate]
+    if paced:  # equal offered load: throughput is the rate asked for; cost and latency are the news
+        metrics = (("cpu_per_loadgen_cpu", "server CPU per wrk CPU"), ("cpu_us_per_request", "CPU/request"),
+                   ("latency_p99_us", "p99 latency"), ("latency_mean_us", "mean latency"))
+        unsustained = [c for c in summary.comparisons if c.rate_unsustained]
+        left_out = sum(len(c.short_blocks) for c in summary.comparisons if not c.rate_unsustained)
+        lines.append(f"- **At equal offered load** ({_rates_text(paced)}): every arm of a cell was offered "
+                     "the same request rate, so CPU/request and latency compare the arms' cost; "
+                     "server CPU per wrk CPU (wrk did the same work for every arm) cancels what moves "
+                     "both, such as a shared machine's momentary speed."
+                     + (f" ⚠ {len(unsustained)} comparison(s) fell short of it in too many blocks "
+                        "and are not compared." if unsustained else "")
+                     + (f" {left_out} block(s) where an arm fell short are left out of their comparison."
+                        if left_out else ""))
+    elif bound:  # throughput measured wrk there: lead with what the server's own cost says
+        metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
+                   ("requests_per_s", "throughput"))
+        lines.append(f"- **Read CPU/request first**: wrk was the bottleneck in {len(bound)} of "
+                     f"{len(summary.groups)} cells, so throughput there is wrk's. To make the server "
+                     "the bottleneck: give wrk more CPUs (`--loadgen-cpus`), or run the loadgen on a "
+                     "second host; or compare at equal load with `--rate auto`.")
+    for arm in [a for a in summary.arms if a != "regular"]:
+        for metric, name in metrics:
+            text = glance_line(summary, arm, metric)
+            if text:
+                lines.append(f"- **{arm} vs regular, {name}**: {text}")
+    copied = [g for g in summary.groups if g.copied_share is not None]
+    if copied:
+        low, high = min(g.copied_share for g in copied), max(g.copied_share for g in copied)
+        span = fmt.percent(low) if low == high else f"{fmt.percent(low)}–{fmt.percent(high)}"
+        note = " (the kernel copied every one: no zero-copy happened on this path)" if low >= 1 else ""
+        lines.append(f"- **Copied share** of ZC sends: {span}{note}")
+    if bound:
+        cells = ", ".join(f"{g.arm} at {_where(summary, g.conns, g.response_size)}" for g in bound)
+        lines.append(f"- **{LOADGEN_MARK} Loadgen-bound** (wrk's cores ≥ {fmt.percent(LOADGEN_BOUND_SHARE)} "
+                     f"busy): {cells} — there the numbers measure wrk, not the server")
+    enomem = sum((g.counters or {}).get("zc_enomem", 0) for g in summary.groups)
+    if any(g.counters for g in summary.groups):
+        lines.append(f"- **SEND_ZC -ENOMEM**: {fmt.count(enomem)} in total")
+    if (memlock_line := memlock.glance_line(summary, manifest or {})) is not None:
+        lines.append(memlock_line)
+    if summary.sweep:
+        for c in summary.sweep.crossovers:
+            lines.append(f"- **Crossover, {c.arm} at {c.conns} conns**: {c.text}")
+    return lines + [""]
+
+
+def study_table_lines(summary: Summary, arm: str) -> list[str]:
+    """The study's table for one zc arm against regular (a Size column when several sizes)."""
+    several = len(summary.response_sizes) > 1
+    header = (["Size"] if several else []) + ["Conns", "Regular Send", ARM_TITLES.get(arm, arm),
+                                              "Throughput Delta", "Latency Delta"]
+    rows = []
+    for size in summary.response_sizes:
+        for conns in summary.conns:
+            base = summary.group("regular", conns, size)
+            group = summary.group(arm, conns, size)
+            if base is None and group is None:
+                continue
+            comparison = summary.comparison(arm, conns, size)
+            metrics = comparison.metrics if comparison else {}
+            rows.append(([fmt.size(size)] if several else []) + [
+                conns_text(group, conns, summary.repeat_planned, base),
+                cell_text(base), cell_text(group),
+                delta_label(metrics.get("requests_per_s")), delta_label(metrics.get("latency_mean_us"))])
+    title = f"## {arm} vs regular" + ("" if several else f" — {fmt.size(summary.response_sizes[0])} responses")
+    return [title, "",
+            "Means over the repetitions; latency is wrk's mean latency. Each delta is the arm against "
+            "regular paired by repetition (geometric mean of the per-repetition ratios), **bold** when "
+            "significant after Holm's adjustment over the whole report; otherwise \"no difference\" with "
+            f"the smallest change this run could have seen (MDE). {LOADGEN_MARK} = loadgen-bound.", "",
+            *markdown_table(header, rows), ""]
+
+
+def equal_load_lines(summary: Summary) -> list[str]:
+    """--rate: per cell and arm, the rate offered and achieved, then cost and latency."""
+    groups = [g for g in summary.groups if g.offered_rate]
+    if not groups:
+        return []
+    rows = []
+    for group in groups:
+        comparison = summary.comparison(group.arm, group.conns, group.response_size)
+        metrics = comparison.metrics if comparison else {}
+        is_base = group.arm == stats.BASELINE_ARM
+        short = group.rate_unsustained_reps
+        rows.append([
+            group.arm, str(group.conns), fmt.size(group.response_size),
+            fmt.rate(group.offered_rate),
+            fmt.rate(group.achieved_rate) + (f" ⚠ {short}/{group.reps} short" if short else ""),
+            fmt.number(group.mean("cpu_per_loadgen_cpu"), 3),
+            "baseline" if is_base else delta_label(metrics.get("cpu_per_loadgen_cpu")),
+            fmt.number(group.mean("cpu_us_per_request")),
+            "baseline" if is_base else delta_label(metrics.get("cpu_us_per_request")),
+            fmt.micros(group.mean("latency_p99_us")),
+            "baseline" if is_base else delta_label(metrics.get("latency_p99_us")),
+            indexes_text(group.sample_indexes),
+        ])
+    return ["## At equal offered load", "",
+            "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
+            "mean of the repetitions, each over its paced window (from wrk's first paced request, once "
+            f"its connections were open, until it stopped); ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
+            "offered rate: a block in which either arm fell short is left out of the cell's comparison, "
+            f"and a cell with more than {fmt.percent(stats.MAX_SHORT_BLOCK_SHARE)} such blocks is not "
+            "compared. Deltas are paired by block, Holm-adjusted. "
+            "CPU ÷ wrk = the server's CPU time over wrk's in the same window: wrk did the same work "
+            "for every arm, so what slows both (a shared machine's momentary speed) cancels.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU ÷ wrk", "Delta",
+                             "CPU µs/req", "CPU Delta", "p99", "p99 Delta", "Samples"], rows), ""]
+
+
+def statistics_lines(summary: Summary) -> list[str]:
+    header = ["Arm", "Conns", "Size", "Reps", "req/s median [min–max]", "Throughput ratio [CI]",
+              "p / p Holm", "MDE", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
+    rows = []
+    for group in summary.groups:
+        comparison = summary.comparison(group.arm, group.conns, group.response_size)
+        metrics = comparison.metrics if comparison else {}
+        rps = group.metrics["requests_per_s"]
+        throughput = metrics.get("requests_per_s")
+        rows.append([
+            group.arm, conns_text(group, group.conns, summary.repeat_planned),
+            fmt.size(group.response_size), str(group.reps),
+            f"{fmt.rate(rps.median)} [{fmt.rate(rps.min)}–{fmt.rate(rps.max)}]"
+            if rps.n else fmt.MISSING,
+            ratio_label(throughput.ratio, throughput.ci) if throughput
+            else "baseline" if group.arm == "regular" else fmt.MISSING,
+            f"{fmt.pvalue(throughput.p)} / {fmt.pvalue(throughput.p_adjusted)}"
+            if throughput else fmt.MISSING,
+            mde_text(throughput) if throughput else fmt.MISSING,
+            fmt.micros(group.mean("latency_p99_us")), delta_label(metrics.get("latency_p99_us")),
+            fmt.number(group.mean("cpu_us_per_request")), delta_label(metrics.get("cpu_us_per_request")),
+            indexes_text(group.sample_indexes),
+        ])
+    return ["## Statistics per cell", "",
+            "Ratio = geometric mean of arm / regular per repetition, same conns and size; CI at the "
+            "level Holm's adjustment tested it (it excludes 1 exactly when the verdict is significant). "
+            "p = paired t-test on the log ratios, p Holm = adjusted over every comparison of this report. "
+            "MDE = smallest change detectable with 80% power. CPU = server container CPU time per "
+            f"request (cgroup). Samples = `cell.index` values in `{SAMPLES}`.", "",
+            *markdown_table(header, rows), ""]
+
+
+def counters_lines(summary: Summary) -> list[str]:
+    header = ["Arm", "Conns", "Size", "ZC share of sends", "Copied share", "ENOMEM",
+              "Fallback cap / budget / ENOMEM", "In-flight peak", "wrk CPU (bound reps)", "wrk errors (non-2xx)",
+              "Server responses / wrk requests"]
+    rows = []
+    for group in summary.groups:
+        counters = group.counters or {}
+        bound = group.loadgen_bound_reps
+        rows.append([
+            group.arm, str(group.conns), fmt.size(group.response_size),
+            fmt.percent(group.zc_send_share, 1), fmt.percent(group.copied_share, 1),
+            fmt.count(counters.get("zc_enomem")),
+            " / ".join(fmt.count(counters.get(name)) for name in memlock.FALLBACK_CAUSES)
+            if counters else fmt.MISSING,
+            fmt.count(group.zc_inflight_peak),
+            f"{fmt.percent(group.loadgen_cpu_share_max)} ({bound}/{group.reps}"
+            f"{' ' + LOADGEN_MARK if bound else ''})",
+            f"{fmt.count(group.errors.total)} ({fmt.count(group.errors.status)})",
+            responses_text(group),
+        ])
+    return ["## Server counters and checks", "",
+            "Summed over the repetitions. Copied share = `zc_copied / zc_notifs` (notifications the "
+            "kernel flagged IORING_NOTIF_USAGE_ZC_COPIED). Fallbacks are regular sends issued at the "
+            "in-flight cap, at the memlock page budget or after -ENOMEM. wrk CPU = highest share of wrk's cores busy in a "
+            "repetition. The server may count up to one response per connection more than wrk "
+            "(in flight when wrk stopped) plus wrk's errors; ⚠ marks responses beyond that, or missing.", "",
+            *markdown_table(header, rows), ""]
+
+
+def nginx_lines(summary: Summary) -> list[str]:
+    rows = []
+    for size in summary.response_sizes:
+        for conns in summary.conns:
+            group = summary.group("nginx", conns, size)
+            if group is None:
+                continue
+            base = summary.group("regular", conns, size)
+            comparison = summary.comparison("nginx", conns, size)
+            throughput = comparison.metrics["requests_per_s"] if comparison else None
+            rows.append([str(conns), fmt.size(size), cell_text(group), cell_text(base),
+                         ratio_label(throughput.ratio, throughput.ci) if throughput else fmt.MISSING,
+                         delta_label(throughput)])
+    if not rows:
+        return []
+    return ["## nginx reference", "",
+            "nginx from Debian answering the same response bytes, measured interleaved with the "
+            "zcbench arms.", "",
+            *markdown_table(["Conns", "Size", "nginx", "zcbench regular", "nginx / regular [95% CI]",
+                     "Throughput Delta"], rows), ""]
+
+
+def sweep_lines(summary: Summary) -> list[str]:
+    section = summary.sweep
+    if not section:
+        return []
+    lines = ["## Response-size sweep", "", "### Crossover", "",
+             "The smallest response size at which the arm's throughput is significantly better than "
+             f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(summary_mod.COPIED_LIMIT)}, "
+             "and from which no larger size is significantly worse.", ""]
+    lines += [f"- **{c.arm}** at {c.conns} conns: {c.text}" for c in section.crossovers]
+    lines.append("")
+    for conns in summary.conns:
+        rows = []
+        for row in (r for r in section.rows if r.conns == conns):
+            is_base = row.arm == "regular"
+            rows.append([
+                fmt.size(row.response_size), row.arm + (f" {LOADGEN_MARK}" if row.loadgen_bound_reps else ""),
+                fmt.rate(row.requests_per_s), fmt.gbit(row.gbit_per_s),
+                "baseline" if is_base else ratio_label(row.ratio, row.ratio_ci),
+                "" if is_base else (row.verdict or fmt.MISSING),
+                fmt.number(row.cpu_us_per_request), fmt.number(row.cpu_us_per_kib, 3),
+                fmt.micros(row.latency_p99_us), fmt.percent(row.copied_share, 1),
+            ])
+        lines += [f"### Per size, {conns} conns", "",
+                  *markdown_table(["Size", "Arm", "req/s", "Gbit/s", "ZC/regular [CI]", "Verdict",
+                           "CPU µs/req", "CPU µs/KiB", "p99", "Copied"], rows), ""]
+    return lines
+
+
+def plot_lines(summary: Summary) -> list[str]:
+    if not summary.plots:
+        return []
+    lines = ["## Plots", ""]
+    for path in summary.plots:
+        lines += [f"![{Path(path).stem}]({path})", ""]
+    return lines
+
+
+# --- environment -----------------------------------------------------------------------------
+
+
+def _host(manifest: dict) -> dict:
+    return manifest.get("host") or {}
+
+
+def manifest_fact(manifest: dict, *paths: str):
+    """The first of several places a fact may be recorded ('host.kernel_cmdline', 'host.cmdline'):
+    manifests from different zcbench versions, or collectors, name things differently."""
+    for path in paths:
+        value = manifest
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, "", {}, []):
+            return value
+    return None
+
+
+def _container_mode(manifest: dict) -> str:
+    mode = manifest_fact(manifest, "privilege.mode")
+    return "caps+unconfined-seccomp" if mode == "fallback" else mode or fmt.UNKNOWN
+
+
+def _path_kind(manifest: dict) -> str:
+    """'loopback', 'veth', or for a run across hosts how it went ('two hosts over eth1: ...')."""
+    kind = manifest_fact(manifest, "path.kind", "config.path") or fmt.UNKNOWN
+    return manifest_fact(manifest, "path.note") if kind == "hosts" else kind
+
+
+ENVIRONMENT_CELL_MAX = 240  # characters; the full value is in manifest.json
+
+
+def _compact(value) -> str:
+    """A manifest value on one table line."""
+    if value in (None, "", {}, []):
+        return fmt.UNKNOWN
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True, separators=(", ", ": "))
+    else:
+        text = str(value)
+    if len(text) > ENVIRONMENT_CELL_MAX:
+        text = text[: ENVIRONMENT_CELL_MAX - 25] + " … (see manifest.json)"
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+#: ethtool features worth a glance for zero-copy (the rest are in manifest.json).
+OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload",
+            "scatter-gather", "tx-checksumming", "tso", "gso", "gro", "sg")
+
+
+def interface_text(interface) -> str:
+    if not isinstance(interface, dict):
+        return _compact(interface)
+    parts = [str(interface.get("name", "?"))]
+    details = [f"{key} {interface[key]}" for key in ("driver", "mtu", "speed_mbps") if interface.get(key) is not None]
+    if details:
+        parts.append(f"({', '.join(details)})")
+    features = interface.get("features") or interface.get("offloads")
+    if isinstance(features, dict):
+        shown = [f"{key} {features[key]}" for key in OFFLOADS if key in features]
+        if shown:
+            parts.append("offloads: " + ", ".join(shown))
+    return " ".join(parts)
+
+
+def _host_fact(manifest: dict, *names: str) -> str:
+    """A host fact, or "unknown" with the collector's reason (hostfacts records it in "errors")."""
+    value = manifest_fact(manifest, *(f"host.{name}" for name in names))
+    if value is not None:
+        return _compact(value)
+    if any(_host(manifest).get(name) == "" for name in names):
+        return "none"  # recorded, and empty (e.g. no isolated CPUs)
+    reason = manifest_fact(manifest, *(f"host.errors.{name}" for name in names))
+    return f"{fmt.UNKNOWN} ({reason})" if reason else fmt.UNKNOWN
+
+
+def environment_rows(manifest: dict) -> list[list[str]]:
+    fact = lambda *paths: manifest_fact(manifest, *paths)  # noqa: E731
+    commit = fact("git.commit")
+    reason = fact("privilege.reason")
+    rows = [
+        ("Run", f"{manifest.get('run_id', fmt.UNKNOWN)} ({'complete' if manifest.get('complete') else 'INCOMPLETE'})"),
+        ("Started / finished", f"{fact('started_at') or fmt.UNKNOWN} / {fact('finished_at') or fmt.UNKNOWN}"),
+        ("Git", f"{commit[:12] if commit else fmt.UNKNOWN}{' (dirty)' if fact('git.dirty') else ''}"),
+        ("Arms / servers", f"{_compact(fact('config.arms'))} / {_compact(fact('config.servers'))}"),
+        ("Conns / response sizes", f"{_compact(fact('config.conns'))} / {_compact(fact('config.response_sizes'))}"),
+        ("Duration / warmup / repeat",
+         f"{_compact(fact('config.duration_s'))} s / {_compact(fact('config.warmup_s'))} s / {_compact(fact('config.repeat'))}"),
+        ("ZC in-flight cap / drop CAP_IPC_LOCK",
+         f"{_compact(fact('config.zc_max_inflight'))} / {_compact(fact('config.drop_ipc_lock'))}"),
+        ("Server memlock / nofile", f"{_compact(fact('config.memlock'))} / {_compact(fact('config.nofile'))}"),
+        ("Server CPUs / loadgen CPUs / wrk threads",
+         f"{_compact(fact('config.server_cpus'))} / {_compact(fact('config.loadgen_cpus'))} / {_compact(fact('config.threads'))}"),
+        ("Seed (cell order)", _compact(fact("config.seed"))),
+        ("Offered rate (--rate)", _compact(fact("config.cell_rates", "config.rate")) if fact("config.cell_rates", "config.rate")
+         else "none: wrk as fast as it can"),
+        ("Rerun of", _compact(fact("config.extra.rerun_of")) if fact("config.extra.rerun_of") else "—"),
+        ("Network path", _compact(fact("path.note", "path.kind", "config.path"))),
+        ("Server container", _container_mode(manifest) + (f" ({reason})" if reason else "")),
+        ("Docker", _compact(fact("docker.engine_version"))),
+        ("Images", _compact(fact("images"))),
+        ("Kernel", _compact(fact("host.kernel_release"))),
+        ("Kernel cmdline", _compact(fact("host.kernel_cmdline"))),
+        ("CPU", f"{_compact(fact('host.cpu_model'))} × {_compact(fact('host.cpu_count'))}"),
+        ("Isolated CPUs", _host_fact(manifest, "isolated_cpus")),
+        ("Governor", _host_fact(manifest, "governors")),
+        ("Host limits", f"memlock {_host_fact(manifest, 'memlock_limit')}, nofile {_host_fact(manifest, 'nofile_limit')}"),
+        ("Container limits", _compact(fact("limits"))),
+        ("Interface", interface_text(fact("host.interface"))),
+        ("io_uring", _compact(fact("host.io_uring"))),
+        *hostfacts.report_rows(_host(manifest)),
+        *other_host_rows(manifest),
+        ("Timing", _compact(fact("timing"))),
+    ]
+    return [[name, value] for name, value in rows]
+
+
+def other_host_rows(manifest: dict) -> list[tuple[str, str]]:
+    """A run across an inventory: one row per host other than the server's (whose facts are the
+    rows above): its part, kernel, CPUs, engine and NIC."""
+    hosts = manifest.get("hosts") or {}
+    rows = []
+    for name, host in hosts.items():
+        if not isinstance(host, dict) or not isinstance(host.get("facts"), dict):
+            continue  # the bookkeeping keys, and the server host (its facts are the manifest's host)
+        facts = host["facts"]
+        engine = (host.get("docker") or {}).get("engine_version") or fmt.UNKNOWN
+        rows.append((f"Host {name} ({', '.join(host.get('groups') or [])})",
+                     f"{host.get('address', '?')}: kernel {facts.get('kernel_release') or fmt.UNKNOWN}, "
+                     f"{facts.get('cpu_model') or fmt.UNKNOWN} × {facts.get('cpu_count') or '?'}, Docker {engine}, "
+                     f"interface {interface_text(facts.get('interface'))}"))
+    return rows
+
+
+def environment_lines(manifest: dict) -> list[str]:
+    return ["## Environment", "", f"From `{MANIFEST}` (everything recorded is there).", "",
+            *markdown_table(["Item", "Value"], environment_rows(manifest)), ""]
+
+
+def _family_size(summary: Summary) -> int:
+    sizes = [m.family_size for c in summary.comparisons for m in c.metrics.values()]
+    return max([s for s in sizes if s] or [0])
+
+
+def _metric_count(summary: Summary) -> int:
+    return max((len(c.metrics) for c in summary.comparisons), default=len(stats.COMPARED_METRICS))
+
+
+def method_lines(summary: Summary) -> list[str]:
+    return [
+        "## Method", "",
+        "- Arms run interleaved in a shuffled order per repetition (seed above), so drift hits every arm alike.",
+        "- A repetition is a block holding every arm; an arm is compared with regular on the per-block "
+        "log ratios (paired t-test, two-sided). The ratio shown is their geometric mean.",
+        f"- Multiplicity: Holm's step-down over all {_family_size(summary)} comparisons of this report "
+        f"(arms × cells × {_metric_count(summary)} metrics) keeps the family-wise error below "
+        f"{stats.ALPHA}; both the raw and the adjusted p are in the statistics table.",
+        "- Each ratio's interval is taken at the level its adjusted test used, so a verdict is "
+        "significant exactly when the interval excludes 1.0; `summary.json` also keeps the unadjusted 95% interval "
+        "and Welch's test on the unpaired logs.",
+        f"- \"No difference\" comes with the minimum detectable effect: the smallest change this run "
+        f"would have found with {stats.POWER:.0%} power, from its spread and number of blocks, at "
+        f"{stats.ALPHA} / family size.",
+        "- Calibrate the host first (`invoke calibrate`): an A/A must say no difference and a known "
+        "injected CPU cost must be found.",
+        f"- {LOADGEN_MARK} loadgen-bound: wrk's cores were at least "
+        f"{fmt.percent(LOADGEN_BOUND_SHARE)} busy in a repetition; that cell measured wrk, not the server.",
+        "- Re-render from the stored samples with `invoke report -r <this directory>`; compare two runs "
+        "with `invoke compare RUN_A RUN_B`.",
+        "",
+    ]
+
+
+def render_markdown(summary: Summary, manifest: dict) -> str:
+    lines = headline_lines(summary, manifest)
+    if not summary.groups:
+        lines += ["No sample was recorded.", ""]
+    else:
+        lines += glance_lines(summary, manifest)
+        lines += equal_load_lines(summary)
+        for arm in _zc_arms(summary):
+            lines += study_table_lines(summary, arm)
+        lines += sweep_lines(summary)
+        lines += nginx_lines(summary)
+        lines += statistics_lines(summary)
+        lines += counters_lines(summary)
+        lines += plot_lines(summary)
+    lines += environment_lines(manifest)
+    lines += method_lines(summary)
+    return "\n".join(lines)
