@@ -37,6 +37,7 @@ static const char usage_text[] =
     "  --workers N            N unpinned workers (ignored with --cpus) [1]\n"
     "  --send MODE            regular: IORING_OP_SEND; zc: IORING_OP_SEND_ZC from a plain buffer;\n"
     "                         zc-fixed: SEND_ZC from a registered buffer [regular]\n"
+    "  --list-modes           the send modes (include/zcb_modes.h) as one JSON object, and exit\n"
     "  --zc-max-inflight N    per worker: at most N zero-copy sends whose buffer the kernel still\n"
     "                         holds; beyond it a regular send is used; 0 = no cap [256]\n"
     "  --zc-page-budget N     per worker: at most N memlock pages held by zero-copy sends in flight\n"
@@ -134,18 +135,20 @@ static void parse_cpus(struct zcb_config *cfg, const char *list)
 
 static enum send_mode parse_send_mode(const char *s)
 {
-    if (strcmp(s, "regular") == 0)
-        return SEND_REGULAR;
-    if (strcmp(s, "zc") == 0)
-        return SEND_ZC;
-    if (strcmp(s, "zc-fixed") == 0)
-        return SEND_ZC_FIXED;
-    die_usage("--send: '%s' is not one of regular, zc, zc-fixed", s);
+    char known[256] = "";
+    int m;
+
+    for (m = 0; m < SEND_MODES; m++) {
+        if (strcmp(s, send_modes[m].name) == 0)
+            return (enum send_mode)m;
+        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", m ? ", " : "", send_modes[m].name);
+    }
+    die_usage("--send: '%s' is not one of %s", s, known);
 }
 
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_WORK, O_VERSION, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_WORK, O_LIST_MODES, O_VERSION, O_HELP };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -162,6 +165,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "header-timeout", required_argument, NULL, O_HEADER },
         { "max-conns", required_argument, NULL, O_MAXC },
         { "calibration-work", required_argument, NULL, O_WORK },
+        { "list-modes", no_argument, NULL, O_LIST_MODES },
         { "version", no_argument, NULL, O_VERSION },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
@@ -191,6 +195,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_MAXC: cfg->max_conns = (uint32_t)parse_number("--max-conns", optarg, 1, 1u << 20, false); break;
         case O_WORK: cfg->calibration_work = (uint32_t)parse_number("--calibration-work", optarg, 0, 1u << 24, false); break;
         case O_HELP: fputs(usage_text, stdout); exit(0);
+        case O_LIST_MODES: stats_print_modes(stdout); exit(0);
         case O_VERSION:
             printf("zcb-server\ncommit: %s\ncompiler: %s\nliburing: %s\nflags: %s\n", zcb_build.commit,
                    zcb_build.compiler, zcb_build.liburing, zcb_build.flags);
@@ -315,7 +320,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cfg.send_mode != SEND_REGULAR && !uring_kernel_has_send_zc(err, sizeof(err))) {
-        fprintf(stderr, "zcb-server: --send %s: %s\n", cfg.send_mode == SEND_ZC ? "zc" : "zc-fixed", err);
+        fprintf(stderr, "zcb-server: --send %s: %s\n", send_modes[cfg.send_mode].name, err);
         return 1;
     }
     /* Kernels 6.0/6.1 have SEND_ZC but refuse REPORT_USAGE: run without it, copied share unknown. */
@@ -373,7 +378,7 @@ int main(int argc, char **argv)
             "ring=%s, memlock accounting %s, RLIMIT_MEMLOCK=%lld KiB, zc page budget %llu/worker, "
             "zero-copy copies %s)\n",
             cfg.bind_addr, cfg.port, cfg.nworkers, cfg.nworkers > 1 ? "s" : "", cfg.pinned ? " pinned" : "",
-            cfg.send_mode == SEND_REGULAR ? "regular" : cfg.send_mode == SEND_ZC ? "zc" : "zc-fixed",
+            send_modes[cfg.send_mode].name,
             cfg.zc_max_inflight, cfg.response_size, ring_flags_text(workers[0].ring_flags),
             thread_has_ipc_lock() ? "off (CAP_IPC_LOCK held)" : "on",
             memlock.rlim_cur == RLIM_INFINITY ? -1LL : (long long)(memlock.rlim_cur / 1024),

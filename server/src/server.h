@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "zcb_modes.h"
 #include "zcb_stats.h"
 
 /* liburing 2.3 predates these (kernel 6.2 uapi): ask the notification to say whether the
@@ -37,7 +38,16 @@
 #define ZCB_COALESCE_MAX 64
 #define ZCB_COALESCE_BYTES (64 * 1024)
 
-enum send_mode { SEND_REGULAR, SEND_ZC, SEND_ZC_FIXED };
+/* The send modes, from the one list zcbench reads too (include/zcb_modes.h). */
+#define ZCB_MODE_ENUM(id, name, zero_copy, registered, limit, kernel, title) SEND_##id,
+enum send_mode { ZCB_SEND_MODES(ZCB_MODE_ENUM) SEND_MODES };
+#undef ZCB_MODE_ENUM
+
+struct send_mode_info {
+    const char *name, *limit, *kernel, *title;
+    bool zero_copy, registered_buffer;
+};
+extern const struct send_mode_info send_modes[SEND_MODES];
 
 struct zcb_config {
     const char *bind_addr;
@@ -224,6 +234,7 @@ void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);
 /* stats.c */
 struct zcb_stats_header *stats_open(const char *path, int nworkers, uint32_t flags, char *err, size_t errlen);
 struct zcb_counters *stats_worker(struct zcb_stats_header *h, int i);
+void stats_print_modes(FILE *out);
 void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_config *cfg,
                       const struct worker *workers, double stop_seconds);
 

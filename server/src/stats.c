@@ -89,9 +89,28 @@ static void print_counters(FILE *out, const struct zcb_counters *c)
 #undef ZCB_PRINT_ONE
 }
 
+#define ZCB_MODE_INFO(id, name, zero_copy, registered, limit, kernel, title) \
+    [SEND_##id] = { name, limit, kernel, title, zero_copy, registered },
+const struct send_mode_info send_modes[SEND_MODES] = { ZCB_SEND_MODES(ZCB_MODE_INFO) };
+#undef ZCB_MODE_INFO
+
 static const char *send_mode_name(enum send_mode m)
 {
-    return m == SEND_REGULAR ? "regular" : m == SEND_ZC ? "zc" : "zc-fixed";
+    return send_modes[m].name;
+}
+
+void stats_print_modes(FILE *out)
+{
+    int m;
+
+    fputs("{\"send_modes\":[", out);
+    for (m = 0; m < SEND_MODES; m++)
+        fprintf(out, "%s{\"name\":\"%s\",\"zero_copy\":%s,\"registered_buffer\":%s,\"limit\":\"%s\","
+                     "\"kernel\":\"%s\",\"title\":\"%s\"}",
+                m ? "," : "", send_modes[m].name, send_modes[m].zero_copy ? "true" : "false",
+                send_modes[m].registered_buffer ? "true" : "false", send_modes[m].limit, send_modes[m].kernel,
+                send_modes[m].title);
+    fputs("]}\n", out);
 }
 
 void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_config *cfg,

@@ -14,7 +14,7 @@ import pytest
 
 from zcbench.core.paths import ROOT
 from zcbench.measure import containers
-from zcbench.core import samples
+from zcbench.core import rundir
 
 pytestmark = pytest.mark.docker
 
@@ -57,7 +57,7 @@ def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_i
     assert manifest["timing"]["cells_done"] == 8 and manifest["timing"]["measured_s"] == 16
     assert left_containers(docker_client, manifest["run_id"]) == []
 
-    recorded = samples.load_samples(run_dir / "samples.jsonl")
+    recorded = rundir.load_samples(run_dir / "samples.jsonl")
     assert len(recorded) == 8
     assert Counter((s.cell.arm, s.cell.conns) for s in recorded) == {
         ("regular", 50): 2, ("regular", 200): 2, ("zc", 50): 2, ("zc", 200): 2}
@@ -127,7 +127,7 @@ def test_ctrl_c_mid_cell_leaves_no_container_and_marks_the_run_incomplete(tmp_pa
     manifest = json.loads((samples_path.parent / "manifest.json").read_text())
     assert manifest["complete"] is False
     assert manifest["incomplete_reason"].startswith("interrupted after 1 of 6 cells")
-    kept = samples.load_samples(samples_path)
+    kept = rundir.load_samples(samples_path)
     assert len(kept) == 1  # the finished cell stays, the cut one is not recorded
 
 
@@ -147,7 +147,7 @@ def test_veth_path_runs_wrk_in_its_own_netns(tmp_path, docker_client, zcbench_im
     assert path["target"] != "127.0.0.1"
     run_id = manifest["run_id"]
     assert docker_client.networks.list(filters={"label": f"{containers.RUN_LABEL}={run_id}"}) == []
-    zc = [s for s in samples.load_samples(run_dir / "samples.jsonl") if s.cell.arm == "zc"]
+    zc = [s for s in rundir.load_samples(run_dir / "samples.jsonl") if s.cell.arm == "zc"]
     assert len(zc) == 1 and zc[0].requests > 0
     counters = zc[0].server_exit["totals"]
     assert counters["zc_notifs"] > 0 and counters["zc_copied"] == counters["zc_notifs"]

@@ -12,7 +12,7 @@ import pytest
 
 from zcbench.core.paths import ROOT
 from zcbench.measure import containers
-from zcbench.core import samples
+from zcbench.core import arms, rundir
 
 pytestmark = pytest.mark.docker
 
@@ -45,12 +45,12 @@ def test_calibrate_runs_the_aa_and_the_injected_arm_and_writes_its_verdicts(tmp_
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["calibration_work"] == sizing["work"]
-    recorded = samples.load_samples(run_dir / "samples.jsonl")
+    recorded = rundir.load_samples(run_dir / "samples.jsonl")
     assert Counter(s.cell.arm for s in recorded) == {
-        "regular": 3, samples.AA_ARM: 3, samples.WORK_ARM: 3}
+        "regular": 3, arms.AA_ARM: 3, arms.WORK_ARM: 3}
     # The pilot is a run of its own, with the large fixed work beside regular.
     pilot = json.loads((Path(sizing["pilot_run"]) / "manifest.json").read_text())
-    assert pilot["config"]["arms"] == ["regular", samples.WORK_ARM] and pilot["complete"]
+    assert pilot["config"]["arms"] == ["regular", arms.WORK_ARM] and pilot["complete"]
     assert pilot["config"]["calibration_work"] == sizing["pilot_work"] == sizing["pilots"][-1]["work"]
     for run in (manifest, pilot):
         assert containers.run_containers(docker_client, run["run_id"]) == []
@@ -68,6 +68,6 @@ def test_a_paced_calibration_chooses_one_rate_then_sizes_and_judges_at_it(tmp_pa
     assert rates and pilot["config"]["cell_rates"] == rates
     assert manifest["config"]["extra"]["rate_pilot_run"] == pilot["config"]["extra"]["rate_pilot_run"]
     offered = {s.offered_rate for run in (run_dir, Path(result["sizing"]["pilot_run"]))
-               for s in samples.load_samples(run / "samples.jsonl")}
+               for s in rundir.load_samples(run / "samples.jsonl")}
     assert offered == set(rates.values())
     assert len(list(tmp_path.glob("*-rate-pilot"))) == 1

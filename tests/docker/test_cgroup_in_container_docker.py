@@ -16,9 +16,9 @@ from zcbench.measure import images
 
 pytestmark = pytest.mark.docker
 
-PROBE = ("import os; from zcbench import containers; "
-         "path, kind = containers.cgroup_cpu_file(os.getpid()); "
-         "print(kind, containers.read_cpu_seconds((path, kind)) > 0, path)")
+PROBE = ("import os; from zcbench.measure import cgroups; "
+         "path, kind = cgroups.cgroup_cpu_file(os.getpid()); "
+         "print(kind, cgroups.read_cpu_seconds((path, kind)) > 0, path)")
 
 
 def interpreter_mounts() -> dict:

@@ -14,7 +14,8 @@ import pytest
 
 from zcbench.core.paths import ROOT
 from zcbench.measure import containers
-from zcbench.measure import images
+from zcbench.core import rundir
+from zcbench.measure import image_contents, images
 
 pytestmark = pytest.mark.docker
 
@@ -23,13 +24,13 @@ DEBIAN_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+~:-]*$")
 
 def test_every_image_records_its_packages_and_origin(tmp_path, docker_client, zcbench_images, run_id):
     ids = {name: zcbench_images[name] for name in images.BUILT_IMAGES}
-    record = images.record_image_contents(docker_client, ids, tmp_path, run_id)
+    record = image_contents.record_image_contents(docker_client, ids, tmp_path, run_id)
     for name in images.BUILT_IMAGES:
         entry = record[name]
         assert "error" not in entry, entry
         assert entry["suite"] == images.SUITE and entry["mirror"].startswith("http")
         datetime.fromisoformat(entry["debootstrap-date"].replace("Z", "+00:00"))
-        lists = images.parse_packages((tmp_path / entry["packages_file"]).read_text())
+        lists = rundir.parse_packages((tmp_path / entry["packages_file"]).read_text())
         assert entry["packages"] == len(lists) > 50
         assert all(DEBIAN_VERSION.match(v) for v in lists.values())
         assert lists["libc6"] == entry["key_packages"]["libc6"]
@@ -53,7 +54,7 @@ def test_a_bench_run_keeps_the_lists_of_its_images(tmp_path, docker_client, zcbe
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert sorted(manifest["image_contents"]) == ["loadgen", "server"]
-    assert sorted(images.run_package_lists(run_dir)) == ["loadgen", "server"]
+    assert sorted(rundir.read_package_lists(run_dir)) == ["loadgen", "server"]
     assert manifest["image_contents"]["loadgen"]["key_packages"]["wrk"]
     # `zcb-server --version` of the image's binary: this checkout's commit (given to the build),
     # the compiler and liburing of the builder's packages, the release build flags

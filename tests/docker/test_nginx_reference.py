@@ -18,6 +18,7 @@ import pytest
 from docker_helpers import free_ports
 
 from zcbench.measure import containers
+from zcbench.measure import nginx as nginx_config
 from zcbench.measure import images
 
 pytestmark = pytest.mark.docker
@@ -99,7 +100,7 @@ def test_nginx_answers_zcbench_bytes_at_the_same_size(docker_client, zcbench_ima
     finally:
         containers.stop_container(nginx)
         containers.stop_container(zcb)
-    info = containers.nginx_reference_info(size)
+    info = nginx_config.nginx_reference_info(size)
     assert len(zcb_raw) == size
     assert len(raw) == info["response_size"]
     if size >= 4096:

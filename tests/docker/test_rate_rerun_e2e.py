@@ -11,7 +11,7 @@ import pytest
 
 from zcbench.core.paths import ROOT
 from zcbench.measure import containers
-from zcbench.core import samples
+from zcbench.core import rundir, samples
 
 pytestmark = pytest.mark.docker
 
@@ -30,11 +30,11 @@ def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_c
                    "--rate", str(RATE), "--label", "paced")
     assert first.returncode == 0, first.stderr
     run_a = Path(first.stdout.strip().splitlines()[-1])
-    recorded = samples.load_samples(run_a / "samples.jsonl")
+    recorded = rundir.load_samples(run_a / "samples.jsonl")
     assert len(recorded) == 4
     for sample in recorded:
         assert sample.offered_rate == RATE
-        assert sample.wrk_command[-3:] == ["--", str(RATE), "1"]
+        assert sample.loadgen_command[-3:] == ["--", str(RATE), "1"]
         # far below what either arm can do here: wrk offered it and the server kept up
         assert sample.rate_sustained is True
         assert sample.achieved_rate == pytest.approx(RATE, rel=0.05)
@@ -71,13 +71,13 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
     config = manifest["config"]
     assert config["rate_auto"] is True and config["extra"]["auto_rate_share"] == 0.7
     # the rate traces to the pilot's own samples: 70% of the slower arm's mean achieved rate
-    pilot = samples.load_samples(Path(config["extra"]["rate_pilot_run"]) / "samples.jsonl")
+    pilot = rundir.load_samples(Path(config["extra"]["rate_pilot_run"]) / "samples.jsonl")
     saturation = {arm: [s.achieved_rate for s in pilot if s.cell.arm == arm] for arm in ("regular", "zc")}
     assert all(len(rates) == 2 for rates in saturation.values())
     slower = min(sum(rates) / len(rates) for rates in saturation.values())
     assert config["cell_rates"] == {"200/88": round(0.7 * slower)}
 
-    recorded = samples.load_samples(run_dir / "samples.jsonl")
+    recorded = rundir.load_samples(run_dir / "samples.jsonl")
     assert len(recorded) == 4
     for sample in recorded:
         assert sample.offered_rate == config["cell_rates"]["200/88"]

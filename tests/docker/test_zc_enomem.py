@@ -2,8 +2,9 @@
 
 The server runs in its image, privileged (or the capability fallback this host needs), host
 network, pinned, with an explicit memlock ulimit; wrk runs in the loadgen image on the other
-CPU. Both are started with testcontainers (Ryuk disabled: it would pull an image) and carry the
-run label, by which the module cleans up.
+CPU. Both are started with testcontainers, waited for by its wait strategy and removed by its
+context managers; Ryuk, its reaper, stays off (it is an image pulled from a registry, and none
+can be reached here), so the run label is the backstop the module cleans up by.
 
 Why --drop-ipc-lock: io_uring charges a SEND_ZC's pages to RLIMIT_MEMLOCK only when the ring's
 creator lacks CAP_IPC_LOCK, and a privileged container has it. The server drops it before
@@ -23,6 +24,7 @@ the requests in flight when wrk stopped its clock (at most one per connection, n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import uuid
@@ -81,15 +83,22 @@ def env():
     assert containers.run_containers(client, run_id) == []
 
 
-def start_server(server) -> None:
-    """Start and wait for "listening on"; if the server exits instead, fail with its own words
-    (testcontainers' error omits the container's output)."""
+@contextlib.contextmanager
+def started(server):
+    """The server container started by testcontainers and waited for ("listening on") by its
+    wait strategy; stopped and removed on leaving. If it exits instead, the test fails with the
+    server's own words (testcontainers' error omits the container's output)."""
     try:
         server.start()
     except RuntimeError as exc:
         wrapped = server.get_wrapped_container()
         logs = wrapped.logs().decode(errors="replace").strip() if wrapped else ""
+        server.stop()
         pytest.fail(f"the server container did not start: {logs or exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: int = MEMLOCK,
@@ -132,9 +141,8 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
                      ulimits=[Ulimit(name="nofile", soft=NOFILE, hard=NOFILE)],
                      labels={**labels, containers.ROLE_LABEL: "loadgen"})
     )
-    try:
-        start_server(server)
-        loadgen.start()
+    # testcontainers' own cleanup: leaving each `with` stops and removes its container
+    with started(server), loadgen:
         wrapped = loadgen.get_wrapped_container()
         assert wrapped.wait(timeout=DURATION_S + 60)["StatusCode"] == 0, wrapped.logs().decode()
         wrk_result = wrk.parse_wrk_json(wrapped.logs(stdout=True, stderr=False).decode())
@@ -143,9 +151,6 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
         server_container.stop(timeout=10)
         assert server_container.wait(timeout=20)["StatusCode"] == 0, server_container.logs().decode()
         final = counters.parse_final_json(server_container.logs(stdout=True, stderr=False).decode())
-    finally:
-        loadgen.stop()
-        server.stop()
     t = final["totals"]
     print(f"\n[{send} size={size} cap={cap} budget={budget} conns={conns} memlock={memlock >> 20}MiB "
           f"drop_ipc_lock={drop_ipc_lock}] zc_enomem={t['zc_enomem']} fallback_cap={t['fallback_cap']} "

@@ -220,7 +220,7 @@ def test_two_loadgen_hosts_share_each_cell_and_their_figures_add_up(study_lab, t
             assert s["requests"] == sum(part["requests"] for part in parts)
             assert s["requests_per_s"] == pytest.approx(
                 sum(part["requests"] / (part["duration_us"] / 1e6) for part in parts))
-            assert s["wrk"]["combined_from"] == 2
+            assert s["loadgen_result"]["combined_from"] == 2
             # paced: each loadgen its share of the rate, the cell's achieved rate the sum of theirs
             assert [part["command"][-2] for part in parts] == ["1501", "1500"] and s["offered_rate"] == 3001
             assert all(part["achieved_rate"] > 0 and part["paced_window_s"] > 0 for part in parts)

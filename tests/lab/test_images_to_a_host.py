@@ -6,6 +6,7 @@ import docker
 import pytest
 import yaml
 
+from zcbench.host import engines
 from zcbench.measure import host_images
 from zcbench.host import inventory as hosts
 from zcbench.host import lab as lab_mod
@@ -52,7 +53,7 @@ def test_an_unreachable_engine_is_one_line(tmp_path):
         "server": {"hosts": {"nowhere": {"ansible_host": "127.0.0.1", "ansible_port": 1,
                                          "ansible_user": "nobody"}}},
         "loadgen": {"hosts": {"localhost": {"ansible_connection": "local"}}}}}}))
-    with pytest.raises(host_images.HostImagesError) as error:
-        host_images.host_client(hosts.load_inventory(inventory_file).server, timeout=10)
+    with pytest.raises(engines.EngineUnreachable) as error:
+        engines.host_client(hosts.load_inventory(inventory_file).server, timeout=10)
     assert str(error.value).startswith("nowhere: Docker engine at ssh://nobody@127.0.0.1:1 unreachable")
     assert "\n" not in str(error.value)

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from zcbench.measure import bench
-from zcbench.core import samples
-from zcbench.measure.config import Config
+from zcbench.core import rundir, samples
 from zcbench.core.samples import Cell
-from zcbench.measure.loadgen.wrk import WrkRun
+from zcbench.measure import bench
+from zcbench.measure.config import Config
+from zcbench.measure.loadgen.base import LoadRun
 
 WRK = {"zcbench_wrk": 1, "requests": 200000, "duration_us": 2000000, "bytes": 17600000,
        "requests_per_s": 100000.0,
@@ -20,7 +20,7 @@ CELL = Cell(index=3, server="zcbench", arm="zc", conns=1000, response_size=88, r
 
 
 def sample(cpu_s=1.9, wall_s=2.0, cores=1, counters=None):
-    return bench.build_sample(CELL, started_at="a", finished_at="b", measured=WrkRun(WRK, cpu_s, wall_s),
+    return bench.build_sample(CELL, started_at="a", finished_at="b", measured=LoadRun(WRK, cpu_s, wall_s),
                               server_counters=counters, server_cpu_s=0.5, loadgen_cores=cores)
 
 
@@ -34,7 +34,7 @@ def test_sample_has_the_schema_fields():
     assert s.errors.status == 3 and s.non_2xx == 3
     assert s.cpu_us_per_request == pytest.approx(0.5e6 / 200000)
     assert s.server_responses == 200040 and s.responses_minus_requests == 40
-    assert s.wrk is WRK
+    assert s.loadgen_result is WRK and s.loadgen == "wrk"
     json.dumps(s.to_json())
 
 
@@ -61,11 +61,11 @@ def test_limits_above_the_hard_limit_fail_without_sys_resource(monkeypatch):
 
 
 def test_run_dirs_are_unique_and_latest_points_at_the_newest(tmp_path):
-    run_a, dir_a = bench.new_run_dir(tmp_path, "x")
-    run_b, dir_b = bench.new_run_dir(tmp_path, "x")
+    run_a, dir_a = rundir.new_run_dir(tmp_path, "x")
+    run_b, dir_b = rundir.new_run_dir(tmp_path, "x")
     assert dir_a != dir_b and run_a.endswith("-x") and dir_a.is_dir()
-    bench.point_latest(dir_a)
-    bench.point_latest(dir_b)
+    rundir.point_latest(dir_a)
+    rundir.point_latest(dir_b)
     assert (tmp_path / "latest").resolve() == dir_b.resolve()
 
 

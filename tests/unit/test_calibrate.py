@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 
 from zcbench.analyze import calibration as calibrate
+from zcbench.analyze import runstats
+from zcbench.analyze import metrics
 from zcbench.analyze import stats
 from zcbench.measure.config import Config, ConfigError
-from zcbench.core.samples import AA_ARM, WORK_ARM
+from zcbench.core.arms import AA_ARM, WORK_ARM
+from zcbench.measure import calibrate as calibration_plan
+from zcbench.present import calibration as calibration_report
 
 from sample_factory import make_sample
 
@@ -112,7 +116,7 @@ def _run(aa_factor, work_factor, blocks=10):
         for arm, factor in (("regular", 1.0), (AA_ARM, aa_factor), (WORK_ARM, work_factor)):
             out.append(_sample(arm, rep, 8.0 * drift * factor * rng.gauss(1, 0.004),
                                100_000 * drift * rng.gauss(1, 0.004)))
-    return stats.summarize(out)
+    return runstats.summarize(out)
 
 
 SIZING = {"expected_effect": 0.05, "work": 300, "cpu_us_per_iteration": 0.0013,
@@ -126,11 +130,11 @@ def test_judge_passes_when_the_aa_is_quiet_and_the_injected_cost_is_found():
     assert result["injected_verdict"] == stats.WORSE
     assert result["injected_effect"] == pytest.approx(0.05, abs=0.01)
     assert result["family_size"] == 8 and result["mde"] > 0
-    page = calibrate.render_markdown(result, Path("/x/run"))
+    page = calibration_report.render_markdown(result, Path("/x/run"))
     assert "PASSED" in page and "Pilots tried" not in page
     twice = dict(result, sizing=SIZING | {"pilots": [{"work": 1500, "ratio": 0.894, "run": "/a"},
                                                      {"work": 3000, "ratio": 1.4, "run": "/b"}]})
-    assert "1500 iterations ×0.894, 3000 iterations ×1.4" in calibrate.render_markdown(twice, Path("/x/run"))
+    assert "1500 iterations ×0.894, 3000 iterations ×1.4" in calibration_report.render_markdown(twice, Path("/x/run"))
 
 
 def test_judge_fails_on_a_false_alarm_and_on_a_missed_cost():
@@ -138,7 +142,7 @@ def test_judge_fails_on_a_false_alarm_and_on_a_missed_cost():
     assert not alarm["passed"] and alarm["aa_verdict"] == "false alarm"
     missed = calibrate.judge(_run(1.0, 1.0), SIZING)
     assert not missed["passed"] and missed["injected_verdict"] == stats.NO_DIFFERENCE
-    assert "FAILED" in calibrate.render_markdown(missed, Path("/x/run"))
+    assert "FAILED" in calibration_report.render_markdown(missed, Path("/x/run"))
 
 
 def test_injected_work_cannot_reach_a_real_comparison():
@@ -147,7 +151,7 @@ def test_injected_work_cannot_reach_a_real_comparison():
         dataclasses.replace(config, calibration_work=100)  # no work arm: refused
     with pytest.raises(ConfigError, match="calibration work"):
         dataclasses.replace(config, arms=("regular", WORK_ARM))  # work arm without work
-    calibrated = calibrate.calibration_config(config, 100)
+    calibrated = calibration_plan.calibration_config(config, 100)
     assert calibrated.arms == ("regular", AA_ARM, WORK_ARM) and calibrated.calibration_work == 100
     # Only the work arm's server gets the flag, and every calibration arm is a regular send.
     from zcbench.measure import bench
@@ -181,7 +185,7 @@ def _paced_run(work_factor, common_sd=0.12, blocks=12):
             out.append(_sample(arm, rep, cpu, 100_000, offered_rate=50_000, rate_sustained=True,
                                server_cpu_s=cpu * 0.2,  # 200K requests per cell
                                loadgen_cpu_s=1.6 * speed * rng.gauss(1, 0.01)))
-    return stats.summarize(out)
+    return runstats.summarize(out)
 
 
 def test_paced_calibration_is_judged_on_server_cpu_against_wrk_cpu_which_cancels_the_common_factor():
@@ -190,17 +194,17 @@ def test_paced_calibration_is_judged_on_server_cpu_against_wrk_cpu_which_cancels
     assert result["passed"] and result["injected_verdict"] == stats.WORSE
     assert result["injected_effect"] == pytest.approx(0.05, abs=0.015)
     assert result["family_size"] == 10  # 2 arms x 5 metrics: paced runs add it to the family
-    assert "server CPU per wrk CPU" in calibrate.render_markdown(result, Path("/x/run"))
+    assert "server CPU per wrk CPU" in calibration_report.render_markdown(result, Path("/x/run"))
     # the same cells judged on CPU/request alone: the common factor hides the cost
     cpu = [c.metrics["cpu_us_per_request"] for c in _paced_run(1.05).comparisons if c.arm == WORK_ARM]
     assert cpu[0].verdict == stats.NO_DIFFERENCE and cpu[0].mde > 0.05
 
 
 def test_the_paced_metric_exists_only_at_equal_offered_load():
-    metric = stats.METRICS["cpu_per_loadgen_cpu"]
+    metric = metrics.METRICS["cpu_per_loadgen_cpu"]
     assert metric.extract(make_sample(server_cpu_s=1.0, loadgen_cpu_s=2.0, offered_rate=None)) is None
     assert metric.extract(make_sample(server_cpu_s=1.0, loadgen_cpu_s=2.0, offered_rate=5000)) == 0.5
     assert metric.extract(make_sample(server_cpu_s=1.0, loadgen_cpu_s=0.0, offered_rate=5000)) is None
-    assert stats.compared_metrics([make_sample(offered_rate=None)]) == stats.COMPARED_METRICS
-    assert stats.compared_metrics([make_sample(offered_rate=5000)]) == (*stats.COMPARED_METRICS, "cpu_per_loadgen_cpu")
+    assert metrics.compared_metrics([make_sample(offered_rate=None)]) == metrics.COMPARED_METRICS
+    assert metrics.compared_metrics([make_sample(offered_rate=5000)]) == (*metrics.COMPARED_METRICS, "cpu_per_loadgen_cpu")
     assert calibrate.judge(_run(1.0, 1.05), SIZING)["metric"] == calibrate.METRIC  # unpaced

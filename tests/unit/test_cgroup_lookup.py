@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from zcbench.measure import containers
+from zcbench.measure import cgroups
 
 CID = "4f" * 32  # a 64-hex Docker container id
 
@@ -41,7 +41,7 @@ class Host:
         return path
 
     def lookup(self, pid, container_id=None):
-        return containers.cgroup_cpu_file(pid, container_id, proc=self.proc)
+        return cgroups.cgroup_cpu_file(pid, container_id, proc=self.proc)
 
 
 def test_mounts_read_version_controllers_root_and_escapes(tmp_path):
@@ -50,7 +50,7 @@ def test_mounts_read_version_controllers_root_and_escapes(tmp_path):
         "33 31 0:30 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
         "40 31 0:40 / /sys/fs/cgroup/with\\040space rw - cgroup2 cgroup2 rw,nsdelegate\n"
         "22 1 0:21 / /proc rw - proc proc rw\n")
-    v1, v2 = containers.cgroup_mounts(info)
+    v1, v2 = cgroups.cgroup_mounts(info)
     assert (v1.version, v1.root, v1.mountpoint) == (1, "/docker/abc", "/sys/fs/cgroup/cpu,cpuacct")
     assert {"cpu", "cpuacct"} <= v1.controllers
     assert (v2.version, v2.mountpoint, v2.controllers) == (2, "/sys/fs/cgroup/with space", frozenset())
@@ -64,7 +64,7 @@ def test_v1_on_the_host(tmp_path):
     expected = host.account(mp, f"docker/{CID}", "cpuacct.usage", "2000000000\n")
     path, kind = host.lookup(4242, CID)
     assert (str(path), kind) == (expected, "v1")
-    assert containers.read_cpu_seconds((path, kind)) == pytest.approx(2.0)
+    assert cgroups.read_cpu_seconds((path, kind)) == pytest.approx(2.0)
 
 
 def test_v1_inside_a_container_paths_are_relative_to_the_mount_root(tmp_path):
@@ -76,7 +76,7 @@ def test_v1_inside_a_container_paths_are_relative_to_the_mount_root(tmp_path):
     host.process(7, "4:cpuacct:/docker/self/worker/inner")  # a nested cgroup of ours
     own = host.account(mp, "", "cpuacct.usage", "5\n")
     nested = host.account(mp, "worker/inner", "cpuacct.usage", "6\n")
-    assert host.lookup(1) == (containers.Path(own), "v1")
+    assert host.lookup(1) == (cgroups.Path(own), "v1")
     assert str(host.lookup(7)[0]) == nested
 
 
@@ -88,7 +88,7 @@ def test_v2_on_a_systemd_host_nested_path(tmp_path):
     expected = host.account(mp, relative, "cpu.stat", "usage_usec 1500000\nuser_usec 1\n")
     path, kind = host.lookup(99, CID)
     assert (str(path), kind) == (expected, "v2")
-    assert containers.read_cpu_seconds((path, kind)) == pytest.approx(1.5)
+    assert cgroups.read_cpu_seconds((path, kind)) == pytest.approx(1.5)
 
 
 def test_hybrid_prefers_v1_cpuacct(tmp_path):
@@ -98,7 +98,7 @@ def test_hybrid_prefers_v1_cpuacct(tmp_path):
     host.process(5, "4:cpuacct:/docker/" + CID, "0::/docker/" + CID)
     host.account(v2, f"docker/{CID}", "cpu.stat", "usage_usec 1\n")
     expected = host.account(v1, f"docker/{CID}", "cpuacct.usage", "1\n")
-    assert host.lookup(5, CID) == (containers.Path(expected), "v1")
+    assert host.lookup(5, CID) == (cgroups.Path(expected), "v1")
 
 
 def test_pid_of_another_pid_namespace_falls_back_to_the_container_id(tmp_path):
@@ -126,7 +126,7 @@ def test_cgroup_outside_this_cgroup_namespace_is_refused_in_one_line(tmp_path):
     mp = host.mount("cgroup2", "/", "/sys/fs/cgroup")
     host.account(mp, "", "cpu.stat", "usage_usec 9\n")  # our own cgroup: must not be taken
     host.process(4242, f"0::/../docker-{CID}.scope")
-    with pytest.raises(containers.ContainerError) as info:
+    with pytest.raises(cgroups.CgroupError) as info:
         host.lookup(4242, CID)
     message = str(info.value)
     assert "\n" not in message and CID[:12] in message and "--cgroupns=host" in message
@@ -136,12 +136,12 @@ def test_no_cgroup_accounting_mounted(tmp_path):
     host = Host(tmp_path)
     host.mount("cgroup", "/", "/sys/fs/cgroup/memory", "rw,memory")
     host.process(1, "3:memory:/")
-    with pytest.raises(containers.ContainerError, match="no cgroup CPU accounting mounted here"):
+    with pytest.raises(cgroups.CgroupError, match="no cgroup CPU accounting mounted here"):
         host.lookup(1)
 
 
 def test_cgroup_cpu_file_of_this_process():
     """Whatever this test runs in (host, v1 or v2 container): its own cgroup is in sight."""
-    path, kind = containers.cgroup_cpu_file(os.getpid())
+    path, kind = cgroups.cgroup_cpu_file(os.getpid())
     assert kind in ("v1", "v2") and path.exists()
-    assert containers.read_cpu_seconds((path, kind)) > 0
+    assert cgroups.read_cpu_seconds((path, kind)) > 0

@@ -8,7 +8,8 @@ import pytest
 
 from zcbench.analyze import compare
 from zcbench.analyze import stats
-from zcbench.present.report import ReportError
+from zcbench.core.rundir import RunDirError
+from zcbench.present import compare as compare_report
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
@@ -50,7 +51,7 @@ def test_a_faster_zc_cell_shows_in_its_ratio_and_its_cell_only(tmp_path):
     changed_cells = {(c.arm, c.conns) for c in result["cells"]
                      if c.metrics["requests_per_s"].verdict != stats.NO_DIFFERENCE}
     assert changed_cells == {("zc", 4000)}
-    text = compare.render_compare(result)
+    text = compare_report.render_compare(result)
     assert "**+25% better**" in text
 
 
@@ -62,13 +63,13 @@ def test_setup_changes_and_missing_cells_are_listed(tmp_path):
     assert {"seed", "servers"} <= names
     assert "kernel" in {c["name"] for c in result["environment_changes"]}
     assert ("nginx", 4000, 88) in result["only_in_a"] and result["only_in_b"] == []
-    text = compare.render_compare(result)
+    text = compare_report.render_compare(result)
     assert "run B is incomplete" in text and "Only in A: nginx" in text
 
 
 def test_compare_of_a_missing_run_fails_clearly(tmp_path):
     run = copy_run("sweep-nowin", tmp_path)
-    with pytest.raises(ReportError, match="no such run directory"):
+    with pytest.raises(RunDirError, match="no such run directory"):
         compare.compare_runs(run, tmp_path / "nope")
 
 
@@ -80,11 +81,11 @@ def test_agreement_and_rerun_relation(tmp_path):
     (b / "manifest.json").write_text(json.dumps(manifest_b))
     same = compare.compare_runs(a, b)
     assert compare.agreement(same) == {"ratios_tested": 24, "ratios_moved": 0, "agree": True}
-    text = compare.render_compare(same)
+    text = compare_report.render_compare(same)
     assert "B reruns A" in text and "same seed and cell order: yes" in text and "the runs agree" in text
     scale_arm(b, "zc", 4000, 1.25)
     moved = compare.compare_runs(a, b)
-    assert not compare.agreement(moved)["agree"] and "the runs DISAGREE" in compare.render_compare(moved)
+    assert not compare.agreement(moved)["agree"] and "the runs DISAGREE" in compare_report.render_compare(moved)
 
 
 def test_a_paced_run_from_before_paced_windows_is_named_as_measured_otherwise(tmp_path):
@@ -99,7 +100,7 @@ def test_a_paced_run_from_before_paced_windows_is_named_as_measured_otherwise(tm
     result = compare.compare_runs(older, newer)
     assert result["measurement_changes"] == [{"name": "achieved rate and paced throughput over",
                                               "a": compare.WHOLE_DURATION, "b": compare.PACED_WINDOW}]
-    text = compare.render_compare(result)
+    text = compare_report.render_compare(result)
     assert f"| measurement | achieved rate and paced throughput over | {compare.WHOLE_DURATION} |" in text
     # unpaced runs measured no rate: nothing to say
     study = copy_run("study-loopback", tmp_path)

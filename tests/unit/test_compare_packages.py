@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from zcbench.analyze import compare
+from zcbench.present import compare as compare_report
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
@@ -44,7 +45,7 @@ def test_differing_versions_are_named_per_image_and_package(tmp_path):
         ("image server", "linux-libc-dev", "6.1.119-1", "6.1.123-1")]
     assert changes["other_images"] == [{"where": "image server", "packages": ["make"]}]
     assert [(c["package"], c["a"], c["b"]) for c in changes["python"]] == [("numpy", "2.4.6", "2.5.5")]
-    text = "\n".join(compare.render_package_changes(changes))
+    text = "\n".join(compare_report.render_package_changes(changes))
     assert "| image server | linux-libc-dev | 6.1.119-1 | 6.1.123-1 |" in text
     assert "| Python | numpy | 2.4.6 | 2.5.5 |" in text
     assert "image server: 1 other Debian package(s) differ (make)" in text
@@ -61,7 +62,7 @@ def test_a_package_present_in_one_run_only_counts_as_a_change(tmp_path):
 def test_same_versions_say_so(tmp_path):
     a = make_run(tmp_path, "a", SERVER_A, LOADGEN_A, {"numpy": "2.4.6"})
     b = make_run(tmp_path, "b", SERVER_A, LOADGEN_A, {"numpy": "2.4.6"})
-    lines = compare.render_package_changes(changes_between(a, b))
+    lines = compare_report.render_package_changes(changes_between(a, b))
     assert lines[0] == "## Package versions"
     assert "The same package versions in both runs (images and Python)." in lines
 
@@ -73,7 +74,7 @@ def test_runs_that_recorded_nothing_are_named(tmp_path):
     assert changes["key"] == [] and changes["python"] == []
     assert changes["unrecorded"] == ["run A: image package lists", "run A: Python packages",
                                      "run B: Python packages"]
-    text = "\n".join(compare.render_package_changes(changes))
+    text = "\n".join(compare_report.render_package_changes(changes))
     assert "The same package versions" not in text and "not recorded in run A: image package lists" in text
 
 
@@ -91,6 +92,6 @@ def test_key_packages_from_the_manifest_when_the_lists_are_gone(tmp_path):
 def test_the_compare_report_carries_the_section(tmp_path):
     a = make_run(tmp_path, "a", SERVER_A, LOADGEN_A, {"rich": "14.0.0"})
     b = make_run(tmp_path, "b", SERVER_A, LOADGEN_A, {"rich": "15.0.0"})
-    text = compare.render_compare(compare.compare_runs(a, b))
+    text = compare_report.render_compare(compare.compare_runs(a, b))
     section = text.split("## Package versions", 1)[1]
     assert "| Python | rich | 14.0.0 | 15.0.0 |" in section.split("\n## ", 1)[0]

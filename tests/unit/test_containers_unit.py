@@ -3,6 +3,8 @@
 import pytest
 
 from zcbench.measure import containers
+from zcbench.measure import cgroups
+from zcbench.measure import nginx
 
 
 def test_bounding_capabilities_from_capbnd(tmp_path):
@@ -30,20 +32,20 @@ def test_server_command_follows_the_cli():
 
 @pytest.mark.parametrize("size", [140, 141, 1000, 1024, 65536, 1 << 20])
 def test_nginx_total_matches_when_possible(size):
-    body = containers.nginx_body_length(size)
-    assert containers.nginx_header_length(body) + body == size
+    body = nginx.nginx_body_length(size)
+    assert nginx.nginx_header_length(body) + body == size
 
 
 def test_nginx_cannot_go_below_its_headers():
     # 88 B is smaller than nginx's own head: the body is empty and the manifest says so.
-    assert containers.nginx_body_length(88) == 0
+    assert nginx.nginx_body_length(88) == 0
 
 
 def test_nginx_answers_small_bodies_from_memory(tmp_path):
-    info = containers.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=1024, nofile=20000)
+    info = nginx.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=1024, nofile=20000)
     conf = (tmp_path / "nginx.conf").read_text()
     assert "listen 127.0.0.1:9001" in conf and "worker_processes 1;" in conf and "${" not in conf
-    expected_body = containers.body_bytes(info["body_bytes"]).decode()
+    expected_body = nginx.body_bytes(info["body_bytes"]).decode()
     assert f'return 200 "{expected_body}";' in conf and expected_body.startswith("0123456789abcdef")
     assert info["response_size"] == 1024 and info["answers"] == "memory"
     assert not (tmp_path / "www" / "body").exists()  # nothing is read from disk
@@ -51,27 +53,27 @@ def test_nginx_answers_small_bodies_from_memory(tmp_path):
 
 
 def test_nginx_serves_long_bodies_with_sendfile_and_a_stale_file_goes(tmp_path):
-    info = containers.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=65536, nofile=20000)
+    info = nginx.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=65536, nofile=20000)
     conf = (tmp_path / "nginx.conf").read_text()
     body = (tmp_path / "www" / "body").read_bytes()
     assert len(body) == info["body_bytes"] and info["response_size"] == 65536 and info["answers"] == "sendfile"
     assert body[:40] == b"0123456789abcdefghijklmnopqrstuvwxyz0123"
     assert "try_files /body" in conf and "sendfile on;" in conf and "return 200" not in conf
-    containers.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=4096, nofile=20000)
+    nginx.write_nginx_config(tmp_path, port=9001, bind="127.0.0.1", response_size=4096, nofile=20000)
     assert not (tmp_path / "www" / "body").exists()
 
 
 def test_nginx_switches_to_a_file_exactly_past_the_return_limit():
     sizes = range(3900, 4300)
-    in_memory = [size for size in sizes if containers.nginx_answers_from_memory(size)]
-    assert containers.nginx_body_length(max(in_memory)) <= containers.NGINX_RETURN_BODY_MAX
-    assert containers.nginx_body_length(max(in_memory) + 1) > containers.NGINX_RETURN_BODY_MAX
+    in_memory = [size for size in sizes if nginx.nginx_answers_from_memory(size)]
+    assert nginx.nginx_body_length(max(in_memory)) <= nginx.NGINX_RETURN_BODY_MAX
+    assert nginx.nginx_body_length(max(in_memory) + 1) > nginx.NGINX_RETURN_BODY_MAX
     assert in_memory == list(range(3900, max(in_memory) + 1))  # one switch, no flapping
 
 
 @pytest.mark.parametrize("cpus, workers, masks", [((0,), 1, "1"), ((2, 3), 2, "100 1000"), ((1, 0), 2, "10 1")])
 def test_nginx_one_pinned_worker_per_server_cpu(cpus, workers, masks):
-    conf, _ = containers.render_nginx_config(port=1, bind="127.0.0.1", response_size=88, nofile=1024, cpus=cpus)
+    conf, _ = nginx.render_nginx_config(port=1, bind="127.0.0.1", response_size=88, nofile=1024, cpus=cpus)
     assert f"worker_processes {workers};" in conf
     assert f"worker_cpu_affinity {masks};" in conf
 
@@ -140,5 +142,5 @@ def test_cpu_seconds_from_cgroup_v1_and_v2_files(tmp_path):
     v1.write_text("2500000000\n")
     v2 = tmp_path / "cpu.stat"
     v2.write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n")
-    assert containers.read_cpu_seconds((v1, "v1")) == pytest.approx(2.5)
-    assert containers.read_cpu_seconds((v2, "v2")) == pytest.approx(1.5)
+    assert cgroups.read_cpu_seconds((v1, "v1")) == pytest.approx(2.5)
+    assert cgroups.read_cpu_seconds((v2, "v2")) == pytest.approx(1.5)

@@ -9,6 +9,7 @@ import pytest
 
 from zcbench.host import facts as hostfacts
 from zcbench.host.facts import FactUnavailable
+from zcbench.present.environment import host_rows
 
 # --- tools ------------------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ def test_report_rows_render_values_and_reasons():
             "load_average": {"1m": 1.5, "5m": 0.25, "15m": 0.125},
             "wrk_version": "4.1.0", "liburing_version": {"version": "2.3"}, "compiler_versions": {"cc": "cc 12.2.0"},
             "loopback_offloads": None, "errors": {"loopback_offloads": "ethtool not installed"}}
-    rows = dict(hostfacts.report_rows(host))
+    rows = dict(host_rows(host))
     assert rows["SMT / NUMA nodes"] == "off (notsupported) / 2"
     assert rows["Memory"] == "8.0 GiB, 6.0 GiB available"
     assert rows["Virtualization"] == "systemd_detect_virt_vm kvm, cpuinfo_hypervisor_flag True"
@@ -207,4 +208,4 @@ def test_report_rows_render_values_and_reasons():
     assert rows["wrk / liburing / cc"] == "4.1.0 / 2.3 / cc 12.2.0"
     assert rows["Loopback offloads"] == "unknown (ethtool not installed)"
     # an old manifest without these facts still renders
-    assert dict(hostfacts.report_rows({}))["Memory"] == "unknown"
+    assert dict(host_rows({}))["Memory"] == "unknown"

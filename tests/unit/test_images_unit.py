@@ -1,6 +1,7 @@
 """Image inputs without Docker: apt sources of the host, content hashes, build contexts."""
 
-from zcbench.measure import images
+from zcbench.core import rundir
+from zcbench.measure import image_contents, images
 
 
 def write_apt(tmp_path, files):
@@ -177,7 +178,7 @@ def test_record_image_contents_copies_lists_and_names_key_versions(tmp_path):
     client = FakeClient({"sha256:srv": {images.PACKAGES_FILE: server_list, "/zcb-server": b"\x7fELF"},
                          "sha256:old": {}},
                         {"zcbench.debian.suite": "bookworm", "zcbench.debian.debootstrap-date": "2026-12-01"})
-    record = images.record_image_contents(client, {"server": "sha256:srv", "loadgen": "sha256:old"}, tmp_path, "r1")
+    record = image_contents.record_image_contents(client, {"server": "sha256:srv", "loadgen": "sha256:old"}, tmp_path, "r1")
     server = record["server"]
     assert server["suite"] == "bookworm" and server["debootstrap-date"] == "2026-12-01"
     assert server["built"] == "2026-12-01T23:00:00Z"
@@ -186,7 +187,7 @@ def test_record_image_contents_copies_lists_and_names_key_versions(tmp_path):
     assert server["packages"] == 5 and server["server_binary"] == "/zcb-server"
     assert (tmp_path / server["packages_file"]).read_bytes() == server_list
     assert "run `invoke build`" in record["loadgen"]["error"] and "packages_file" not in record["loadgen"]
-    assert images.run_package_lists(tmp_path) == {"server": images.parse_packages(server_list.decode())}
+    assert rundir.read_package_lists(tmp_path) == {"server": rundir.parse_packages(server_list.decode())}
     # the binary is no zcb-server that answers --version: said so, not guessed
     assert "exited 127" in server["server_version"]["error"]
     # one inspection container per image and one --version run, labelled with the run, removed again
@@ -201,7 +202,7 @@ VERSION_OUTPUT = (b"zcb-server\ncommit: 66038cb95103\ncompiler: gcc 12.2.0\nlibu
 def test_server_version_is_asked_of_the_binary_in_a_throwaway_container(tmp_path):
     client = FakeClient({"sha256:srv": {images.PACKAGES_FILE: b"gcc=12\n",
                                         "/zcb-server": b"#!version\n" + VERSION_OUTPUT}}, {})
-    record = images.record_image_contents(client, {"server": "sha256:srv"}, tmp_path, "r2")
+    record = image_contents.record_image_contents(client, {"server": "sha256:srv"}, tmp_path, "r2")
     assert record["server"]["server_version"] == {"commit": "66038cb95103", "compiler": "gcc 12.2.0",
                                                   "liburing": "2.3", "flags": "-O2 -g -Wall -static"}
     assert [labels["zcbench.role"] for labels in client.created] == ["inspect", "version"]
@@ -210,13 +211,13 @@ def test_server_version_is_asked_of_the_binary_in_a_throwaway_container(tmp_path
 
 def test_server_version_without_a_binary_is_none(tmp_path):
     client = FakeClient({"sha256:srv": {images.PACKAGES_FILE: b"gcc=12\n"}}, {})
-    record = images.record_image_contents(client, {"server": "sha256:srv"}, tmp_path, "r3")
+    record = image_contents.record_image_contents(client, {"server": "sha256:srv"}, tmp_path, "r3")
     assert record["server"]["server_binary"] is None and record["server"]["server_version"] is None
     assert len(client.created) == 1 == len(client.removed)
 
 
 def test_parse_server_version_keeps_colons_in_values():
-    parsed = images.parse_server_version("zcb-server\ncommit: abc\nflags: -DX='\"a:b\"'\n")
+    parsed = image_contents.parse_server_version("zcb-server\ncommit: abc\nflags: -DX='\"a:b\"'\n")
     assert parsed == {"commit": "abc", "flags": "-DX='\"a:b\"'"}
 
 

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from zcbench.measure import bench
-from zcbench.host import facts as hostfacts
+from zcbench.host import remote_facts
 from zcbench.host import inventory as hosts
 from zcbench.measure.config import HOSTS_PATH, Config, ConfigError
 from zcbench.core.samples import Cell
-from zcbench.measure.loadgen.wrk import ERROR_KINDS, HEADLINE_PERCENTILES, WrkRun, combine_results, split_evenly
+from zcbench.measure.loadgen.base import ERROR_KINDS, HEADLINE_PERCENTILES, LoadRun, combine_results, split_evenly
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # what a remote host runs the facts with (Ansible needs it there too)
 CELL = Cell(index=0, server="zcbench", arm="regular", conns=100, response_size=88, rep=0)
@@ -73,8 +73,8 @@ def test_one_loadgen_is_left_as_it_is():
     assert combine_results([result]) is result
 
 
-def run(result, cpu_s, wall_s, threads=1) -> WrkRun:
-    return WrkRun(result, cpu_s, wall_s, ("wrk", "-t", str(threads), "-c", "50", "http://x/"), threads)
+def run(result, cpu_s, wall_s, threads=1) -> LoadRun:
+    return LoadRun(result, cpu_s, wall_s, ("wrk", "-t", str(threads), "-c", "50", "http://x/"), threads)
 
 
 def test_a_sample_of_two_loadgens_sums_their_rates_and_is_bound_by_the_busiest():
@@ -206,7 +206,7 @@ def test_ssh_reaches_a_host_the_way_ansible_does(tmp_path):
 
 def test_the_facts_script_runs_on_a_bare_python_without_zcbench(tmp_path):
     """What a remote host runs: no zcbench, no venv; sysctls and the NIC parsers travel along."""
-    done = subprocess.run([SYSTEM_PYTHON, "-I", "-"], input=hostfacts.remote_facts_script("lo"),
+    done = subprocess.run([SYSTEM_PYTHON, "-I", "-"], input=remote_facts.remote_facts_script("lo"),
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr[-500:]
     facts = json.loads(done.stdout.splitlines()[-1])
@@ -218,7 +218,7 @@ def test_the_facts_script_runs_on_a_bare_python_without_zcbench(tmp_path):
 
 
 def test_the_report_names_every_other_host_with_its_nic():
-    from zcbench.present.report import environment_rows
+    from zcbench.present.environment import environment_rows
 
     manifest = {"hosts": {"inventory": "/x/hosts.yml", "path": "two hosts over eth1: server on srv, wrk on lg",
                           "srv": {"groups": ["server"], "facts": "the server host: see the manifest's host"},

@@ -5,18 +5,19 @@ import json
 
 import pytest
 
+from zcbench.core import rundir
 from zcbench.measure import manifest
 
 
 def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path):
     path = tmp_path / "manifest.json"
-    manifest.write_json_atomic(path, {"a": 1})
-    manifest.write_json_atomic(path, {"a": 2})
+    rundir.write_json(path, {"a": 1})
+    rundir.write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     circular = {}
     circular["self"] = circular
     with pytest.raises(ValueError):
-        manifest.write_json_atomic(path, circular)
+        rundir.write_json(path, circular)
     assert json.loads(path.read_text()) == {"a": 2}  # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
 
@@ -63,7 +64,7 @@ def test_python_packages_are_the_installed_runtime_closure_as_locked():
 
 
 def test_manifest_records_the_rendered_nginx_config():
-    from zcbench.measure import containers
+    from zcbench.measure import nginx
     from zcbench.measure.config import Config
     from zcbench.measure.manifest import _reference
 
@@ -73,6 +74,6 @@ def test_manifest_records_the_rendered_nginx_config():
     assert "listen 127.0.0.1:9123 reuseport" in small["nginx_conf"] and "worker_cpu_affinity 10;" in small["nginx_conf"]
     assert 'return 200 "";' in small["nginx_conf"] and small["body_file_sha256"] is None
     assert small["response_size"] == 140  # nginx's own head is longer than 88 B
-    body = containers.body_bytes(large["body_bytes"])
+    body = nginx.body_bytes(large["body_bytes"])
     assert large["body_file_sha256"] == hashlib.sha256(body).hexdigest() and large["response_size"] == 65536
     assert _reference(Config(servers=("zcbench",)), "127.0.0.1") is None

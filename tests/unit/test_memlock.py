@@ -8,7 +8,7 @@ from pathlib import Path
 from zcbench.analyze import memlock
 from zcbench.present import report
 from zcbench.core.samples import Errors
-from zcbench.analyze.stats import GroupSummary, RunStats
+from zcbench.analyze.runstats import GroupSummary, RunStats
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 MIB = 1 << 20

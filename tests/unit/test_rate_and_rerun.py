@@ -10,10 +10,11 @@ import pytest
 from zcbench.measure import bench
 from zcbench.present import report
 from zcbench.analyze import stats
+from zcbench.analyze import runstats
 from zcbench.analyze import summary as summary_mod
 from zcbench.measure.config import Config, ConfigError, rate_key, rerun_config
 from zcbench.measure.plan import plan_cells
-from zcbench.core.samples import load_samples
+from zcbench.core.rundir import load_samples
 
 from sample_factory import make_sample
 
@@ -83,7 +84,7 @@ def test_equal_load_report_shows_offered_and_achieved_and_does_not_compare_a_sho
     text = report.render_markdown(summary, manifest)
     assert "## At equal offered load" in text and "| Offered | Achieved |" in text
     short = summary.comparison("zc", 1000, 88)
-    assert short.rate_unsustained and short.metrics["cpu_us_per_request"].verdict == stats.NOT_SUSTAINED
+    assert short.rate_unsustained and short.metrics["cpu_us_per_request"].verdict == runstats.NOT_SUSTAINED
     # the fixture's truth at 100 conns: zc costs 6 % more CPU per request, found at equal load
     found = summary.comparison("zc", 100, 88).metrics["cpu_us_per_request"]
     assert found.verdict == stats.WORSE and found.delta == pytest.approx(0.06, abs=0.01)

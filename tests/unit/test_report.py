@@ -9,7 +9,9 @@ import pytest
 
 from zcbench.core import fmt
 from zcbench.present import report
-from zcbench.core.samples import load_samples
+from zcbench.core import rundir
+from zcbench.core.rundir import RunDirError
+from zcbench.core.rundir import load_samples
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -131,10 +133,10 @@ def test_rerender_removes_a_plot_the_samples_no_longer_support(tmp_path):
 
 
 def test_render_of_a_directory_without_samples_fails_clearly(tmp_path):
-    with pytest.raises(report.ReportError, match="samples.jsonl"):
+    with pytest.raises(RunDirError, match="samples.jsonl"):
         report.render_run(tmp_path)
-    with pytest.raises(report.ReportError, match="no such run directory"):
-        report.resolve_run_dir(tmp_path / "missing")
+    with pytest.raises(RunDirError, match="no such run directory"):
+        rundir.resolve_run_dir(tmp_path / "missing")
 
 
 def test_empty_samples_file_renders_a_report_saying_so(tmp_path):

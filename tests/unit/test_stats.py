@@ -13,7 +13,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from zcbench.analyze import stats
-from zcbench.core.samples import Sample, load_samples
+from zcbench.analyze import runstats
+from zcbench.core.rundir import load_samples
+from zcbench.core.samples import Sample
 
 from sample_factory import make_sample
 
@@ -59,9 +61,9 @@ def test_holm_matches_its_definition(p_values):
 
 
 def _comparison(pairs, metric="requests_per_s"):
-    return stats.ArmComparison(server="zcbench", arm="zc", baseline_arm="regular", conns=100, response_size=88,
+    return runstats.ArmComparison(server="zcbench", arm="zc", baseline_arm="regular", conns=100, response_size=88,
                                baseline_indexes=[], arm_indexes=[], short_blocks=[], rate_unsustained=False,
-                               metrics={metric: stats.compare_paired(pairs, metric)})
+                               metrics={metric: runstats.compare_paired(pairs, metric)})
 
 
 def _pairs(rng, n, effect, sd, block_sd=0.0):
@@ -79,7 +81,7 @@ def test_significant_exactly_when_the_holm_interval_excludes_one():
     rng = random.Random(5)
     comparisons = [_comparison(_pairs(rng, 8, effect, 0.03))
                    for effect in (0.0, 0.01, 0.02, 0.03, 0.05, -0.04, 0.08, 0.0)]
-    stats.apply_holm(comparisons)
+    runstats.apply_holm(comparisons)
     seen = set()
     for c in comparisons:
         m = c.metrics["requests_per_s"]
@@ -93,17 +95,17 @@ def test_significant_exactly_when_the_holm_interval_excludes_one():
 
 def test_verdict_direction_follows_the_metric():
     rng = random.Random(9)
-    faster = stats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "requests_per_s")
-    slower_latency = stats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "latency_p99_us")
+    faster = runstats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "requests_per_s")
+    slower_latency = runstats.compare_paired(_pairs(rng, 10, 0.1, 0.01), "latency_p99_us")
     assert faster.verdict == stats.BETTER and slower_latency.verdict == stats.WORSE
-    assert stats.compare_paired([(0, 100.0, 120.0)], "requests_per_s").verdict == stats.TOO_FEW
-    assert stats.compare_paired([], "requests_per_s").verdict == stats.NO_DATA
+    assert runstats.compare_paired([(0, 100.0, 120.0)], "requests_per_s").verdict == stats.TOO_FEW
+    assert runstats.compare_paired([], "requests_per_s").verdict == stats.NO_DATA
 
 
 def test_pairing_removes_block_drift_that_hides_an_effect_from_welch():
     rng = random.Random(3)
     pairs = _pairs(rng, 10, 0.03, 0.005, block_sd=0.10)  # drift 10 %, effect 3 %, noise 0.5 %
-    paired = stats.compare_paired(pairs, "requests_per_s")
+    paired = runstats.compare_paired(pairs, "requests_per_s")
     assert paired.verdict == stats.BETTER
     assert paired.p_welch_logs > stats.ALPHA  # unpaired, the drift swamps the effect
 
@@ -145,7 +147,7 @@ def test_holm_keeps_the_family_wise_error_of_a_report():
     any_false = 0
     for _ in range(reports):
         family = [_comparison(_pairs(rng, 6, 0.0, 0.03)) for _ in range(12)]
-        stats.apply_holm(family)
+        runstats.apply_holm(family)
         any_false += any(c.metrics["requests_per_s"].verdict != stats.NO_DIFFERENCE for c in family)
     assert any_false / reports < stats.ALPHA + 3 * math.sqrt(stats.ALPHA * (1 - stats.ALPHA) / reports)
 
@@ -164,7 +166,7 @@ def test_old_range_rule_is_gone_more_blocks_never_hide_a_real_effect():
     """The issue's simulation: 3 % noise, a 2-sigma effect. Detection must grow with n."""
     rng, trials = random.Random(17), 400
     def detection(n):
-        return sum(stats.compare_paired(_pairs(rng, n, 0.06, 0.03), "requests_per_s").verdict
+        return sum(runstats.compare_paired(_pairs(rng, n, 0.06, 0.03), "requests_per_s").verdict
                    == stats.BETTER for _ in range(trials)) / trials
     assert detection(3) < detection(10) < detection(30)
     assert detection(30) > 0.95
@@ -175,7 +177,7 @@ def test_paired_values_pair_by_block_and_skip_missing_blocks():
         return make_sample(arm, rep, requests_per_s=rps)
     base = [sample("regular", 0, 100.0), sample("regular", 1, 110.0), sample("regular", 2, 90.0)]
     arm = [sample("zc", 2, 99.0), sample("zc", 0, 105.0)]  # block 1 missing (cut short)
-    assert stats.paired_values(base, arm, "requests_per_s") == [(0, 100.0, 105.0), (2, 90.0, 99.0)]
+    assert runstats.paired_values(base, arm, "requests_per_s") == [(0, 100.0, 105.0), (2, 90.0, 99.0)]
 
 
 def _paced_samples(arm: str, cpu_per_req: list[float], short: set[int]) -> list[Sample]:
@@ -189,8 +191,8 @@ def test_a_block_short_of_the_offered_rate_is_left_out_of_the_pairs():
     arm_cpu = [v * 1.05 for v in base_cpu]
     arm_cpu[3] = base_cpu[3] * 0.5  # the stalled block's value would wreck the pair
     base, arm = _paced_samples("regular", base_cpu, set()), _paced_samples("zc", arm_cpu, {3})
-    assert [b for b, _, _ in stats.paired_values(base, arm, "cpu_us_per_request")] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
-    summary = stats.summarize(base + arm)
+    assert [b for b, _, _ in runstats.paired_values(base, arm, "cpu_us_per_request")] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    summary = runstats.summarize(base + arm)
     [comparison] = summary.comparisons
     assert comparison.short_blocks == [3] and not comparison.rate_unsustained
     cpu = comparison.metrics["cpu_us_per_request"]
@@ -200,30 +202,30 @@ def test_a_block_short_of_the_offered_rate_is_left_out_of_the_pairs():
 
 def test_a_cell_short_in_too_many_blocks_is_not_compared():
     cpu = [10.0] * 10
-    allowed = int(stats.MAX_SHORT_BLOCK_SHARE * 10)
+    allowed = int(runstats.MAX_SHORT_BLOCK_SHARE * 10)
     for short, expected in ((set(range(allowed)), False), (set(range(allowed + 1)), True)):
         # the baseline's short blocks count as much as the arm's
-        summary = stats.summarize(_paced_samples("regular", cpu, short) + _paced_samples("zc", cpu, set()))
+        summary = runstats.summarize(_paced_samples("regular", cpu, short) + _paced_samples("zc", cpu, set()))
         [comparison] = summary.comparisons
         assert comparison.rate_unsustained is expected
         verdict = comparison.metrics["cpu_us_per_request"].verdict
-        assert (verdict == stats.NOT_SUSTAINED) is expected
+        assert (verdict == runstats.NOT_SUSTAINED) is expected
 
 
 def test_compare_unpaired_is_welch_on_logs():
     a, b = [100.0, 101.0, 99.0, 100.5], [110.0, 111.0, 109.0, 110.2]
-    c = stats.compare_unpaired(a, b, "requests_per_s")
+    c = runstats.compare_unpaired(a, b, "requests_per_s")
     expected = scipy_stats.ttest_ind([math.log(v) for v in b], [math.log(v) for v in a], equal_var=False)
     assert c.p == pytest.approx(float(expected.pvalue))
     assert c.verdict == stats.BETTER and c.ci95[0] > 1
-    assert stats.compare_unpaired([100.0], [120.0], "requests_per_s").verdict == stats.TOO_FEW
+    assert runstats.compare_unpaired([100.0], [120.0], "requests_per_s").verdict == stats.TOO_FEW
 
 
 def test_ratio_change_detects_a_moved_ratio_and_ignores_a_steady_one():
     rng = random.Random(6)
-    before = stats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
-    same = stats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
-    moved = stats.compare_paired(_pairs(rng, 10, 0.10, 0.01), "requests_per_s")
+    before = runstats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
+    same = runstats.compare_paired(_pairs(rng, 10, -0.10, 0.01), "requests_per_s")
+    moved = runstats.compare_paired(_pairs(rng, 10, 0.10, 0.01), "requests_per_s")
     assert stats.ratio_change(before, same).verdict == stats.NO_DIFFERENCE
     changed = stats.ratio_change(before, moved)
     assert changed.verdict == stats.BETTER
@@ -233,7 +235,7 @@ def test_ratio_change_detects_a_moved_ratio_and_ignores_a_steady_one():
 def test_counter_totals_sum_counts_and_take_the_peak_of_peaks():
     samples = [make_sample(server_counters={"responses": 10, "zc_inflight_peak": 7}),
                make_sample(server_counters={"responses": 5, "zc_inflight_peak": 9}), make_sample(server_counters=None)]
-    assert stats.counter_totals(samples) == {"responses": 15, "zc_inflight_peak": 9}
+    assert runstats.counter_totals(samples) == {"responses": 15, "zc_inflight_peak": 9}
 
 
 def test_describe_reports_mean_interval_and_spread():
@@ -245,7 +247,7 @@ def test_describe_reports_mean_interval_and_spread():
 
 def test_summarize_uses_every_sample_exactly_once_and_traces_means():
     samples = load_samples(RUNS / "study-loopback" / "samples.jsonl")
-    summary = stats.summarize(samples)
+    summary = runstats.summarize(samples)
     used = sorted(i for g in summary.groups for i in g.sample_indexes)
     assert used == sorted(s.cell.index for s in samples)
     by_index = {s.cell.index: s for s in samples}
@@ -256,7 +258,7 @@ def test_summarize_uses_every_sample_exactly_once_and_traces_means():
 
 
 def test_summarize_counts_copied_share_and_loadgen_bound_cells():
-    summary = stats.summarize(load_samples(RUNS / "study-loopback" / "samples.jsonl"))
+    summary = runstats.summarize(load_samples(RUNS / "study-loopback" / "samples.jsonl"))
     zc = summary.group("zc", 1000, 88)
     assert zc.copied_share == pytest.approx(zc.counters["zc_copied"] / zc.counters["zc_notifs"])
     assert summary.group("regular", 1000, 88).copied_share is None  # no ZC sends
@@ -266,7 +268,7 @@ def test_summarize_counts_copied_share_and_loadgen_bound_cells():
 
 
 def test_summarize_compares_every_non_baseline_arm_against_regular():
-    summary = stats.summarize(load_samples(RUNS / "study-loopback" / "samples.jsonl"))
+    summary = runstats.summarize(load_samples(RUNS / "study-loopback" / "samples.jsonl"))
     compared = {(c.arm, c.conns) for c in summary.comparisons}
     assert compared == {(arm, conns) for arm in ("zc", "nginx") for conns in (100, 1000, 4000)}
     c = summary.comparison("zc", 4000, 88)
@@ -285,7 +287,7 @@ def test_summarize_compares_every_non_baseline_arm_against_regular():
     (None, 1000, None),   # no server counters (nginx)
 ])
 def test_unexplained_responses(responses, requests, expected):
-    assert stats.unexplained_responses(responses, requests, conns=100, reps=1, errors=5) == expected
+    assert runstats.unexplained_responses(responses, requests, conns=100, reps=1, errors=5) == expected
 
 
 def test_welch_on_logs_matches_scipy_and_handles_no_spread():

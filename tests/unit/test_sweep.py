@@ -6,21 +6,23 @@ from pathlib import Path
 import pytest
 
 from zcbench.analyze import stats
+from zcbench.analyze import runstats
 from zcbench.measure import sweep
-from zcbench.analyze import summary as summary_mod
+from zcbench.analyze import sweep as sweep_mod
 from zcbench.measure.config import ConfigError
 from zcbench.measure.plan import plan_cells
-from zcbench.core.samples import Sample, load_samples
+from zcbench.core.rundir import load_samples
+from zcbench.core.samples import Sample
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 
 
-def summary_of(name: str, edit=None) -> stats.RunStats:
+def summary_of(name: str, edit=None) -> runstats.RunStats:
     """A fixture run's statistics; `edit` changes each sample's JSON object first."""
     samples = load_samples(RUNS / name / "samples.jsonl")
     if edit:
         samples = [Sample.from_json(edit(json.loads(json.dumps(s.to_json())))) for s in samples]
-    return stats.summarize(samples)
+    return runstats.summarize(samples)
 
 
 def test_parse_sizes_reads_the_issue_list():
@@ -58,7 +60,7 @@ def test_sweep_config_passes_bench_validation_through():
 
 def test_crossover_significant_win():
     summary = summary_of("sweep-win")
-    zc, fixed = summary_mod.crossover(summary, "zc", 100), summary_mod.crossover(summary, "zc-fixed", 100)
+    zc, fixed = sweep_mod.crossover(summary, "zc", 100), sweep_mod.crossover(summary, "zc-fixed", 100)
     assert (zc.status, zc.size) == ("crossover", 16384)
     assert (fixed.status, fixed.size) == ("crossover", 4096)
     assert zc.ratio_ci[0] > 1.0
@@ -77,9 +79,9 @@ def test_crossover_is_not_credited_when_a_larger_size_is_significantly_worse():
     # zc made clearly worse at the largest size: no size below it may be the crossover...
     summary = summary_of("sweep-win", _scale_rps("zc", 262144, 0.7))
     assert summary.comparison("zc", 100, 262144).metrics["requests_per_s"].verdict == stats.WORSE
-    assert summary_mod.crossover(summary, "zc", 100).status == "none in range"
+    assert sweep_mod.crossover(summary, "zc", 100).status == "none in range"
     # ...while zc-fixed, untouched, keeps its own.
-    assert summary_mod.crossover(summary, "zc-fixed", 100).size == 4096
+    assert sweep_mod.crossover(summary, "zc-fixed", 100).size == 4096
 
 
 def test_crossover_skips_a_size_whose_own_sends_were_copied():
@@ -87,23 +89,23 @@ def test_crossover_skips_a_size_whose_own_sends_were_copied():
         if sample["cell"]["arm"] == "zc" and sample["cell"]["response_size"] == 16384:
             sample["server_counters"]["zc_copied"] = sample["server_counters"]["zc_notifs"]
         return sample
-    result = summary_mod.crossover(summary_of("sweep-win", copied_at_16k), "zc", 100)
+    result = sweep_mod.crossover(summary_of("sweep-win", copied_at_16k), "zc", 100)
     assert (result.status, result.size) == ("crossover", 65536)
 
 
 def test_crossover_no_win():
     summary = summary_of("sweep-nowin")
-    result = summary_mod.crossover(summary, "zc", 100)
+    result = sweep_mod.crossover(summary, "zc", 100)
     assert result.status == "none in range" and result.size is None
-    assert result.text.startswith(summary_mod.NONE_IN_RANGE)
+    assert result.text.startswith(sweep_mod.NONE_IN_RANGE)
 
 
 def test_crossover_all_copied_wins_over_a_significant_ratio():
     summary = summary_of("sweep-copied")
     c = summary.comparison("zc", 100, 262144)
     assert c.metrics["requests_per_s"].verdict == stats.BETTER  # the fixture's lucky "win"
-    result = summary_mod.crossover(summary, "zc", 100)
-    assert result.status == "not measurable" and result.text == summary_mod.NOT_MEASURABLE_COPIED
+    result = sweep_mod.crossover(summary, "zc", 100)
+    assert result.status == "not measurable" and result.text == sweep_mod.NOT_MEASURABLE_COPIED
 
 
 def test_one_uncopied_notification_does_not_make_a_copied_size_creditable():
@@ -115,7 +117,7 @@ def test_one_uncopied_notification_does_not_make_a_copied_size_creditable():
 
     summary = summary_of("sweep-copied", one_less_copied)
     assert 0.99 < summary.group("zc", 100, 262144).copied_share < 1.0
-    result = summary_mod.crossover(summary, "zc", 100)
+    result = sweep_mod.crossover(summary, "zc", 100)
     assert result.status != "crossover" and result.size is None
 
 
@@ -125,13 +127,13 @@ def test_crossover_without_any_zc_notification():
             sample["server_counters"].update(zc_notifs=0, zc_copied=0, sends_zc=0)
         return sample
 
-    result = summary_mod.crossover(summary_of("sweep-win", no_zc), "zc", 100)
-    assert result.text == summary_mod.NOT_MEASURABLE_NO_ZC
+    result = sweep_mod.crossover(summary_of("sweep-win", no_zc), "zc", 100)
+    assert result.text == sweep_mod.NOT_MEASURABLE_NO_ZC
 
 
 def test_sweep_rows_carry_throughput_ratio_cpu_per_kib_and_copied_share():
     summary = summary_of("sweep-win")
-    rows = summary_mod.sweep_rows(summary)
+    rows = sweep_mod.sweep_rows(summary)
     assert len(rows) == 6 * 3
     row = next(r for r in rows if r.arm == "zc" and r.response_size == 65536)
     group = summary.group("zc", 100, 65536)
@@ -147,8 +149,8 @@ def test_sweep_rows_carry_throughput_ratio_cpu_per_kib_and_copied_share():
 
 
 def test_is_sweep_only_with_several_sizes():
-    assert summary_mod.is_sweep(summary_of("sweep-nowin"))
-    assert not summary_mod.is_sweep(summary_of("study-loopback"))
+    assert sweep_mod.is_sweep(summary_of("sweep-nowin"))
+    assert not sweep_mod.is_sweep(summary_of("study-loopback"))
 
 
 @pytest.mark.parametrize("argv, needle", [

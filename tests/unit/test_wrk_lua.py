@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from zcbench.measure.loadgen import wrk
+from zcbench.measure.loadgen.base import LoadgenError, achieved_rate, paced_window_s
 
 RECORDED = (
     "Running 1s test @ http://127.0.0.1:1/\n  1 threads and 2 connections\n"
@@ -29,13 +30,13 @@ def test_parse_recorded_output():
 
 
 def test_parse_rejects_output_without_json():
-    with pytest.raises(wrk.WrkError, match="no zcbench JSON line"):
+    with pytest.raises(LoadgenError, match="no zcbench JSON line"):
         wrk.parse_wrk_json("Running 1s test\nRequests/sec: 10\n")
 
 
 def test_parse_rejects_json_missing_fields():
     broken = RECORDED.replace('"p99.99":900', '"p99_99":900')
-    with pytest.raises(wrk.WrkError, match=r"latency_us\.p99\.99"):
+    with pytest.raises(LoadgenError, match=r"latency_us\.p99\.99"):
         wrk.parse_wrk_json(broken)
 
 
@@ -163,8 +164,8 @@ def test_paced_lua_offers_the_rate_it_is_given(rate, threads):
     assert 0 <= schedule["ramp_ms_mean"] <= schedule["ramp_ms_max"] < 1000
     # every completed request took a slot; idle connections hold one more each when wrk stops
     assert paced["requests"] <= schedule["slots"] <= paced["requests"] + 8 + threads
-    assert 1.0 < wrk.paced_window_s(paced) <= paced["duration_us"] / 1e6
-    assert wrk.achieved_rate(paced) == pytest.approx(rate, rel=0.1)
+    assert 1.0 < paced_window_s(paced) <= paced["duration_us"] / 1e6
+    assert achieved_rate(paced) == pytest.approx(rate, rel=0.1)
 
 
 @needs_wrk
@@ -176,7 +177,7 @@ def test_paced_lua_counts_the_slots_it_lets_lapse_when_the_server_holds_every_co
         server.shutdown()
     assert paced["paced"]["lapsed_slots"] > 400  # most of 2 s worth of slots could not be taken
     assert paced["paced"]["window_ms_mean"] > 1500  # the schedule ran; the server held it back
-    assert wrk.achieved_rate(paced) < 0.2 * 400
+    assert achieved_rate(paced) < 0.2 * 400
 
 
 @needs_wrk

@@ -18,24 +18,22 @@ arms of the calibration run in every block beside regular, so the family of comp
 the Holm adjustment) is that of a two-arm bench.
 
 The run directory is an ordinary bench run (report.md, summary.json, samples.jsonl) plus
-calibration.json and calibration.md.
+calibration.json and calibration.md. This module sizes and judges from samples; jobs.calibrate
+runs the pilots and the calibration, present.calibration writes calibration.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import statistics
-from pathlib import Path
 from typing import Callable, Iterable
 
+from zcbench.analyze import metrics, runstats, stats
+from zcbench.analyze.runstats import BASELINE_ARM, ArmComparison, RunStats
 from zcbench.core import fmt
-from zcbench.analyze import stats
-from zcbench.core.atomic import write_atomic
-from zcbench.measure.config import Config, ConfigError
-from zcbench.core.samples import AA_ARM, WORK_ARM, Sample, load_samples
-from zcbench.analyze.stats import BASELINE_ARM, ArmComparison, RunStats
+from zcbench.core.arms import AA_ARM, WORK_ARM
+from zcbench.core.rundir import CALIBRATION_SCHEMA
+from zcbench.core.samples import Sample
 
 TARGET_EFFECT = 0.05  # extra CPU per request the injected work aims at
 #: Iterations per response in the pilot: an effect of tens of percent, easy to measure in a few
@@ -46,34 +44,14 @@ PILOT_WORK = 1500
 #: x0.894 for the 1500 iterations that add 20-35% on a quiet run), and a small ratio sizes poorly.
 MIN_PILOT_EFFECT = 0.10
 PILOT_ATTEMPTS = 3
-PILOT_REPEAT = 3
-PILOT_DURATION_S = 3
-CALIBRATION_JSON = "calibration.json"
-CALIBRATION_MD = "calibration.md"
 METRIC = "cpu_us_per_request"  # the unpaced verdict's metric
 #: At equal offered load the verdict is on the server's CPU against wrk's: on this kind of shared
-#: VM it halves the spread of CPU/request (see stats._cpu_per_loadgen_cpu and the README).
+#: VM it halves the spread of CPU/request (see metrics._cpu_per_loadgen_cpu and the README).
 PACED_METRIC = "cpu_per_loadgen_cpu"
 
 
 class CalibrationError(RuntimeError):
     """The pilot could not size the injected work (e.g. no CPU accounting)."""
-
-
-def calibration_config(config: Config, work: int) -> Config:
-    """The bench config with the two calibration arms beside regular and `work` per response."""
-    return dataclasses.replace(config, arms=(BASELINE_ARM, AA_ARM, WORK_ARM), calibration_work=work,
-                               servers=("zcbench",))
-
-
-def pilot_config(config: Config, work: int = PILOT_WORK) -> Config:
-    """Regular against a large fixed work, in the calibration's own conditions (its cell and, with
-    --rate, its offered rate): a plain response's CPU depends on the load (batching), so the work
-    that adds 5% at saturation adds less at a paced rate."""
-    return dataclasses.replace(config, arms=(BASELINE_ARM, WORK_ARM), calibration_work=work,
-                               servers=("zcbench",), repeat=PILOT_REPEAT, duration_s=PILOT_DURATION_S,
-                               conns=config.conns[:1], response_sizes=config.response_sizes[:1],
-                               label=f"{config.label}-pilot", quiet=True)
 
 
 def judged_metric(compared: Iterable[str]) -> str:
@@ -88,8 +66,8 @@ def _arm(samples: list[Sample], arm: str) -> list[Sample]:
 
 def pilot_ratio(pilot_samples: list[Sample]) -> tuple[str, float, int]:
     """(metric, the work arm's mean paired ratio to regular in it, blocks paired) of a pilot."""
-    metric = judged_metric(stats.compared_metrics(pilot_samples))
-    pairs = stats.paired_values(_arm(pilot_samples, BASELINE_ARM), _arm(pilot_samples, WORK_ARM), metric)
+    metric = judged_metric(metrics.compared_metrics(pilot_samples))
+    pairs = runstats.paired_values(_arm(pilot_samples, BASELINE_ARM), _arm(pilot_samples, WORK_ARM), metric)
     if not pairs and any(s.rate_sustained is False for s in pilot_samples):
         raise CalibrationError("every block of the pilot fell short of the offered rate "
                                "(the injected work is more than the server can add at this rate)")
@@ -107,9 +85,9 @@ def size_work(pilot_samples: list[Sample], pilot_work: int = PILOT_WORK,
     effect_per_iteration = (ratio - 1) / pilot_work
     if effect_per_iteration <= 0:
         raise CalibrationError(f"the pilot's injected work cost nothing measurable "
-                               f"({stats.METRICS[metric].label} ratio {fmt.number(ratio, 3)})")
+                               f"({metrics.METRICS[metric].label} ratio {fmt.number(ratio, 3)})")
     work = max(1, round(target / effect_per_iteration))
-    plain = stats.metric_values(_arm(pilot_samples, BASELINE_ARM), METRIC)
+    plain = metrics.metric_values(_arm(pilot_samples, BASELINE_ARM), METRIC)
     plain_us = statistics.fmean(plain) if plain else None
     return {"pilot_work": pilot_work, "metric": metric, "pilot_ratio": ratio, "pilot_blocks": blocks,
             "plain_cpu_us_per_request": plain_us,
@@ -137,7 +115,7 @@ def measure_work(run_pilot: Callable[[int], tuple[str, list[Sample]]], log=print
         if ratio - 1 >= MIN_PILOT_EFFECT or attempt == PILOT_ATTEMPTS:
             return size_work(pilot_samples, work) | {"pilot_run": run, "pilots": tried}
         usable = (work, run, pilot_samples)
-        log(f"calibrate: {work} iterations per response moved {stats.METRICS[metric].label} by only "
+        log(f"calibrate: {work} iterations per response moved {metrics.METRICS[metric].label} by only "
             f"{fmt.delta(ratio - 1)} in the pilot; measuring again with {2 * work}")
         work *= 2
     raise AssertionError("unreachable")
@@ -160,6 +138,7 @@ def judge(summary: RunStats, sizing: dict) -> dict:
     injected_found = bool(injected) and all(m.verdict == stats.WORSE for m in injected)
     first = injected[0] if injected else None
     return {
+        "schema": CALIBRATION_SCHEMA,
         "passed": aa_ok and injected_found,
         "metric": metric_name,
         "aa_verdict": stats.NO_DIFFERENCE if aa_ok else "false alarm",
@@ -176,69 +155,3 @@ def judge(summary: RunStats, sizing: dict) -> dict:
         "family_size": first.family_size if first else None,
         "sizing": sizing,
     }
-
-
-def _label(result: dict) -> str:
-    return stats.METRICS[result.get("metric", METRIC)].label
-
-
-def render_markdown(result: dict, run_dir: Path) -> str:
-    verdict = "PASSED" if result["passed"] else "FAILED"
-    lines = [
-        f"# zcbench calibration: {verdict}", "",
-        f"Run `{run_dir.name}` ({result['blocks']} blocks; Holm over {result['family_size']} comparisons). "
-        "Every number comes from `samples.jsonl` here; `report.md` has the full tables.", "",
-        "| Check | Expected | Measured | Verdict |", "|---|---|---|---|",
-        f"| A/A: regular vs regular, every metric | no difference | {_label(result)} "
-        f"{fmt.delta(result['aa_cpu_effect'])} (MDE ±{fmt.percent(result['aa_mde'], 1)}) | "
-        f"{result['aa_verdict']} |",
-        f"| A/A′: regular + injected work, {_label(result)} | worse, "
-        f"{fmt.delta(result['expected_effect'])} | {fmt.delta(result['injected_effect'])} "
-        f"[{fmt.interval(result['injected_ci'])}], p Holm {fmt.pvalue(result['injected_p_adjusted'])} "
-        f"(MDE ±{fmt.percent(result['mde'], 1)}) | {result['injected_verdict']} |",
-        "",
-        f"Injected work: {result['sizing']['work']} loop iterations per response, sized by a pilot in "
-        f"the same conditions ({result['sizing']['pilot_blocks']} blocks of regular against "
-        f"{result['sizing']['pilot_work']} iterations: {_label(result['sizing'])} ×"
-        f"{fmt.number(result['sizing']['pilot_ratio'], 3)}, about "
-        f"{fmt.number((result['sizing']['cpu_us_per_iteration'] or 0) * 1000, 3)} ns per iteration on "
-        f"{fmt.number(result['sizing']['plain_cpu_us_per_request'])} µs CPU per plain request).",
-        "",
-    ]
-    pilots = result["sizing"].get("pilots", [])
-    if len(pilots) > 1:
-        tried = ", ".join(f"{p['work']} iterations "
-                          + (f"×{fmt.number(p['ratio'], 3)}" if p["ratio"] is not None else "(fell short)")
-                          for p in pilots)
-        lines += [f"Pilots tried, the work doubled while its effect stayed below "
-                  f"{fmt.percent(MIN_PILOT_EFFECT, 0)}: {tried}.", ""]
-    if not result["passed"]:
-        lines += ["With this plan on this host, a change of this size can pass unseen: "
-                  "quiet the machine (`invoke doctor`), isolate CPUs (`invoke provision`), or use more "
-                  "blocks (`--repeat`).", ""]
-    failed = {k: v for k, v in result["aa_verdicts"].items() if v != stats.NO_DIFFERENCE}
-    if failed:
-        lines += ["A/A false alarms: " + ", ".join(f"{k} ({v})" for k, v in failed.items()), ""]
-    return "\n".join(lines)
-
-
-def run_calibration(config: Config, log=print) -> Path:
-    """Pilot, then the calibration run; writes calibration.json/.md into its run directory."""
-    from zcbench.measure import bench  # needs Docker: imported only when a calibration really runs
-
-    if config.calibration_work or set(config.arms) - {BASELINE_ARM}:
-        raise ConfigError("calibrate runs its own arms: leave --mode at regular")
-    if config.rate_auto and not config.cell_rates:  # one rate, chosen before sizing, for both runs
-        config = bench.with_auto_rates(config, log)
-
-    def run_pilot(work: int) -> tuple[str, list[Sample]]:
-        pilot_dir = bench.run_bench(pilot_config(config, work), log=log)
-        return str(pilot_dir), load_samples(pilot_dir / bench.SAMPLES)
-
-    sizing = measure_work(run_pilot, log if not config.quiet else lambda line: None)
-    run_dir = bench.run(calibration_config(config, sizing["work"]), log=log)
-    summary = stats.summarize(load_samples(run_dir / bench.SAMPLES))
-    result = judge(summary, sizing)
-    write_atomic(run_dir / CALIBRATION_JSON, json.dumps(result, indent=2, sort_keys=True) + "\n")
-    write_atomic(run_dir / CALIBRATION_MD, render_markdown(result, run_dir))
-    return run_dir

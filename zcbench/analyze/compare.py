@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zcbench.core import fmt
-from zcbench.measure import images
-from zcbench.analyze import stats
-from zcbench.core.fmt import markdown_table
-from zcbench.present.report import SAMPLES, load_manifest, manifest_fact, resolve_run_dir
-from zcbench.core.samples import Sample, load_samples
+from zcbench.analyze import metrics, runstats, stats
+from zcbench.analyze.metrics import COMPARED_METRICS
+from zcbench.core import rundir
+from zcbench.core.rundir import KEY_PACKAGES, manifest_fact
+from zcbench.core.samples import Sample
 
-#: Absolute metrics compared cell by cell between the runs.
-CELL_METRICS = ("requests_per_s", "latency_mean_us", "latency_p99_us", "cpu_us_per_request")
+#: Absolute metrics compared cell by cell between the runs: those an arm is judged on.
+CELL_METRICS = COMPARED_METRICS
 #: Config keys that describe where the output went, not what was measured.
 IGNORED_CONFIG = ("out", "label", "quiet")
 #: Environment facts whose change can explain a change in the numbers: (title, places recorded).
@@ -63,7 +62,7 @@ def environment_changes(manifest_a: dict, manifest_b: dict) -> list[dict]:
 def _image_packages(run_dir: Path, manifest: dict) -> dict[str, dict[str, str]] | None:
     """Image -> {package: version} of a run: its copied lists, else the key packages its
     manifest names; None when the run recorded neither (made before zcbench kept them)."""
-    lists = images.run_package_lists(run_dir)
+    lists = rundir.read_package_lists(run_dir)
     if lists:
         return lists
     recorded = {name: entry["key_packages"] for name, entry in (manifest.get("image_contents") or {}).items()
@@ -87,8 +86,8 @@ def package_changes(dir_a: Path, manifest_a: dict, dir_b: Path, manifest_b: dict
             result["unrecorded"].append(f"run {run}: image package lists")
     for name in sorted(set(lists_a or {}) & set(lists_b or {})):
         a, b = lists_a[name], lists_b[name]
-        result["key"] += _version_rows(f"image {name}", a, b, [p for p in images.KEY_PACKAGES if p in a or p in b])
-        others = sorted(p for p in set(a) | set(b) if p not in images.KEY_PACKAGES and a.get(p) != b.get(p))
+        result["key"] += _version_rows(f"image {name}", a, b, [p for p in KEY_PACKAGES if p in a or p in b])
+        others = sorted(p for p in set(a) | set(b) if p not in KEY_PACKAGES and a.get(p) != b.get(p))
         if others:
             result["other_images"].append({"where": f"image {name}", "packages": others})
     python_a = (manifest_a.get("python_packages") or {}).get("packages")
@@ -115,16 +114,15 @@ class CellChange:
 
 def cell_changes(samples_a: list[Sample], samples_b: list[Sample]) -> list[CellChange]:
     """Per cell present in both runs: each metric of B against A, with its verdict."""
-    groups_a, groups_b = stats.group_samples(samples_a), stats.group_samples(samples_b)
+    groups_a, groups_b = runstats.group_samples(samples_a), runstats.group_samples(samples_b)
     cells = []
     for key in (k for k in groups_a if k in groups_b):
-        server, arm, conns, size = key
         cells.append(CellChange(
-            server=server, arm=arm, conns=conns, response_size=size,
+            **key._asdict(),
             a_indexes=[s.cell.index for s in groups_a[key]],
             b_indexes=[s.cell.index for s in groups_b[key]],
-            metrics={metric: stats.compare_unpaired(stats.metric_values(groups_a[key], metric),
-                                                    stats.metric_values(groups_b[key], metric), metric)
+            metrics={metric: runstats.compare_unpaired(metrics.metric_values(groups_a[key], metric),
+                                                    metrics.metric_values(groups_b[key], metric), metric)
                      for metric in CELL_METRICS},
         ))
     return cells
@@ -141,19 +139,19 @@ class ArmRatioChange:
     p_adjusted: float | None = None  # Holm over every ratio change tested (None: untested)
 
 
-def ratio_changes(summary_a: stats.RunStats, summary_b: stats.RunStats) -> list[ArmRatioChange]:
+def ratio_changes(summary_a: runstats.RunStats, summary_b: runstats.RunStats) -> list[ArmRatioChange]:
     """Per arm/regular comparison and metric present in both runs: did the ratio move?
 
     The changes are one family: Holm-adjusted, and a change counts only when significant after
     the adjustment (so a rerun of many cells does not "disagree" by chance)."""
     changes = []
     for comparison in summary_a.comparisons:
-        arm, conns, size = comparison.arm, comparison.conns, comparison.response_size
+        arm, conns, size = comparison.key.where
         other = summary_b.comparison(arm, conns, size)
         if other is None:
             continue
         for metric in [m for m in comparison.metrics if m in other.metrics]:
-            higher_is_better = stats.METRICS[metric].higher_is_better
+            higher_is_better = metrics.METRICS[metric].higher_is_better
             changes.append(ArmRatioChange(arm, conns, size, metric, stats.ratio_change(
                 comparison.metrics[metric], other.metrics[metric], higher_is_better)))
     tested = [c for c in changes if c.ratio.p is not None]
@@ -205,15 +203,15 @@ def measurement_changes(samples_a: list[Sample], samples_b: list[Sample]) -> lis
     return []
 
 
-def _cell_keys(summary: stats.RunStats) -> set[tuple]:
-    return {(g.arm, g.conns, g.response_size) for g in summary.groups}
+def _cell_keys(summary: runstats.RunStats) -> set[tuple]:
+    return {g.key.where for g in summary.groups}
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
-    dir_a, dir_b = resolve_run_dir(run_a), resolve_run_dir(run_b)
-    manifest_a, manifest_b = load_manifest(dir_a), load_manifest(dir_b)
-    samples_a, samples_b = load_samples(dir_a / SAMPLES), load_samples(dir_b / SAMPLES)
-    summary_a, summary_b = stats.summarize(samples_a), stats.summarize(samples_b)
+    dir_a, dir_b = rundir.resolve_run_dir(run_a), rundir.resolve_run_dir(run_b)
+    manifest_a, manifest_b = rundir.read_manifest(dir_a), rundir.read_manifest(dir_b)
+    samples_a, samples_b = rundir.load_samples(dir_a), rundir.load_samples(dir_b)
+    summary_a, summary_b = runstats.summarize(samples_a), runstats.summarize(samples_b)
     keys_a, keys_b = _cell_keys(summary_a), _cell_keys(summary_b)
     return {
         "a": {"dir": str(dir_a), "run_id": manifest_a.get("run_id", dir_a.name),
@@ -230,93 +228,3 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
         "only_in_a": sorted(keys_a - keys_b),
         "only_in_b": sorted(keys_b - keys_a),
     }
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-
-def _short(value) -> str:
-    text = fmt.UNKNOWN if value is None else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _verdict(change: float | None, verdict: str) -> str:
-    if change is None:
-        return fmt.MISSING
-    if verdict in (stats.BETTER, stats.WORSE):
-        return f"**{fmt.delta(change)} {verdict}**"
-    return f"{fmt.delta(change)} ({'untested' if verdict == stats.TOO_FEW else verdict})"
-
-
-def render_package_changes(changes: dict | None) -> list[str]:
-    """The "Package versions" section: every differing version of a package that matters, a
-    count for the rest, and which runs could not say."""
-    if changes is None:
-        return []
-    lines = ["## Package versions", ""]
-    rows = [[c["where"], c["package"], _short(c["a"]), _short(c["b"])] for c in changes["key"] + changes["python"]]
-    if rows:
-        lines += markdown_table(["Where", "Package", "A", "B"], rows)
-    for other in changes["other_images"]:
-        names = ", ".join(other["packages"][:8]) + (", ..." if len(other["packages"]) > 8 else "")
-        lines.append(f"- {other['where']}: {len(other['packages'])} other Debian package(s) differ ({names})")
-    for missing in changes["unrecorded"]:
-        lines.append(f"- not recorded in {missing}: versions cannot be compared")
-    if not rows and not changes["other_images"] and not changes["unrecorded"]:
-        lines.append("The same package versions in both runs (images and Python).")
-    lines.append("")
-    return lines
-
-
-def render_compare(result: dict) -> str:
-    a, b = result["a"], result["b"]
-    lines = [f"# zcbench compare: A = {a['run_id']} → B = {b['run_id']}", ""]
-    for name, run in (("A", a), ("B", b)):
-        if not run["complete"]:
-            lines.append(f"> ⚠ run {name} is incomplete ({run['samples']} samples)")
-    lines += ["", "Ratios (arm / regular, paired by block within each run) are the firmer comparison: "
-              "a ratio's change is tested with Welch's t on the two runs' mean log ratios. Cells, B "
-              "against A, use Welch's t on the logs of the repetitions; absolute numbers between runs "
-              f"drift on shared machines. Ratio changes are Holm-adjusted as one family; cells are unadjusted "
-              f"(p < {stats.ALPHA}).", ""]
-    agree = agreement(result)
-    if result.get("rerun"):
-        lines += [f"**{result['rerun']}**", ""]
-    if agree["ratios_tested"]:
-        lines += [f"**Agreement**: {'the runs agree' if agree['agree'] else 'the runs DISAGREE'} — "
-                  f"{agree['ratios_moved']} of {agree['ratios_tested']} arm/regular ratios moved beyond "
-                  "their intervals (Holm-adjusted).", ""]
-    lines += ["## What changed in the setup", ""]
-    changes = [("config", c) for c in result["config_changes"]] + \
-              [("environment", c) for c in result["environment_changes"]] + \
-              [("measurement", c) for c in result.get("measurement_changes", [])]
-    if changes:
-        lines += markdown_table(["Kind", "What", "A", "B"],
-                        [[kind, c["name"], _short(c["a"]), _short(c["b"])] for kind, c in changes])
-    else:
-        lines.append("Nothing recorded differs (configuration and environment are the same).")
-    lines.append("")
-    lines += render_package_changes(result.get("package_changes"))
-    if result["ratio_changes"]:
-        rows = [[r.arm, str(r.conns), fmt.size(r.response_size), stats.METRICS[r.metric].label,
-                 fmt.ratio(r.ratio.before), fmt.ratio(r.ratio.after), _verdict(r.ratio.change, r.ratio.verdict),
-                 f"{fmt.pvalue(r.ratio.p)} / {fmt.pvalue(r.p_adjusted)}"] for r in result["ratio_changes"]]
-        lines += ["## Arm / regular ratios", "",
-                  *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p / p Holm"], rows), ""]
-    if result["cells"]:
-        rows = []
-        for cell in result["cells"]:
-            m = cell.metrics
-            rows.append([cell.arm, str(cell.conns), fmt.size(cell.response_size),
-                         f"{fmt.rate(m['requests_per_s'].before_mean)} → {fmt.rate(m['requests_per_s'].after_mean)}",
-                         *(_verdict(m[metric].delta, m[metric].verdict) for metric in CELL_METRICS),
-                         f"{','.join(map(str, cell.a_indexes))} / {','.join(map(str, cell.b_indexes))}"])
-        lines += ["## Cells, B against A", "",
-                  *markdown_table(["Arm", "Conns", "Size", "req/s A → B", "Throughput", "Mean latency", "p99",
-                           "CPU/request", "Samples A / B"], rows), ""]
-    for name, keys in (("A", result["only_in_a"]), ("B", result["only_in_b"])):
-        if keys:
-            lines.append(f"Only in {name}: " + ", ".join(f"{arm} {conns}c {fmt.size(size)}"
-                                                        for arm, conns, size in keys))
-    lines += ["", f"Raw samples: `{a['dir']}/{SAMPLES}` and `{b['dir']}/{SAMPLES}`.", ""]
-    return "\n".join(lines)

@@ -6,13 +6,13 @@ creator's RLIMIT_MEMLOCK until its notification, but only when the creator lacks
 per-worker page budget below that limit and sends regular at the budget, at the in-flight cap,
 or to resend after -ENOMEM; the counters say which (fallback_budget, fallback_cap,
 fallback_enomem). Everything here reads a run's manifest and a summarized group
-(zcbench.analyze.stats.summarize_group: counters summed over its repetitions, peaks as their maximum).
+(zcbench.analyze.runstats.summarize_group: counters summed over its repetitions, peaks as their maximum).
 """
 
 from __future__ import annotations
 
 from zcbench.core import fmt
-from zcbench.analyze.stats import GroupSummary, RunStats
+from zcbench.analyze.runstats import GroupSummary, RunStats
 
 #: Fallback counters -> what caused them, in the order a sentence names them.
 FALLBACK_CAUSES = {"fallback_cap": "the in-flight cap", "fallback_budget": "the memlock page budget",

@@ -16,7 +16,11 @@ from rich.console import Console
 from rich.table import Table
 
 from zcbench.core import fmt
+from zcbench.host.engines import EngineUnreachable, host_client
+from zcbench.host.facts import collect_host_facts, engine_version
+from zcbench.host.inventory import desired_settings
 from zcbench.host.provision import load_playbook_code
+from zcbench.host.remote_facts import collect_host_facts_over_ssh
 
 OK, DIFFERS, NA, INFO, MISSING = "ok", "differs", "n/a", "info", "MISSING"
 _STYLE = {OK: "green", DIFFERS: "yellow", NA: "dim", INFO: "cyan", MISSING: "bold red"}
@@ -264,9 +268,6 @@ def exit_code(rows: list[Row]) -> int:
 def run(facts: dict | None = None, desired: dict | None = None, console: Console | None = None,
         groups=("server", "loadgen"), where: str = "here") -> int:
     """Collect (unless given), print the table and a verdict line; the exit code."""
-    from zcbench.host.facts import collect_host_facts
-    from zcbench.host.provision import desired_settings
-
     desired = desired if desired is not None else desired_settings()
     facts = facts if facts is not None else collect_host_facts(desired.get("nic_interface"))
     console = console or Console()
@@ -285,9 +286,6 @@ def run(facts: dict | None = None, desired: dict | None = None, console: Console
 def remote_facts(host) -> dict:
     """A remote host's facts over SSH; its engine as the bench reaches it (the Docker SDK over
     SSH), not as a Python there without the SDK would."""
-    from zcbench.measure.host_images import HostImagesError, host_client
-    from zcbench.host.facts import collect_host_facts_over_ssh
-
     facts = collect_host_facts_over_ssh(host, host.interface)
     facts.setdefault("errors", {}).pop("docker", None)
     if "ssh" not in facts["errors"]:
@@ -297,11 +295,10 @@ def remote_facts(host) -> dict:
     try:
         client = host_client(host, timeout=30)
         try:
-            version = client.version()
+            facts["docker"] = engine_version(client)
         finally:
             client.close()
-        facts["docker"] = {"version": version.get("Version"), "api_version": version.get("ApiVersion")}
-    except HostImagesError as exc:
+    except EngineUnreachable as exc:
         facts["docker"] = None
         facts["errors"]["docker"] = str(exc)
     return facts
@@ -309,9 +306,6 @@ def remote_facts(host) -> dict:
 
 def run_inventory(inventory, console: Console | None = None, facts_of=None) -> int:
     """Every host of an inventory, each against what the playbook wants on it; the worst exit."""
-    from zcbench.host.facts import collect_host_facts
-    from zcbench.host.inventory import desired_settings
-
     console = console or Console()
     worst = 0
     for host in inventory.hosts:

@@ -153,7 +153,7 @@ def collect_nofile_limit() -> dict:
 def collect_sysctls(names: tuple[str, ...] | None = None) -> dict[str, str | None]:
     """The sysctls provisioning manages (values as `sysctl -n` prints them, whitespace collapsed)."""
     if names is None:
-        from zcbench.host.provision import role_defaults
+        from zcbench.host.inventory import role_defaults  # lazy: this file also runs alone (remote_facts)
 
         names = tuple(role_defaults("sysctl")["sysctl_settings"])
     values = {}
@@ -173,7 +173,7 @@ def collect_io_uring_disabled() -> int:
 @lru_cache(maxsize=1)
 def _ethtool_text():
     """The nic role's own ethtool parsers (playbooks/module_utils): one reading of ethtool."""
-    from zcbench.host.provision import load_playbook_code
+    from zcbench.host.provision import load_playbook_code  # lazy: this file also runs alone (remote_facts)
 
     return load_playbook_code("module_utils/zcbench_ethtool_text.py")
 
@@ -438,70 +438,24 @@ def collect_loopback_gso_limits() -> dict[str, int]:
 
 
 GIB = 1024 ** 3
-REPORT_OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload",
-                   "scatter-gather")
-VIRT_WITNESSES = ("systemd_detect_virt_vm", "systemd_detect_virt_container", "sys_hypervisor_type",
-                  "cpuinfo_hypervisor_flag")
-
-
-def _smt_text(smt: dict) -> str:
-    return f"{'on' if smt['active'] else 'off'} ({smt['control']})"
-
-
-def _memory_text(memory: dict) -> str:
-    return f"{memory['total_bytes'] / GIB:.1f} GiB, {memory['available_bytes'] / GIB:.1f} GiB available"
-
-
-def _virt_text(virt: dict) -> str:
-    seen = [f"{key} {virt[key]}" for key in VIRT_WITNESSES if virt.get(key) is not None]
-    return ", ".join(seen) or "none seen"
-
-
-def _load_text(load: dict) -> str:
-    return f"{load['1m']:.2f} {load['5m']:.2f} {load['15m']:.2f}"
-
-
-def _offloads_text(features: dict) -> str:
-    return ", ".join(f"{key} {features[key]}" for key in REPORT_OFFLOADS if key in features)
-
-
-def report_rows(host: dict) -> list[tuple[str, str]]:
-    """A few of the facts above as (label, value) rows for report.md's environment table."""
-    errors = host.get("errors") or {}
-
-    def show(name: str, render: Callable) -> str:
-        value = host.get(name)
-        if value is None:
-            return f"unknown ({errors[name]})" if errors.get(name) else "unknown"
-        try:
-            return render(value)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return json.dumps(value, sort_keys=True)  # a shape this version does not know
-
-    return [
-        ("SMT / NUMA nodes", f"{show('smt', _smt_text)} / {show('numa_nodes', lambda v: str(v['count']))}"),
-        ("Memory", show("memory", _memory_text)),
-        ("Virtualization", show("virtualization", _virt_text)),
-        ("Load average at start (1/5/15 min)", show("load_average", _load_text)),
-        ("wrk / liburing / cc", f"{show('wrk_version', str)} / {show('liburing_version', lambda v: v['version'])} / "
-                                f"{show('compiler_versions', lambda v: v.get('cc') or 'none')}"),
-        ("Loopback offloads", show("loopback_offloads", _offloads_text)),
-    ]
-
-
 # --- Docker and io_uring --------------------------------------------------------------------
+
+
+def engine_version(client) -> dict:
+    """What a Docker engine says it is (this host's here, another host's in doctor)."""
+    version = client.version()
+    return {"version": version.get("Version"), "api_version": version.get("ApiVersion")}
 
 
 def collect_docker() -> dict:
     """The engine's version through the Docker API (short timeout: doctor must stay quick)."""
-    import docker
+    import docker  # not at the top: this file also runs alone on hosts without the SDK (remote_facts)
 
     client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST", DOCKER_SOCKET), timeout=3)
     try:
-        version = client.version()
+        return engine_version(client)
     finally:
         client.close()
-    return {"version": version.get("Version"), "api_version": version.get("ApiVersion")}
 
 
 def collect_docker_default_ulimits() -> dict:
@@ -513,7 +467,7 @@ def collect_docker_default_ulimits() -> dict:
 
 
 def collect_io_uring() -> dict:
-    from zcbench.host import uring
+    from zcbench.host import uring  # lazy: this file also runs alone (remote_facts)
 
     return uring.probe()
 
@@ -522,7 +476,7 @@ def collect_io_uring() -> dict:
 
 
 def _default_interface() -> str:
-    from zcbench.host.provision import desired_settings
+    from zcbench.host.inventory import desired_settings  # lazy: this file also runs alone (remote_facts)
 
     return desired_settings().get("nic_interface", "lo")
 
@@ -575,43 +529,6 @@ def collect_host_facts(interface: str | None = None) -> dict:
     facts = {name: safe(name, *spec) for name, spec in collectors.items()}
     facts["errors"] = errors
     return facts
-
-
-def remote_facts_script(interface: str) -> str:
-    """A standalone script for another host's python3: this module's collectors, with what they
-    read from zcbench here (the sysctl role's names, the nic role's ethtool parsers) shipped
-    inside it; it prints one JSON line."""
-    from zcbench.host.provision import PLAYBOOKS, role_defaults
-
-    module = Path(__file__).read_text().split('\nif __name__ == "__main__":')[0]
-    parsers = (PLAYBOOKS / "module_utils" / "zcbench_ethtool_text.py").read_text()
-    names = tuple(role_defaults("sysctl")["sysctl_settings"])
-    return module + f"""
-import types as _types
-_parsers = _types.ModuleType("zcbench_ethtool_text")
-exec(compile({parsers!r}, "zcbench_ethtool_text.py", "exec"), _parsers.__dict__)
-_ethtool_text = lambda: _parsers
-_collect_sysctls = collect_sysctls
-collect_sysctls = lambda names={names!r}: _collect_sysctls(names)
-print(json.dumps(collect_host_facts({interface!r})))
-"""
-
-
-def collect_host_facts_over_ssh(host, interface: str, timeout: float = 60) -> dict:
-    """The same collectors on another host (a zcbench.host.inventory.Host): this module's source run by
-    that host's python3 over SSH (it imports only the standard library at the top; the facts
-    needing zcbench itself come back null with their reason). An unreachable host gives a dict
-    with only "errors"."""
-    source = remote_facts_script(interface)
-    try:
-        done = subprocess.run(host.ssh_argv("python3", "-"), input=source, capture_output=True,
-                              text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"errors": {"ssh": f"{type(exc).__name__}: {exc}"}}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return {"errors": {"ssh": (done.stderr.strip() or f"exit {done.returncode}")[-300:]}}
-    return json.loads(lines[-1])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,6 +31,8 @@ from pathlib import Path
 import yaml
 
 from zcbench.core.atomic import write_atomic
+from zcbench.core.signals import sigterm_raises
+from zcbench.host.inventory import role_defaults
 
 #: tmpfs: gone at reboot, like the namespace and the daemons it describes.
 DEFAULT_STATE_DIR = Path("/run/zcbench-lab")
@@ -357,8 +358,6 @@ def lab_provisioning_vars(lab: Lab) -> dict:
     shares its filesystem, so every file a role writes for the lab lives in the lab's state
     dir (the lab engine's own daemon.json included, and the lab's engine is `invoke lab`'s to
     run); only its network settings are its own."""
-    from zcbench.host.inventory import role_defaults
-
     files = provisioned_dir(lab)
     return {
         "sysctl_settings": {name: value for name, value in role_defaults("sysctl")["sysctl_settings"].items()
@@ -398,23 +397,6 @@ def _check_ssh(lab: Lab) -> None:
          "docker", "version", "--format", "{{.Server.Version}}")
 
 
-@contextlib.contextmanager
-def _terminate_raises():
-    """SIGTERM (kill, a CI timeout) becomes an exception, so a half-made lab is removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminated(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _build(lab: Lab) -> Lab:
     _make_network(lab)
     _make_user(lab)
@@ -439,7 +421,7 @@ def up(state_dir: Path = DEFAULT_STATE_DIR) -> Lab:
     Path(state_dir).mkdir(mode=0o755, parents=True, exist_ok=True)
     lab = _save(_new_lab(state_dir))  # the names first: a killed `up` leaves them for `down`
     try:
-        with _terminate_raises():
+        with sigterm_raises(lambda signum: SystemExit(128 + signum)):
             return _build(lab)
     except BaseException as exc:
         try:

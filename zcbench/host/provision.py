@@ -11,6 +11,7 @@ inventory), its own error is passed on and the runner's artifacts are kept for r
 
 from __future__ import annotations
 
+import importlib.util
 import difflib
 import json
 import os
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ansible_runner
 
 from zcbench.host import inventory as hosts
 from zcbench.host.inventory import DEFAULT_INVENTORY, PLAYBOOKS, ROLES, desired_settings, role_defaults  # noqa: F401
@@ -31,8 +33,6 @@ from zcbench.host.inventory import DEFAULT_INVENTORY, PLAYBOOKS, ROLES, desired_
 def load_playbook_code(relative: str):
     """A Python file of the playbooks (a module's helpers, a module_utils file) as a module, so
     the Python side runs the very code the roles run instead of a copy of it."""
-    import importlib.util
-
     path = PLAYBOOKS / relative
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
@@ -205,8 +205,6 @@ def run_playbook(
     on_task: Callable[[TaskResult], None] | None = None,
 ) -> ProvisionResult:
     """Run `playbook` once; report each task through `on_task` as it finishes."""
-    import ansible_runner  # heavy import, only needed here
-
     inventory_path = validate_inventory(inventory)
     extravars = dict(extravars or {})
     if revert:

@@ -17,27 +17,26 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
-from zcbench.measure import containers
-from zcbench.measure import counters
-from zcbench.measure import images
-from zcbench.measure import manifest
-from zcbench.core import samples
-from zcbench.measure.loadgen import wrk
-from zcbench.measure.config import (HOSTS_PATH, Config, ConfigError, format_cpus, host_limit, inventory_hosts,
-                            port_in_use, rate_key)
-from zcbench.measure.plan import plan_cells
-from zcbench.measure.loadgen.wrk import WrkError, WrkRun, combine_results, run_wrk_together
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
-SAMPLES = samples.SAMPLES_FILE
-LATEST = "latest"
-WRK_TIMEOUT_S = 5  # wrk counts a request slower than this as a timeout error
+from zcbench.core import arms, rundir, samples
+from zcbench.core.signals import signals_deferred, sigterm_raises
+from zcbench.measure import containers, counters, image_contents, images, loadgen, manifest
+from zcbench.measure.config import (HOSTS_PATH, Config, ConfigError, format_cpus, host_limit, inventory_hosts,
+                                    port_in_use, rate_key)
+from zcbench.host.engines import EngineUnreachable, host_client
+from zcbench.measure.host_images import image_id_on
+from zcbench.measure.loadgen.base import LoadgenError, LoadRun, achieved_rate, combine_results, paced_window_s
+from zcbench.measure.plan import plan_cells
+
+REQUEST_TIMEOUT_S = 5  # the load generator counts a request slower than this as a timeout error
 
 
 class PreflightError(RuntimeError):
@@ -47,7 +46,7 @@ class PreflightError(RuntimeError):
 #: Errors that are the user's input or environment: tasks print the message and exit 2.
 USER_ERRORS = (ConfigError, PreflightError, containers.DockerUnavailable, images.ImageError)
 #: Failures during a run (after cleanup, with the run marked incomplete): one line, exit 1.
-RUN_ERRORS = (containers.ContainerError, WrkError, counters.StatsError)
+RUN_ERRORS = (containers.ContainerError, LoadgenError, counters.StatsError)
 
 
 # --- before any container ---------------------------------------------------------------------
@@ -93,11 +92,9 @@ class ServerHost:
 def remote_engine(host, wanted: dict[str, str]):
     """A host's engine over SSH, checked: reachable, holding the very images built here
     (name -> id); its client."""
-    from zcbench.measure.host_images import HostImagesError, host_client, image_id_on
-
     try:
         client = host_client(host, timeout=120)
-    except HostImagesError as exc:
+    except EngineUnreachable as exc:
         raise PreflightError(str(exc)) from None
     for name, image_id in wanted.items():
         remote_id = image_id_on(client, images.TAGS[name])
@@ -170,29 +167,6 @@ def preflight(config: Config):
     return (client, image_ids, inventory, *engines(config, client, image_ids, inventory))
 
 
-# --- the run directory ------------------------------------------------------------------------
-
-
-def new_run_dir(out: Path, label: str) -> tuple[str, Path]:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out.mkdir(parents=True, exist_ok=True)
-    run_id, n = f"{stamp}-{label}", 1
-    while (out / run_id).exists():
-        n += 1
-        run_id = f"{stamp}-{label}-{n}"
-    (out / run_id).mkdir()
-    return run_id, out / run_id
-
-
-def point_latest(run_dir: Path) -> None:
-    """results/latest -> this run, replaced atomically."""
-    link = run_dir.parent / LATEST
-    tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_dir.name)
-    os.replace(tmp, link)
-
-
 # --- the network path -------------------------------------------------------------------------
 
 
@@ -248,9 +222,9 @@ def rate_fields(offered: int | None, results: list[dict]) -> dict:
     if not offered:
         return {"offered_rate": None, "achieved_rate": None, "rate_sustained": None,
                 "paced_window_s": None, "lapsed_slots": None}
-    rates = [wrk.achieved_rate(result) for result in results]
+    rates = [achieved_rate(result) for result in results]
     achieved = None if None in rates else sum(rates)
-    windows = [wrk.paced_window_s(result) for result in results]
+    windows = [paced_window_s(result) for result in results]
     lapsed = [(result.get("paced") or {}).get("lapsed_slots") for result in results]
     return {"offered_rate": offered, "achieved_rate": achieved,
             "rate_sustained": achieved is not None and achieved >= samples.RATE_SUSTAINED_SHARE * offered,
@@ -258,13 +232,13 @@ def rate_fields(offered: int | None, results: list[dict]) -> dict:
             "lapsed_slots": None if None in lapsed else sum(lapsed)}
 
 
-def loadgen_share(run: WrkRun, cores: int) -> float | None:
+def loadgen_share(run: LoadRun, cores: int) -> float | None:
     """wrk's CPU against the cores its threads can occupy: with fewer threads than loadgen CPUs,
     a saturated thread leaves the other cores idle and would hide behind the average."""
     return run.cpu_s / (run.wall_s * cores) if run.wall_s > 0 else None
 
 
-def loadgen_record(host: str, run: WrkRun, cores: int) -> samples.LoadgenPart:
+def loadgen_record(host: str, run: LoadRun, cores: int) -> samples.LoadgenPart:
     """One loadgen host's part of a cell (samples' `loadgens`)."""
     result = run.result
     return samples.LoadgenPart(
@@ -272,13 +246,13 @@ def loadgen_record(host: str, run: WrkRun, cores: int) -> samples.LoadgenPart:
         requests_per_s=result["requests_per_s"], errors=samples.Errors.from_json(result["errors"]),
         latency_us=dict(result["latency_us"]), cpu_s=run.cpu_s, wall_s=run.wall_s,
         cpu_share=loadgen_share(run, cores), command=list(run.command),
-        paced_window_s=wrk.paced_window_s(result), achieved_rate=wrk.achieved_rate(result))
+        paced_window_s=paced_window_s(result), achieved_rate=achieved_rate(result))
 
 
-def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measured: WrkRun | list[WrkRun],
+def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measured: LoadRun | list[LoadRun],
                  server_counters: dict | None, server_cpu_s: float | None, loadgen_cores: int,
                  server_exit: dict | None = None, offered_rate: int | None = None,
-                 loadgen_names: list[str] | None = None) -> samples.Sample:
+                 loadgen_names: list[str] | None = None, generator: str = loadgen.DEFAULT) -> samples.Sample:
     """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured: one wrk
     run, or one per loadgen host (summed; each kept under `loadgens`)."""
     runs = measured if isinstance(measured, list) else [measured]
@@ -300,7 +274,7 @@ def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measu
         started_at=started_at,
         finished_at=finished_at,
         duration_s=duration_s,
-        wrk=result,
+        loadgen_result=result,
         requests=requests,
         requests_per_s=requests_per_s,
         latency_us=samples.Latency.from_json(result["latency_us"]),
@@ -319,13 +293,14 @@ def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measu
         loadgen_bound=share is not None and share >= samples.LOADGEN_BOUND_SHARE,
         loadgens=parts,
         server_exit=server_exit,
-        wrk_command=list(runs[0].command),
+        loadgen_command=list(runs[0].command),
+        loadgen=generator,
         **rate_fields(offered_rate, [run.result for run in runs]),
     )
 
 
-def _cores_used(run: WrkRun, cpus: int) -> int:
-    """The loadgen cores a wrk run could occupy: its threads, at most the CPUs it had."""
+def _cores_used(run: LoadRun, cpus: int) -> int:
+    """The loadgen cores a run could occupy: its threads, at most the CPUs it had."""
     return min(cpus, run.threads) if run.threads else cpus
 
 
@@ -356,10 +331,10 @@ def _start_cell_server(ctx: RunContext, cell: samples.Cell) -> containers.Runnin
 def server_spec(cfg: Config, cell: samples.Cell, bind: str) -> containers.ServerSpec:
     """What a zcbench cell's server runs with; the calibration's injected work only in its arm."""
     return containers.ServerSpec(
-        send=samples.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=bind,
+        send=arms.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=bind,
         response_size=cell.response_size, zc_max_inflight=cfg.zc_max_inflight,
         drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
-        calibration_work=cfg.calibration_work if cell.arm == samples.WORK_ARM else 0)
+        calibration_work=cfg.calibration_work if arms.get(cell.arm).calibration_work else 0)
 
 
 def _snapshot(server: containers.Running) -> tuple[float, dict | None]:
@@ -379,16 +354,17 @@ def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
     cfg = ctx.config
     url = f"http://{ctx.path.target}:{cfg.port}/"
     rate = cfg.rate_for(cell.conns, cell.response_size)
+    generator = loadgen.get(cfg.loadgen)
     started_at = manifest.utc_now()
     server = _start_cell_server(ctx, cell)
     try:
-        wrk_containers = [loadgen.running for loadgen in ctx.loadgens]
+        running = [host.running for host in ctx.loadgens]
         if cfg.warmup_s > 0:
-            run_wrk_together(wrk_containers, url, conns=cell.conns, threads=cfg.threads,
-                             duration_s=cfg.warmup_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
+            generator.run_together(running, url, conns=cell.conns, threads=cfg.threads,
+                                   duration_s=cfg.warmup_s, timeout_s=REQUEST_TIMEOUT_S, rate=rate)
         cpu_before, totals_before = _snapshot(server)
-        measured = run_wrk_together(wrk_containers, url, conns=cell.conns, threads=cfg.threads,
-                                    duration_s=cfg.duration_s, timeout_s=WRK_TIMEOUT_S, rate=rate)
+        measured = generator.run_together(running, url, conns=cell.conns, threads=cfg.threads,
+                                          duration_s=cfg.duration_s, timeout_s=REQUEST_TIMEOUT_S, rate=rate)
         cpu_after, totals_after = _snapshot(server)
     finally:
         code, stdout, stderr = containers.stop_container(server)
@@ -405,7 +381,8 @@ def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
     return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured,
                         server_counters=delta, server_cpu_s=cpu_after - cpu_before,
                         loadgen_cores=len(cfg.loadgen_cpus), server_exit=server_exit,
-                        offered_rate=rate, loadgen_names=[loadgen.name for loadgen in ctx.loadgens])
+                        offered_rate=rate, loadgen_names=[host.name for host in ctx.loadgens],
+                        generator=generator.name)
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -417,8 +394,6 @@ def progress_bar(total: int, quiet: bool):
     if quiet:
         yield lambda description, done=False: None
         return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"),
@@ -429,55 +404,6 @@ def progress_bar(total: int, quiet: bool):
             progress.update(task, description=description, advance=1 if done else 0)
 
         yield advance
-
-
-# --- interruption -----------------------------------------------------------------------------
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM ends a run like Ctrl-C does (cleanup, incomplete manifest)."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def signals_deferred():
-    """Cleanup must not be cut short by a second Ctrl-C."""
-    try:
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
-# --- the run ----------------------------------------------------------------------------------
-
-
-def render(run_dir: Path) -> str | None:
-    """report.md, summary.json, plots/ through zcbench.present.report; the reason when it could not."""
-    from zcbench.present.report import render_run
-
-    try:
-        render_run(run_dir)
-    except Exception as exc:  # noqa: BLE001 - the samples are kept; the report can be redone
-        return f"rendering failed: {type(exc).__name__}: {exc} (retry with `invoke report`)"
-    return None
 
 
 #: --rate auto offers this share of the slower arm's saturated rate, measured by a pilot.
@@ -501,13 +427,13 @@ def auto_rates(pilot_samples: list[samples.Sample], share: float = AUTO_RATE_SHA
             for key, arms in per_arm.items()}
 
 
-def with_auto_rates(config: Config, log=print) -> Config:
+def with_auto_rates(config: Config, log=print, render: Render | None = None) -> Config:
     """--rate auto: a short pilot run (its own run directory) saturating every arm through the
     paced generator, then the rates it implies."""
     pilot = replace(config, rate_auto=False, rate=PILOT_UNREACHABLE_RATE, repeat=PILOT_REPEAT,
                     duration_s=PILOT_DURATION_S, label=f"{config.label}-rate-pilot", quiet=True)
-    pilot_dir = run_bench(pilot, log=log)
-    rates = auto_rates(samples.load_samples(pilot_dir / SAMPLES))
+    pilot_dir = run_bench(pilot, log=log, render=render)
+    rates = auto_rates(rundir.load_samples(pilot_dir))
     if not config.quiet:
         log(f"zcbench: --rate auto: {AUTO_RATE_SHARE:.0%} of the slower arm's saturation: "
             + ", ".join(f"{key} -> {rate}/s" for key, rate in rates.items()))
@@ -515,27 +441,30 @@ def with_auto_rates(config: Config, log=print) -> Config:
                    extra=config.extra | {"rate_pilot_run": str(pilot_dir), "auto_rate_share": AUTO_RATE_SHARE})
 
 
-def run(config: Config, log=print) -> Path:
+#: What renders a run directory once its cells are done (present.report.render_run): measure
+#: does not import present, jobs hands it in.
+Render = Callable[[Path], object]
+
+
+def run(config: Config, log=print, render: Render | None = None) -> Path:
     """`invoke bench`: the run, preceded by the rate pilot when --rate auto."""
     if config.rate_auto and not config.cell_rates:
-        config = with_auto_rates(config, log)
-    return run_bench(config, log)
+        config = with_auto_rates(config, log, render)
+    return run_bench(config, log, render)
 
 
-def run_bench(config: Config, log=print) -> Path:
+def run_bench(config: Config, log=print, render: Render | None = None) -> Path:
     """Run the whole plan; return the run directory (also when cut short: the exception
-    propagates after cleanup, with the run marked incomplete)."""
+    propagates after cleanup, with the run marked incomplete). `render` makes its report."""
     client, image_ids, inventory, server, loadgens = preflight(config)
     cells = plan_cells(config)
-    run_id, run_dir = new_run_dir(Path(config.out), config.label)
-    samples_path = run_dir / SAMPLES
-    samples_path.touch()
+    run_id, run_dir = rundir.new_run_dir(Path(config.out), config.label)
     t0 = time.monotonic()
     state = {"complete": False, "reason": "interrupted before the first cell", "done": 0}
     work = None
     record: dict = {}
     try:
-        with sigterm_as_interrupt():
+        with sigterm_raises(lambda signum: KeyboardInterrupt(f"signal {signum}")):
             work = containers.make_work_dir(server.client, run_id, server.local)
             # a throwaway container of an image the server's engine holds (its command is moot)
             probe_image = image_ids["loadgen"] if server.local else image_ids.get("server") or image_ids["nginx"]
@@ -547,30 +476,34 @@ def run_bench(config: Config, log=print) -> Path:
                 run_id=run_id, config=config, cells=cells, path=path.to_json(), client=server.client,
                 privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
                 limits=limits, server_host=inventory.server if inventory else None)
-            record["image_contents"] = images.record_image_contents(client, image_ids, run_dir, run_id)
+            record["image_contents"] = image_contents.record_image_contents(client, image_ids, run_dir, run_id)
             if inventory:
                 record["hosts"] = manifest.inventory_hosts_record(
                     inventory, {server.name: server.client} | {lg.name: lg.client for lg in loadgens})
                 # each checked equal to this machine's in preflight
                 record["hosts"][server.name]["images"] = {images.TAGS[n]: i for n, i in image_ids.items()
                                                           if n != "loadgen"}
-                for loadgen in loadgens:
-                    record["hosts"][loadgen.name].setdefault("images", {})[images.TAGS["loadgen"]] = loadgen.image_id
-            manifest.write_json_atomic(run_dir / manifest.MANIFEST, record)
+                for host in loadgens:
+                    record["hosts"][host.name].setdefault("images", {})[images.TAGS["loadgen"]] = host.image_id
+            rundir.write_manifest(run_dir, record)
             if not config.quiet:
                 log(f"zcbench: run {run_id}: {len(cells)} cells, server CPUs "
                     f"{format_cpus(config.server_cpus)}, wrk CPUs {format_cpus(config.loadgen_cpus)}, "
                     f"{privilege.mode} server container")
-            for loadgen in loadgens:
-                loadgen.running = containers.start_loadgen(
-                    loadgen.client, loadgen.image_id, cpus=config.loadgen_cpus, nofile=config.nofile,
-                    run_id=run_id, network=path.loadgen_network, local=loadgen.local,
-                    name=f"zcbench-{run_id}-loadgen" + (f"-{loadgen.name}" if config.inventory else ""))
+            for host in loadgens:
+                host.running = containers.start_loadgen(
+                    host.client, host.image_id, cpus=config.loadgen_cpus, nofile=config.nofile,
+                    run_id=run_id, network=path.loadgen_network, local=host.local,
+                    name=f"zcbench-{run_id}-loadgen" + (f"-{host.name}" if config.inventory else ""))
+            generator = loadgen.get(config.loadgen)
+            record["loadgen"] = {"name": generator.name,
+                                 "version": generator.version(loadgens[0].running)}
+            rundir.write_manifest(run_dir, record)
             ctx = RunContext(server.client, config, run_id, image_ids, privilege, path, loadgens, work)
             with progress_bar(len(cells), config.quiet) as advance:
                 for cell in cells:
                     advance(cell.describe())
-                    samples.append_sample(samples_path, measure_cell(ctx, cell))
+                    rundir.append_sample(run_dir, measure_cell(ctx, cell))
                     state["done"] += 1
                     advance(cell.describe(), done=True)
             state.update(complete=True, reason=None)
@@ -582,7 +515,7 @@ def run_bench(config: Config, log=print) -> Path:
         raise
     finally:
         with signals_deferred():
-            _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens)
+            _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens, render)
     return run_dir
 
 
@@ -605,7 +538,19 @@ def remove_everywhere(client, server: ServerHost, loadgens: list[LoadgenHost], r
     return removed
 
 
-def _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens) -> None:
+def _render(render: Render | None, run_dir: Path) -> str | None:
+    """The run's report; the reason when it could not be rendered (the samples are kept)."""
+    if render is None:
+        return None
+    try:
+        render(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the samples are kept; the report can be redone
+        return f"rendering failed: {type(exc).__name__}: {exc} (retry with `invoke report`)"
+    return None
+
+
+def _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens,
+            render: Render | None) -> None:
     """Cleanup and the final manifest; runs on success, Ctrl-C and failure alike."""
     removed = remove_everywhere(client, server, loadgens, run_id, work)
     remove_run_networks(client, run_id)
@@ -620,13 +565,13 @@ def _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log
     final = manifest.finish_manifest(
         record, complete=state["complete"], reason=state["reason"], timing=timing,
         extra={"containers_removed_at_end": removed})
-    manifest.write_json_atomic(run_dir / manifest.MANIFEST, final)
+    rundir.write_manifest(run_dir, final)
     # The report reads the final manifest; if it cannot be rendered, the manifest says why.
-    render_error = render(run_dir) if state["done"] else "no samples"
+    render_error = _render(render, run_dir) if state["done"] else "no samples"
     if render_error:
         final["report_error"] = render_error
-        manifest.write_json_atomic(run_dir / manifest.MANIFEST, final)
-    point_latest(run_dir)
+        rundir.write_manifest(run_dir, final)
+    rundir.point_latest(run_dir)
     if not config.quiet and state["complete"]:
         log(f"zcbench: {state['done']} cells in {wall:.0f} s ({measured} s measured); results in {run_dir}")
     if render_error and state["done"] and not config.quiet:

@@ -16,8 +16,13 @@ import socket
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import yaml
+
+from zcbench.core import arms as arms_registry
 from zcbench.core.paths import ROOT, WORK
-from zcbench.core import samples
+from zcbench.host import inventory as inventories
+from zcbench.host.inventory import desired_settings
+from zcbench.measure import loadgen as generators
 
 # --- the defaults (the study's matrix, about 11 minutes on 2 vCPUs) --------------------------
 
@@ -42,8 +47,6 @@ def provisioned_cpus(group: str) -> str:
     """The CPU list the cpu_isolation role gives a host group ("server" or "loadgen"): the CPUs
     `invoke provision` isolates for it are where the bench pins it. Read when a run needs a
     default, never at import: `invoke report` or `compare` must not depend on playbook files."""
-    import yaml
-
     path = CPU_ISOLATION_DEFAULTS
     try:
         return str(yaml.safe_load(path.read_text())[f"cpu_isolation_{group}_cpus"])
@@ -68,15 +71,15 @@ DEFAULT_PORT = 8088
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PATH = "loopback"
 DEFAULT_LABEL = "bench"
+DEFAULT_LOADGEN = generators.DEFAULT
 DEFAULT_OUT = WORK / "results"
 
-MODES = {
-    # A zc arm always runs beside the regular baseline it is judged against.
-    "regular": ("regular",),
-    "zc": ("regular", "zc"),
-    "zc-fixed": ("regular", "zc-fixed"),
-    "all": ("regular", "zc", "zc-fixed"),
-}
+def modes() -> dict[str, tuple[str, ...]]:
+    """--mode choices and the zcbench arms each runs (core.arms: every send mode the server's
+    header lists, each beside the baseline it is judged against, and "all")."""
+    return arms_registry.modes()
+
+
 SERVER_CHOICES = ("zcbench", "nginx", "both")
 PATHS = ("loopback", "veth")
 HOSTS_PATH = "hosts"  # with --inventory: the server on its host, wrk on the loadgen hosts
@@ -91,7 +94,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    arms: tuple[str, ...] = MODES[DEFAULT_MODE]  # zcbench server arms
+    arms: tuple[str, ...] = (arms_registry.BASELINE, DEFAULT_MODE)  # zcbench server arms
     servers: tuple[str, ...] = (DEFAULT_SERVER,)
     conns: tuple[int, ...] = DEFAULT_CONNS
     response_sizes: tuple[int, ...] = (DEFAULT_RESPONSE_SIZE,)
@@ -123,6 +126,7 @@ class Config:
     cell_rates: dict = field(default_factory=dict)
     # --inventory: the hosts file (absolute path); "" = this machine alone (loopback or veth path)
     inventory: str = ""
+    loadgen: str = "wrk"  # --loadgen: a generator of measure.loadgen's registry
 
     def rate_for(self, conns: int, response_size: int) -> int | None:
         """The request rate offered to a cell (the same for every arm of it), or None."""
@@ -130,9 +134,10 @@ class Config:
 
     def __post_init__(self):
         # The injected cost must never reach a real comparison: it exists only with its own arm.
-        if (samples.WORK_ARM in self.arms) != (self.calibration_work > 0):
+        working = [arm for arm in self.arms if arms_registry.get(arm).calibration_work]
+        if bool(working) != (self.calibration_work > 0):
             raise ConfigError(f"calibration work ({self.calibration_work}) runs only in the "
-                              f"{samples.WORK_ARM} arm of `invoke calibrate`")
+                              f"{arms_registry.WORK_ARM} arm of `invoke calibrate`")
 
     @property
     def arms_to_run(self) -> tuple[tuple[str, str], ...]:
@@ -156,11 +161,15 @@ class Config:
                   server_cpus=DEFAULT_SERVER_CPUS, loadgen_cpus=DEFAULT_LOADGEN_CPUS,
                   threads=None, port=DEFAULT_PORT, bind=DEFAULT_BIND, path=DEFAULT_PATH,
                   out=DEFAULT_OUT, label=DEFAULT_LABEL, seed=None, quiet=False,
-                  online_cpus=None, extra=None, rate=None, inventory=None) -> Config:
+                  online_cpus=None, extra=None, rate=None, inventory=None, loadgen=None) -> Config:
+        loadgen_name = loadgen or DEFAULT_LOADGEN
         mode_given = mode not in (None, "")  # None/"": not given, DEFAULT_MODE for zcbench
         mode = mode if mode_given else DEFAULT_MODE
-        if mode not in MODES:
-            raise ConfigError(f"unknown --mode {mode!r}; expected one of {', '.join(MODES)}")
+        choices = modes()
+        if mode not in choices:
+            raise ConfigError(f"unknown --mode {mode!r}; expected one of {', '.join(choices)}")
+        if loadgen_name not in generators.GENERATORS:
+            raise ConfigError(f"unknown --loadgen {loadgen_name!r}; expected one of {', '.join(generators.GENERATORS)}")
         if server not in SERVER_CHOICES:
             raise ConfigError(f"unknown --server {server!r}; expected one of {', '.join(SERVER_CHOICES)}")
         if server == "nginx" and mode_given and mode != "regular":
@@ -185,19 +194,18 @@ class Config:
             raise ConfigError(f"--server-cpus {format_cpus(server_set)} and --loadgen-cpus "
                               f"{format_cpus(loadgen_set)} overlap: give them disjoint CPUs")
         if threads not in (None, "") and str(threads).strip() == "0":
-            raise ConfigError(f"--threads 0: wrk needs at least 1 thread; leave --threads out for one per "
-                              f"loadgen CPU ({len(loadgen_set)} here)")
+            raise ConfigError(f"--threads 0: {loadgen_name} needs at least 1 thread; leave --threads out for "
+                              f"one per loadgen CPU ({len(loadgen_set)} here)")
         nthreads = len(loadgen_set) if threads in (None, "") else parse_int(threads, "--threads", 1)
-        generators = len(hosts.loadgens) if hosts else 1
-        if nthreads * generators > min(conn_levels):
-            per = f" on each of {generators} loadgen hosts" if generators > 1 else ""
-            raise ConfigError(f"--threads {nthreads}{per} exceeds the smallest --conns {min(conn_levels)} "
-                              "(wrk needs at least one connection per thread)")
+        problem = generators.get(loadgen_name).config_error(
+            threads=nthreads, conns=min(conn_levels), generators=len(hosts.loadgens) if hosts else 1)
+        if problem:
+            raise ConfigError(problem)
         if not _LABEL.match(str(label)):
             raise ConfigError(f"--label {label!r}: use letters, digits, '.', '_' or '-' (at most 64)")
         memlock_bytes = -1 if str(memlock).lower() in ("unlimited", "-1") else parse_size(memlock, "--memlock")
         return cls(
-            arms=MODES[mode] if server != "nginx" else (),
+            arms=choices[mode] if server != "nginx" else (),
             servers=("zcbench", "nginx") if server == "both" else (server,),
             conns=conn_levels,
             response_sizes=sizes,
@@ -224,19 +232,18 @@ class Config:
             rate=None if rate in (None, "", "auto", RATE_OFF) else parse_int(rate, "--rate", 1),
             rate_auto=str(rate) == "auto",
             inventory=str(hosts.path) if hosts else "",
+            loadgen=loadgen_name,
         )
 
 
 def inventory_hosts(inventory):
     """The parsed inventory (zcbench.host.inventory.Inventory), checked for a bench (wrk elsewhere can
     reach the server), or ConfigError in one line."""
-    from zcbench.host import inventory as hosts
-
     try:
-        loaded = hosts.load_inventory(inventory)
-        hosts.check_reachable(loaded)
+        loaded = inventories.load_inventory(inventory)
+        inventories.check_reachable(loaded)
         return loaded
-    except hosts.InventoryError as exc:
+    except inventories.InventoryError as exc:
         raise ConfigError(str(exc)) from None
 
 
@@ -249,8 +256,6 @@ def _on_hosts(inventory, path, bind, server_cpus, loadgen_cpus) -> tuple[str, st
     """(path, bind, server CPUs, loadgen CPUs) of a run across an inventory's hosts: the server
     listens on the address wrk targets; CPUs default to what the hosts' inventory entries give
     the cpu_isolation role (the first loadgen host's for every loadgen)."""
-    from zcbench.host.inventory import desired_settings
-
     server = inventory.server
     if path not in (DEFAULT_PATH, HOSTS_PATH):
         raise ConfigError(f"--path {path} with an inventory: wrk runs on the inventory's loadgen hosts")
@@ -394,6 +399,7 @@ def args_of_config(recorded: dict) -> dict:
         "seed": recorded["seed"], "extra": recorded.get("extra") or {},
         "rate": "auto" if recorded.get("rate_auto") else recorded.get("rate"),
         "inventory": recorded.get("inventory") or None,
+        "loadgen": recorded.get("loadgen") or DEFAULT_LOADGEN,
     }
     if args["server"] == "nginx":
         args["mode"] = None

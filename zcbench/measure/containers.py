@@ -14,16 +14,22 @@ Rules every function here keeps:
 
 from __future__ import annotations
 
+import io
 import os
-import re
 import shutil
-import string
+import socket
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zcbench.core.paths import ROOT
+import docker
+import docker.errors
+from docker.types import Ulimit
+
+from zcbench.measure.cgroups import CgroupError, cgroup_cpu_file, engine_cpu_seconds, read_cpu_seconds
+from zcbench.measure.nginx import write_nginx_config
 
 RUN_LABEL = "zcbench.run"
 ROLE_LABEL = "zcbench.role"
@@ -31,8 +37,6 @@ STATS_MOUNT = "/run/zcb"  # where a server container sees its host directory
 SERVER_BINARY = "/zcb-server"
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 20  # docker stop: SIGTERM, then SIGKILL after this many seconds
-NGINX_TEMPLATE = ROOT / "images" / "nginx" / "nginx.conf.template"
-BODY_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"  # zcb-server's body pattern (response.c)
 
 #: Capability names by bit number (linux/capability.h), to turn CapBnd into --cap-add names.
 CAPABILITIES = (
@@ -55,8 +59,6 @@ class ContainerError(RuntimeError):
 
 def docker_client():
     """A client for the local engine, or DockerUnavailable with one line saying what to do."""
-    import docker
-
     try:
         client = docker.from_env(timeout=120)
         client.ping()
@@ -100,8 +102,6 @@ def _probe(client, probe_image: str, run_id: str, **kwargs) -> None:
 
 def _fallback(client, probe_image: str, run_id: str, reason: str) -> Privilege:
     """Every bounding-set capability the daemon knows (older daemons reject e.g. CAP_PERFMON)."""
-    import docker.errors
-
     caps, unknown = bounding_capabilities(), []
     while True:
         kwargs = {"cap_add": caps, "security_opt": ["seccomp=unconfined"]}
@@ -122,8 +122,6 @@ def _fallback(client, probe_image: str, run_id: str, reason: str) -> Privilege:
 
 def privilege_options(client, probe_image: str, run_id: str) -> Privilege:
     """--privileged if a throwaway container gets it; else the capability fallback."""
-    import docker.errors
-
     try:
         _probe(client, probe_image, run_id, privileged=True)
         return Privilege("privileged", {"privileged": True})
@@ -145,8 +143,6 @@ def _labels(run_id: str, role: str) -> dict[str, str]:
 
 
 def _ulimits(memlock: int | None, nofile: int) -> list:
-    from docker.types import Ulimit
-
     limits = [Ulimit(name="nofile", soft=nofile, hard=nofile)]
     if memlock is not None:
         limits.append(Ulimit(name="memlock", soft=memlock, hard=memlock))
@@ -159,8 +155,6 @@ def _cpuset(cpus) -> str:
 
 def remove_run_containers(client, run_id: str) -> list[str]:
     """Force-remove every container labelled with this run id; return their names."""
-    import docker.errors
-
     removed = []
     for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
         try:
@@ -218,8 +212,6 @@ def remove_work_dir(client, work: WorkDir) -> None:
 def read_container_file(container, path: str) -> bytes:
     """One file of a container (its mounts included) through the engine's archive API: the
     way to read a file on another host, and in an image without a shell or cat."""
-    import io
-    import tarfile
 
     stream, _ = container.get_archive(path)
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
@@ -229,8 +221,6 @@ def read_container_file(container, path: str) -> bytes:
 
 def put_directory(container, directory: Path, target: str = STATS_MOUNT) -> None:
     """The files under `directory` into a created container at `target` (archive API)."""
-    import io
-    import tarfile
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -255,146 +245,6 @@ def _wait_for_log(container, needle: str, timeout: float) -> str:
         time.sleep(0.02)
 
 
-# --- CPU time from the container's cgroup ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CgroupMount:
-    """One cgroup filesystem mount as /proc/self/mountinfo shows it."""
-    version: int  # 1 or 2
-    controllers: frozenset[str]  # v1: e.g. {"cpu", "cpuacct"}; v2: empty
-    root: str  # the cgroup path shown at the mount point ("/" on a host, "/docker/<id>" in a v1 container)
-    mountpoint: str
-
-
-def _unescape(field: str) -> str:
-    """mountinfo octal escapes (\\040 for a space)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def cgroup_mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[CgroupMount]:
-    mounts = []
-    for line in mountinfo.read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if len(fields) < 5 or len(tail) < 3:
-            continue
-        root, mountpoint = _unescape(fields[3]), _unescape(fields[4])
-        if tail[0] == "cgroup2":
-            mounts.append(CgroupMount(2, frozenset(), root, mountpoint))
-        elif tail[0] == "cgroup":
-            mounts.append(CgroupMount(1, frozenset(tail[2].split(",")), root, mountpoint))
-    return mounts
-
-
-def _within(path: str, root: str) -> str | None:
-    """`path` relative to `root` when it lies at or under it (cgroup paths, '/'-separated)."""
-    if ".." in path.split("/"):  # a cgroup outside this cgroup namespace
-        return None
-    root = root.rstrip("/")
-    if not root:
-        return path.lstrip("/")
-    if path == root:
-        return ""
-    return path[len(root) + 1:] if path.startswith(root + "/") else None
-
-
-def _accounting_mounts(mounts: list[CgroupMount]) -> list[tuple[CgroupMount, str, str]]:
-    """(mount, file name, kind) of the mounts that account CPU time: v1 cpuacct before v2
-    (on a hybrid host the v2 tree holds no processes of interest)."""
-    v1 = [(m, "cpuacct.usage", "v1") for m in mounts if m.version == 1 and "cpuacct" in m.controllers]
-    v2 = [(m, "cpu.stat", "v2") for m in mounts if m.version == 2]
-    return v1 + v2
-
-
-def _resolve(entries: list[tuple[str, str, str]], mounts: list[CgroupMount]) -> tuple[Path, str] | None:
-    """The accounting file of a /proc/PID/cgroup listing, each path taken relative to the root
-    of the mount that shows it (the longest matching root: nested and bind mounts)."""
-    for mount, name, kind in _accounting_mounts(mounts):
-        for hierarchy, controllers, path in entries:
-            wanted = ("cpuacct" in controllers.split(",")) if kind == "v1" else (hierarchy == "0" and not controllers)
-            relative = _within(path, mount.root) if wanted else None
-            if relative is None:  # another hierarchy, or outside what this mount shows ("/..")
-                continue
-            candidate = Path(mount.mountpoint, relative, name)
-            if candidate.exists():
-                return candidate, kind
-    return None
-
-
-#: Where Docker puts a container's cgroup: cgroupfs driver, systemd driver; under any parent.
-_CONTAINER_DIRS = ("{id}", "docker-{id}.scope")
-_SEARCH_DEPTH = 4
-
-
-def _find_by_id(container_id: str, mounts: list[CgroupMount]) -> tuple[Path, str] | None:
-    """The accounting file of the cgroup directory Docker named after `container_id`."""
-    names = {pattern.format(id=container_id) for pattern in _CONTAINER_DIRS}
-    for mount, name, kind in _accounting_mounts(mounts):
-        level = [Path(mount.mountpoint)]
-        for _ in range(_SEARCH_DEPTH):
-            below = []
-            for directory in level:
-                try:
-                    children = [c for c in directory.iterdir() if c.is_dir()]
-                except OSError:
-                    continue
-                for child in children:
-                    if child.name in names and (child / name).exists():
-                        return child / name, kind
-                below += children
-            level = below
-    return None
-
-
-def cgroup_cpu_file(pid: int, container_id: str | None = None, proc: Path = Path("/proc")) -> tuple[Path, str]:
-    """(file, kind) holding the CPU time of the cgroup of `pid`: cgroup v1 cpuacct.usage (ns)
-    or cgroup v2 cpu.stat (usage_usec).
-
-    Works on a host and when zcbench itself runs in a container: paths are taken relative to
-    each cgroup mount's root (a v1 container sees its own cgroup "/docker/<id>" mounted at
-    /sys/fs/cgroup/cpuacct). `pid` is a host PID (Docker's State.Pid); in another PID
-    namespace that number is someone else or no one, so with `container_id` the PID's cgroup
-    must name the container, else the cgroup directory named after the id is looked up.
-    ContainerError in one line when the cgroup is out of this process's sight."""
-    mounts = cgroup_mounts(proc / "self" / "mountinfo")
-    if not _accounting_mounts(mounts):
-        raise ContainerError("no cgroup CPU accounting mounted here (no cgroup2, no cgroup v1 cpuacct "
-                             "in /proc/self/mountinfo)")
-    try:
-        text = (proc / str(pid) / "cgroup").read_text()
-    except OSError:
-        text = ""
-    entries = [tuple(line.split(":", 2)) for line in text.splitlines() if line.count(":") >= 2]
-    if container_id and not any(container_id in path for _, _, path in entries):
-        entries = []  # the PID is not that container's process in this PID namespace
-    found = (_resolve(entries, mounts) if entries else None) or (
-        _find_by_id(container_id, mounts) if container_id else None)
-    if found:
-        return found
-    whose = f"container {container_id[:12]}" if container_id else f"pid {pid}"
-    raise ContainerError(
-        f"no cgroup CPU accounting file for {whose}: its cgroup is outside the cgroup tree this "
-        "process sees (in a container, run zcbench with the host's: --cgroupns=host --pid=host "
-        "-v /sys/fs/cgroup:/sys/fs/cgroup:ro)")
-
-
-def read_cpu_seconds(cpu_file: tuple[Path, str]) -> float:
-    path, kind = cpu_file
-    text = path.read_text()
-    if kind == "v1":
-        return int(text) / 1e9
-    usage = next(line.split()[1] for line in text.splitlines() if line.startswith("usage_usec"))
-    return int(usage) / 1e6
-
-
-def engine_cpu_seconds(container) -> float:
-    """CPU seconds of a container as its engine accounts them (the same cgroup counter), through
-    the API: for a container on another host, whose cgroup files this process cannot read."""
-    stats = container.stats(stream=False, one_shot=True)
-    return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
-
-
 @dataclass
 class Running:
     """A started container and what the bench reads from it."""
@@ -415,8 +265,6 @@ class Running:
 
 def _start(container, local: bool = True) -> tuple[Path, str] | None:
     """Start the container; the cgroup file of its CPU time when it runs on this host."""
-    import docker.errors
-
     try:
         container.start()
     except docker.errors.APIError as exc:
@@ -429,7 +277,12 @@ def _start(container, local: bool = True) -> tuple[Path, str] | None:
     pid = container.attrs["State"]["Pid"]
     if not pid:
         raise ContainerError(f"{container.name} did not start: {container.logs().decode(errors='replace')[-400:]}")
-    return cgroup_cpu_file(pid, container.id) if local else None
+    if not local:
+        return None
+    try:
+        return cgroup_cpu_file(pid, container.id)
+    except CgroupError as exc:
+        raise ContainerError(str(exc)) from None
 
 
 # --- the zcbench server ----------------------------------------------------------------------
@@ -438,7 +291,7 @@ def _start(container, local: bool = True) -> tuple[Path, str] | None:
 @dataclass(frozen=True)
 class ServerSpec:
     """What a zcb-server container runs with (one per cell)."""
-    send: str = "regular"  # regular | zc | zc-fixed
+    send: str = "regular"  # a send mode of server/include/zcb_modes.h
     cpus: tuple[int, ...] = (0,)
     port: int = 8088
     bind: str = "127.0.0.1"
@@ -501,91 +354,7 @@ def stop_container(running: Running, timeout: int = STOP_TIMEOUT_S) -> tuple[int
     return code, stdout, stderr
 
 
-# --- the nginx reference ---------------------------------------------------------------------
-
-
-def nginx_header_length(body_length: int) -> int:
-    """Bytes of nginx's 200 response head for this config (Date has a fixed width)."""
-    head = ("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 22 Nov 2026 05:30:00 GMT\r\n"
-            "Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n")
-    return len(head.format(body_length))
-
-
-def nginx_body_length(response_size: int) -> int:
-    """Body bytes so nginx's whole response is `response_size`, or as close as it can be."""
-    body = max(0, response_size - nginx_header_length(0))
-    while body > 0 and nginx_header_length(body) + body > response_size:
-        body -= 1
-    return body
-
-
-def body_bytes(length: int) -> bytes:
-    return (BODY_ALPHABET * (length // len(BODY_ALPHABET) + 1))[:length].encode()
-
-
-#: Longest body nginx answers from memory with `return 200 "..."`. nginx's config parser reads
-#: 4096-byte buffers and rejects a longer token ("too long parameter"); 4000 leaves room for the
-#: quotes and the directive. A longer body is served from a file with sendfile (page cache, no
-#: read() + copy per request), the closest stock nginx gets to "from memory" for it.
-NGINX_RETURN_BODY_MAX = 4000
-NGINX_BODY_FILE = "body"
-
-
-def nginx_answers_from_memory(response_size: int) -> bool:
-    return nginx_body_length(response_size) <= NGINX_RETURN_BODY_MAX
-
-
-def nginx_cpu_affinity(cpus) -> str:
-    """worker_cpu_affinity masks, one per worker: worker i on cpus[i] (the mask's rightmost digit is CPU 0)."""
-    return " ".join("1" + "0" * int(cpu) for cpu in cpus)
-
-
-def render_nginx_config(*, port: int, bind: str, response_size: int, nofile: int, cpus) -> tuple[str, bytes | None]:
-    """(nginx.conf, the body file's bytes or None when the body is a `return` string)."""
-    cpus = list(cpus)
-    body = body_bytes(nginx_body_length(response_size))
-    if nginx_answers_from_memory(response_size):
-        # The alphabet has no quote, backslash or '$': the string is literal, nginx sends it as is.
-        answer, body_file = f'return 200 "{body.decode()}";', None
-    else:
-        # add_header with an empty Last-Modified drops the header, so both modes send the same head.
-        answer, body_file = f'try_files /{NGINX_BODY_FILE} =404;\n            add_header Last-Modified "";', body
-    conf = string.Template(NGINX_TEMPLATE.read_text()).substitute(
-        port=port, bind=bind, nofile=nofile, worker_connections=min(nofile - 64, 65536),
-        workers=len(cpus), cpu_affinity=nginx_cpu_affinity(cpus), answer=answer)
-    return conf, body_file
-
-
-def write_nginx_config(directory: Path, *, port: int, bind: str, response_size: int, nofile: int,
-                       cpus=(0,)) -> dict:
-    """Render nginx.conf (+ the body file when needed) into `directory`; return what differs from zcb-server."""
-    conf, body_file = render_nginx_config(port=port, bind=bind, response_size=response_size, nofile=nofile, cpus=cpus)
-    www = directory / "www"
-    www.mkdir(parents=True, exist_ok=True)
-    # nginx's workers run as nobody: they must be able to reach the body (mkdtemp makes 0700).
-    directory.chmod(0o755)
-    www.chmod(0o755)
-    (www / NGINX_BODY_FILE).unlink(missing_ok=True)  # the work dir is shared by a run's cells
-    if body_file is not None:
-        (www / NGINX_BODY_FILE).write_bytes(body_file)
-    (directory / "nginx.conf").write_text(conf)
-    return nginx_reference_info(response_size)
-
-
-def nginx_reference_info(response_size: int) -> dict:
-    """How the nginx reference's response differs from zcb-server's at this size."""
-    body = nginx_body_length(response_size)
-    total = nginx_header_length(body) + body
-    source = ("from memory (return 200 with the body as a literal string)"
-              if nginx_answers_from_memory(response_size) else
-              f"from a file with sendfile on (a body over {NGINX_RETURN_BODY_MAX} B is too long for "
-              "nginx's config parser as a return string)")
-    return {"response_size": total, "body_bytes": body,
-            "answers": "memory" if nginx_answers_from_memory(response_size) else "sendfile",
-            "differs": "adds Server, Date and Connection headers (the body is shortened to keep the "
-                       f"total size); one worker per server CPU, pinned; answers {source}"
-                       + ("" if total == response_size else
-                          f"; total {total} B, not {response_size} B: nginx's own head is longer")}
+# --- the nginx reference (its config: measure.nginx) ----------------------------------------
 
 
 def start_nginx(client, image: str, *, cpus, port: int, bind: str, response_size: int,
@@ -620,7 +389,6 @@ def start_nginx(client, image: str, *, cpus, port: int, bind: str, response_size
 
 
 def _wait_for_port(container, host: str, port: int, timeout: float) -> None:
-    import socket
 
     deadline = time.monotonic() + timeout
     while True:

@@ -8,7 +8,6 @@ JSON object the server prints on SIGTERM.
 
 from __future__ import annotations
 
-import json
 import mmap
 import re
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import cffi
 
+from zcbench.core.jsonline import last_json_object
 from zcbench.core.paths import ROOT
 
 STATS_HEADER = ROOT / "server" / "include" / "zcb_stats.h"
@@ -136,16 +136,10 @@ def parse_final_json(text: str) -> dict:
     The object has "totals" and "workers" with every counter, plus "config". Extra lines
     around it (e.g. the startup line) are ignored; the last line that parses as an object wins.
     """
-    for line in reversed(text.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if "totals" in obj:
-                missing = [f.name for f in counter_fields() if f.name not in obj["totals"]]
-                if missing:
-                    raise StatsError(f"final JSON lacks counters {missing}")
-                return obj
+    obj = last_json_object(text, lambda o: "totals" in o)
+    if obj is not None:
+        missing = [f.name for f in counter_fields() if f.name not in obj["totals"]]
+        if missing:
+            raise StatsError(f"final JSON lacks counters {missing}")
+        return obj
     raise StatsError("no final JSON object in the server's output")

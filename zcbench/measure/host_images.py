@@ -10,13 +10,14 @@ the engine (root, the `docker` group, or DOCKER_HOST set for the session).
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import docker
+
+from zcbench.host.engines import EngineUnreachable, host_client
 from zcbench.host.inventory import Host, Inventory
 from zcbench.measure.images import TAGS
 
@@ -24,7 +25,7 @@ from zcbench.measure.images import TAGS
 IMAGES_BY_GROUP = {"server": ("server", "nginx"), "loadgen": ("loadgen",)}
 
 
-class HostImagesError(RuntimeError):
+class HostImagesError(EngineUnreachable):
     """A host's engine cannot be reached or refused an image; one line for the user."""
 
 
@@ -44,51 +45,8 @@ def images_for(host: Host, names: Iterable[str]) -> list[str]:
     return [name for name in names if name in needed]
 
 
-def _close_ended_ssh(close):
-    """docker-py's SSHSocket.close writes to its `ssh` process, which has already exited when the
-    engine ended the connection (after every `docker exec`'s hijacked stream): BrokenPipeError,
-    and exec_run loses the output it had read (docker/docker-py#3218, open). Closing a connection
-    that already ended is no error: reap the process instead."""
-    def tolerant_close(self):
-        try:
-            close(self)
-        except BrokenPipeError:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
-    tolerant_close.zcbench_tolerant = True
-    return tolerant_close
-
-
-def _tolerate_ended_ssh() -> None:
-    from docker.transport import sshconn
-
-    if not getattr(sshconn.SSHSocket.close, "zcbench_tolerant", False):
-        sshconn.SSHSocket.close = _close_ended_ssh(sshconn.SSHSocket.close)
-
-
-def host_client(host: Host, timeout: int = 600):
-    """A Docker client for the host's engine; the local one for the control host."""
-    import docker
-
-    if not host.is_control:
-        _tolerate_ended_ssh()
-    try:
-        client = docker.DockerClient(base_url=host.docker_url, use_ssh_client=not host.is_control,
-                                     timeout=timeout)
-        client.ping()
-    except Exception as exc:  # the SDK raises many types for "no engine there"
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise HostImagesError(f"{host.name}: Docker engine at {host.docker_url} unreachable ({reason}); "
-                              f"run `invoke provision -i INVENTORY` and check `ssh {host.address} docker version`") from None
-    return client
-
-
 def image_id_on(client, tag: str) -> str | None:
     """The id of the image `tag` on that engine, or None."""
-    import docker
-
     try:
         return client.images.get(tag).id
     except docker.errors.ImageNotFound:

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import docker
+import docker.errors
+
 from zcbench.core.paths import ROOT, WORK
 
 SUITE = "bookworm"
@@ -50,11 +53,6 @@ DEBIAN_LABELS = {
     "DEBOOTSTRAP_DATE": "zcbench.debian.debootstrap-date",
     "DEBIAN_RELEASE_DATE": "zcbench.debian.release-date",
 }
-#: Packages whose version can change what is measured: the load generator, the reference
-#: server, the C library, the kernel headers and liburing the server was built against, gcc.
-KEY_PACKAGES = ("wrk", "nginx-light", "libc6", "linux-libc-dev", "liburing-dev", "gcc")
-#: The run directory's folder for the package lists of the images a run used.
-RUN_IMAGES_DIR = "images"
 
 #: The one place image names are defined.
 TAGS = {
@@ -210,8 +208,6 @@ def _context_tar(files: dict[str, bytes]) -> io.BytesIO:
 
 
 def _existing(client, tag: str):
-    import docker.errors
-
     try:
         return client.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -361,8 +357,6 @@ def build_image(client, name: str, base_ref: str, base_id: str, mirrors: dict[st
 def _remove_replaced(client, image_id: str, log: Log) -> None:
     """Drop the image a rebuild replaced (now untagged), so rebuilds do not pile up; an image
     a container still uses stays."""
-    import docker.errors
-
     try:
         client.images.remove(image_id)
         log(f"removed the replaced image {image_id[7:19]}")
@@ -386,8 +380,6 @@ def _base_reference(client, base_image: str | None, log: Log) -> tuple[str, str,
 def ensure_images(client=None, names: Iterable[str] = BUILT_IMAGES, base_image: str | None = None,
                   log: Log = print) -> list[BuildResult]:
     """Build whatever of `names` (and the base) is missing or stale; return one result each."""
-    import docker
-
     client = client or docker.from_env()
     names = list(names)
     unknown = [n for n in names if n not in BUILT_IMAGES]
@@ -416,119 +408,3 @@ def require_images(client, names: Iterable[str]) -> dict[str, str]:
             raise ImageError(f"image {TAGS[name]} is missing: run `invoke build` first")
         found[name] = image.id
     return found
-
-
-# --- what is inside an image ----------------------------------------------------------------
-
-
-def parse_packages(text: str) -> dict[str, str]:
-    """`name=version` lines -> {name: version}."""
-    return dict(line.strip().split("=", 1) for line in text.splitlines() if "=" in line)
-
-
-#: Where a server image may hold zcb-server; the first found is recorded and asked for its
-#: `--version` (the manifest's image_contents.server.server_version).
-SERVER_BINARIES = ("/usr/local/bin/zcb-server", "/zcb-server")
-
-
-def read_image_files(client, image: str, paths, run_id: str) -> dict[str, bytes | None]:
-    """Path -> bytes of each file in an image (None when absent), through one container that
-    is created but never started (works for FROM scratch images) and removed at once."""
-    import docker.errors
-
-    from zcbench.measure.containers import ROLE_LABEL, RUN_LABEL
-
-    container = client.containers.create(image, labels={RUN_LABEL: run_id, ROLE_LABEL: "inspect"},
-                                         network_disabled=True)
-    found: dict[str, bytes | None] = {}
-    try:
-        for path in paths:
-            try:
-                stream, _ = container.get_archive(path)
-            except docker.errors.NotFound:
-                found[path] = None
-                continue
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.next()
-                found[path] = tar.extractfile(member).read() if member and member.isfile() else None
-    finally:
-        container.remove(force=True)
-    return found
-
-
-def parse_server_version(text: str) -> dict[str, str]:
-    """`zcb-server --version` output ("key: value" lines after the name) -> {key: value}."""
-    return {key.strip(): value.strip() for key, sep, value in (line.partition(":") for line in text.splitlines())
-            if sep and key.strip()}
-
-
-def server_version(client, image: str, binary: str, run_id: str) -> dict:
-    """What `BINARY --version` prints inside `image` (commit, compiler, liburing, flags), run in
-    a throwaway container without network that is removed at once; {"error": ...} when it
-    cannot be run or says nothing."""
-    import docker.errors
-
-    from zcbench.measure.containers import ROLE_LABEL, RUN_LABEL
-
-    try:
-        container = client.containers.create(image, ["--version"], entrypoint=[binary], network_disabled=True,
-                                             labels={RUN_LABEL: run_id, ROLE_LABEL: "version"})
-    except docker.errors.APIError as exc:
-        return {"error": f"cannot create a container to run {binary} --version: {exc}"}
-    try:
-        container.start()
-        status = container.wait(timeout=30).get("StatusCode")
-        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
-    except Exception as exc:  # noqa: BLE001 - recorded in the manifest, the run goes on
-        return {"error": f"{binary} --version failed: {type(exc).__name__}: {exc}"}
-    finally:
-        container.remove(force=True)
-    version = parse_server_version(out)
-    if status != 0 or "commit" not in version:
-        return {"error": f"{binary} --version exited {status}: {out.strip()[:200]!r}"}
-    return version
-
-
-def image_contents(client, name: str, image_id: str, run_id: str) -> tuple[dict, str | None]:
-    """(what the manifest records of image `name`, its package list text or None)."""
-    image = client.images.get(image_id)
-    labels = image.labels or {}
-    # `built`: the Dockerfiles' apt-get took the suite's updates as of this day
-    entry = {"tag": TAGS[name], "id": image_id, "built": image.attrs.get("Created"),
-             **{label.removeprefix("zcbench.debian."): labels.get(label) for label in DEBIAN_LABELS.values()}}
-    binaries = SERVER_BINARIES if name == "server" else ()
-    files = read_image_files(client, image_id, (PACKAGES_FILE, *binaries), run_id)
-    if binaries:
-        entry["server_binary"] = next((b for b in binaries if files[b] is not None), None)
-        entry["server_version"] = (server_version(client, image_id, entry["server_binary"], run_id)
-                                   if entry["server_binary"] else None)
-    raw = files[PACKAGES_FILE]
-    if raw is None:
-        entry["error"] = f"no {PACKAGES_FILE} in the image (built before zcbench recorded it): run `invoke build`"
-        return entry, None
-    packages = parse_packages(raw.decode())
-    entry.update(packages=len(packages), key_packages={p: packages.get(p) for p in KEY_PACKAGES if p in packages})
-    return entry, raw.decode()
-
-
-def record_image_contents(client, image_ids: dict[str, str], run_dir: Path, run_id: str) -> dict:
-    """Copy the package list of every image a run uses into RUN_DIR/images/NAME.packages.txt;
-    return per image its origin (Debian suite, mirror, debootstrap and archive dates), key
-    package versions and the list's file, for the manifest."""
-    record = {}
-    for name, image_id in image_ids.items():
-        entry, text = image_contents(client, name, image_id, run_id)
-        if text is not None:
-            target = Path(run_dir) / RUN_IMAGES_DIR / f"{name}.packages.txt"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-            entry["packages_file"] = str(target.relative_to(run_dir))
-        record[name] = entry
-    return record
-
-
-def run_package_lists(run_dir: Path) -> dict[str, dict[str, str]]:
-    """Image name -> {package: version} from a run directory's copied lists."""
-    folder = Path(run_dir) / RUN_IMAGES_DIR
-    return {path.name.removesuffix(".packages.txt"): parse_packages(path.read_text())
-            for path in sorted(folder.glob("*.packages.txt"))}

@@ -7,30 +7,26 @@ always tell a finished run from one cut short.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import platform
 import subprocess
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
-from zcbench.core.paths import ROOT
-from zcbench import __version__
-from zcbench.core.atomic import write_atomic
+from packaging.requirements import Requirement
 
-MANIFEST = "manifest.json"
+from zcbench import __version__
+from zcbench.core.paths import ROOT
+from zcbench.core.rundir import MANIFEST_SCHEMA
+from zcbench.devtools.lockfile import LOCK, locked_pins, normalize
+from zcbench.host.facts import collect_host_facts
+from zcbench.host.remote_facts import collect_host_facts_over_ssh
+from zcbench.measure.nginx import nginx_reference_info, render_nginx_config
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """The JSON of `data`, written so a reader never sees half a file (zcbench.core.atomic)."""
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_manifest(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / MANIFEST).read_text())
 
 
 def git_state(root: Path = ROOT) -> dict:
@@ -50,12 +46,6 @@ def git_state(root: Path = ROOT) -> dict:
 def python_packages() -> dict:
     """The installed version of every package zcbench uses (its requirements, theirs, and so
     on: what runs in a bench), and whether each is the version requirements.lock pins."""
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
-
-    from zcbench.devtools.lockfile import LOCK, locked_pins, normalize
-
     installed, todo = {}, ["zcbench"]
     while todo:
         name = normalize(todo.pop())
@@ -96,16 +86,12 @@ def docker_facts(client) -> dict:
 def host_facts(interface: str) -> dict:
     """The host as zcbench.host.facts sees it: the same collector `invoke doctor` uses. It never
     raises: a fact it cannot read is null, with the reason under "errors"."""
-    from zcbench.host.facts import collect_host_facts
-
     return collect_host_facts(interface)
 
 
 def facts_of(host) -> dict:
     """An inventory host's facts: collected here for this machine, over SSH for another (the
     same collectors either way)."""
-    from zcbench.host.facts import collect_host_facts_over_ssh
-
     return host_facts(host.interface) if host.is_control else collect_host_facts_over_ssh(host, host.interface)
 
 
@@ -129,6 +115,7 @@ def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, pr
     """The manifest before the first cell; `client` is the server's engine, "host" the facts
     of the server's host (this machine, or server_host's over SSH)."""
     return {
+        "schema": MANIFEST_SCHEMA,
         "zcbench_version": __version__,
         "run_id": run_id,
         "complete": False,
@@ -158,10 +145,6 @@ def _reference(config, bind: str) -> dict | None:
     """What the nginx reference serves at each response size, and the nginx.conf it runs with."""
     if "nginx" not in config.servers:
         return None
-    import hashlib
-
-    from zcbench.measure.containers import nginx_reference_info, render_nginx_config
-
     by_size = {}
     for size in config.response_sizes:
         conf, body_file = render_nginx_config(port=config.port, bind=bind, response_size=size,

@@ -2,14 +2,12 @@
 
 A sweep is an ordinary bench run whose matrix has several response sizes (the planner
 interleaves them with the arms). This module builds its Config and runs it through the bench:
-it sits above bench and report and neither imports it. Reading a run's summary as a sweep (the
-per-size rows and the crossover per zc arm) is zcbench.analyze.summary's, so `invoke report` renders a
-sweep without this module.
+jobs.sweep runs it through the bench. Reading a run's summary as a sweep (the per-size rows and
+the crossover per zero-copy arm) is analyze.sweep's, so `invoke report` renders a sweep without
+this module.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from zcbench.measure.config import Config, parse_size_list
 
@@ -30,12 +28,3 @@ def sweep_config(*, sizes=DEFAULT_SIZES, conns=DEFAULT_CONNS, mode=DEFAULT_MODE,
     return Config.from_args(response_size=",".join(str(s) for s in byte_sizes), conns=conns,
                             mode=mode, label=label, extra={"sweep": {"sizes": list(byte_sizes)}},
                             **bench_options)
-
-
-def run_sweep(config: Config) -> Path:
-    """Run the sweep's matrix through the bench (which renders the report); the run directory."""
-    from zcbench.measure import bench  # needs Docker: imported only when a sweep really runs
-
-    return bench.run(config)  # with --rate auto, its rate pilot first
-
-

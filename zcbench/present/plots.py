@@ -19,14 +19,13 @@ matplotlib.use("Agg")  # before pyplot: never look for a display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from zcbench.core import fmt
 from zcbench.analyze import stats  # noqa: E402
-from zcbench.core.atomic import write_atomic  # noqa: E402
-from zcbench.analyze.stats import GroupSummary, PairedComparison  # noqa: E402
+from zcbench.analyze.runstats import GroupSummary  # noqa: E402
+from zcbench.analyze.stats import PairedComparison  # noqa: E402
 from zcbench.analyze.summary import Summary  # noqa: E402
+from zcbench.core import arms, fmt  # noqa: E402
+from zcbench.core.atomic import write_atomic  # noqa: E402
 
-ARM_COLORS = {"regular": "#4c72b0", "zc": "#dd8452", "zc-fixed": "#55a868", "nginx": "#8172b3"}
-ARM_MARKERS = {"regular": "o", "zc": "s", "zc-fixed": "^", "nginx": "D"}
 DPI = 110
 DODGE = 0.06
 
@@ -86,11 +85,11 @@ def _draw_metric(ax, summary: Summary, metric: str, scale: float, x_name: str, x
                   if (g := _group_at(summary, arm, x_name, x, panel)) and g.metrics[metric].n]
         if not points:
             continue
-        color = ARM_COLORS.get(arm, "black")
+        color = arms.color(arm)
         x_values = [x for x, _ in points]
         means = [g.metrics[metric].mean * scale for _, g in points]
         bars = [_error_bar(g.metrics[metric].mean, g.metrics[metric].ci95, scale) for _, g in points]
-        ax.errorbar(x_values, means, yerr=list(zip(*bars)), color=color, marker=ARM_MARKERS.get(arm, "o"),
+        ax.errorbar(x_values, means, yerr=list(zip(*bars)), color=color, marker=arms.marker(arm),
                     capsize=4, linewidth=1.6, label=arm)
         for x, group in points:
             values = [v * scale for v in group.metrics[metric].values]
@@ -160,12 +159,12 @@ def sweep_ratio_plot(summary: Summary):
         if not points:
             continue
         drawn += [c for _, c in points]
-        color = ARM_COLORS.get(arm, "black")
+        color = arms.color(arm)
         sizes = [size * _dodge(i, len(lines)) for size, _ in points]
         ratios = [c.ratio for _, c in points]
         bars = [_error_bar(c.ratio, c.ci) for _, c in points]
         label = f"{arm} / regular" + (f", {conns} conns" if several_conns else "")
-        ax.errorbar(sizes, ratios, yerr=list(zip(*bars)), color=color, marker=ARM_MARKERS.get(arm, "o"),
+        ax.errorbar(sizes, ratios, yerr=list(zip(*bars)), color=color, marker=arms.marker(arm),
                     capsize=4, linewidth=1.6, label=label)
         better = [(x, c.ratio) for x, (_, c) in zip(sizes, points) if c.verdict == stats.BETTER]
         if better:

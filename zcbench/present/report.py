@@ -13,70 +13,32 @@ shared machines drift by tens of percent between runs, ratios of interleaved arm
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from zcbench.core import fmt
-from zcbench.host import facts as hostfacts
-from zcbench.analyze import memlock
-from zcbench.present import plots
-from zcbench.analyze import stats
+from zcbench.analyze import memlock, metrics, runstats, stats
 from zcbench.analyze import summary as summary_mod
-from zcbench.core.atomic import write_atomic
-from zcbench.core.fmt import markdown_table
-from zcbench.core.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE, SAMPLES_FILE, load_samples
-from zcbench.analyze.stats import GroupSummary, PairedComparison
+from zcbench.analyze.runstats import GroupSummary
+from zcbench.analyze.stats import PairedComparison
 from zcbench.analyze.summary import Summary
+from zcbench.analyze.sweep import COPIED_LIMIT
+from zcbench.core import arms, fmt, rundir
+from zcbench.core.fmt import markdown_table
+from zcbench.core.rundir import PLOTS, REPORT, SAMPLES, SUMMARY
+from zcbench.core.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE
+from zcbench.present import plots
+from zcbench.present.environment import _container_mode, _host, _path_kind, environment_lines
 
-MANIFEST = "manifest.json"
-SAMPLES = SAMPLES_FILE
-SUMMARY = "summary.json"
-REPORT = "report.md"
-PLOTS = "plots"
-
-ARM_TITLES = {"regular": "Regular Send", "zc": "ZC Send", "zc-fixed": "ZC Fixed-Buffer Send",
-              "nginx": "nginx"}
 LOADGEN_MARK = "†"
-
-
-class ReportError(RuntimeError):
-    """The run directory cannot be rendered (no samples file, unreadable manifest)."""
-
-
-# --- reading a run ---------------------------------------------------------------------------
-
-
-def load_manifest(run_dir: Path) -> dict:
-    """manifest.json, or {} when it is missing (the report then says "unknown")."""
-    path = run_dir / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not valid JSON ({exc})") from None
-
-
-def resolve_run_dir(run: str | Path) -> Path:
-    """A run directory from a path (results/latest follows its link)."""
-    run_dir = Path(run).resolve()
-    if not run_dir.is_dir():
-        raise ReportError(f"{run}: no such run directory")
-    if not (run_dir / SAMPLES).exists():
-        raise ReportError(f"{run_dir}: no {SAMPLES} (not a zcbench run directory?)")
-    return run_dir
 
 
 def render_run(run_dir: Path) -> Summary:
     """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
-    run_dir = Path(run_dir)
-    if not (run_dir / SAMPLES).exists():
-        raise ReportError(f"{run_dir}: no {SAMPLES}")
-    manifest = load_manifest(run_dir)
-    summary = summary_mod.build_summary(manifest, load_samples(run_dir / SAMPLES))
+    run_dir = rundir.resolve_run_dir(run_dir)
+    manifest = rundir.read_manifest(run_dir)
+    summary = summary_mod.build_summary(manifest, rundir.load_samples(run_dir))
     summary.plots = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
-    write_atomic(run_dir / SUMMARY, json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
-    write_atomic(run_dir / REPORT, render_markdown(summary, manifest))
+    rundir.write_json(run_dir / SUMMARY, summary.to_json())
+    rundir.write_text(run_dir, REPORT, render_markdown(summary, manifest))
     return summary
 
 
@@ -151,7 +113,7 @@ def indexes_text(indexes: list[int]) -> str:
 
 
 def _zc_arms(summary: Summary) -> list[str]:
-    return [a for a in summary.arms if a in summary_mod.ZC_ARMS]
+    return [a for a in summary.arms if a in arms.zero_copy_arms()]
 
 
 def headline_lines(summary: Summary, manifest: dict) -> list[str]:
@@ -205,7 +167,7 @@ def _rates_text(groups: list[GroupSummary]) -> str:
 
 
 def verdict_word(verdict: str) -> str:
-    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, stats.NOT_SUSTAINED):
+    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, runstats.NOT_SUSTAINED):
         return verdict
     return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
 
@@ -226,7 +188,7 @@ def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
             by_verdict.setdefault(word, []).append(where + detail)
     if not by_verdict:
         return None
-    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, stats.NOT_SUSTAINED, "untested (<2 reps)", "no data")
+    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, runstats.NOT_SUSTAINED, "untested (<2 reps)", "no data")
     return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
 
 
@@ -286,7 +248,7 @@ def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
 def study_table_lines(summary: Summary, arm: str) -> list[str]:
     """The study's table for one zc arm against regular (a Size column when several sizes)."""
     several = len(summary.response_sizes) > 1
-    header = (["Size"] if several else []) + ["Conns", "Regular Send", ARM_TITLES.get(arm, arm),
+    header = (["Size"] if several else []) + ["Conns", "Regular Send", arms.title(arm),
                                               "Throughput Delta", "Latency Delta"]
     rows = []
     for size in summary.response_sizes:
@@ -317,9 +279,9 @@ def equal_load_lines(summary: Summary) -> list[str]:
         return []
     rows = []
     for group in groups:
-        comparison = summary.comparison(group.arm, group.conns, group.response_size)
+        comparison = summary.comparison(*group.key.where)
         metrics = comparison.metrics if comparison else {}
-        is_base = group.arm == stats.BASELINE_ARM
+        is_base = group.arm == runstats.BASELINE_ARM
         short = group.rate_unsustained_reps
         rows.append([
             group.arm, str(group.conns), fmt.size(group.response_size),
@@ -338,7 +300,7 @@ def equal_load_lines(summary: Summary) -> list[str]:
             "mean of the repetitions, each over its paced window (from wrk's first paced request, once "
             f"its connections were open, until it stopped); ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
             "offered rate: a block in which either arm fell short is left out of the cell's comparison, "
-            f"and a cell with more than {fmt.percent(stats.MAX_SHORT_BLOCK_SHARE)} such blocks is not "
+            f"and a cell with more than {fmt.percent(runstats.MAX_SHORT_BLOCK_SHARE)} such blocks is not "
             "compared. Deltas are paired by block, Holm-adjusted. "
             "CPU ÷ wrk = the server's CPU time over wrk's in the same window: wrk did the same work "
             "for every arm, so what slows both (a shared machine's momentary speed) cancels.", "",
@@ -351,7 +313,7 @@ def statistics_lines(summary: Summary) -> list[str]:
               "p / p Holm", "MDE", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
     rows = []
     for group in summary.groups:
-        comparison = summary.comparison(group.arm, group.conns, group.response_size)
+        comparison = summary.comparison(*group.key.where)
         metrics = comparison.metrics if comparison else {}
         rps = group.metrics["requests_per_s"]
         throughput = metrics.get("requests_per_s")
@@ -435,7 +397,7 @@ def sweep_lines(summary: Summary) -> list[str]:
         return []
     lines = ["## Response-size sweep", "", "### Crossover", "",
              "The smallest response size at which the arm's throughput is significantly better than "
-             f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(summary_mod.COPIED_LIMIT)}, "
+             f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(COPIED_LIMIT)}, "
              "and from which no larger size is significantly worse.", ""]
     lines += [f"- **{c.arm}** at {c.conns} conns: {c.text}" for c in section.crossovers]
     lines.append("")
@@ -466,153 +428,13 @@ def plot_lines(summary: Summary) -> list[str]:
     return lines
 
 
-# --- environment -----------------------------------------------------------------------------
-
-
-def _host(manifest: dict) -> dict:
-    return manifest.get("host") or {}
-
-
-def manifest_fact(manifest: dict, *paths: str):
-    """The first of several places a fact may be recorded ('host.kernel_cmdline', 'host.cmdline'):
-    manifests from different zcbench versions, or collectors, name things differently."""
-    for path in paths:
-        value = manifest
-        for key in path.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if value not in (None, "", {}, []):
-            return value
-    return None
-
-
-def _container_mode(manifest: dict) -> str:
-    mode = manifest_fact(manifest, "privilege.mode")
-    return "caps+unconfined-seccomp" if mode == "fallback" else mode or fmt.UNKNOWN
-
-
-def _path_kind(manifest: dict) -> str:
-    """'loopback', 'veth', or for a run across hosts how it went ('two hosts over eth1: ...')."""
-    kind = manifest_fact(manifest, "path.kind", "config.path") or fmt.UNKNOWN
-    return manifest_fact(manifest, "path.note") if kind == "hosts" else kind
-
-
-ENVIRONMENT_CELL_MAX = 240  # characters; the full value is in manifest.json
-
-
-def _compact(value) -> str:
-    """A manifest value on one table line."""
-    if value in (None, "", {}, []):
-        return fmt.UNKNOWN
-    if isinstance(value, (dict, list)):
-        text = json.dumps(value, sort_keys=True, separators=(", ", ": "))
-    else:
-        text = str(value)
-    if len(text) > ENVIRONMENT_CELL_MAX:
-        text = text[: ENVIRONMENT_CELL_MAX - 25] + " … (see manifest.json)"
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-#: ethtool features worth a glance for zero-copy (the rest are in manifest.json).
-OFFLOADS = ("tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload",
-            "scatter-gather", "tx-checksumming", "tso", "gso", "gro", "sg")
-
-
-def interface_text(interface) -> str:
-    if not isinstance(interface, dict):
-        return _compact(interface)
-    parts = [str(interface.get("name", "?"))]
-    details = [f"{key} {interface[key]}" for key in ("driver", "mtu", "speed_mbps") if interface.get(key) is not None]
-    if details:
-        parts.append(f"({', '.join(details)})")
-    features = interface.get("features") or interface.get("offloads")
-    if isinstance(features, dict):
-        shown = [f"{key} {features[key]}" for key in OFFLOADS if key in features]
-        if shown:
-            parts.append("offloads: " + ", ".join(shown))
-    return " ".join(parts)
-
-
-def _host_fact(manifest: dict, *names: str) -> str:
-    """A host fact, or "unknown" with the collector's reason (hostfacts records it in "errors")."""
-    value = manifest_fact(manifest, *(f"host.{name}" for name in names))
-    if value is not None:
-        return _compact(value)
-    if any(_host(manifest).get(name) == "" for name in names):
-        return "none"  # recorded, and empty (e.g. no isolated CPUs)
-    reason = manifest_fact(manifest, *(f"host.errors.{name}" for name in names))
-    return f"{fmt.UNKNOWN} ({reason})" if reason else fmt.UNKNOWN
-
-
-def environment_rows(manifest: dict) -> list[list[str]]:
-    fact = lambda *paths: manifest_fact(manifest, *paths)  # noqa: E731
-    commit = fact("git.commit")
-    reason = fact("privilege.reason")
-    rows = [
-        ("Run", f"{manifest.get('run_id', fmt.UNKNOWN)} ({'complete' if manifest.get('complete') else 'INCOMPLETE'})"),
-        ("Started / finished", f"{fact('started_at') or fmt.UNKNOWN} / {fact('finished_at') or fmt.UNKNOWN}"),
-        ("Git", f"{commit[:12] if commit else fmt.UNKNOWN}{' (dirty)' if fact('git.dirty') else ''}"),
-        ("Arms / servers", f"{_compact(fact('config.arms'))} / {_compact(fact('config.servers'))}"),
-        ("Conns / response sizes", f"{_compact(fact('config.conns'))} / {_compact(fact('config.response_sizes'))}"),
-        ("Duration / warmup / repeat",
-         f"{_compact(fact('config.duration_s'))} s / {_compact(fact('config.warmup_s'))} s / {_compact(fact('config.repeat'))}"),
-        ("ZC in-flight cap / drop CAP_IPC_LOCK",
-         f"{_compact(fact('config.zc_max_inflight'))} / {_compact(fact('config.drop_ipc_lock'))}"),
-        ("Server memlock / nofile", f"{_compact(fact('config.memlock'))} / {_compact(fact('config.nofile'))}"),
-        ("Server CPUs / loadgen CPUs / wrk threads",
-         f"{_compact(fact('config.server_cpus'))} / {_compact(fact('config.loadgen_cpus'))} / {_compact(fact('config.threads'))}"),
-        ("Seed (cell order)", _compact(fact("config.seed"))),
-        ("Offered rate (--rate)", _compact(fact("config.cell_rates", "config.rate")) if fact("config.cell_rates", "config.rate")
-         else "none: wrk as fast as it can"),
-        ("Rerun of", _compact(fact("config.extra.rerun_of")) if fact("config.extra.rerun_of") else "—"),
-        ("Network path", _compact(fact("path.note", "path.kind", "config.path"))),
-        ("Server container", _container_mode(manifest) + (f" ({reason})" if reason else "")),
-        ("Docker", _compact(fact("docker.engine_version"))),
-        ("Images", _compact(fact("images"))),
-        ("Kernel", _compact(fact("host.kernel_release"))),
-        ("Kernel cmdline", _compact(fact("host.kernel_cmdline"))),
-        ("CPU", f"{_compact(fact('host.cpu_model'))} × {_compact(fact('host.cpu_count'))}"),
-        ("Isolated CPUs", _host_fact(manifest, "isolated_cpus")),
-        ("Governor", _host_fact(manifest, "governors")),
-        ("Host limits", f"memlock {_host_fact(manifest, 'memlock_limit')}, nofile {_host_fact(manifest, 'nofile_limit')}"),
-        ("Container limits", _compact(fact("limits"))),
-        ("Interface", interface_text(fact("host.interface"))),
-        ("io_uring", _compact(fact("host.io_uring"))),
-        *hostfacts.report_rows(_host(manifest)),
-        *other_host_rows(manifest),
-        ("Timing", _compact(fact("timing"))),
-    ]
-    return [[name, value] for name, value in rows]
-
-
-def other_host_rows(manifest: dict) -> list[tuple[str, str]]:
-    """A run across an inventory: one row per host other than the server's (whose facts are the
-    rows above): its part, kernel, CPUs, engine and NIC."""
-    hosts = manifest.get("hosts") or {}
-    rows = []
-    for name, host in hosts.items():
-        if not isinstance(host, dict) or not isinstance(host.get("facts"), dict):
-            continue  # the bookkeeping keys, and the server host (its facts are the manifest's host)
-        facts = host["facts"]
-        engine = (host.get("docker") or {}).get("engine_version") or fmt.UNKNOWN
-        rows.append((f"Host {name} ({', '.join(host.get('groups') or [])})",
-                     f"{host.get('address', '?')}: kernel {facts.get('kernel_release') or fmt.UNKNOWN}, "
-                     f"{facts.get('cpu_model') or fmt.UNKNOWN} × {facts.get('cpu_count') or '?'}, Docker {engine}, "
-                     f"interface {interface_text(facts.get('interface'))}"))
-    return rows
-
-
-def environment_lines(manifest: dict) -> list[str]:
-    return ["## Environment", "", f"From `{MANIFEST}` (everything recorded is there).", "",
-            *markdown_table(["Item", "Value"], environment_rows(manifest)), ""]
-
-
 def _family_size(summary: Summary) -> int:
     sizes = [m.family_size for c in summary.comparisons for m in c.metrics.values()]
     return max([s for s in sizes if s] or [0])
 
 
 def _metric_count(summary: Summary) -> int:
-    return max((len(c.metrics) for c in summary.comparisons), default=len(stats.COMPARED_METRICS))
+    return max((len(c.metrics) for c in summary.comparisons), default=len(metrics.COMPARED_METRICS))
 
 
 def method_lines(summary: Summary) -> list[str]:

@@ -1,0 +1,96 @@
+"""`invoke compare`'s Markdown: what changed between two runs (analyze.compare computes it)."""
+
+from __future__ import annotations
+
+from zcbench.analyze import metrics, stats
+from zcbench.analyze.compare import CELL_METRICS, agreement
+from zcbench.core import fmt
+from zcbench.core.fmt import markdown_table
+from zcbench.core.rundir import SAMPLES
+
+
+def _short(value) -> str:
+    text = fmt.UNKNOWN if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _verdict(change: float | None, verdict: str) -> str:
+    if change is None:
+        return fmt.MISSING
+    if verdict in (stats.BETTER, stats.WORSE):
+        return f"**{fmt.delta(change)} {verdict}**"
+    return f"{fmt.delta(change)} ({'untested' if verdict == stats.TOO_FEW else verdict})"
+
+
+def render_package_changes(changes: dict | None) -> list[str]:
+    """The "Package versions" section: every differing version of a package that matters, a
+    count for the rest, and which runs could not say."""
+    if changes is None:
+        return []
+    lines = ["## Package versions", ""]
+    rows = [[c["where"], c["package"], _short(c["a"]), _short(c["b"])] for c in changes["key"] + changes["python"]]
+    if rows:
+        lines += markdown_table(["Where", "Package", "A", "B"], rows)
+    for other in changes["other_images"]:
+        names = ", ".join(other["packages"][:8]) + (", ..." if len(other["packages"]) > 8 else "")
+        lines.append(f"- {other['where']}: {len(other['packages'])} other Debian package(s) differ ({names})")
+    for missing in changes["unrecorded"]:
+        lines.append(f"- not recorded in {missing}: versions cannot be compared")
+    if not rows and not changes["other_images"] and not changes["unrecorded"]:
+        lines.append("The same package versions in both runs (images and Python).")
+    lines.append("")
+    return lines
+
+
+def render_compare(result: dict) -> str:
+    a, b = result["a"], result["b"]
+    lines = [f"# zcbench compare: A = {a['run_id']} → B = {b['run_id']}", ""]
+    for name, run in (("A", a), ("B", b)):
+        if not run["complete"]:
+            lines.append(f"> ⚠ run {name} is incomplete ({run['samples']} samples)")
+    lines += ["", "Ratios (arm / regular, paired by block within each run) are the firmer comparison: "
+              "a ratio's change is tested with Welch's t on the two runs' mean log ratios. Cells, B "
+              "against A, use Welch's t on the logs of the repetitions; absolute numbers between runs "
+              f"drift on shared machines. Ratio changes are Holm-adjusted as one family; cells are unadjusted "
+              f"(p < {stats.ALPHA}).", ""]
+    agree = agreement(result)
+    if result.get("rerun"):
+        lines += [f"**{result['rerun']}**", ""]
+    if agree["ratios_tested"]:
+        lines += [f"**Agreement**: {'the runs agree' if agree['agree'] else 'the runs DISAGREE'} — "
+                  f"{agree['ratios_moved']} of {agree['ratios_tested']} arm/regular ratios moved beyond "
+                  "their intervals (Holm-adjusted).", ""]
+    lines += ["## What changed in the setup", ""]
+    changes = [("config", c) for c in result["config_changes"]] + \
+              [("environment", c) for c in result["environment_changes"]] + \
+              [("measurement", c) for c in result.get("measurement_changes", [])]
+    if changes:
+        lines += markdown_table(["Kind", "What", "A", "B"],
+                        [[kind, c["name"], _short(c["a"]), _short(c["b"])] for kind, c in changes])
+    else:
+        lines.append("Nothing recorded differs (configuration and environment are the same).")
+    lines.append("")
+    lines += render_package_changes(result.get("package_changes"))
+    if result["ratio_changes"]:
+        rows = [[r.arm, str(r.conns), fmt.size(r.response_size), metrics.METRICS[r.metric].label,
+                 fmt.ratio(r.ratio.before), fmt.ratio(r.ratio.after), _verdict(r.ratio.change, r.ratio.verdict),
+                 f"{fmt.pvalue(r.ratio.p)} / {fmt.pvalue(r.p_adjusted)}"] for r in result["ratio_changes"]]
+        lines += ["## Arm / regular ratios", "",
+                  *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p / p Holm"], rows), ""]
+    if result["cells"]:
+        rows = []
+        for cell in result["cells"]:
+            m = cell.metrics
+            rows.append([cell.arm, str(cell.conns), fmt.size(cell.response_size),
+                         f"{fmt.rate(m['requests_per_s'].before_mean)} → {fmt.rate(m['requests_per_s'].after_mean)}",
+                         *(_verdict(m[metric].delta, m[metric].verdict) for metric in CELL_METRICS),
+                         f"{','.join(map(str, cell.a_indexes))} / {','.join(map(str, cell.b_indexes))}"])
+        lines += ["## Cells, B against A", "",
+                  *markdown_table(["Arm", "Conns", "Size", "req/s A → B", "Throughput", "Mean latency", "p99",
+                           "CPU/request", "Samples A / B"], rows), ""]
+    for name, keys in (("A", result["only_in_a"]), ("B", result["only_in_b"])):
+        if keys:
+            lines.append(f"Only in {name}: " + ", ".join(f"{arm} {conns}c {fmt.size(size)}"
+                                                        for arm, conns, size in keys))
+    lines += ["", f"Raw samples: `{a['dir']}/{SAMPLES}` and `{b['dir']}/{SAMPLES}`.", ""]
+    return "\n".join(lines)

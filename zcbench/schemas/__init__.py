@@ -1,0 +1,1 @@
+"""The JSON Schemas of the files a run directory holds (core.rundir names their versions)."""
