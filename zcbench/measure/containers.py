@@ -29,6 +29,7 @@ import docker.errors
 from docker.types import Ulimit
 
 from zcbench.measure.cgroups import CgroupError, cgroup_cpu_file, engine_cpu_seconds, read_cpu_seconds
+from zcbench.measure.loadgen.launcher import Launcher
 from zcbench.measure.nginx import write_nginx_config
 
 RUN_LABEL = "zcbench.run"
@@ -169,10 +170,10 @@ def run_containers(client, run_id: str) -> list:
     return client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
 
 
-def host_stats_dir(run_id: str) -> Path:
-    """A host directory for the server's stats file, on tmpfs when there is one (it is mmapped)."""
+def host_stats_dir(run_id: str, name: str = "") -> Path:
+    """A host directory for a server's stats file, on tmpfs when there is one (it is mmapped)."""
     parent = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    return Path(tempfile.mkdtemp(prefix=f"zcbench-{run_id}-", dir=parent))
+    return Path(tempfile.mkdtemp(prefix=f"zcbench-{run_id}-{name + '-' if name else ''}", dir=parent))
 
 
 def remove_stats_dir(path: Path) -> None:
@@ -191,10 +192,11 @@ class WorkDir:
         return {str(self.host_dir) if self.host_dir else self.volume: {"bind": STATS_MOUNT, "mode": "rw"}}
 
 
-def make_work_dir(client, run_id: str, local: bool) -> WorkDir:
+def make_work_dir(client, run_id: str, local: bool, name: str = "work") -> WorkDir:
+    """One server's work directory (each of a run's servers has its own: `name`)."""
     if local:
-        return WorkDir(host_dir=host_stats_dir(run_id))
-    volume = client.volumes.create(f"zcbench-{run_id}-work", labels={RUN_LABEL: run_id})
+        return WorkDir(host_dir=host_stats_dir(run_id, name))
+    volume = client.volumes.create(f"zcbench-{run_id}-{name}", labels={RUN_LABEL: run_id})
     return WorkDir(volume=volume.name)
 
 
@@ -252,6 +254,14 @@ class Running:
     cpu_file: tuple[Path, str] | None  # None: on another host, CPU time read through its engine
     stats_path: Path | None = None  # the server's stats file on this host
     stats_in_container: str | None = None  # ... or its path inside the container (another host)
+    launcher: Launcher | None = None  # a loadgen here: runs its commands without `docker exec`
+
+    def alive(self) -> bool:
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            return False
+        return self.container.status == "running"
 
     def cpu_seconds(self) -> float:
         if self.cpu_file is None:
@@ -408,16 +418,25 @@ def _wait_for_port(container, host: str, port: int, timeout: float) -> None:
 
 def start_loadgen(client, image: str, *, cpus, nofile: int, run_id: str, network: str = "host",
                   name: str | None = None, local: bool = True) -> Running:
-    """An idle wrk container on `cpus`; each wrk run is a `docker exec` inside it (its CPU time
-    lands in this container's cgroup). network: "host" or a Docker network name (veth path);
-    local: False for an engine on another host (CPU time then comes through its API)."""
-    container = client.containers.create(
-        image, ["sleep", "infinity"], name=name, network_mode=network, cpuset_cpus=_cpuset(cpus),
-        ulimits=_ulimits(None, nofile), labels=_labels(run_id, "loadgen"),
-    )
+    """A wrk container on `cpus` whose runs' CPU time lands in its cgroup: on this machine its
+    main process is a launcher (measure.loadgen.launcher) starting each run; on another host
+    (local False: CPU time then comes through its API) it idles and each run is a `docker exec`.
+    network: "host" or a Docker network name (veth path)."""
+    launcher = Launcher(host_stats_dir(run_id, "loadgen")) if local else None
+    try:
+        container = client.containers.create(
+            image, launcher.command() if launcher else ["sleep", "infinity"], name=name, network_mode=network,
+            cpuset_cpus=_cpuset(cpus), ulimits=_ulimits(None, nofile), labels=_labels(run_id, "loadgen"),
+            volumes=launcher.mount() if launcher else None)
+    except BaseException:
+        if launcher:
+            launcher.close()
+        raise
     try:
         cpu_file = _start(container, local)
     except BaseException:
         container.remove(force=True)
+        if launcher:
+            launcher.close()
         raise
-    return Running(container, cpu_file, None)
+    return Running(container, cpu_file, None, launcher=launcher)

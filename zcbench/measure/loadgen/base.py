@@ -1,7 +1,8 @@
 """What every load generator is to the bench, and what they share.
 
-A generator runs inside the loadgen container (one `docker exec` per run, so its CPU time lands
-in that container's cgroup) and prints one JSON object, which it parses into the common shape:
+A generator runs inside the loadgen container (started by the container's launcher, or by one
+`docker exec` per run on another host, so its CPU time lands in that container's cgroup) and
+prints one JSON object, which it parses into the common shape:
 
     {"requests": N, "duration_us": D, "bytes": B, "requests_per_s": R,
      "errors": {"connect", "read", "write", "timeout", "status"},
@@ -19,6 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from zcbench.measure.loadgen.launcher import LauncherError
+
 HEADLINE_PERCENTILES = ("p50", "p75", "p90", "p99", "p99.9", "p99.99")
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 RESULT_KEYS = ("requests", "duration_us", "bytes", "errors", "latency_us", "percentiles_us")
@@ -26,6 +29,21 @@ RESULT_KEYS = ("requests", "duration_us", "bytes", "errors", "latency_us", "perc
 
 class LoadgenError(RuntimeError):
     """A load generator failed or printed no result; the message carries its exit code and output."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A scheduled measuring window on this host's CLOCK_MONOTONIC (Python's time.monotonic()):
+    a generator that schedules windows opens its connections before `start_s`, offers its
+    load from `start_s` and nothing from `end_s` on, then ends. Containers share the host's
+    monotonic clock (Docker makes no time namespace), so the bench reads the server's CPU time
+    and counters at the same instants."""
+    start_s: float
+    end_s: float
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
 
 
 @dataclass(frozen=True)
@@ -76,9 +94,14 @@ class LoadGenerator:
     name = ""
     #: The project image it runs in (measure.images builds it).
     image = "loadgen"
+    #: Whether command() takes a `window` (a paced run held to a scheduled Window); without it
+    #: the bench brackets the whole run with its snapshots.
+    schedules_windows = False
 
     def command(self, url: str, *, conns: int, threads: int, duration_s: float, timeout_s: int,
-                rate: int | None = None) -> list[str]:
+                rate: int | None = None, window: Window | None = None) -> list[str]:
+        """Its command line; `window` (only asked of a generator that schedules_windows, with a
+        rate) holds the load to it, `duration_s` then being a backstop past its end."""
         raise NotImplementedError
 
     def parse(self, stdout: str) -> dict:
@@ -107,33 +130,49 @@ class LoadGenerator:
         return self.parse_version((output or b"").decode(errors="replace")) or None
 
     def run(self, running, url: str, *, conns: int, threads: int, duration_s: float, timeout_s: int,
-            rate: int | None = None) -> LoadRun:
+            rate: int | None = None, window: Window | None = None) -> LoadRun:
         """One run inside its container (`docker exec`), with the container's CPU time around it."""
+        scheduled = {"window": window} if window is not None else {}  # generators without windows lack the keyword
         command = self.command(url, conns=conns, threads=threads, duration_s=duration_s,
-                               timeout_s=timeout_s, rate=rate)
+                               timeout_s=timeout_s, rate=rate, **scheduled)
         cpu_before, wall_before = running.cpu_seconds(), time.monotonic()
-        code, (stdout, stderr) = running.container.exec_run(command, demux=True)
+        code, stdout_text, err = _execute(running, command, timeout_s=duration_s + RUN_TIMEOUT_SLACK_S)
         wall, cpu = time.monotonic() - wall_before, running.cpu_seconds() - cpu_before
-        stdout_text = (stdout or b"").decode(errors="replace")
         if code != 0:
-            err = (stderr or b"").decode(errors="replace").strip()
-            raise LoadgenError(f"{self.name} exited {code}: {(err or stdout_text).strip()[-300:]}")
+            raise LoadgenError(f"{self.name} exited {code}: {(err.strip() or stdout_text).strip()[-300:]}")
         return LoadRun(self.parse(stdout_text), cpu, wall, tuple(command), threads)
 
     def run_together(self, containers: list, url: str, *, conns: int, threads: int, duration_s: float,
-                     timeout_s: int, rate: int | None = None) -> list[LoadRun]:
+                     timeout_s: int, rate: int | None = None, window: Window | None = None) -> list[LoadRun]:
         """The generator in every loadgen container at once, the cell's connections (and rate)
-        shared out among them; each one's own run, in `containers` order."""
+        shared out among them, all held to `window` if one is given; each one's own run, in
+        `containers` order."""
         if len(containers) == 1:
             return [self.run(containers[0], url, conns=conns, threads=threads, duration_s=duration_s,
-                             timeout_s=timeout_s, rate=rate)]
+                             timeout_s=timeout_s, rate=rate, window=window)]
         shares = split_evenly(conns, len(containers))
         rates = split_evenly(rate, len(containers)) if rate else [None] * len(containers)
         with ThreadPoolExecutor(max_workers=len(containers)) as pool:
             futures = [pool.submit(self.run, running, url, conns=share, threads=min(threads, share),
-                                   duration_s=duration_s, timeout_s=timeout_s, rate=share_rate)
+                                   duration_s=duration_s, timeout_s=timeout_s, rate=share_rate, window=window)
                        for running, share, share_rate in zip(containers, shares, rates)]
             return [future.result() for future in futures]
+
+
+#: A run that has not ended this long after its duration has hung (its container's launcher).
+RUN_TIMEOUT_SLACK_S = 60
+
+
+def _execute(running, command: list[str], timeout_s: float) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of a command in a loadgen container: through its launcher
+    when it has one, else `docker exec`."""
+    if running.launcher is not None:
+        try:
+            return running.launcher.run(command, timeout_s, alive=running.alive)
+        except LauncherError as exc:
+            raise LoadgenError(str(exc)) from None
+    code, (stdout, stderr) = running.container.exec_run(command, demux=True)
+    return code, (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace")
 
 
 def split_evenly(total: int, parts: int) -> list[int]:

@@ -13,7 +13,7 @@ import re
 
 from zcbench.core.paths import ROOT
 from zcbench.core.jsonline import last_json_object
-from zcbench.measure.loadgen.base import LoadGenerator, LoadgenError, check_result
+from zcbench.measure.loadgen.base import LoadGenerator, LoadgenError, Window, check_result
 
 SCRIPT_IN_IMAGE = "/loadgen/report.lua"  # images/loadgen/Dockerfile copies loadgen/ to /loadgen
 SCRIPT_ON_HOST = ROOT / "loadgen" / "report.lua"
@@ -22,12 +22,22 @@ MARKER = "zcbench_wrk"
 
 
 def wrk_command(url: str, *, conns: int, threads: int, duration_s: float, timeout_s: int,
-                rate: int | None = None, script: str | None = None, wrk: str = "wrk") -> list[str]:
-    """wrk's command line: as fast as it can, or paced to `rate` requests/s in total."""
+                rate: int | None = None, script: str | None = None, wrk: str = "wrk",
+                window: Window | None = None) -> list[str]:
+    """wrk's command line: as fast as it can, or paced to `rate` requests/s in total, and then
+    held to `window` if one is given (paced.lua's START_MS END_MS CONNS; wrk's -d, whole
+    seconds, is then a backstop past the window's end)."""
+    if window is not None and not rate:
+        raise ValueError("a scheduled window needs a rate (paced.lua holds it)")
     script = script or (PACED_SCRIPT_IN_IMAGE if rate else SCRIPT_IN_IMAGE)
     command = [wrk, "--latency", "-t", str(threads), "-c", str(conns), "-d", f"{duration_s:g}s",
                "--timeout", f"{timeout_s}s", "-s", script, url]
-    return command + (["--", str(rate), str(threads)] if rate else [])
+    if not rate:
+        return command
+    command += ["--", str(rate), str(threads)]
+    if window is not None:
+        command += [f"{window.start_s * 1e3:.3f}", f"{window.end_s * 1e3:.3f}", str(conns)]
+    return command
 
 
 def parse_wrk_json(stdout: str) -> dict:
@@ -40,10 +50,11 @@ def parse_wrk_json(stdout: str) -> dict:
 
 class Wrk(LoadGenerator):
     name = "wrk"
+    schedules_windows = True  # paced.lua
 
-    def command(self, url, *, conns, threads, duration_s, timeout_s, rate=None):
+    def command(self, url, *, conns, threads, duration_s, timeout_s, rate=None, window=None):
         return wrk_command(url, conns=conns, threads=threads, duration_s=duration_s,
-                           timeout_s=timeout_s, rate=rate)
+                           timeout_s=timeout_s, rate=rate, window=window)
 
     def parse(self, stdout):
         return parse_wrk_json(stdout)
