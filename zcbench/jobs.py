@@ -25,9 +25,17 @@ from zcbench.present import compare as compare_report
 from zcbench.present import report as run_report
 
 
-def bench(config: Config, log=print) -> Path:
-    """`invoke bench`: the rate pilot first when --rate auto, then the run and its report."""
-    return bench_run.run(config, log, render=run_report.render_run)
+def bench(config: Config, log=print, started: float | None = None) -> Path:
+    """`invoke bench`: the rate pilot first when --rate auto, then the run and its report.
+    `started`: when the command began (monotonic), for the run's timing."""
+    return bench_run.run(config, log, render=render_with_timing, started=started)
+
+
+def render_with_timing(run_dir: Path):
+    """The run's report, and how to write its text again once the manifest holds the run's
+    final timing (the report's own rendering included)."""
+    summary = run_report.render_run(run_dir)
+    return lambda: run_report.rewrite_markdown(run_dir, summary)
 
 
 def sweep(config: Config, log=print) -> Path:

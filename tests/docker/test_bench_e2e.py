@@ -54,18 +54,32 @@ def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_i
     assert manifest["docker"]["engine_version"]
     assert all(v.startswith("sha256:") for v in manifest["images"].values())
     assert manifest["host"]["kernel_release"] and manifest["host"]["io_uring"]["usable"]
-    assert manifest["timing"]["cells_done"] == 8 and manifest["timing"]["measured_s"] == 16
+    timing = manifest["timing"]
+    assert timing["cells_done"] == 8 and timing["started"] == "command"
     assert left_containers(docker_client, manifest["run_id"]) == []
 
     recorded = rundir.load_samples(run_dir / "samples.jsonl")
     assert len(recorded) == 8
+    # the measured share is the samples' windows over the wall time, to the report
+    windows = sum(s.measured_window_s for s in recorded)
+    assert timing["measured_s"] == pytest.approx(windows, abs=1e-3)
+    assert timing["measured_share"] == pytest.approx(windows / timing["wall_s"], abs=1e-4)
+    assert 0 < timing["measured_share"] < 1
+    # one long-lived server per arm, each on its own port, each ended by SIGTERM with its final JSON
+    servers = {entry["arm"]: entry for entry in manifest["servers"]}
+    assert set(servers) == {"regular", "zc"} and len({e["port"] for e in servers.values()}) == 2
+    for entry in servers.values():
+        assert entry["exit"]["code"] == 0
+    final = servers["zc"]["exit"]["totals"]  # after shutdown every zero-copy send has its notification
+    assert final["zc_notifs"] == final["sends_zc"] > 0
+    assert servers["regular"]["exit"]["totals"]["sends_zc"] == 0
     assert Counter((s.cell.arm, s.cell.conns) for s in recorded) == {
         ("regular", 50): 2, ("regular", 200): 2, ("zc", 50): 2, ("zc", 200): 2}
     assert [s.cell.index for s in recorded] == list(range(8))
     for s in recorded:
         c = s.server_counters
         assert s.requests > 0 and s.errors.total == 0
-        assert s.server_exit["code"] == 0
+        assert s.window["kind"] == "bracketed"  # unpaced: the snapshots around wrk's run
         assert s.server_cpu_s > 0 and s.cpu_us_per_request > 0
         assert 0 < s.loadgen_cpu_share <= 1.05
         # The server answered at least what wrk completed (it also counts in-flight ones).
@@ -74,11 +88,8 @@ def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_i
             assert c["sends_zc"] == 0 and c["sends_regular"] >= c["responses"] - c["responses_coalesced"]
         else:
             assert c["sends_zc"] > 0
-            # In a window, sends still awaiting their notification make the difference ...
+            # In a window, sends still awaiting their notification make the difference
             assert abs(c["zc_notifs"] - c["sends_zc"]) <= c["zc_inflight_peak"]
-            # ... and after the server's shutdown every zero-copy send has its notification.
-            final = s.server_exit["totals"]
-            assert final["zc_notifs"] == final["sends_zc"] > 0
             assert (c["sends_zc"] + c["fallback_cap"] + c["fallback_enomem"]
                     >= c["responses"] - c["responses_coalesced"])
 
@@ -149,5 +160,5 @@ def test_veth_path_runs_wrk_in_its_own_netns(tmp_path, docker_client, zcbench_im
     assert docker_client.networks.list(filters={"label": f"{containers.RUN_LABEL}={run_id}"}) == []
     zc = [s for s in rundir.load_samples(run_dir / "samples.jsonl") if s.cell.arm == "zc"]
     assert len(zc) == 1 and zc[0].requests > 0
-    counters = zc[0].server_exit["totals"]
+    counters = next(e for e in manifest["servers"] if e["arm"] == "zc")["exit"]["totals"]
     assert counters["zc_notifs"] > 0 and counters["zc_copied"] == counters["zc_notifs"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from zcbench.core.paths import ROOT
-from zcbench.measure import containers
+from zcbench.measure import bench, containers
 from zcbench.core import rundir, samples
 
 pytestmark = pytest.mark.docker
@@ -70,10 +70,15 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
     manifest = json.loads((run_dir / "manifest.json").read_text())
     config = manifest["config"]
     assert config["rate_auto"] is True and config["extra"]["auto_rate_share"] == 0.7
-    # the rate traces to the pilot's own samples: 70% of the slower arm's mean achieved rate
-    pilot = rundir.load_samples(Path(config["extra"]["rate_pilot_run"]) / "samples.jsonl")
+    # the rate traces to the pilot's own samples: 70% of the slower arm's mean achieved rate; the
+    # pilot ran inside the run, on its containers
+    pilot_dir = Path(config["extra"]["rate_pilot_run"])
+    assert pilot_dir == run_dir / rundir.RATE_PILOT
+    pilot = rundir.load_samples(pilot_dir / "samples.jsonl")
     saturation = {arm: [s.achieved_rate for s in pilot if s.cell.arm == arm] for arm in ("regular", "zc")}
-    assert all(len(rates) == 2 for rates in saturation.values())
+    assert all(len(rates) == bench.PILOT_REPEAT for rates in saturation.values())
+    assert rundir.read_manifest(pilot_dir)["part_of"] == manifest["run_id"]
+    assert manifest["timing"]["pilot_s"] > 0
     slower = min(sum(rates) / len(rates) for rates in saturation.values())
     assert config["cell_rates"] == {"200/88": round(0.7 * slower)}
 
@@ -81,11 +86,16 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
     assert len(recorded) == 4
     for sample in recorded:
         assert sample.offered_rate == config["cell_rates"]["200/88"]
-        # judged over the paced window: wrk's duration less the time it took to connect
-        assert 0 < sample.paced_window_s < sample.duration_s
+        # judged over its scheduled window: wrk connected before it, and was stopped after it
+        assert sample.window["kind"] == "scheduled" and sample.window["ready_connections"] == 200
+        assert sample.paced_window_s == pytest.approx(2.0) == sample.window["length_s"]
+        assert sample.paced_window_s < sample.duration_s
         assert sample.achieved_rate == pytest.approx(sample.requests / sample.paced_window_s)
+        # the server's and wrk's CPU time were read at the window's two ends
+        (start, _), (end, _) = sample.window["snapshots_s"]
+        assert start == pytest.approx(sample.window["start_s"], abs=0.01)
+        assert end == pytest.approx(sample.window["end_s"], abs=0.02)
         assert sample.rate_sustained is (sample.achieved_rate >= samples.RATE_SUSTAINED_SHARE * sample.offered_rate)
         assert sample.lapsed_slots is not None and sample.lapsed_slots >= 0
     assert "At equal offered load" in (run_dir / "report.md").read_text()
-    for run in (manifest, json.loads((Path(config["extra"]["rate_pilot_run"]) / "manifest.json").read_text())):
-        assert containers.run_containers(docker_client, run["run_id"]) == []
+    assert containers.run_containers(docker_client, manifest["run_id"]) == []

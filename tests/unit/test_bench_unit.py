@@ -32,7 +32,8 @@ def test_sample_has_the_schema_fields():
     assert s.duration_s == pytest.approx(2.0)
     assert s.latency_us.p99_99 == 8000 and s.to_json()["latency_us"]["p99.9"] == 3000
     assert s.errors.status == 3 and s.non_2xx == 3
-    assert s.cpu_us_per_request == pytest.approx(0.5e6 / 200000)
+    # per response the server sent in the window its CPU time covers (not wrk's count)
+    assert s.cpu_us_per_request == pytest.approx(0.5e6 / 200040)
     assert s.server_responses == 200040 and s.responses_minus_requests == 40
     assert s.loadgen_result is WRK and s.loadgen == "wrk"
     json.dumps(s.to_json())
@@ -48,6 +49,7 @@ def test_loadgen_bound_flag_uses_the_share_of_all_loadgen_cores():
 def test_nginx_sample_has_no_counters():
     s = sample(counters=None)
     assert s.server_counters is None and s.server_responses is None
+    assert s.cpu_us_per_request == pytest.approx(0.5e6 / 200000)  # per request wrk completed
 
 
 def test_limits_above_the_hard_limit_fail_without_sys_resource(monkeypatch):

@@ -19,7 +19,7 @@ WRK = {"zcbench_wrk": 1, "requests": 1000, "duration_us": 1_000_000, "bytes": 88
 #: Keys a sample of this zcbench has that the fixtures' older samples lack, and what they read as.
 NEWER_KEYS = {"non_2xx": None, "server_responses": None, "responses_minus_requests": None,
               "loadgen_wall_s": None, "loadgens": [], "server_exit": None,
-              "paced_window_s": None, "lapsed_slots": None}
+              "paced_window_s": None, "lapsed_slots": None, "window": None}
 
 
 def measured() -> Sample:

@@ -8,6 +8,7 @@
         report.md, report.html  the report (present), plots/ its figures
         calibration.json/.md    `invoke calibrate` only
         images/NAME.packages.txt  the Debian packages of each image the run used
+        rate-pilot/             --rate auto: the pilot's own manifest.json and samples.jsonl
     results/latest -> the newest run
 
 Every JSON file written here carries "schema": its version in SCHEMAS, and the JSON Schema that
@@ -36,6 +37,7 @@ PLOTS = "plots"
 CALIBRATION_JSON = "calibration.json"
 CALIBRATION_MD = "calibration.md"
 IMAGES = "images"  # the package lists of the run's images
+RATE_PILOT = "rate-pilot"  # --rate auto: the pilot run inside the run it chose the rates of
 PACKAGES_SUFFIX = ".packages.txt"
 LATEST = "latest"
 #: The packages whose versions a run's images are summarized by (the manifest's image_contents
@@ -70,6 +72,14 @@ def new_run_dir(out: Path, label: str) -> tuple[str, Path]:
     (out / run_id).mkdir()
     (out / run_id / SAMPLES).touch()
     return run_id, out / run_id
+
+
+def new_part_dir(run_dir: Path, name: str) -> Path:
+    """A run directory inside a run (its rate pilot): its own manifest and samples."""
+    part = Path(run_dir) / name
+    part.mkdir()
+    (part / SAMPLES).touch()
+    return part
 
 
 def point_latest(run_dir: Path) -> None:

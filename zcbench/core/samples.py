@@ -45,7 +45,8 @@ zcbench/schemas/sample.schema.json; an object looks like:
                                        # percentile the highest of theirs (an upper bound), the
                                        # CPU share the busiest one's; `loadgen_result` is then that
                                        # combination
-      "server_exit": {"code": 0, ...}, # how the cell's server container ended
+      "server_exit": null,             # runs with a server per cell: how it ended (now each
+                                       # server lives for the run: the manifest's "servers")
       "offered_rate": 60000,           # --rate: requests/s offered (null: as fast as it can)
       "achieved_rate": 59950.2,        # requests / paced_window_s (several loadgens: the sum of
                                        # theirs, each in its `loadgens` part)
@@ -54,8 +55,21 @@ zcbench/schemas/sample.schema.json; an object looks like:
                                        # time from their first slot (after opening their
                                        # connections) until they stopped (the longest of the
                                        # loadgens', whose own windows are in `loadgens`)
-      "lapsed_slots": 0                # slots the pacing dropped because the generator fell
+      "lapsed_slots": 0,               # slots the pacing dropped because the generator fell
                                        # behind by more than its MAX_LAG_MS
+      "window": {                      # the seconds every number above covers (measure.windows)
+        "kind": "scheduled",           # "scheduled": wrk held to [start_s, end_s] (monotonic
+                                       # clock), connections opened before it, the server's and
+                                       # wrk's CPU and the counters read at its ends (the end
+                                       # one 5 ms after it, once the last requests are answered);
+                                       # "bracketed": the snapshots around the generator's whole
+                                       # run (no rate, or a host with another clock)
+        "start_s": 812.31, "end_s": 814.31, "length_s": 2.0,
+        "lead_s": 0.31,                # the generator was started this long before start_s
+        "snapshots_s": [[812.3101, 0.0002], [814.3152, 0.0002]],  # each snapshot's time, duration
+        "ready_connections": 4000,     # connections open before start_s (of "conns")
+        "conns": 4000, "generator_wall_s": 2.35
+      }
     }
 
 Schema 1 (zcbench before load generators had an interface) named `loadgen_result` "wrk" and
@@ -202,7 +216,8 @@ class Sample:
     responses_minus_requests: int | None = None
     loadgen_wall_s: float | None = None
     loadgens: list[LoadgenPart] = field(default_factory=list)
-    server_exit: dict | None = None  # how the server container ended (its final JSON's parts)
+    server_exit: dict | None = None  # how the cell's own server ended (runs with a server per cell)
+    window: dict | None = None  # the window its numbers cover (measure.windows)
 
     @classmethod
     def from_json(cls, obj: dict) -> Sample:
@@ -215,6 +230,14 @@ class Sample:
             "errors": Errors.from_json(obj["errors"]),
             "loadgens": [LoadgenPart.from_json(part) for part in obj.get("loadgens") or []],
         })
+
+    @property
+    def measured_window_s(self) -> float:
+        """Seconds of load this sample measured: its window, over which its rate is taken (a
+        scheduled one, else the paced window, else the load generator's duration)."""
+        if self.window and self.window.get("kind") == "scheduled":
+            return self.window["length_s"]
+        return self.paced_window_s if self.paced_window_s is not None else self.duration_s
 
     def to_json(self) -> dict:
         """The samples.jsonl object, "schema" included."""

@@ -19,22 +19,27 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from zcbench.core import arms, rundir, samples
+from zcbench.core import rundir, samples
 from zcbench.core.signals import signals_deferred, sigterm_raises
 from zcbench.measure import containers, counters, image_contents, images, loadgen, manifest
 from zcbench.measure.config import (HOSTS_PATH, Config, ConfigError, format_cpus, host_limit, inventory_hosts,
-                                    port_in_use, rate_key)
+                                    port_in_use)
 from zcbench.host.engines import EngineUnreachable, host_client
 from zcbench.measure.host_images import image_id_on
 from zcbench.measure.loadgen.base import LoadgenError, LoadRun, achieved_rate, combine_results, paced_window_s
+from zcbench.measure.pilot import AUTO_RATE_SHARE, auto_rates, pilot_config, with_rates
 from zcbench.measure.plan import plan_cells
+from zcbench.measure import servers
+from zcbench.measure.servers import ServerPool, server_ports, start_servers
+from zcbench.measure.windows import Leads, run_bracketed, run_scheduled
 
 REQUEST_TIMEOUT_S = 5  # the load generator counts a request slower than this as a timeout error
 
@@ -154,8 +159,13 @@ def preflight(config: Config):
     image_ids = images.require_images(client, needed_images(config))
     inventory = inventory_hosts(config.inventory) if config.inventory else None
     server_here = inventory is None or inventory.server.is_control
-    if server_here and config.path in ("loopback", HOSTS_PATH) and port_in_use(config.port, config.bind):
-        raise PreflightError(f"port {config.bind}:{config.port} is in use: choose another --port")
+    if server_here and config.path in ("loopback", HOSTS_PATH):
+        ports = sorted(server_ports(config, plan_cells(config)).values())
+        taken = [port for port in ports if port_in_use(port, config.bind)]
+        if taken:
+            wanted = f"{ports[0]}-{ports[-1]}" if len(ports) > 1 else str(ports[0])
+            raise PreflightError(f"port {config.bind}:{taken[0]} is in use (the run's servers listen on "
+                                 f"{wanted}, one per arm and size): choose another --port")
     if server_here:  # another host's engine says itself what limits it grants
         check_limits(config, containers.bounding_capabilities())
     try:
@@ -252,7 +262,8 @@ def loadgen_record(host: str, run: LoadRun, cores: int) -> samples.LoadgenPart:
 def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measured: LoadRun | list[LoadRun],
                  server_counters: dict | None, server_cpu_s: float | None, loadgen_cores: int,
                  server_exit: dict | None = None, offered_rate: int | None = None,
-                 loadgen_names: list[str] | None = None, generator: str = loadgen.DEFAULT) -> samples.Sample:
+                 loadgen_names: list[str] | None = None, generator: str = loadgen.DEFAULT,
+                 window: dict | None = None) -> samples.Sample:
     """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured: one wrk
     run, or one per loadgen host (summed; each kept under `loadgens`)."""
     runs = measured if isinstance(measured, list) else [measured]
@@ -281,12 +292,13 @@ def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measu
         errors=errors,
         non_2xx=errors.status,
         server_counters=server_counters,
-        # wrk counts only responses it completed before its clock stopped; the server also
-        # counts the ones still in flight then, so `responses` is a little higher.
+        # wrk counts the responses it completed before it stopped, the server those it sent
+        # between the snapshots: in flight at either end, a few may differ (at most one a
+        # connection; a bracketed window sees the server a little longer than wrk).
         server_responses=responses,
         responses_minus_requests=None if responses is None else responses - requests,
         server_cpu_s=server_cpu_s,
-        cpu_us_per_request=(server_cpu_s * 1e6 / requests) if server_cpu_s is not None and requests else None,
+        cpu_us_per_request=cpu_per_request(server_cpu_s, responses, requests),
         loadgen_cpu_s=sum(run.cpu_s for run in runs),
         loadgen_wall_s=max(run.wall_s for run in runs),
         loadgen_cpu_share=share,
@@ -295,8 +307,18 @@ def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measu
         server_exit=server_exit,
         loadgen_command=list(runs[0].command),
         loadgen=generator,
+        window=window,
         **rate_fields(offered_rate, [run.result for run in runs]),
     )
+
+
+def cpu_per_request(server_cpu_s: float | None, responses: int | None, requests: int) -> float | None:
+    """Server CPU microseconds per response it sent, both over the same window; per request wrk
+    completed when the server keeps no counters (nginx). (wrk also counts requests answered
+    after the window's end snapshot, when the server lagged: up to a few percent at 4000
+    connections here, which would understate the server's CPU per request.)"""
+    served = responses or requests
+    return server_cpu_s * 1e6 / served if server_cpu_s is not None and served else None
 
 
 def _cores_used(run: LoadRun, cpus: int) -> int:
@@ -309,80 +331,47 @@ class RunContext:
     client: object
     config: Config
     run_id: str
-    image_ids: dict
-    privilege: containers.Privilege
     path: NetPath
     loadgens: list[LoadgenHost]
-    work: containers.WorkDir  # mounted into server containers (stats file, nginx conf)
+    servers: ServerPool
+    generator_thread: ThreadPoolExecutor  # a scheduled window's generator runs here (measure.windows)
+    scheduled: bool  # paced cells run in scheduled windows
+    leads: Leads = field(default_factory=Leads)
 
 
-def _start_cell_server(ctx: RunContext, cell: samples.Cell) -> containers.Running:
-    cfg, name = ctx.config, f"zcbench-{ctx.run_id}-{cell.index}-{cell.arm}"
-    if cell.server == "nginx":
-        return containers.start_nginx(
-            ctx.client, ctx.image_ids["nginx"], cpus=cfg.server_cpus, port=cfg.port,
-            bind=ctx.path.server_bind, response_size=cell.response_size, memlock=cfg.memlock,
-            nofile=cfg.nofile, run_id=ctx.run_id, work=ctx.work, name=name)
-    return containers.start_server(ctx.client, ctx.image_ids["server"],
-                                   server_spec(cfg, cell, ctx.path.server_bind), run_id=ctx.run_id,
-                                   privilege=ctx.privilege, work=ctx.work, name=name)
+#: What a zcbench server of a cell runs with (servers.server_spec; callers know it by this name).
+server_spec = servers.server_spec
 
 
-def server_spec(cfg: Config, cell: samples.Cell, bind: str) -> containers.ServerSpec:
-    """What a zcbench cell's server runs with; the calibration's injected work only in its arm."""
-    return containers.ServerSpec(
-        send=arms.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=bind,
-        response_size=cell.response_size, zc_max_inflight=cfg.zc_max_inflight,
-        drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
-        calibration_work=cfg.calibration_work if arms.get(cell.arm).calibration_work else 0)
-
-
-def _snapshot(server: containers.Running) -> tuple[float, dict | None]:
-    """CPU seconds, then the counters (reading them on another host costs the server nothing:
-    the engine reads the file)."""
-    cpu = server.cpu_seconds()
-    if server.stats_path:
-        return cpu, counters.read_stats_file(server.stats_path)["totals"]
-    if server.stats_in_container:
-        return cpu, counters.read_stats_buffer(
-            containers.read_container_file(server.container, server.stats_in_container))["totals"]
-    return cpu, None
+def can_schedule(config: Config, server: ServerHost, loadgens: list[LoadgenHost]) -> bool:
+    """Scheduled windows need the generator's support and every container on this machine: the
+    window is on this host's monotonic clock and the snapshots read its cgroup files."""
+    return loadgen.get(config.loadgen).schedules_windows and server.local and all(lg.local for lg in loadgens)
 
 
 def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
-    """Fresh server, warmup, measured run bracketed by counter/CPU snapshots, stop, sample."""
+    """The cell's server (running since the run began), an optional warmup, then its window:
+    scheduled when paced on this machine, else bracketing the generator's run."""
     cfg = ctx.config
-    url = f"http://{ctx.path.target}:{cfg.port}/"
+    server = ctx.servers.for_cell(cell)
+    url = f"http://{ctx.path.target}:{server.port}/"
     rate = cfg.rate_for(cell.conns, cell.response_size)
     generator = loadgen.get(cfg.loadgen)
+    running = [host.running for host in ctx.loadgens]
+    load = {"conns": cell.conns, "threads": cfg.threads, "timeout_s": REQUEST_TIMEOUT_S, "rate": rate}
     started_at = manifest.utc_now()
-    server = _start_cell_server(ctx, cell)
-    try:
-        running = [host.running for host in ctx.loadgens]
-        if cfg.warmup_s > 0:
-            generator.run_together(running, url, conns=cell.conns, threads=cfg.threads,
-                                   duration_s=cfg.warmup_s, timeout_s=REQUEST_TIMEOUT_S, rate=rate)
-        cpu_before, totals_before = _snapshot(server)
-        measured = generator.run_together(running, url, conns=cell.conns, threads=cfg.threads,
-                                          duration_s=cfg.duration_s, timeout_s=REQUEST_TIMEOUT_S, rate=rate)
-        cpu_after, totals_after = _snapshot(server)
-    finally:
-        code, stdout, stderr = containers.stop_container(server)
-    server_exit = {"code": code}
-    if cell.server == "zcbench":
-        try:
-            final = counters.parse_final_json(stdout)
-            server_exit["shutdown"] = final.get("shutdown")
-            # Whole-life totals (warmup included): after shutdown every notification is in.
-            server_exit["totals"] = final["totals"]
-        except counters.StatsError as exc:
-            server_exit["error"] = f"{exc}; stderr: {stderr.strip()[-200:]}"
-    delta = counters.delta(totals_after, totals_before) if totals_after is not None else None
-    return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured,
-                        server_counters=delta, server_cpu_s=cpu_after - cpu_before,
-                        loadgen_cores=len(cfg.loadgen_cpus), server_exit=server_exit,
-                        offered_rate=rate, loadgen_names=[host.name for host in ctx.loadgens],
-                        generator=generator.name)
+    if cfg.warmup_s > 0:
+        generator.run_together(running, url, duration_s=cfg.warmup_s, **load)
+    if rate and ctx.scheduled:
+        measured = run_scheduled(ctx.generator_thread, generator, server.running, running, url,
+                                 duration_s=cfg.duration_s, leads=ctx.leads, **load)
+    else:
+        measured = run_bracketed(generator, server.running, running, url, duration_s=cfg.duration_s, **load)
+    return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured.runs,
+                        server_counters=measured.server_counters, server_cpu_s=measured.server_cpu_s,
+                        loadgen_cores=len(cfg.loadgen_cpus), offered_rate=rate,
+                        loadgen_names=[host.name for host in ctx.loadgens], generator=generator.name,
+                        window=measured.window)
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -406,86 +395,71 @@ def progress_bar(total: int, quiet: bool):
         yield advance
 
 
-#: --rate auto offers this share of the slower arm's saturated rate, measured by a pilot.
-AUTO_RATE_SHARE = 0.7
-PILOT_DURATION_S = 3
-PILOT_REPEAT = 2
-#: The pilot runs wrk through paced.lua too, with a rate no server reaches: pacing costs wrk CPU
-#: (a timer per request), so saturation must be measured with the generator the run will use.
-PILOT_UNREACHABLE_RATE = 100_000_000
-
-
-def auto_rates(pilot_samples: list[samples.Sample], share: float = AUTO_RATE_SHARE) -> dict[str, int]:
-    """Per cell ("conns/size"), `share` of the slowest arm's mean saturated rate in the pilot."""
-    per_arm: dict[str, dict[str, list[float]]] = {}
-    for sample in pilot_samples:
-        cell, rps = sample.cell, sample.achieved_rate or sample.requests_per_s
-        if rps:
-            key = rate_key(cell.conns, cell.response_size)
-            per_arm.setdefault(key, {}).setdefault(cell.arm, []).append(rps)
-    return {key: max(1, round(share * min(sum(v) / len(v) for v in arms.values())))
-            for key, arms in per_arm.items()}
-
-
 def with_auto_rates(config: Config, log=print, render: Render | None = None) -> Config:
-    """--rate auto: a short pilot run (its own run directory) saturating every arm through the
-    paced generator, then the rates it implies."""
-    pilot = replace(config, rate_auto=False, rate=PILOT_UNREACHABLE_RATE, repeat=PILOT_REPEAT,
-                    duration_s=PILOT_DURATION_S, label=f"{config.label}-rate-pilot", quiet=True)
-    pilot_dir = run_bench(pilot, log=log, render=render)
+    """--rate auto for a caller that runs its own runs (calibrate): a short pilot run (its own run
+    directory and containers) saturating every arm through the paced generator, then the rates
+    it implies. `invoke bench` runs its pilot on the run's own containers instead (run)."""
+    pilot_dir = run_bench(pilot_config(config), log=log, render=render)
+    return _rated(config, pilot_dir, log)
+
+
+def _rated(config: Config, pilot_dir: Path, log) -> Config:
     rates = auto_rates(rundir.load_samples(pilot_dir))
     if not config.quiet:
         log(f"zcbench: --rate auto: {AUTO_RATE_SHARE:.0%} of the slower arm's saturation: "
             + ", ".join(f"{key} -> {rate}/s" for key, rate in rates.items()))
-    return replace(config, cell_rates=rates,
-                   extra=config.extra | {"rate_pilot_run": str(pilot_dir), "auto_rate_share": AUTO_RATE_SHARE})
+    return with_rates(config, rates, pilot_dir)
 
 
 #: What renders a run directory once its cells are done (present.report.render_run): measure
-#: does not import present, jobs hands it in.
+#: does not import present, jobs hands it in. If it returns a callable, that writes the report
+#: again once the run's final timing (rendering included) is in the manifest.
 Render = Callable[[Path], object]
 
 
-def run(config: Config, log=print, render: Render | None = None) -> Path:
-    """`invoke bench`: the run, preceded by the rate pilot when --rate auto."""
-    if config.rate_auto and not config.cell_rates:
-        config = with_auto_rates(config, log, render)
-    return run_bench(config, log, render)
+def run(config: Config, log=print, render: Render | None = None, started: float | None = None) -> Path:
+    """`invoke bench`: the run, preceded by its rate pilot on the same containers (--rate auto).
+    `started`: the command's start on the monotonic clock (the run's timing counts from it)."""
+    return run_bench(config, log, render, started=started, pilot=config.rate_auto and not config.cell_rates)
 
 
-def run_bench(config: Config, log=print, render: Render | None = None) -> Path:
-    """Run the whole plan; return the run directory (also when cut short: the exception
-    propagates after cleanup, with the run marked incomplete). `render` makes its report."""
+@dataclass
+class RunProgress:
+    """How far a run got and how long its parts took (the manifest's "timing")."""
+    started: float  # monotonic
+    since: str  # what `started` is: "command" (the process's start) or "run"
+    cells_planned: int = 0
+    done: int = 0
+    complete: bool = False
+    reason: str | None = "interrupted before the first cell"
+    measured_s: float = 0.0  # the run's windows (Sample.measured_window_s), summed
+    pilot_s: float = 0.0  # wall time of the rate pilot
+    pilot_measured_s: float = 0.0
+    setup_s: float | None = None  # from the start until the first cell (the pilot's included)
+    cells_s: float | None = None  # from the first cell to the last one's end
+
+
+def run_bench(config: Config, log=print, render: Render | None = None, *, started: float | None = None,
+              pilot: bool = False) -> Path:
+    """Run the whole plan (after its rate pilot if `pilot`); return the run directory (also when
+    cut short: the exception propagates after cleanup, with the run marked incomplete).
+    `render` makes its report."""
+    progress = RunProgress(time.monotonic(), "run") if started is None else RunProgress(started, "command")
     client, image_ids, inventory, server, loadgens = preflight(config)
     cells = plan_cells(config)
+    progress.cells_planned = len(cells)
     run_id, run_dir = rundir.new_run_dir(Path(config.out), config.label)
-    t0 = time.monotonic()
-    state = {"complete": False, "reason": "interrupted before the first cell", "done": 0}
-    work = None
+    pool = ServerPool(server.client)
+    generator_thread = ThreadPoolExecutor(max_workers=1)  # a scheduled window's generator runs here
     record: dict = {}
     try:
         with sigterm_raises(lambda signum: KeyboardInterrupt(f"signal {signum}")):
-            work = containers.make_work_dir(server.client, run_id, server.local)
             # a throwaway container of an image the server's engine holds (its command is moot)
             probe_image = image_ids["loadgen"] if server.local else image_ids.get("server") or image_ids["nginx"]
             privilege = containers.privilege_options(server.client, probe_image, run_id)
             path = setup_path(client, config, run_id, inventory)
-            limits = {"server_memlock": config.memlock, "server_nofile": config.nofile,
-                      "loadgen_nofile": config.nofile}
-            record = manifest.initial_manifest(
-                run_id=run_id, config=config, cells=cells, path=path.to_json(), client=server.client,
-                privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
-                limits=limits, server_host=inventory.server if inventory else None)
-            record["image_contents"] = image_contents.record_image_contents(client, image_ids, run_dir, run_id)
-            if inventory:
-                record["hosts"] = manifest.inventory_hosts_record(
-                    inventory, {server.name: server.client} | {lg.name: lg.client for lg in loadgens})
-                # each checked equal to this machine's in preflight
-                record["hosts"][server.name]["images"] = {images.TAGS[n]: i for n, i in image_ids.items()
-                                                          if n != "loadgen"}
-                for host in loadgens:
-                    record["hosts"][host.name].setdefault("images", {})[images.TAGS["loadgen"]] = host.image_id
-            rundir.write_manifest(run_dir, record)
+            record = _initial_record(client, config, run_id, run_dir, cells, path, server, loadgens, privilege,
+                                     image_ids, inventory)
             if not config.quiet:
                 log(f"zcbench: run {run_id}: {len(cells)} cells, server CPUs "
                     f"{format_cpus(config.server_cpus)}, wrk CPUs {format_cpus(config.loadgen_cpus)}, "
@@ -496,33 +470,94 @@ def run_bench(config: Config, log=print, render: Render | None = None) -> Path:
                     run_id=run_id, network=path.loadgen_network, local=host.local,
                     name=f"zcbench-{run_id}-loadgen" + (f"-{host.name}" if config.inventory else ""))
             generator = loadgen.get(config.loadgen)
-            record["loadgen"] = {"name": generator.name,
-                                 "version": generator.version(loadgens[0].running)}
+            record["loadgen"] = {"name": generator.name, "version": generator.version(loadgens[0].running)}
+            start_servers(server.client, config, cells, image_ids=image_ids, run_id=run_id, privilege=privilege,
+                          bind=path.server_bind, local=server.local, pool=pool)
+            record["servers"] = pool.describe()
             rundir.write_manifest(run_dir, record)
-            ctx = RunContext(server.client, config, run_id, image_ids, privilege, path, loadgens, work)
-            with progress_bar(len(cells), config.quiet) as advance:
-                for cell in cells:
-                    advance(cell.describe())
-                    rundir.append_sample(run_dir, measure_cell(ctx, cell))
-                    state["done"] += 1
-                    advance(cell.describe(), done=True)
-            state.update(complete=True, reason=None)
+            ctx = RunContext(server.client, config, run_id, path, loadgens, pool, generator_thread,
+                             scheduled=can_schedule(config, server, loadgens))
+            if pilot:
+                ctx.config = config = _run_pilot(ctx, config, run_dir, progress, log)
+                record["config"] = config.to_json()
+                rundir.write_manifest(run_dir, record)
+            _run_cells(ctx, cells, run_dir, progress)
+            progress.complete, progress.reason = True, None
     except KeyboardInterrupt:
-        state["reason"] = f"interrupted after {state['done']} of {len(cells)} cells"
+        progress.reason = f"interrupted after {progress.done} of {len(cells)} cells"
         raise
     except BaseException as exc:
-        state["reason"] = f"failed after {state['done']} of {len(cells)} cells: {type(exc).__name__}: {exc}"
+        progress.reason = f"failed after {progress.done} of {len(cells)} cells: {type(exc).__name__}: {exc}"
         raise
     finally:
         with signals_deferred():
-            _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens, render)
+            _finish(client, config, run_id, run_dir, record, progress, pool, generator_thread, log, server,
+                    loadgens, render)
     return run_dir
 
 
-def remove_everywhere(client, server: ServerHost, loadgens: list[LoadgenHost], run_id: str,
-                      work: containers.WorkDir | None) -> list[str]:
-    """The run's containers removed from this engine and every other host's, the server's work
-    directory or volume after them; the containers' names (another host's prefixed by it)."""
+def _initial_record(client, config, run_id, run_dir, cells, path, server, loadgens, privilege, image_ids,
+                    inventory) -> dict:
+    """The manifest before the first cell (written): what runs where, with which images."""
+    limits = {"server_memlock": config.memlock, "server_nofile": config.nofile, "loadgen_nofile": config.nofile}
+    record = manifest.initial_manifest(
+        run_id=run_id, config=config, cells=cells, path=path.to_json(), client=server.client,
+        privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
+        limits=limits, server_host=inventory.server if inventory else None)
+    record["image_contents"] = image_contents.record_image_contents(client, image_ids, run_dir, run_id)
+    if inventory:
+        record["hosts"] = manifest.inventory_hosts_record(
+            inventory, {server.name: server.client} | {lg.name: lg.client for lg in loadgens})
+        # each checked equal to this machine's in preflight
+        record["hosts"][server.name]["images"] = {images.TAGS[n]: i for n, i in image_ids.items()
+                                                  if n != "loadgen"}
+        for host in loadgens:
+            record["hosts"][host.name].setdefault("images", {})[images.TAGS["loadgen"]] = host.image_id
+    rundir.write_manifest(run_dir, record)
+    return record
+
+
+def _run_pilot(ctx: RunContext, config: Config, run_dir: Path, progress: RunProgress, log) -> Config:
+    """--rate auto on the run's own containers: the saturated pilot's samples into the run's
+    rate-pilot directory, and the config with the rates they imply."""
+    began = time.monotonic()
+    pilot = pilot_config(config)
+    pilot_dir = rundir.new_part_dir(run_dir, rundir.RATE_PILOT)
+    pilot_cells = plan_cells(pilot)
+    rundir.write_manifest(pilot_dir, manifest.part_manifest(f"{ctx.run_id}/{rundir.RATE_PILOT}", pilot,
+                                                            pilot_cells, part_of=ctx.run_id))
+    ctx.config = pilot
+    measured = [_measure_into(ctx, cell, pilot_dir) for cell in pilot_cells]
+    ctx.config = config
+    progress.pilot_s = time.monotonic() - began
+    progress.pilot_measured_s = sum(sample.measured_window_s for sample in measured)
+    rundir.write_manifest(pilot_dir, manifest.finish_part_manifest(
+        rundir.read_manifest(pilot_dir), timing={"wall_s": round(progress.pilot_s, 3),
+                                                 "measured_s": round(progress.pilot_measured_s, 3)}))
+    return _rated(config, pilot_dir, log)
+
+
+def _measure_into(ctx: RunContext, cell: samples.Cell, run_dir: Path) -> samples.Sample:
+    sample = measure_cell(ctx, cell)
+    rundir.append_sample(run_dir, sample)
+    return sample
+
+
+def _run_cells(ctx: RunContext, cells: list[samples.Cell], run_dir: Path, progress: RunProgress) -> None:
+    began = time.monotonic()
+    progress.setup_s = began - progress.started
+    with progress_bar(len(cells), ctx.config.quiet) as advance:
+        for cell in cells:
+            advance(cell.describe())
+            progress.measured_s += _measure_into(ctx, cell, run_dir).measured_window_s
+            progress.done += 1
+            progress.cells_s = time.monotonic() - began
+            advance(cell.describe(), done=True)
+
+
+def remove_everywhere(client, server: ServerHost, loadgens: list[LoadgenHost], run_id: str) -> list[str]:
+    """The run's containers removed from this engine and every other host's; the containers'
+    names (another host's prefixed by it)."""
     removed = containers.remove_run_containers(client, run_id)
     names = {id(server.client): server.name} | {id(lg.client): lg.name for lg in loadgens}
     for remote in remote_clients(server, loadgens):
@@ -531,48 +566,74 @@ def remove_everywhere(client, server: ServerHost, loadgens: list[LoadgenHost], r
             removed += [f"{host}:{name}" for name in containers.remove_run_containers(remote, run_id)]
         except Exception as exc:  # noqa: BLE001 - the others are still removed; said in the manifest
             removed.append(f"{host}: NOT CLEANED ({type(exc).__name__}: {str(exc)[:120]})")
-    if work is not None:
-        containers.remove_work_dir(server.client, work)
-    for remote in remote_clients(server, loadgens):
-        remote.close()
     return removed
 
 
-def _render(render: Render | None, run_dir: Path) -> str | None:
-    """The run's report; the reason when it could not be rendered (the samples are kept)."""
+def _render(render: Render | None, run_dir: Path) -> tuple[object, str | None]:
+    """The run's report (and what render returned); the reason when it could not be rendered
+    (the samples are kept)."""
     if render is None:
-        return None
+        return None, None
     try:
-        render(run_dir)
+        return render(run_dir), None
     except Exception as exc:  # noqa: BLE001 - the samples are kept; the report can be redone
-        return f"rendering failed: {type(exc).__name__}: {exc} (retry with `invoke report`)"
-    return None
+        return None, f"rendering failed: {type(exc).__name__}: {exc} (retry with `invoke report`)"
 
 
-def _finish(client, config, run_id, run_dir, record, state, cells, work, t0, log, server, loadgens,
-            render: Render | None) -> None:
+def timing_record(progress: RunProgress, wall_s: float, warmup_s: int) -> dict:
+    """The manifest's "timing": the wall time from the start ("started" says which: the command's
+    or the run's) to the report, the seconds inside the run's measured windows and their share."""
+    return {"wall_s": round(wall_s, 3), "measured_s": round(progress.measured_s, 3),
+            "measured_share": round(progress.measured_s / wall_s, 4) if wall_s > 0 else None,
+            "started": progress.since, "setup_s": _rounded(progress.setup_s), "cells_s": _rounded(progress.cells_s),
+            "pilot_s": round(progress.pilot_s, 3), "pilot_measured_s": round(progress.pilot_measured_s, 3),
+            "warmup_s": progress.done * warmup_s, "cells_done": progress.done,
+            "cells_planned": progress.cells_planned}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _finish(client, config, run_id, run_dir, record, progress: RunProgress, pool: ServerPool,
+            generator_thread: ThreadPoolExecutor, log, server, loadgens, render: Render | None) -> None:
     """Cleanup and the final manifest; runs on success, Ctrl-C and failure alike."""
-    removed = remove_everywhere(client, server, loadgens, run_id, work)
+    exits = pool.stop() if progress.complete else []  # the servers' final JSON when it all went well
+    removed = remove_everywhere(client, server, loadgens, run_id)
+    # a cut run's generator sees its container gone within a second (launcher.ALIVE_CHECK_S)
+    generator_thread.shutdown(wait=True)
+    pool.remove_work_dirs()
+    for host in loadgens:
+        if host.running is not None and host.running.launcher is not None:
+            host.running.launcher.close()
     remove_run_networks(client, run_id)
-    wall = time.monotonic() - t0
-    measured = state["done"] * config.duration_s
-    timing = {"wall_s": round(wall, 3), "measured_s": measured,
-              "warmup_s": state["done"] * config.warmup_s, "cells_done": state["done"],
-              "cells_planned": len(cells),
-              "overhead_share": round((wall - measured) / measured, 4) if measured else None}
+    for remote in remote_clients(server, loadgens):
+        remote.close()
     if not record:  # failed before the manifest was assembled: still leave a marked manifest
         record = {"run_id": run_id, "config": config.to_json(), "started_at": None}
-    final = manifest.finish_manifest(
-        record, complete=state["complete"], reason=state["reason"], timing=timing,
-        extra={"containers_removed_at_end": removed})
-    rundir.write_manifest(run_dir, final)
-    # The report reads the final manifest; if it cannot be rendered, the manifest says why.
-    render_error = _render(render, run_dir) if state["done"] else "no samples"
-    if render_error:
-        final["report_error"] = render_error
+    if exits:
+        record["servers"] = exits
+
+    def final_manifest(render_error: str | None) -> dict:
+        timing = timing_record(progress, time.monotonic() - progress.started, config.warmup_s)
+        final = manifest.finish_manifest(record, complete=progress.complete, reason=progress.reason, timing=timing,
+                                         extra={"containers_removed_at_end": removed})
+        if render_error:
+            final["report_error"] = render_error
         rundir.write_manifest(run_dir, final)
+        return final
+
+    final = final_manifest(None if progress.done else "no samples")
+    # The report reads the final manifest; its timing is written again once the report is, and
+    # the report's text then once more with it (what render returned does that).
+    rendered, render_error = _render(render, run_dir) if progress.done else (None, None)
+    final = final_manifest(render_error or final.get("report_error"))
+    if callable(rendered):
+        rendered()
     rundir.point_latest(run_dir)
-    if not config.quiet and state["complete"]:
-        log(f"zcbench: {state['done']} cells in {wall:.0f} s ({measured} s measured); results in {run_dir}")
-    if render_error and state["done"] and not config.quiet:
+    timing = final["timing"]
+    if not config.quiet and progress.complete:
+        log(f"zcbench: {progress.done} cells in {timing['wall_s']:.0f} s, {timing['measured_s']:.0f} s of it "
+            f"measured ({timing['measured_share']:.0%}); results in {run_dir}")
+    if render_error and progress.done and not config.quiet:
         log(f"zcbench: report not rendered: {render_error}")

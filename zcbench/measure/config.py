@@ -34,7 +34,11 @@ DEFAULT_RESPONSE_SIZE = 88  # the study's response (headers + body), bytes
 # wander alike). Measured by `invoke calibrate` (README "How a verdict is made"): 30 blocks of
 # 2 s found its 5% at equal load in 3 runs of 3, 10 blocks of 5 s in 3 of 4.
 DEFAULT_DURATION_S = 2
-DEFAULT_WARMUP_S = 1
+# Seconds of load before each cell's window. Off: each arm's server runs for the whole run (it is
+# warm after its first cells, and the --rate auto pilot warms every cell first), and a window
+# starts only once wrk's connections are open (measure.windows); measured, a 1 s warmup per cell
+# left the verdicts and their spread where they were (README, "How fast the bench is").
+DEFAULT_WARMUP_S = 0
 DEFAULT_REPEAT = 30  # blocks; the paired test and its MDE improve with their number
 DEFAULT_ZC_MAX_INFLIGHT = 256  # the study's per-worker cap
 DEFAULT_MEMLOCK = 8 * 1024 * 1024  # the usual RLIMIT_MEMLOCK default: what the study's server had

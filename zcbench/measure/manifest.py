@@ -160,3 +160,16 @@ def finish_manifest(manifest: dict, *, complete: bool, reason: str | None, timin
     manifest.update(complete=complete, incomplete_reason=None if complete else reason,
                     finished_at=utc_now(), timing=timing, **(extra or {}))
     return manifest
+
+
+def part_manifest(run_id: str, config, cells: list, *, part_of: str) -> dict:
+    """The manifest of a run inside another (its rate pilot): what it ran; where, with what and on
+    which host is the enclosing run's manifest."""
+    return {"schema": MANIFEST_SCHEMA, "zcbench_version": __version__, "run_id": run_id, "part_of": part_of,
+            "complete": False, "incomplete_reason": "running", "started_at": utc_now(), "finished_at": None,
+            "config": config.to_json(),
+            "plan": {"seed": config.seed, "cells": len(cells), "order": [c.to_json() for c in cells]}}
+
+
+def finish_part_manifest(manifest: dict, *, timing: dict) -> dict:
+    return finish_manifest(manifest, complete=True, reason=None, timing=timing)
