@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from zcbench import __version__
 from zcbench.analyze import runstats, stats
+from zcbench.analyze.independence import IndependenceCheck, check_blocks
 from zcbench.analyze.sweep import Sweep, is_sweep, summarize_sweep
 from zcbench.core import fmt
 from zcbench.core.rundir import SAMPLES, SUMMARY_SCHEMA
@@ -42,6 +43,7 @@ class Summary(runstats.RunStats):
     incomplete_reason: str | None
     repeat_planned: int | None
     sweep: Sweep | None = None
+    independence: IndependenceCheck | None = None  # are the blocks independent (analyze.independence)
     plots: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -51,7 +53,8 @@ class Summary(runstats.RunStats):
             "complete": self.complete, "incomplete_reason": self.incomplete_reason,
             "samples_file": SAMPLES, "repeat_planned": self.repeat_planned,
             "statistics": statistics_note(), "plots": self.plots,
-        } | ({"sweep": self.sweep.to_json()} if self.sweep else {})
+        } | ({"sweep": self.sweep.to_json()} if self.sweep else {}) | (
+            {"independence": self.independence.to_json()} if self.independence else {})
 
 
 def build_summary(manifest: dict, samples: list[Sample]) -> Summary:
@@ -64,6 +67,7 @@ def build_summary(manifest: dict, samples: list[Sample]) -> Summary:
         complete=bool(manifest.get("complete", False)),
         incomplete_reason=manifest.get("incomplete_reason"),
         repeat_planned=config.get("repeat"),
+        independence=check_blocks(samples),
     )
     if is_sweep(summary):
         summary.sweep = summarize_sweep(summary)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zcbench.analyze import memlock, metrics, runstats, stats
+from zcbench.analyze import independence, memlock, metrics, runstats, stats
 from zcbench.analyze import summary as summary_mod
 from zcbench.analyze.runstats import GroupSummary
 from zcbench.analyze.stats import PairedComparison
@@ -40,6 +40,11 @@ def render_run(run_dir: Path) -> Summary:
     rundir.write_json(run_dir / SUMMARY, summary.to_json())
     rundir.write_text(run_dir, REPORT, render_markdown(summary, manifest))
     return summary
+
+
+def rewrite_markdown(run_dir: Path, summary: Summary) -> None:
+    """report.md again from the manifest as it is now (the bench's final timing), same summary."""
+    rundir.write_text(run_dir, REPORT, render_markdown(summary, rundir.read_manifest(run_dir)))
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -132,6 +137,8 @@ def headline_lines(summary: Summary, manifest: dict) -> list[str]:
         f"path {_path_kind(manifest)} · kernel {_host(manifest).get('kernel_release', fmt.UNKNOWN)} · "
         f"server container {_container_mode(manifest)}",
         "",
+        *_timing_lines(manifest),
+        *_independence_lines(summary),
         *_threads_warning(config),
         f"Raw samples: `{SAMPLES}` in this directory (one JSON object per measured cell, "
         f"`cell.index` = its position in the run). `{SUMMARY}` lists, for every number below, the "
@@ -139,6 +146,37 @@ def headline_lines(summary: Summary, manifest: dict) -> list[str]:
         "",
     ]
     return lines
+
+
+def _timing_lines(manifest: dict) -> list[str]:
+    """How much of the bench's time went into measuring (the manifest's timing)."""
+    timing = manifest.get("timing") or {}
+    if timing.get("measured_share") is None:
+        return []
+    since = {"command": "the command's start", "run": "the run's start"}.get(timing.get("started"), "its start")
+    pilot = f", its rate pilot's {timing['pilot_s']:.0f} s included" if timing.get("pilot_s") else ""
+    return [f"**Measured {fmt.percent(timing['measured_share'])} of the wall time**: {timing['measured_s']:.0f} s "
+            f"inside the measured windows of {timing['wall_s']:.0f} s from {since} to this report{pilot}.", ""]
+
+
+def _independence_lines(summary: Summary) -> list[str]:
+    """Whether the per-block ratios of the primary metric look independent (analyze.independence)."""
+    check = summary.independence
+    if check is None or not check.cells:
+        return []
+    judged = [c for c in check.cells if c.p_autocorrelation_holm is not None]
+    if not judged:
+        return [f"**Blocks independent?** {check.verdict}: too few blocks to check.", ""]
+    failed = [c for c in judged if c.verdict != independence.INDEPENDENT]
+    tests = (f"Ljung–Box over lags 1–{judged[0].lags} and Kendall's trend on the per-block log ratios of "
+             f"CPU/request, Holm over {2 * len(judged)} tests")
+    if not failed:
+        low = min(min(c.p_autocorrelation_holm, c.p_trend_holm) for c in judged)
+        return [f"**Blocks independent?** yes ({tests}; lowest adjusted p {fmt.pvalue(low)}).", ""]
+    where = "; ".join(f"{c.arm} at {c.conns}c (autocorrelation p {fmt.pvalue(c.p_autocorrelation_holm)}, "
+                      f"trend p {fmt.pvalue(c.p_trend_holm)})" for c in failed)
+    return [f"**⚠ Blocks not independent**: {where} ({tests}). The paired test assumes independent "
+            "blocks: there its intervals may be too narrow.", ""]
 
 
 def _threads_warning(config: dict) -> list[str]:
