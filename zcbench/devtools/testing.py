@@ -1,6 +1,19 @@
-"""`invoke test`: the whole suite through pytest, then a summary by area.
+"""`invoke test`: the whole suite through pytest, in two lanes side by side, then a summary by area.
 
-A skipped test is not a passed one: in the full suite (not --fast) any skip fails the run,
+What runs where (both lanes start together; the summary waits for both):
+
+    load lane    server, then docker, then lab, one after another in one pytest: they load this
+                 machine's CPUs (wrk against the native server, the bench in containers), share
+                 its Docker engine (the lab's second engine takes its images from it), and the
+                 server's and the docker area's ENOMEM tests share the memlock account of uid
+                 65534, so no two of them may overlap
+    quiet lane   unit and provisioning in a second pytest: neither starts a container, a server
+                 under load or anything as uid 65534 (provisioning runs Ansible in check mode or
+                 on throwaway files and namespaces); what they cost the other lane is CPU time,
+                 which the tests never assert on
+
+The load lane's output streams to the terminal; the quiet lane's is kept and printed when it
+ends. A skipped test is not a passed one: in the full suite (not --fast) any skip fails the run,
 since it means something the suite promises was not exercised on this host.
 """
 
@@ -9,8 +22,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from zcbench.core.paths import ROOT
@@ -19,10 +34,33 @@ from zcbench.core.paths import ROOT
 #: (which start a second engine of their own).
 DOCKER_MARKER = "docker"
 LAB_MARKER = "lab"
+NOTHING_COLLECTED = 5  # pytest's exit status when no test matched
 
 
-def pytest_command(junit: Path, fast: bool, keyword: str, verbose: bool) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "tests"), f"--junitxml={junit}", "-rfEs"]
+@dataclass(frozen=True)
+class Lane:
+    """One pytest of the suite: its test directories, run in this order."""
+    name: str
+    areas: tuple[str, ...]
+    streams: bool  # its output goes to the terminal as it comes (else it is printed at its end)
+
+
+LANES = (Lane("load", ("server", "docker", "lab"), streams=True),
+         Lane("quiet", ("unit", "provisioning"), streams=False))
+
+
+def areas_in_no_lane(tests: Path = ROOT / "tests") -> list[str]:
+    """Test directories (or top-level test files) no lane runs: the suite would drop them."""
+    laned = {area for lane in LANES for area in lane.areas}
+    found = {path.name for path in tests.iterdir() if path.is_dir() and any(path.glob("test_*.py"))}
+    found |= {path.name for path in tests.glob("test_*.py")}
+    return sorted(found - laned)
+
+
+def pytest_command(junit: Path, fast: bool, keyword: str, verbose: bool,
+                   areas: tuple[str, ...] | None = None) -> list[str]:
+    paths = [str(ROOT / "tests" / area) for area in areas] if areas else [str(ROOT / "tests")]
+    cmd = [sys.executable, "-m", "pytest", *paths, f"--junitxml={junit}", "-rfEs"]
     if fast:
         cmd += ["-m", f"not {DOCKER_MARKER} and not {LAB_MARKER}"]
     if keyword:
@@ -31,14 +69,20 @@ def pytest_command(junit: Path, fast: bool, keyword: str, verbose: bool) -> list
     return cmd
 
 
+def lanes_text() -> str:
+    """'load lane: server -> docker -> lab | quiet lane, beside it: unit -> provisioning'."""
+    return " | ".join(f"{lane.name} lane{'' if i == 0 else ', beside it'}: {' -> '.join(lane.areas)}"
+                      for i, lane in enumerate(LANES))
+
+
 def area_of(classname: str) -> str:
     """tests.server.test_http → server; tests/test_x.py at the top level → unit."""
     parts = classname.split(".")
     return parts[1] if len(parts) > 2 and parts[0] == "tests" else "unit"
 
 
-def outcomes_by_area(junit: Path) -> dict[str, Counter]:
-    areas: dict[str, Counter] = defaultdict(Counter)
+def outcomes_by_area(junit: Path, areas: dict[str, Counter] | None = None) -> dict[str, Counter]:
+    areas = areas if areas is not None else defaultdict(Counter)
     for case in ET.parse(junit).getroot().iter("testcase"):
         area = area_of(case.get("classname", ""))
         if case.find("failure") is not None or case.find("error") is not None:
@@ -52,7 +96,7 @@ def outcomes_by_area(junit: Path) -> dict[str, Counter]:
     return areas
 
 
-def print_summary(areas: dict[str, Counter]) -> Counter:
+def print_summary(areas: dict[str, Counter], lane_seconds: dict[str, float] | None = None) -> Counter:
     total: Counter = Counter()
     print("\nzcbench test summary")
     print(f"  {'area':<14}{'passed':>8}{'failed':>8}{'skipped':>9}{'seconds':>10}")
@@ -60,18 +104,78 @@ def print_summary(areas: dict[str, Counter]) -> Counter:
         c = areas[area]
         print(f"  {area:<14}{c['passed']:>8}{c['failed']:>8}{c['skipped']:>9}{c['seconds']:>10.1f}")
         total.update(c)
+    for lane, seconds in (lane_seconds or {}).items():
+        print(f"  {lane} lane: {seconds:.0f} s of wall time")
     return total
+
+
+@dataclass
+class Started:
+    lane: Lane
+    process: subprocess.Popen
+    junit: Path
+    output: Path | None
+    began: float
+
+
+def start_lane(lane: Lane, tmp: Path, fast: bool, keyword: str, verbose: bool) -> Started:
+    junit = tmp / f"{lane.name}.xml"
+    command = pytest_command(junit, fast, keyword, verbose, lane.areas)
+    output = None if lane.streams else tmp / f"{lane.name}.out"
+    sink = None if output is None else open(output, "wb")  # noqa: SIM115 - closed once the lane ends
+    try:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT if sink else None)
+    finally:
+        if sink is not None:
+            sink.close()
+    return Started(lane, process, junit, output, time.monotonic())
+
+
+def finish_lane(started: Started) -> tuple[int, float]:
+    """Wait for a lane; its exit status and wall seconds (its kept output printed)."""
+    status = started.process.wait()
+    seconds = time.monotonic() - started.began
+    if started.output is not None:
+        print(f"\n--- {started.lane.name} lane ({', '.join(started.lane.areas)}) ---")
+        sys.stdout.write(started.output.read_text(errors="replace"))
+        sys.stdout.flush()
+    return status, seconds
+
+
+def combined_status(statuses: list[int]) -> int:
+    """One exit status for the lanes: a lane that collected nothing (its areas had no match for
+    -k or --fast) is fine while another ran tests; nothing collected anywhere is not."""
+    ran = [s for s in statuses if s != NOTHING_COLLECTED]
+    if not ran:
+        return NOTHING_COLLECTED
+    return next((s for s in ran if s != 0), 0)
 
 
 def run_suite(fast: bool = False, keyword: str = "", verbose: bool = False) -> int:
     """Run the suite; returns the exit status for `invoke test`."""
+    missing = areas_in_no_lane()
+    if missing:
+        print(f"zcbench: tests/{', tests/'.join(missing)} in no lane of zcbench.devtools.testing: add it to one",
+              file=sys.stderr)
+        return 2
+    print(f"zcbench: {lanes_text()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        junit = Path(tmp) / "junit.xml"
-        status = subprocess.call(pytest_command(junit, fast, keyword, verbose), cwd=ROOT)
-        if not junit.exists():
+        started = [start_lane(lane, Path(tmp), fast, keyword, verbose) for lane in LANES]
+        try:
+            finished = [finish_lane(lane) for lane in started]
+        except KeyboardInterrupt:
+            for lane in started:
+                lane.process.terminate()
+            raise
+        status = combined_status([s for s, _ in finished])
+        areas: dict[str, Counter] = defaultdict(Counter)
+        for lane in started:
+            if lane.junit.exists():
+                outcomes_by_area(lane.junit, areas)
+        if not areas:
             return status or 1
-        total = print_summary(outcomes_by_area(junit))
-    if status == 5:  # pytest: no test collected
+        total = print_summary(areas, {lane.lane.name: seconds for lane, (_, seconds) in zip(started, finished)})
+    if status == NOTHING_COLLECTED:
         print("zcbench: no test ran", file=sys.stderr)
         return 1
     if total["skipped"] and not fast:
