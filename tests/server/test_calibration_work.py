@@ -33,7 +33,9 @@ def _serve(server) -> float:
 def test_calibration_work_adds_cpu_per_response_and_is_recorded(start_server):
     plain = start_server("--response-size", str(SIZE))
     plain_cpu = _serve(plain)
-    assert plain.stop()["config"]["calibration_work"] == 0  # off unless asked for
+    plain_final = plain.stop()
+    assert plain_final["config"]["calibration_work"] == 0  # off unless asked for
+    assert plain_final["totals"]["calibration_work_ns"] == 0
 
     # ~1-5 ms of loop per response: 200 responses cost far more than the clock tick's 10 ms.
     worked = start_server("--response-size", str(SIZE), "--calibration-work", "2000000")
@@ -42,6 +44,10 @@ def test_calibration_work_adds_cpu_per_response_and_is_recorded(start_server):
     assert final["config"]["calibration_work"] == 2000000
     assert final["totals"]["responses"] == RESPONSES
     assert worked_cpu > plain_cpu + 0.1
+    # the server timed its loop: that time is most of the CPU the work added (the loop is all of
+    # it; the process's tick-granular CPU clock is coarse, hence the wide bounds)
+    loop_s = final["totals"]["calibration_work_ns"] / 1e9
+    assert 0.5 * (worked_cpu - plain_cpu) < loop_s < 1.5 * worked_cpu + 0.02
 
 
 @pytest.mark.parametrize("bad", ["-1", "x", "16777217"])
