@@ -10,7 +10,6 @@ import pytest
 from zcbench.measure import bench
 from zcbench.present import report
 from zcbench.analyze import stats
-from zcbench.analyze import runstats
 from zcbench.analyze import summary as summary_mod
 from zcbench.measure.config import Config, ConfigError, rate_key, rerun_config
 from zcbench.measure.plan import plan_cells
