@@ -167,11 +167,15 @@ def judge_dose(comparison: ArmComparison, samples: list[Sample], aimed: float) -
     must_find = truth is not None and primary.mde is not None and truth >= primary.mde
     found = primary.verdict == stats.WORSE
     covered = _covers(primary.ci, truth)
+    reason = ("no data: no block in which both held the offered rate" if primary.verdict in (stats.NO_DATA, stats.TOO_FEW)
+              else "the interval misses the true effect" if not covered
+              else "not found, though above the MDE" if must_find and not found
+              else "found" if found else "below the MDE: need not be found")
     return {"arm": comparison.arm, "conns": comparison.conns, "response_size": comparison.response_size,
             "aimed": aimed, "true_effect": truth, "estimate": primary.delta, "ci": primary.ci,
             "ci_level": primary.ci_level, "p": primary.p, "p_adjusted": primary.p_adjusted,
             "verdict": primary.verdict, "mde": primary.mde, "found": found, "must_find": must_find,
-            "covered": covered, "passed": covered and (found or not must_find),
+            "covered": covered, "passed": covered and (found or not must_find), "reason": reason,
             "blocks": primary.n_pairs}
 
 
@@ -179,10 +183,14 @@ def judge_aa(comparison: ArmComparison) -> dict:
     """The A/A in one cell: every metric must say "no difference"."""
     primary = comparison.metrics[METRIC]
     verdicts = {name: m.verdict for name, m in comparison.metrics.items() if m.family != "check"}
+    alarms = [name for name, v in verdicts.items() if v in (stats.BETTER, stats.WORSE)]
+    reason = ("false alarm: " + ", ".join(metrics.METRICS[name].label for name in alarms) if alarms
+              else "no data: no block in which both held the offered rate" if primary.verdict == stats.NO_DATA
+              else "no difference")
     return {"conns": comparison.conns, "response_size": comparison.response_size, "estimate": primary.delta,
             "ci": primary.ci, "p": primary.p, "p_adjusted": primary.p_adjusted, "mde": primary.mde,
-            "verdict": primary.verdict, "verdicts": verdicts,
-            "passed": all(v in (stats.NO_DIFFERENCE, stats.TOO_FEW) for v in verdicts.values())}
+            "verdict": primary.verdict, "verdicts": verdicts, "reason": reason,
+            "passed": not alarms and primary.verdict != stats.NO_DATA}
 
 
 def judge(summary: RunStats, samples: list[Sample], sizing: dict) -> dict:

@@ -45,17 +45,9 @@ def render_run(run_dir: Path) -> Summary:
 # --- labels ----------------------------------------------------------------------------------
 
 
-#: Above this, an MDE says only that the run could not see any plausible change (too few
-#: blocks, or blocks disagreeing wildly): its digits would be noise.
-MDE_SHOWN_MAX = 1.0
-
-
 def mde_text(comparison: PairedComparison) -> str:
     """'±4.1%': the smallest change this run could have seen (80 % power); '>±100%' past that."""
-    mde = comparison.mde
-    if mde is None:
-        return fmt.MISSING
-    return f">±{fmt.percent(MDE_SHOWN_MAX)}" if mde > MDE_SHOWN_MAX else f"±{fmt.percent(mde, 1)}"
+    return fmt.mde(comparison.mde)
 
 
 def delta_label(comparison: PairedComparison | None) -> str:
@@ -268,9 +260,12 @@ def normaliser_lines(summary: Summary) -> list[str]:
         return []
     moved = [c for c in checked if c.normaliser_moved]
     if not moved:
-        deltas = ", ".join(f"{_where(summary, c.conns, c.response_size)} "
-                           f"{fmt.delta(c.metrics['loadgen_cpu_us_per_request'].delta)}" for c in checked)
-        return [f"- **wrk CPU per request** (check behind server CPU per wrk CPU): no arm moved it ({deltas})."]
+        measured = [c for c in checked if c.metrics["loadgen_cpu_us_per_request"].delta is not None]
+        largest = max(measured, key=lambda c: abs(c.metrics["loadgen_cpu_us_per_request"].delta), default=None)
+        detail = (f" (the largest change: {largest.arm} at {_where(summary, largest.conns, largest.response_size)} "
+                  f"{fmt.delta(largest.metrics['loadgen_cpu_us_per_request'].delta)}, within its noise)"
+                  if largest else "")
+        return [f"- **wrk CPU per request** (check behind server CPU per wrk CPU): no arm moved it{detail}."]
     return ["- ⚠ **Server CPU per wrk CPU is demoted** where the arm moved wrk's own CPU per request, "
             "which that ratio assumes it leaves alone: "
             + "; ".join(f"{c.arm} at {_where(summary, c.conns, c.response_size)} "
