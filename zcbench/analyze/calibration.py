@@ -52,8 +52,10 @@ TARGET_EFFECT = 0.05  # the one dose of calibrations before the ladder (calibrat
 #: Iterations per response in the pilot: an effect of tens of percent, easy to measure in a few
 #: blocks, yet light enough for the server to keep up with a paced rate.
 PILOT_WORK = 1500
-#: The counter the server keeps of the loop's time (zcb_stats.h), nanoseconds.
+#: The counters the server keeps of the loop's CPU time (zcb_stats.h): nanoseconds, over the
+#: responses whose loop it timed (one send in 64).
 WORK_COUNTER = "calibration_work_ns"
+TIMED_COUNTER = "calibration_work_timed"
 METRIC = PRIMARY_METRIC  # what the calibration judges: the bench's primary metric
 
 
@@ -72,8 +74,8 @@ def loop_ns_per_iteration(work_samples: list[Sample], iterations: int) -> float 
     """What one iteration of the server's loop took, from its own timing of the loop (None from a
     server that does not time it)."""
     ns = sum((s.server_counters or {}).get(WORK_COUNTER) or 0 for s in work_samples)
-    responses = sum((s.server_counters or {}).get("responses") or 0 for s in work_samples)
-    return ns / (responses * iterations) if ns and responses and iterations else None
+    timed = sum((s.server_counters or {}).get(TIMED_COUNTER) or 0 for s in work_samples)
+    return ns / (timed * iterations) if ns and timed and iterations else None
 
 
 def pooled_effect_per_iteration(pilots: list[tuple[int, list[Sample]]]) -> tuple[float, int]:
@@ -136,9 +138,10 @@ def measure_work(run_pilot: Callable[[int], tuple[str, list[Sample]]], doses: tu
 
 
 def true_effect(samples: list[Sample], dose: str, conns: int, size: int) -> float | None:
-    """A dose's measured effect in one cell: per block, 1 + the loop's time per response over the
-    baseline's CPU per request in the same block; their geometric mean, minus one. Only blocks in
-    which both held the offered rate, as the primary metric's own pairs."""
+    """A dose's measured effect in one cell: per block, 1 + the loop's CPU time per response (as
+    the server timed it) over the baseline's CPU per request in the same block; their geometric
+    mean, minus one. Only blocks in which both held the offered rate, as the primary metric's own
+    pairs."""
     def cell(arm):
         return {s.cell.rep: s for s in samples
                 if s.cell.arm == arm and s.cell.conns == conns and s.cell.response_size == size
@@ -147,11 +150,11 @@ def true_effect(samples: list[Sample], dose: str, conns: int, size: int) -> floa
     logs = []
     for block in sorted(set(base) & set(work)):
         counters = work[block].server_counters or {}
-        ns, responses = counters.get(WORK_COUNTER), counters.get("responses")
+        ns, timed = counters.get(WORK_COUNTER), counters.get(TIMED_COUNTER)
         cpu = base[block].cpu_us_per_request
-        if ns is None or not responses or not cpu:
+        if ns is None or not timed or not cpu:
             continue
-        logs.append(math.log1p(ns / 1000 / responses / cpu))
+        logs.append(math.log1p(ns / 1000 / timed / cpu))
     return math.expm1(statistics.fmean(logs)) if logs else None
 
 
