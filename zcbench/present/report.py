@@ -1,11 +1,12 @@
-"""A run's summary.json, report.md and plots/, rendered from its stored samples.
+"""A run's summary.json, report.md, report.html and plots/, rendered from its stored samples.
 
     render_run(run_dir) -> summary
 
 reads manifest.json (tolerating missing keys: they show as "unknown") and samples.jsonl,
-computes the summary (zcbench.analyze.stats; zcbench.measure.sweep when the run has several response sizes),
-draws the plots (zcbench.present.plots) and writes every file atomically. The same call re-renders a
-stored run (`invoke report -r RUN`); nothing here measures anything.
+computes the summary (zcbench.analyze.summary), counts how each comparison's blocks went
+(present.blocks), draws the plots (present.plots) and writes every file atomically; report.html
+is report.md's own text with the plots inline (present.page), so both say the same. The
+same call re-renders a stored run (`invoke report -r RUN`); nothing here measures anything.
 
 The report leads with ratios and verdicts measured side by side in one run: absolute req/s on
 shared machines drift by tens of percent between runs, ratios of interleaved arms much less.
@@ -18,65 +19,43 @@ from pathlib import Path
 from zcbench.analyze import memlock, metrics, runstats, stats
 from zcbench.analyze import summary as summary_mod
 from zcbench.analyze.runstats import GroupSummary
-from zcbench.analyze.stats import PairedComparison
 from zcbench.analyze.summary import Summary
 from zcbench.analyze.sweep import COPIED_LIMIT
 from zcbench.core import arms, fmt, rundir
 from zcbench.core.fmt import markdown_table
-from zcbench.core.rundir import PLOTS, REPORT, SAMPLES, SUMMARY
+from zcbench.core.rundir import PLOTS, REPORT, REPORT_HTML, SAMPLES, SUMMARY
 from zcbench.core.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE
-from zcbench.present import plots
+from zcbench.present import page, plots
+from zcbench.present.blocks import BlockTally, TallyKey, tally_blocks
 from zcbench.present.environment import _container_mode, _host, _path_kind, environment_lines
+from zcbench.present.labels import (VERDICT_ORDER, blocks_went, delta_label,
+                                    mde_text, ratio_label, verdict_word)
+from zcbench.present.labels import where_text as _where
 
 LOADGEN_MARK = "†"
+#: report.html shows the answer first: the glance, then the plots (report.md keeps its order).
+HTML_LEAD = ("At a glance", "Plots")
 
 
 def render_run(run_dir: Path) -> Summary:
-    """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
+    """Write summary.json, report.md, report.html and plots/*.png of a run directory; return the
+    summary. report.html is report.md's text with the plots inline (present.page)."""
     run_dir = rundir.resolve_run_dir(run_dir)
     manifest = rundir.read_manifest(run_dir)
-    summary = summary_mod.build_summary(manifest, rundir.load_samples(run_dir))
-    summary.plots = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
+    samples = rundir.load_samples(run_dir)
+    summary = summary_mod.build_summary(manifest, samples)
+    tallies = tally_blocks(summary, samples)
+    drawn = plots.render_plots(summary, samples, tallies, run_dir / PLOTS)
+    summary.plots = [f"{PLOTS}/{plot.png}" for plot in drawn]
     rundir.write_json(run_dir / SUMMARY, summary.to_json())
-    rundir.write_text(run_dir, REPORT, render_markdown(summary, manifest))
+    markdown = render_markdown(summary, manifest, tallies)
+    rundir.write_text(run_dir, REPORT, markdown)
+    rundir.write_text(run_dir, REPORT_HTML, page.render_page(
+        markdown, {f"{PLOTS}/{plot.png}": plot.svg for plot in drawn}, lead=HTML_LEAD, folded=(SAMPLES_TITLE,)))
     return summary
 
 
-# --- labels ----------------------------------------------------------------------------------
-
-
-#: Above this, an MDE says only that the run could not see any plausible change (too few
-#: blocks, or blocks disagreeing wildly): its digits would be noise.
-MDE_SHOWN_MAX = 1.0
-
-
-def mde_text(comparison: PairedComparison) -> str:
-    """'±4.1%': the smallest change this run could have seen (80 % power); '>±100%' past that."""
-    mde = comparison.mde
-    if mde is None:
-        return fmt.MISSING
-    return f">±{fmt.percent(MDE_SHOWN_MAX)}" if mde > MDE_SHOWN_MAX else f"±{fmt.percent(mde, 1)}"
-
-
-def delta_label(comparison: PairedComparison | None) -> str:
-    """'**-7.8% worse**', '+0.4% (no difference, MDE ±3.1%)', '+3.0% (untested: <2 reps)'."""
-    if comparison is None or comparison.delta is None:
-        return fmt.MISSING
-    text = fmt.delta(comparison.delta)
-    verdict = comparison.verdict
-    if verdict in (stats.BETTER, stats.WORSE):
-        return f"**{text} {verdict}**"
-    if verdict == stats.TOO_FEW:
-        return f"{text} (untested: <2 reps)"
-    if verdict == stats.NO_DIFFERENCE:
-        return f"{text} (no difference, MDE {mde_text(comparison)})"
-    return f"{text} ({verdict})"
-
-
-def ratio_label(ratio: float | None, ci: list[float] | None) -> str:
-    if ratio is None:
-        return fmt.MISSING
-    return f"{fmt.ratio(ratio)} [{fmt.interval(ci)}]" if ci else fmt.ratio(ratio)
+# --- labels (the shared ones are present.labels') -----------------------------------------
 
 
 def cell_text(group: GroupSummary | None) -> str:
@@ -107,6 +86,19 @@ def responses_text(group: GroupSummary) -> str:
 
 def indexes_text(indexes: list[int]) -> str:
     return ",".join(str(i) for i in indexes)
+
+
+SAMPLES_TITLE = "Samples per cell"
+
+
+def samples_lines(summary: Summary) -> list[str]:
+    """Which samples each cell's numbers come from (their `cell.index`), apart from the tables
+    they would make unreadable (report.html folds this section away)."""
+    rows = [[g.arm, str(g.conns), fmt.size(g.response_size), indexes_text(g.sample_indexes)] for g in summary.groups]
+    return [f"## {SAMPLES_TITLE}", "",
+            f"Every number above is computed from these lines of `{SAMPLES}` (their `cell.index`); "
+            f"`{SUMMARY}` lists them for each number too.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Samples"], rows), ""]
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -150,30 +142,16 @@ def _threads_warning(config: dict) -> list[str]:
             f"was {threads} core(s)' worth; loadgen-bound is judged against those {threads}.", ""]
 
 
-def _where(summary: Summary, conns: int, size: int) -> str:
-    """A cell's place in the matrix, naming only what varies in this run."""
-    several_conns, several_sizes = len(summary.conns) > 1, len(summary.response_sizes) > 1
-    if several_sizes and not several_conns:
-        return fmt.size(size)
-    if several_sizes:
-        return f"{fmt.size(size)}/{conns}c"
-    return f"{conns}c"
-
-
 def _rates_text(groups: list[GroupSummary]) -> str:
     rates = sorted({g.offered_rate for g in groups})
     return (f"{fmt.rate(rates[0])} req/s" if len(rates) == 1
             else f"{fmt.rate(rates[0])}–{fmt.rate(rates[-1])} req/s depending on the cell")
 
 
-def verdict_word(verdict: str) -> str:
-    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, runstats.NOT_SUSTAINED):
-        return verdict
-    return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
-
-
-def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
-    """'worse at 4000c (-7.8%); no difference at 100c (MDE ±2.9%), 1000c (MDE ±3.3%)'."""
+def glance_line(summary: Summary, arm: str, metric: str,
+                tallies: dict[TallyKey, BlockTally] | None = None) -> str | None:
+    """'worse at 4000c (-7.8%, in 27 of 30 blocks); no difference at 100c (MDE ±2.9%; better in
+    16 of 30 blocks)': with tallies, how many blocks went each verdict's way."""
     by_verdict: dict[str, list[str]] = {}
     for size in summary.response_sizes:
         for conns in summary.conns:
@@ -183,16 +161,20 @@ def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
             c = comparison.metrics[metric]
             word = verdict_word(c.verdict)
             where = _where(summary, conns, size)
-            detail = (f" ({fmt.delta(c.delta)})" if word in (stats.BETTER, stats.WORSE)
-                      else f" (MDE {mde_text(c)})" if word == stats.NO_DIFFERENCE else "")
+            went = blocks_went(c, (tallies or {}).get((arm, conns, size, metric)))
+            detail = ""
+            if word in (stats.BETTER, stats.WORSE):
+                detail = f" ({fmt.delta(c.delta)}" + (f", in {went[1]} of {went[2]} blocks" if went else "") + ")"
+            elif word == stats.NO_DIFFERENCE:
+                detail = f" (MDE {mde_text(c)}" + (f"; {went[0]} in {went[1]} of {went[2]} blocks" if went else "") + ")"
             by_verdict.setdefault(word, []).append(where + detail)
     if not by_verdict:
         return None
-    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, runstats.NOT_SUSTAINED, "untested (<2 reps)", "no data")
-    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
+    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in VERDICT_ORDER if word in by_verdict)
 
 
-def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
+def glance_lines(summary: Summary, manifest: dict | None = None,
+                 tallies: dict[TallyKey, BlockTally] | None = None) -> list[str]:
     """Per arm: where the verdicts say it won, lost, or was noise; then the flags that matter."""
     lines = ["## At a glance", ""]
     bound = [g for g in summary.groups if g.loadgen_bound_reps]
@@ -221,7 +203,7 @@ def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
                      "second host; or compare at equal load with `--rate auto`.")
     for arm in [a for a in summary.arms if a != "regular"]:
         for metric, name in metrics:
-            text = glance_line(summary, arm, metric)
+            text = glance_line(summary, arm, metric, tallies)
             if text:
                 lines.append(f"- **{arm} vs regular, {name}**: {text}")
     copied = [g for g in summary.groups if g.copied_share is not None]
@@ -293,7 +275,6 @@ def equal_load_lines(summary: Summary) -> list[str]:
             "baseline" if is_base else delta_label(metrics.get("cpu_us_per_request")),
             fmt.micros(group.mean("latency_p99_us")),
             "baseline" if is_base else delta_label(metrics.get("latency_p99_us")),
-            indexes_text(group.sample_indexes),
         ])
     return ["## At equal offered load", "",
             "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
@@ -305,12 +286,12 @@ def equal_load_lines(summary: Summary) -> list[str]:
             "CPU ÷ wrk = the server's CPU time over wrk's in the same window: wrk did the same work "
             "for every arm, so what slows both (a shared machine's momentary speed) cancels.", "",
             *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU ÷ wrk", "Delta",
-                             "CPU µs/req", "CPU Delta", "p99", "p99 Delta", "Samples"], rows), ""]
+                             "CPU µs/req", "CPU Delta", "p99", "p99 Delta"], rows), ""]
 
 
 def statistics_lines(summary: Summary) -> list[str]:
     header = ["Arm", "Conns", "Size", "Reps", "req/s median [min–max]", "Throughput ratio [CI]",
-              "p / p Holm", "MDE", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
+              "p / p Holm", "MDE", "p99", "p99 Delta", "CPU µs/req", "CPU Delta"]
     rows = []
     for group in summary.groups:
         comparison = summary.comparison(*group.key.where)
@@ -329,14 +310,13 @@ def statistics_lines(summary: Summary) -> list[str]:
             mde_text(throughput) if throughput else fmt.MISSING,
             fmt.micros(group.mean("latency_p99_us")), delta_label(metrics.get("latency_p99_us")),
             fmt.number(group.mean("cpu_us_per_request")), delta_label(metrics.get("cpu_us_per_request")),
-            indexes_text(group.sample_indexes),
         ])
     return ["## Statistics per cell", "",
             "Ratio = geometric mean of arm / regular per repetition, same conns and size; CI at the "
             "level Holm's adjustment tested it (it excludes 1 exactly when the verdict is significant). "
             "p = paired t-test on the log ratios, p Holm = adjusted over every comparison of this report. "
             "MDE = smallest change detectable with 80% power. CPU = server container CPU time per "
-            f"request (cgroup). Samples = `cell.index` values in `{SAMPLES}`.", "",
+            f"request (cgroup). Each cell's samples are listed under \"{SAMPLES_TITLE}\".", "",
             *markdown_table(header, rows), ""]
 
 
@@ -462,12 +442,12 @@ def method_lines(summary: Summary) -> list[str]:
     ]
 
 
-def render_markdown(summary: Summary, manifest: dict) -> str:
+def render_markdown(summary: Summary, manifest: dict, tallies: dict[TallyKey, BlockTally] | None = None) -> str:
     lines = headline_lines(summary, manifest)
     if not summary.groups:
         lines += ["No sample was recorded.", ""]
     else:
-        lines += glance_lines(summary, manifest)
+        lines += glance_lines(summary, manifest, tallies)
         lines += equal_load_lines(summary)
         for arm in _zc_arms(summary):
             lines += study_table_lines(summary, arm)
@@ -476,6 +456,7 @@ def render_markdown(summary: Summary, manifest: dict) -> str:
         lines += statistics_lines(summary)
         lines += counters_lines(summary)
         lines += plot_lines(summary)
+        lines += samples_lines(summary)
     lines += environment_lines(manifest)
     lines += method_lines(summary)
     return "\n".join(lines)
