@@ -156,3 +156,51 @@ def test_a_server_host_over_ssh_is_not_failed_for_an_io_uring_probe_that_cannot_
     remote["io_uring_disabled"] = 2  # what can be read over SSH still counts
     rows = doctor.doctor_rows(remote, DESIRED, ("server",))
     assert doctor.exit_code(rows) == 1
+
+
+def test_json_has_the_rows_and_verdict_of_the_table_and_follows_its_schema(facts):
+    import io
+
+    from zcbench.devtools.schemas import problems
+
+    out = io.StringIO()
+    assert doctor.run_json(facts=facts, desired=DESIRED, out=out) == 0
+    report = json.loads(out.getvalue())
+    assert problems("doctor", report) == []
+    [host] = report["hosts"]
+    assert report["exit_code"] == 0 and host["ready"] and host["differs"] == 5 and host["missing"] == []
+    table = {(r.area, r.setting): r.status for r in doctor.doctor_rows(facts, DESIRED)}
+    assert {(r["area"], r["setting"]): r["status"] for r in host["rows"]} == table
+    broken = copy.deepcopy(facts)
+    broken.update(docker=None, errors={"docker": "connection refused"})
+    out = io.StringIO()
+    assert doctor.run_json(facts=broken, desired=DESIRED, out=out) == 1
+    report = json.loads(out.getvalue())
+    assert problems("doctor", report) == [] and report["exit_code"] == 1
+    assert report["hosts"][0]["missing"] == ["docker engine"] and not report["hosts"][0]["ready"]
+    # the schema can fail: a status the table never prints
+    report["hosts"][0]["rows"][0]["status"] = "fine"
+    assert problems("doctor", report)
+
+
+def test_json_of_an_inventory_is_one_object_with_a_host_each(facts, tmp_path):
+    import io
+
+    import yaml
+
+    from zcbench.devtools.schemas import problems
+    from zcbench.host import inventory as hosts
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "server": {"hosts": {"localhost": {"ansible_connection": "local"}}},
+        "loadgen": {"hosts": {"lg": {"ansible_host": "10.9.0.2"}}}}}}))
+    no_uring = copy.deepcopy(facts)
+    no_uring["io_uring"].update(usable=False, error="No module named 'zcbench'")
+    out = io.StringIO()
+    code = doctor.run_inventory(hosts.load_inventory(inventory), facts_of=lambda host: no_uring, as_json=True, out=out)
+    report = json.loads(out.getvalue())  # nothing but the object: no per-host headings
+    assert problems("doctor", report) == []
+    assert code == report["exit_code"] == 1
+    assert [(h["where"], h["groups"], h["ready"]) for h in report["hosts"]] == [
+        ("localhost", ["server"], False), ("lg", ["loadgen"], True)]
