@@ -115,7 +115,7 @@ RUN_HELP = {
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
     "inventory": "hosts file: the server on its `server` host, wrk on every `loadgen` host, together; "
-                 "other hosts over SSH; see README \"Two hosts\" [off: this machine alone]",
+                 "other hosts over SSH; see docs/two-hosts.md [off: this machine alone]",
 }
 
 #: Task-argument defaults of those options (what `--from` treats as "not given").

@@ -16,7 +16,7 @@ import numpy
 
 from zcbench.analyze import runstats
 from zcbench.analyze.summary import Summary
-from zcbench.core import arms
+from zcbench.core import arms, fmt
 from zcbench.core.samples import Sample
 from zcbench.present import labels
 from zcbench.present.plot_axes import log_axis, new_figure
@@ -73,7 +73,7 @@ def _panel(ax, summary: Summary, grouped: dict, conns: int, size: int) -> None:
     ax.set_xlim(nines(LOWEST) - 0.1, nines(HIGHEST) + 0.1)
     offered = {g.offered_rate for g in summary.groups if (g.conns, g.response_size) == (conns, size)} - {None}
     ax.set_title(labels.where_text(summary, conns, size)
-                 + (f" · {max(offered):,} req/s offered" if offered else ""), fontsize=9)
+                 + (f" · {fmt.rate(max(offered))} req/s offered" if offered else ""), fontsize=9)
     ax.set_ylabel("latency (ms, log scale)", fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
