@@ -116,11 +116,14 @@ def test_a_summary_missing_its_groups_fails_its_schema(rendered):
 # --- versions and older files ----------------------------------------------------------------
 
 
-def test_files_from_before_versions_read_as_version_zero():
-    assert "schema" not in json.loads((REFERENCE / rundir.SUMMARY).read_text())
-    assert rundir.read_json(REFERENCE / rundir.SUMMARY)["run_id"]  # reads as it is
-    assert "schema" not in rundir.read_manifest(REFERENCE)
-    assert rundir.load_samples(REFERENCE)  # its samples are schema 1, migrated
+def test_files_from_before_versions_read_as_version_zero(tmp_path):
+    """The reference run's manifest and samples predate versions; a summary or calibration
+    without "schema" reads as it is."""
+    assert "schema" not in rundir.read_manifest(REFERENCE) and rundir.read_manifest(REFERENCE)["run_id"]
+    assert {s.loadgen for s in rundir.load_samples(REFERENCE)} == {"wrk"}  # schema 1, migrated
+    for name in (rundir.SUMMARY, rundir.CALIBRATION_JSON):
+        (tmp_path / name).write_text(json.dumps({"run_id": "old", "passed": True}))
+        assert rundir.read_json(tmp_path / name)["run_id"] == "old"
 
 
 def test_a_sample_line_without_any_version_reads_as_the_first_schema(tmp_path):
