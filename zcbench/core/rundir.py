@@ -100,15 +100,19 @@ def resolve_run_dir(run: str | Path) -> Path:
 # --- JSON files -------------------------------------------------------------------------------
 
 
-def finite(data):
+def finite(data, _inside: frozenset = frozenset()):
     """`data` with every float that is no finite number (inf, nan) as None: strict JSON has no
-    Infinity, and a browser's or jq's parser refuses it."""
+    Infinity, and a browser's or jq's parser refuses it. A container holding itself is refused
+    as json.dumps refuses it (ValueError)."""
     if isinstance(data, float):
         return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {key: finite(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite(value) for value in data]
+    if isinstance(data, (dict, list, tuple)):
+        if id(data) in _inside:
+            raise ValueError("Circular reference detected")
+        inside = _inside | {id(data)}
+        if isinstance(data, dict):
+            return {key: finite(value, inside) for key, value in data.items()}
+        return [finite(value, inside) for value in data]
     return data
 
 
