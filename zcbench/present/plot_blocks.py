@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import math
 
-from zcbench.analyze import metrics, runstats
+from zcbench.analyze import metrics
 from zcbench.analyze.summary import Summary
 from zcbench.core import arms, fmt
 from zcbench.core.samples import Sample
 from zcbench.present import labels
-from zcbench.present.plot_axes import new_figure, value_axis
-
-MAX_COLUMNS = 3
-
+from zcbench.present.plot_axes import value_axis
+from zcbench.present.plot_cells import cell_grid
 
 def plotted_metric(summary: Summary) -> str | None:
     """The primary metric, or the first shown one that was measured (no cgroup CPU: latency)."""
@@ -24,12 +22,6 @@ def plotted_metric(summary: Summary) -> str | None:
         if metric in metrics.METRICS and any(g.metrics.get(metric) and g.metrics[metric].n for g in summary.groups):
             return metric
     return None
-
-
-def cells_of(summary: Summary) -> list[tuple[int, int]]:
-    """(conns, size) of every cell that has a group, sizes outermost (the report's order)."""
-    return [(conns, size) for size in summary.response_sizes for conns in summary.conns
-            if any(g.conns == conns and g.response_size == size for g in summary.groups)]
 
 
 def _points(samples: list[Sample], metric: str) -> list[tuple[int, float, Sample]]:
@@ -42,7 +34,7 @@ def _points(samples: list[Sample], metric: str) -> list[tuple[int, float, Sample
     return points
 
 
-def _panel(ax, summary: Summary, grouped: dict, conns: int, size: int, metric: str) -> None:
+def _panel(ax, grouped: dict, conns: int, size: int, metric: str) -> None:
     """One cell's arms block by block, short blocks crossed."""
     values = []
     for key, members in grouped.items():
@@ -60,9 +52,6 @@ def _panel(ax, summary: Summary, grouped: dict, conns: int, size: int, metric: s
             ax.scatter(*zip(*short), marker="x", s=60, color="black", linewidths=1.6, zorder=5,
                        label="fell short of the offered rate")
     value_axis(ax, values, (lambda v, _: fmt.rate(v)) if metric == "requests_per_s" else None, from_zero=False)
-    offered = {g.offered_rate for g in summary.groups if (g.conns, g.response_size) == (conns, size)} - {None}
-    where = labels.where_text(summary, conns, size)
-    ax.set_title(where + (f" · {fmt.rate(max(offered))} req/s offered" if offered else ""), fontsize=9)
     ax.grid(True, alpha=0.3)
     unit = labels.metric_unit(metric)
     ax.set_ylabel(labels.metric_label(metric) + (f" ({unit})" if unit else "")
@@ -71,21 +60,10 @@ def _panel(ax, summary: Summary, grouped: dict, conns: int, size: int, metric: s
 
 def blocks_plot(summary: Summary, samples: list[Sample]):
     metric = plotted_metric(summary)
-    cells = cells_of(summary)
-    columns = min(MAX_COLUMNS, len(cells))
-    rows = math.ceil(len(cells) / columns)
-    fig = new_figure(max(6.4, 4.0 * columns), 1.4 + 2.9 * rows)
-    axes = fig.subplots(rows, columns, squeeze=False)
-    grouped = runstats.group_samples(samples)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(cells):
-            ax.set_visible(False)
-            continue
-        _panel(ax, summary, grouped, *cells[i], metric)
-        if i // columns == rows - 1 or i + columns >= len(cells):
-            ax.set_xlabel("block (run order)", fontsize=9)
+    fig = cell_grid(summary, samples, lambda ax, grouped, conns, size: _panel(ax, grouped, conns, size, metric),
+                    "block (run order)", 2.9)
     handles = {}
-    for ax in axes.flat:
+    for ax in fig.axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(6, len(handles)), fontsize=8,

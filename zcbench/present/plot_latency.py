@@ -14,13 +14,11 @@ import math
 
 import numpy
 
-from zcbench.analyze import runstats
 from zcbench.analyze.summary import Summary
-from zcbench.core import arms, fmt
+from zcbench.core import arms
 from zcbench.core.samples import Sample
-from zcbench.present import labels
-from zcbench.present.plot_axes import log_axis, new_figure
-from zcbench.present.plot_blocks import MAX_COLUMNS, cells_of
+from zcbench.present.plot_axes import log_axis
+from zcbench.present.plot_cells import cell_grid
 
 SHOWN = (50.0, 90.0, 99.0, 99.9, 99.99)
 LOWEST, HIGHEST = SHOWN[0], SHOWN[-1]
@@ -54,7 +52,7 @@ def distribution(samples: list[Sample]) -> tuple[list[float], numpy.ndarray] | N
     return shared, numpy.array([[t[p] for p in shared] for t in tables])
 
 
-def _panel(ax, summary: Summary, grouped: dict, conns: int, size: int) -> None:
+def _panel(ax, grouped: dict, conns: int, size: int) -> None:
     for key, members in grouped.items():
         if (key.conns, key.response_size) != (conns, size):
             continue
@@ -71,28 +69,13 @@ def _panel(ax, summary: Summary, grouped: dict, conns: int, size: int) -> None:
     log_axis(ax.yaxis)
     ax.set_xticks([nines(p) for p in SHOWN], [f"p{p:g}" for p in SHOWN])
     ax.set_xlim(nines(LOWEST) - 0.1, nines(HIGHEST) + 0.1)
-    offered = {g.offered_rate for g in summary.groups if (g.conns, g.response_size) == (conns, size)} - {None}
-    ax.set_title(labels.where_text(summary, conns, size)
-                 + (f" · {fmt.rate(max(offered))} req/s offered" if offered else ""), fontsize=9)
     ax.set_ylabel("latency (ms, log scale)", fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
 
 
 def latency_plot(summary: Summary, samples: list[Sample]):
-    cells = cells_of(summary)
-    columns = min(MAX_COLUMNS, len(cells))
-    rows = math.ceil(len(cells) / columns)
-    fig = new_figure(max(6.4, 4.0 * columns), 1.2 + 3.0 * rows)
-    axes = fig.subplots(rows, columns, squeeze=False)
-    grouped = runstats.group_samples(samples)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(cells):
-            ax.set_visible(False)
-            continue
-        _panel(ax, summary, grouped, *cells[i])
-        if i + columns >= len(cells):
-            ax.set_xlabel("percentile (each step ten times rarer)", fontsize=8)
+    fig = cell_grid(summary, samples, _panel, "percentile (each step ten times rarer)", 3.0)
     fig.suptitle(f"{summary.run_id}: latency distribution per arm\n"
                  "line = the median over the blocks of each block's percentile; band = the middle half of\n"
                  "the blocks; arms that part only towards p99.99 differ in their tail", fontsize=9.5)

@@ -10,6 +10,9 @@ inline SVG (report.html carries it, so the page needs no other file).
     sweep_ratio.png   several response sizes: the throughput ratio against size, with the
                       crossover (present.plot_sweep)
 
+Shared: present.plot_axes (figures, PNG/SVG, ratio and log axes), present.plot_cells (a panel
+per cell).
+
 Dropped, and removed when a run is re-rendered: throughput.png (flat by design at equal load,
 where zcbench chose the rate), p99.png (one percentile of the distribution latency.png shows
 whole) and cpu_per_request.png (absolute values per cell; their arm ratios are in forest.png,
