@@ -8,15 +8,16 @@ set -euo pipefail
 # Prerequisites, checked before anything is installed; each unmet one stops the script with one
 # line on stderr. Where each fact is read can be overridden (tests/unit/test_bootstrap.py stubs
 # them): ZCBENCH_OS_RELEASE (file), ZCBENCH_KERNEL_RELEASE, ZCBENCH_PYTHON (interpreter),
-# ZCBENCH_UID, ZCBENCH_IO_URING_DISABLED (file).
+# ZCBENCH_UID, ZCBENCH_IO_URING_DISABLED (file), ZCBENCH_CPUS.
 check_prerequisites() {
-    local here os_release kernel python uid disabled_file
+    local here os_release kernel python uid disabled_file cpus
     here="$(dirname "$(readlink -f "$0")")"
     os_release="${ZCBENCH_OS_RELEASE:-/etc/os-release}"
     kernel="${ZCBENCH_KERNEL_RELEASE:-$(uname -r)}"
     python="${ZCBENCH_PYTHON:-python3}"
     uid="${ZCBENCH_UID:-$(id -u)}"
     disabled_file="${ZCBENCH_IO_URING_DISABLED:-/proc/sys/kernel/io_uring_disabled}"
+    cpus="${ZCBENCH_CPUS:-$(getconf _NPROCESSORS_ONLN)}"
     unmet() { echo "bootstrap: $*" >&2; exit 1; }
 
     local id="" like="" version=""
@@ -46,6 +47,9 @@ check_prerequisites() {
     fi
     if [ "$(cat "$disabled_file" 2>/dev/null || echo 0)" = 2 ]; then
         unmet "io_uring is disabled on this kernel (kernel.io_uring_disabled = 2)"
+    fi
+    if [ "$cpus" -lt 2 ]; then  # the server and wrk each get a core of their own
+        unmet "needs at least 2 CPUs (the server and wrk run on different cores); this machine has $cpus"
     fi
 
     # The oldest Python zcbench runs on: pyproject.toml's requires-python. Without a python3,

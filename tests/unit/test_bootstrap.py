@@ -51,7 +51,7 @@ DEBIAN_12 = 'ID=debian\nVERSION_ID="12"\n'
 
 
 def bootstrap(stubs, *, kernel="6.18.0", python="3.11", release=DEBIAN_12, uid="0", io_uring_disabled="0",
-              with_sudo=True) -> subprocess.CompletedProcess:
+              cpus="2", with_sudo=True) -> subprocess.CompletedProcess:
     tmp_path, bin_dir, _ = stubs
     if with_sudo:
         (bin_dir / "sudo").write_text(f"#!/bin/sh\nexit {ELEVATED}\n")
@@ -61,7 +61,7 @@ def bootstrap(stubs, *, kernel="6.18.0", python="3.11", release=DEBIAN_12, uid="
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path),
            "ZCBENCH_OS_RELEASE": str(os_release(tmp_path, release)), "ZCBENCH_KERNEL_RELEASE": kernel,
            "ZCBENCH_PYTHON": str(fake_python(tmp_path, python)) if python else str(tmp_path / "no-python"),
-           "ZCBENCH_UID": uid, "ZCBENCH_IO_URING_DISABLED": str(disabled)}
+           "ZCBENCH_UID": uid, "ZCBENCH_IO_URING_DISABLED": str(disabled), "ZCBENCH_CPUS": cpus}
     return subprocess.run([str(bin_dir / "bash"), str(ROOT / "bootstrap.sh"), "deps"], env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -110,6 +110,10 @@ def test_neither_root_nor_sudo_stops(stubs):
 
 def test_disabled_io_uring_stops(stubs):
     stopped_with_one_line(bootstrap(stubs, io_uring_disabled="2"), stubs[2], "io_uring", "disabled")
+
+
+def test_a_single_cpu_stops(stubs):
+    stopped_with_one_line(bootstrap(stubs, cpus="1"), stubs[2], "2 CPUs", "has 1")
 
 
 def test_without_python_the_release_must_ship_a_new_enough_one(stubs):
