@@ -215,3 +215,9 @@ def test_render_writes_each_plot_as_png_and_svg_and_removes_dropped_ones(tmp_pat
     html = (run_dir / rundir.REPORT_HTML).read_text()
     assert html.count("<svg") == len(summary.plots)
     assert "not measurable on this path" in html  # the copied sweep's note is drawn into its figure
+
+
+def test_a_summary_that_declares_its_primary_metric_is_followed(runs):
+    summary, _ = fixture_run("sweep-win")
+    summary.plan = SimpleNamespace(primary="latency_p99_us")  # as a metric plan names it
+    assert labels.primary_metric(summary) == "latency_p99_us" == labels.shown_metrics(summary)[0]

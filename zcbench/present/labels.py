@@ -130,9 +130,13 @@ def is_paced(summary: RunStats) -> bool:
 
 
 def primary_metric(summary: RunStats) -> str:
-    """The metric a run's answer leads with: at equal offered load the server's CPU per request
-    (the arm cannot move it, DESIGN.md); unpaced, throughput, unless wrk was the bottleneck
-    somewhere (then throughput is wrk's, and CPU per request is the server's own)."""
+    """The metric a run's answer leads with: the one its summary declares when it declares a
+    metric plan (issue 18's `plan.primary`); otherwise at equal offered load the server's CPU per
+    request (the arm cannot move it, DESIGN.md), unpaced throughput, unless wrk was the
+    bottleneck somewhere (then throughput is wrk's, and CPU per request is the server's own)."""
+    plan = getattr(summary, "plan", None)
+    if plan is not None:
+        return plan.primary
     if is_paced(summary) or any(g.loadgen_bound_reps for g in summary.groups):
         return "cpu_us_per_request"
     return "requests_per_s"
