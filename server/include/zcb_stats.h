@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
-#define ZCB_STATS_VERSION 4
+#define ZCB_STATS_VERSION 5
 /* zc_copied is meaningful: SEND_ZC asked IORING_SEND_ZC_REPORT_USAGE (kernel 6.2+). Without it
  * (regular arm, kernels 6.0/6.1, --no-zc-report-usage) the copied share is unknown. */
 #define ZCB_STATS_FLAG_ZC_USAGE_REPORTED 0x1u
@@ -56,7 +56,9 @@
     X(idle_closed, count, "connections closed by the idle timeout") \
     X(header_timeouts, count, "request heads not complete within --header-timeout: answered 408 and closed") \
     X(send_errors, count, "sends that failed with an error other than -ENOMEM (peer reset...)") \
-    X(cq_overflows, gauge, "completion-queue overflows reported by the kernel")
+    X(cq_overflows, gauge, "completion-queue overflows reported by the kernel") \
+    X(calibration_work_ns, count, "thread CPU nanoseconds of the calibration's injected loop, in the responses it timed (--calibration-work; 0 otherwise)") \
+    X(calibration_work_timed, count, "responses whose injected loop was timed: one send in 64 (calibration_work_ns / this = the loop's CPU per response)")
 
 #define ZCB_DECLARE_COUNTER(name, kind, doc) uint64_t name;
 

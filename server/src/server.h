@@ -227,6 +227,7 @@ void conns_stop(struct worker *w, bool abort);
 /* send.c (the send arms) */
 /* work.c */
 void calibration_work(uint32_t iterations);
+void calibration_work_responses(struct worker *w, uint32_t responses);
 
 void send_next(struct worker *w, struct conn *c);
 void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);

@@ -1,7 +1,11 @@
-"""Planning: every combination once per repetition, interleaved, seeded shuffle."""
+"""Planning: every combination once per repetition, interleaved, seeded, balanced order."""
 
 from collections import Counter
+from itertools import groupby
 
+import pytest
+
+from zcbench.measure import plan
 from zcbench.measure.config import Config
 from zcbench.measure.plan import measured_seconds, plan_cells
 
@@ -54,3 +58,39 @@ def test_nginx_cells_and_measured_seconds():
     cells = plan_cells(cfg)
     assert Counter(c.server for c in cells) == {"zcbench": 4, "nginx": 2}
     assert measured_seconds(cfg) == 6 * 5
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_williams_sequences_balance_positions_and_neighbours(k):
+    rows = plan.williams_sequences(k)
+    assert len(rows) == (k if k % 2 == 0 else 2 * k)
+    for position in range(k):  # each item in each position equally often
+        assert sorted(row[position] for row in rows) == sorted(list(range(k)) * (len(rows) // k))
+    follows = Counter((row[i], row[i + 1]) for row in rows for i in range(k - 1))
+    assert len(set(follows.values())) == 1 and len(follows) == k * (k - 1)  # each ordered pair alike
+
+
+@pytest.mark.parametrize("mode,arms", [("zc", 2), ("all", 3)])
+def test_the_plan_is_balanced_within_every_comparison(mode, arms):
+    sequences = len(plan.williams_sequences(arms))
+    config = Config.from_args(mode=mode, conns="100,1000", response_size="88,4k", repeat=2 * sequences,
+                              seed=11, online_cpus={0, 1}, nofile=20000)
+    cells = plan.plan_cells(config)
+    assert plan.design(config) == {"design": "williams", "arms": arms, "sequences": sequences, "balanced": True}
+    positions = Counter()
+    for (rep, conns, size), members in groupby(sorted(cells, key=lambda c: (c.rep, c.conns, c.response_size, c.index)),
+                                               key=lambda c: (c.rep, c.conns, c.response_size)):
+        for position, cell in enumerate(members):
+            positions[(conns, size, cell.arm, position)] += 1
+    # every arm of every comparison in every position the same number of times
+    assert set(positions.values()) == {2 * sequences // arms}
+    assert len(positions) == 2 * 2 * arms * arms
+
+
+def test_four_arms_are_balanced_too():
+    config = Config.from_args(mode="all", server="both", conns="100", repeat=8, seed=3, online_cpus={0, 1},
+                              nofile=20000)
+    assert len(config.arms_to_run) == 4
+    cells = plan.plan_cells(config)
+    firsts = Counter(min((c for c in cells if c.rep == rep), key=lambda c: c.index).arm for rep in range(8))
+    assert set(firsts.values()) == {2}  # each of the four arms opens two of the eight blocks

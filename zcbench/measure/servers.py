@@ -49,7 +49,7 @@ def server_spec(cfg: Config, key: ServerKey | Cell, bind: str, port: int | None 
         send=arms.send_mode(key.arm), cpus=cfg.server_cpus, port=cfg.port if port is None else port, bind=bind,
         response_size=key.response_size, zc_max_inflight=cfg.zc_max_inflight,
         drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
-        calibration_work=cfg.calibration_work if arms.get(key.arm).calibration_work else 0)
+        calibration_work=cfg.calibration_work.get(key.arm, 0))
 
 
 def server_keys(cells: list[Cell]) -> list[ServerKey]:
