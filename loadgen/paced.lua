@@ -7,8 +7,9 @@
 -- thread has idle connections). A backlog older than MAX_LAG_MS is dropped rather than
 -- replayed as a burst: the achieved rate then falls short, and zcbench flags the cell.
 -- wrk's delay() counts whole milliseconds; slots are kept in fractional milliseconds, so
--- the average interval is exact even when a single delay is rounded. A delay is rounded up: no
--- request leaves before its slot (none before a scheduled window's start).
+-- the average interval is exact even when a single delay is rounded. A delay is rounded up,
+-- plus a millisecond (wrk's timers read a clock truncated to milliseconds and can fire up to
+-- one early): no request leaves before its slot, none before a scheduled window's start.
 --
 -- Two ways to run:
 -- * Scheduled window (START_MS and END_MS, CLOCK_MONOTONIC milliseconds, the clock zcbench
@@ -148,7 +149,7 @@ delay = function()
   paced_slots = paced_slots + 1
   paced_last_call_ms = now
   local wait = slot - now
-  return wait > 0 and math.ceil(wait) or 0
+  return wait > 0 and math.ceil(wait) + 1 or 0
 end
 
 -- report.lua's "paced" object, over the threads: the mean and longest ramp (start to the
