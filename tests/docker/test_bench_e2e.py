@@ -115,10 +115,11 @@ def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_i
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("rate", ["off", "3000"])  # a bracketed window, and a scheduled one (its wrk in a thread)
 def test_ctrl_c_mid_cell_leaves_no_container_and_marks_the_run_incomplete(tmp_path, docker_client,
-                                                                          zcbench_images, port):
+                                                                          zcbench_images, port, rate):
     proc = subprocess.Popen(
-        bench_command(tmp_path, port, "--rate", "off", "--mode", "zc", "--conns", "100", "--duration", "4",
+        bench_command(tmp_path, port, "--rate", rate, "--mode", "zc", "--conns", "100", "--duration", "4",
                       "--warmup", "0", "--repeat", "3", "--label", "interrupt"),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -87,7 +87,8 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
     for sample in recorded:
         assert sample.offered_rate == config["cell_rates"]["200/88"]
         # judged over its scheduled window: wrk connected before it, and was stopped after it
-        assert sample.window["kind"] == "scheduled" and sample.window["ready_connections"] == 200
+        window = sample.window  # wrk's connections were open before it started
+        assert window["kind"] == "scheduled" and 0 < window["ready_s"] < window["lead_s"]
         assert sample.paced_window_s == pytest.approx(2.0) == sample.window["length_s"]
         assert sample.paced_window_s < sample.duration_s
         assert sample.achieved_rate == pytest.approx(sample.requests / sample.paced_window_s)

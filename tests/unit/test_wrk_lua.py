@@ -11,6 +11,7 @@ import pytest
 
 from zcbench.measure.loadgen import wrk
 from zcbench.measure.loadgen.base import LoadgenError, achieved_rate, paced_window_s
+from zcbench.measure.loadgen.launcher import Handshake, Window
 
 RECORDED = (
     "Running 1s test @ http://127.0.0.1:1/\n  1 threads and 2 connections\n"
@@ -192,3 +193,68 @@ def test_paced_lua_refuses_a_missing_rate():
     finally:
         server.shutdown()
     assert "paced.lua needs -- RATE THREADS" in proc.stdout + proc.stderr
+
+
+def test_command_line_with_a_scheduled_window():
+    window = Window(ready="/run/zcb-loadgen/w3.ready", go="/run/zcb-loadgen/w3.go")
+    cmd = wrk.wrk_command("http://127.0.0.1:8088/", conns=100, threads=2, duration_s=32, timeout_s=5, rate=5000,
+                          window=window)
+    assert cmd[-6:] == ["--", "5000", "2", "100", "/run/zcb-loadgen/w3.ready", "/run/zcb-loadgen/w3.go"]
+    with pytest.raises(ValueError, match="needs a rate"):
+        wrk.wrk_command("http://127.0.0.1:8088/", conns=100, threads=2, duration_s=3, timeout_s=5, window=window)
+
+
+class Arrivals(Handler):
+    """Records when (monotonic) each request arrived."""
+    seen: list = []
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.seen.append(time.monotonic())
+        super().do_GET()
+
+
+@needs_wrk
+@pytest.mark.parametrize("threads", [1, 2])
+def test_paced_lua_holds_wrk_to_the_window_the_bench_hands_it(tmp_path, threads):
+    """The handshake of a scheduled window, with the host's wrk: the threads say they are ready
+    once their connections are open, nothing is sent before the window's start or after its end,
+    and wrk stops right after it (its -d, 20 s, is only a backstop)."""
+    import subprocess
+
+    handler = type("A", (Arrivals,), {"seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    class Directory:
+        directory = tmp_path
+
+    handshake = Handshake(Directory, "w0")
+    window = Window(ready=str(handshake.ready_fifo), go=str(handshake.go_file))  # the host's paths
+    rate, conns = 400, 8
+    cmd = wrk.wrk_command(f"http://127.0.0.1:{server.server_address[1]}/", conns=conns, threads=threads,
+                          duration_s=20, timeout_s=2, rate=rate, window=window,
+                          script=str(wrk.SCRIPT_ON_HOST.with_name("paced.lua")))
+    try:
+        launched = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready = handshake.wait_ready(threads, timeout_s=10)
+        time.sleep(0.2)  # nothing may be sent while the window is not known
+        assert handler.seen == []
+        start = time.monotonic() + 0.01
+        handshake.go(start, start + 1.0)
+        stdout, stderr = proc.communicate(timeout=15)
+        ended = time.monotonic()
+    finally:
+        handshake.close()
+        server.shutdown()
+    assert proc.returncode == 0, stderr
+    result = wrk.parse_wrk_json(stdout)
+    assert launched < ready < start
+    assert min(handler.seen) >= start and max(handler.seen) < start + 1.0 + 0.05
+    assert result["requests"] == len(handler.seen) == pytest.approx(rate, abs=threads + 1)
+    paced = result["paced"]
+    assert paced["window_ms_mean"] == pytest.approx(1000.0) and paced["parked"] == conns
+    assert paced["window_start_ms"] == pytest.approx(start * 1e3, abs=0.01)
+    assert achieved_rate(result) == pytest.approx(rate, rel=0.02)
+    assert ended - (start + 1.0) < 5  # stopped by the window, not by -d

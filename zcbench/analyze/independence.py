@@ -26,11 +26,12 @@ from dataclasses import asdict, dataclass, field
 from scipy import stats as scipy_stats
 
 from zcbench.analyze import runstats
+from zcbench.analyze.metrics import PRIMARY_METRIC
 from zcbench.analyze.stats import ALPHA, holm_adjust, log_ratios
 from zcbench.core import arms
 from zcbench.core.samples import Sample
 
-METRIC = "cpu_us_per_request"
+METRIC = PRIMARY_METRIC
 MIN_BLOCKS = 8  # fewer: nothing said (a few lags of a handful of points test nothing)
 MAX_LAGS = 10
 

@@ -61,14 +61,14 @@ zcbench/schemas/sample.schema.json; an object looks like:
         "kind": "scheduled",           # "scheduled": wrk held to [start_s, end_s] (monotonic
                                        # clock), connections opened before it, the server's and
                                        # wrk's CPU and the counters read at its ends (the end
-                                       # one 5 ms after it, once the last requests are answered);
+                                       # one 2 ms after it, before wrk closes its connections);
                                        # "bracketed": the snapshots around the generator's whole
                                        # run (no rate, or a host with another clock)
         "start_s": 812.31, "end_s": 814.31, "length_s": 2.0,
-        "lead_s": 0.31,                # the generator was started this long before start_s
-        "snapshots_s": [[812.3101, 0.0002], [814.3152, 0.0002]],  # each snapshot's time, duration
-        "ready_connections": 4000,     # connections open before start_s (of "conns")
-        "conns": 4000, "generator_wall_s": 2.35
+        "lead_s": 0.25,                # the generator was started this long before start_s ...
+        "ready_s": 0.24,               # ... and said its connections were open this long after
+        "snapshots_s": [[812.3101, 0.0002], [814.3122, 0.0002]],  # each snapshot's time, duration
+        "conns": 4000, "generator_wall_s": 2.29
       }
     }
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -39,7 +39,7 @@ from zcbench.measure.pilot import AUTO_RATE_SHARE, auto_rates, pilot_config, wit
 from zcbench.measure.plan import plan_cells
 from zcbench.measure import servers
 from zcbench.measure.servers import ServerPool, server_ports, start_servers
-from zcbench.measure.windows import Leads, run_bracketed, run_scheduled
+from zcbench.measure.windows import run_bracketed, run_scheduled
 
 REQUEST_TIMEOUT_S = 5  # the load generator counts a request slower than this as a timeout error
 
@@ -336,7 +336,6 @@ class RunContext:
     servers: ServerPool
     generator_thread: ThreadPoolExecutor  # a scheduled window's generator runs here (measure.windows)
     scheduled: bool  # paced cells run in scheduled windows
-    leads: Leads = field(default_factory=Leads)
 
 
 #: What a zcbench server of a cell runs with (servers.server_spec; callers know it by this name).
@@ -344,9 +343,11 @@ server_spec = servers.server_spec
 
 
 def can_schedule(config: Config, server: ServerHost, loadgens: list[LoadgenHost]) -> bool:
-    """Scheduled windows need the generator's support and every container on this machine: the
-    window is on this host's monotonic clock and the snapshots read its cgroup files."""
-    return loadgen.get(config.loadgen).schedules_windows and server.local and all(lg.local for lg in loadgens)
+    """Scheduled windows need the generator's support, one loadgen and every container on this
+    machine: the window is on this host's monotonic clock, agreed through the loadgen's launcher,
+    and the snapshots read this host's cgroup files."""
+    return (loadgen.get(config.loadgen).schedules_windows and server.local and len(loadgens) == 1
+            and loadgens[0].local and loadgens[0].running.launcher is not None)
 
 
 def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
@@ -363,8 +364,8 @@ def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
     if cfg.warmup_s > 0:
         generator.run_together(running, url, duration_s=cfg.warmup_s, **load)
     if rate and ctx.scheduled:
-        measured = run_scheduled(ctx.generator_thread, generator, server.running, running, url,
-                                 duration_s=cfg.duration_s, leads=ctx.leads, **load)
+        measured = run_scheduled(ctx.generator_thread, generator, server.running, running[0], url,
+                                 duration_s=cfg.duration_s, **load)
     else:
         measured = run_bracketed(generator, server.running, running, url, duration_s=cfg.duration_s, **load)
     return build_sample(cell, started_at=started_at, finished_at=manifest.utc_now(), measured=measured.runs,

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from zcbench.measure.loadgen.launcher import LauncherError
+from zcbench.measure.loadgen.launcher import LauncherError, Window
 
 HEADLINE_PERCENTILES = ("p50", "p75", "p90", "p99", "p99.9", "p99.99")
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
@@ -29,21 +29,6 @@ RESULT_KEYS = ("requests", "duration_us", "bytes", "errors", "latency_us", "perc
 
 class LoadgenError(RuntimeError):
     """A load generator failed or printed no result; the message carries its exit code and output."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """A scheduled measuring window on this host's CLOCK_MONOTONIC (Python's time.monotonic()):
-    a generator that schedules windows opens its connections before `start_s`, offers its
-    load from `start_s` and nothing from `end_s` on, then ends. Containers share the host's
-    monotonic clock (Docker makes no time namespace), so the bench reads the server's CPU time
-    and counters at the same instants."""
-    start_s: float
-    end_s: float
-
-    @property
-    def length_s(self) -> float:
-        return self.end_s - self.start_s
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import re
 
 from zcbench.core.paths import ROOT
 from zcbench.core.jsonline import last_json_object
-from zcbench.measure.loadgen.base import LoadGenerator, LoadgenError, Window, check_result
+from zcbench.measure.loadgen.base import LoadGenerator, LoadgenError, check_result
+from zcbench.measure.loadgen.launcher import Window
 
 SCRIPT_IN_IMAGE = "/loadgen/report.lua"  # images/loadgen/Dockerfile copies loadgen/ to /loadgen
 SCRIPT_ON_HOST = ROOT / "loadgen" / "report.lua"
@@ -25,8 +26,8 @@ def wrk_command(url: str, *, conns: int, threads: int, duration_s: float, timeou
                 rate: int | None = None, script: str | None = None, wrk: str = "wrk",
                 window: Window | None = None) -> list[str]:
     """wrk's command line: as fast as it can, or paced to `rate` requests/s in total, and then
-    held to `window` if one is given (paced.lua's START_MS END_MS CONNS; wrk's -d, whole
-    seconds, is then a backstop past the window's end)."""
+    held to `window` if one is given (paced.lua's CONNS READY GO; wrk's -d, whole seconds, is
+    then a backstop past the window's end)."""
     if window is not None and not rate:
         raise ValueError("a scheduled window needs a rate (paced.lua holds it)")
     script = script or (PACED_SCRIPT_IN_IMAGE if rate else SCRIPT_IN_IMAGE)
@@ -36,7 +37,7 @@ def wrk_command(url: str, *, conns: int, threads: int, duration_s: float, timeou
         return command
     command += ["--", str(rate), str(threads)]
     if window is not None:
-        command += [f"{window.start_s * 1e3:.3f}", f"{window.end_s * 1e3:.3f}", str(conns)]
+        command += [str(conns), window.ready, window.go]
     return command
 
 
