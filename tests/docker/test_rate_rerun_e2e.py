@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from zcbench.core.paths import ROOT
-from zcbench.measure import bench, containers
+from zcbench.measure import containers
+from zcbench.measure.pilot import PILOT_REPEAT
 from zcbench.core import rundir, samples
 
 pytestmark = pytest.mark.docker
@@ -34,7 +35,8 @@ def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_c
     assert len(recorded) == 4
     for sample in recorded:
         assert sample.offered_rate == RATE
-        assert sample.loadgen_command[-3:] == ["--", str(RATE), "1"]
+        # paced.lua's RATE THREADS, then CONNS and the scheduled window's handshake files
+        assert sample.loadgen_command[-6:-2] == ["--", str(RATE), "1", "20"]
         # far below what either arm can do here: wrk offered it and the server kept up
         assert sample.rate_sustained is True
         assert sample.achieved_rate == pytest.approx(RATE, rel=0.05)
@@ -76,7 +78,7 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
     assert pilot_dir == run_dir / rundir.RATE_PILOT
     pilot = rundir.load_samples(pilot_dir / "samples.jsonl")
     saturation = {arm: [s.achieved_rate for s in pilot if s.cell.arm == arm] for arm in ("regular", "zc")}
-    assert all(len(rates) == bench.PILOT_REPEAT for rates in saturation.values())
+    assert all(len(rates) == PILOT_REPEAT for rates in saturation.values())
     assert rundir.read_manifest(pilot_dir)["part_of"] == manifest["run_id"]
     assert manifest["timing"]["pilot_s"] > 0
     slower = min(sum(rates) / len(rates) for rates in saturation.values())
