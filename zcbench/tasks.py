@@ -43,12 +43,20 @@ def server(c, asan=False, fuzz=False):
 
 @task(help={"base_image": "use this image (e.g. from your registry) instead of the debootstrap base",
             "only": "comma-separated subset of server,loadgen,nginx",
-            "inventory": "also put the images on this inventory's remote hosts (each gets what its group needs)"})
-def build(c, base_image="", only="", inventory=""):
+            "inventory": "also put the images on this inventory's remote hosts (each gets what its group needs)",
+            "rootfs": "only make the base's rootfs tarball (debootstrap; no Docker engine needed) [off]"})
+def build(c, base_image="", only="", inventory="", rootfs=False):
     """Build the container images (base via debootstrap + docker import); only what changed."""
     from zcbench.host import inventory as hosts
     from zcbench.host.engines import EngineUnreachable
     from zcbench.measure import containers, host_images, images
+
+    if rootfs:
+        try:
+            print(images.build_rootfs(log=lambda line: print(line, flush=True)))
+        except images.ImageError as exc:
+            _fail(str(exc))
+        return
 
     names = [n.strip() for n in only.split(",") if n.strip()] or list(images.BUILT_IMAGES)
     unknown = sorted(set(names) - set(images.BUILT_IMAGES))

@@ -12,8 +12,12 @@ What runs where (both lanes start together; the summary waits for both):
                  on throwaway files and namespaces); what they cost the other lane is CPU time,
                  which the tests never assert on
 
-The load lane's output streams to the terminal; the quiet lane's is kept and printed when it
-ends. A skipped test is not a passed one: in the full suite (not --fast) any skip fails the run,
+    images       the full suite (not --fast) also builds the project's images (`invoke build`) from
+                 the start, beside the server tests: the Docker tests' fixture then finds them
+                 built (or waits for the build: measure.images builds one at a time per machine)
+
+The load lane's output streams to the terminal; the quiet lane's and the build's are kept and
+printed when they end. A skipped test is not a passed one: in the full suite (not --fast) any skip fails the run,
 since it means something the suite promises was not exercised on this host.
 """
 
@@ -47,6 +51,8 @@ class Lane:
 
 LANES = (Lane("load", ("server", "docker", "lab"), streams=True),
          Lane("quiet", ("unit", "provisioning"), streams=False))
+#: The full suite's image build, beside the lanes.
+IMAGES_STEP = Lane("images", ("invoke build",), streams=False)
 
 
 def areas_in_no_lane(tests: Path = ROOT / "tests") -> list[str]:
@@ -151,6 +157,15 @@ def combined_status(statuses: list[int]) -> int:
     return next((s for s in ran if s != 0), 0)
 
 
+def start_image_build(tmp: Path) -> Started:
+    """`invoke build` in the background (its output kept)."""
+    output = tmp / "build.out"
+    with open(output, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "invoke", "--search-root", str(ROOT), "build"],
+                                   cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    return Started(IMAGES_STEP, process, tmp / "build.xml", output, time.monotonic())
+
+
 def run_suite(fast: bool = False, keyword: str = "", verbose: bool = False) -> int:
     """Run the suite; returns the exit status for `invoke test`."""
     missing = areas_in_no_lane()
@@ -160,21 +175,24 @@ def run_suite(fast: bool = False, keyword: str = "", verbose: bool = False) -> i
         return 2
     print(f"zcbench: {lanes_text()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        build = [] if fast else [start_image_build(Path(tmp))]
         started = [start_lane(lane, Path(tmp), fast, keyword, verbose) for lane in LANES]
         try:
+            built = [finish_lane(step) for step in build]
             finished = [finish_lane(lane) for lane in started]
         except KeyboardInterrupt:
-            for lane in started:
+            for lane in build + started:
                 lane.process.terminate()
             raise
-        status = combined_status([s for s, _ in finished])
+        status = combined_status([s for s, _ in finished]) or next((s for s, _ in built if s), 0)
         areas: dict[str, Counter] = defaultdict(Counter)
         for lane in started:
             if lane.junit.exists():
                 outcomes_by_area(lane.junit, areas)
         if not areas:
             return status or 1
-        total = print_summary(areas, {lane.lane.name: seconds for lane, (_, seconds) in zip(started, finished)})
+        total = print_summary(areas, {lane.lane.name: seconds for lane, (_, seconds)
+                                      in zip(build + started, built + finished)})
     if status == NOTHING_COLLECTED:
         print("zcbench: no test ran", file=sys.stderr)
         return 1

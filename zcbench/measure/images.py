@@ -14,6 +14,7 @@ so the hash and the context are the same bytes.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -21,8 +22,11 @@ import re
 import socket
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -230,31 +234,45 @@ def base_inputs(suite: str = SUITE) -> tuple[str, str, str]:
     return digest, mirror, sources_text
 
 
-def build_base(client, log: Log = print, suite: str = SUITE) -> BuildResult:
-    """debootstrap the rootfs (cached as a tarball under .cache/) and `docker import` it."""
-    start = time.monotonic()
+def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
+    """The base's rootfs tarball (debootstrap, cached under .cache/ by its inputs): needs no
+    Docker engine, so a fresh machine can make it while it is being provisioned."""
     digest, mirror, sources_text = base_inputs(suite)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tarball = CACHE_DIR / f"base-{suite}-{digest}.tar"
+    if tarball.exists():
+        return tarball
+    if os.geteuid() != 0:
+        raise ImageError("building the base image runs debootstrap and needs root")
+    sources_file = CACHE_DIR / f"sources-{digest}.list"
+    sources_file.write_text(sources_text)
+    log(f"base: debootstrap --variant=minbase {suite} from {mirror} (takes a few minutes)")
+    # into a name of its own first: a rootfs made at the same time elsewhere (bootstrap.sh makes
+    # it while provisioning) is never read half-written
+    partial = tarball.with_name(f".{tarball.name}.{os.getpid()}")
+    proc = subprocess.run(
+        [str(IMAGES_DIR / "base" / "mkrootfs.sh"), suite, mirror, str(sources_file), str(partial)],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise ImageError(f"debootstrap failed: {' | '.join(proc.stderr.strip().splitlines()[-3:])}")
+    os.replace(partial, tarball)
+    for stale in CACHE_DIR.glob(f"base-{suite}-*.tar"):  # rootfs of older inputs
+        if stale != tarball:
+            stale.unlink()
+    return tarball
+
+
+def build_base(client, log: Log = print, suite: str = SUITE) -> BuildResult:
+    """The rootfs (build_rootfs) `docker import`ed, unless the base image has its inputs."""
+    start = time.monotonic()
+    digest, _, _ = base_inputs(suite)
     tag = TAGS["base"]
     image = _existing(client, tag)
     if image is not None and image.labels.get(LABEL_HASH) == digest:
         return BuildResult("base", tag, image.id, digest, False, time.monotonic() - start)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tarball = CACHE_DIR / f"base-{suite}-{digest}.tar"
-    if not tarball.exists():
-        if os.geteuid() != 0:
-            raise ImageError("building the base image runs debootstrap and needs root")
-        sources_file = CACHE_DIR / f"sources-{digest}.list"
-        sources_file.write_text(sources_text)
-        log(f"base: debootstrap --variant=minbase {suite} from {mirror} (takes a few minutes)")
-        proc = subprocess.run(
-            [str(IMAGES_DIR / "base" / "mkrootfs.sh"), suite, mirror, str(sources_file), str(tarball)],
-            capture_output=True, text=True,
-        )
-        if proc.returncode != 0:
-            raise ImageError(f"debootstrap failed: {' | '.join(proc.stderr.strip().splitlines()[-3:])}")
-        for stale in CACHE_DIR.glob(f"base-{suite}-*.tar"):  # rootfs of older inputs
-            if stale != tarball:
-                stale.unlink()
+    tarball = build_rootfs(log, suite)
     log(f"base: docker import {tarball.name}")
     labels = {**_labels(digest), **debian_labels(read_debootstrap_env(tarball))}
     changes = [f'LABEL {k}="{v}"' for k, v in labels.items()] + ['CMD ["/bin/bash"]']
@@ -377,6 +395,22 @@ def _base_reference(client, base_image: str | None, log: Log) -> tuple[str, str,
     return result.tag, result.image_id, result
 
 
+#: One build at a time on this machine (checkouts share the engine and the tags): the test
+#: suite builds beside its first tests (devtools.testing) while the Docker tests' fixture may ask
+#: for the same images; the second waits, then finds them up to date.
+BUILD_LOCK = Path(tempfile.gettempdir()) / "zcbench-images.lock"
+
+
+@contextmanager
+def build_lock():
+    with open(BUILD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_images(client=None, names: Iterable[str] = BUILT_IMAGES, base_image: str | None = None,
                   log: Log = print) -> list[BuildResult]:
     """Build whatever of `names` (and the base) is missing or stale; return one result each."""
@@ -385,13 +419,19 @@ def ensure_images(client=None, names: Iterable[str] = BUILT_IMAGES, base_image: 
     unknown = [n for n in names if n not in BUILT_IMAGES]
     if unknown:
         raise ImageError(f"unknown image(s) {unknown}; known: {', '.join(BUILT_IMAGES)}")
+    with build_lock():
+        return _ensure_images(client, names, base_image, log)
+
+
+def _ensure_images(client, names: list[str], base_image: str | None, log: Log) -> list[BuildResult]:
     base_ref, base_id, base_result = _base_reference(client, base_image, log)
     _, sources = debian_sources()
     mirrors = mirror_hosts(sources)
-    results = [base_result] if base_result else []
-    for name in names:
-        results.append(build_image(client, name, base_ref, base_id, mirrors, log))
-    return results
+    # Each image needs only the base: the engine builds them side by side (on a fresh machine
+    # each one mostly waits for its apt downloads).
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        built = list(pool.map(lambda name: build_image(client, name, base_ref, base_id, mirrors, log), names))
+    return ([base_result] if base_result else []) + built
 
 
 def image_ids(client) -> dict[str, str | None]:
