@@ -68,12 +68,19 @@ def test_manifest_records_the_rendered_nginx_config():
     from zcbench.measure.config import Config
     from zcbench.measure.manifest import _reference
 
+    from zcbench.measure.plan import plan_cells
+    from zcbench.measure.servers import server_ports
+
     config = Config(servers=("zcbench", "nginx"), response_sizes=(88, 65536), port=9123, server_cpus=(1,), nofile=4096)
-    ref = _reference(config, "127.0.0.1")
+    cells = plan_cells(config)
+    ref = _reference(config, cells, "127.0.0.1")
     small, large = ref["by_response_size"]["88"], ref["by_response_size"]["65536"]
-    assert "listen 127.0.0.1:9123 reuseport" in small["nginx_conf"] and "worker_cpu_affinity 10;" in small["nginx_conf"]
+    # each size's nginx listens on its own port of the run's (measure.servers)
+    port = {key.response_size: p for key, p in server_ports(config, cells).items() if key.server == "nginx"}
+    assert port[88] != port[65536] and 9123 < port[88] < 9123 + 6
+    assert f"listen 127.0.0.1:{port[88]} reuseport" in small["nginx_conf"] and "worker_cpu_affinity 10;" in small["nginx_conf"]
     assert 'return 200 "";' in small["nginx_conf"] and small["body_file_sha256"] is None
     assert small["response_size"] == 140  # nginx's own head is longer than 88 B
     body = nginx.body_bytes(large["body_bytes"])
     assert large["body_file_sha256"] == hashlib.sha256(body).hexdigest() and large["response_size"] == 65536
-    assert _reference(Config(servers=("zcbench",)), "127.0.0.1") is None
+    assert _reference(Config(servers=("zcbench",)), [], "127.0.0.1") is None

@@ -24,6 +24,7 @@ from zcbench.host.facts import collect_host_facts
 from zcbench.host.remote_facts import collect_host_facts_over_ssh
 from zcbench.measure import plan
 from zcbench.measure.nginx import nginx_reference_info, render_nginx_config
+from zcbench.measure.servers import server_ports
 
 
 def utc_now() -> str:
@@ -138,17 +139,19 @@ def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, pr
         "host": facts_of(server_host) if server_host is not None else host_facts(path.get("interface", "lo")),
         "python": platform.python_version(),
         "python_packages": python_packages(),
-        "reference": _reference(config, path.get("server_bind", "127.0.0.1")),
+        "reference": _reference(config, cells, path.get("server_bind", "127.0.0.1")),
     }
 
 
-def _reference(config, bind: str) -> dict | None:
-    """What the nginx reference serves at each response size, and the nginx.conf it runs with."""
+def _reference(config, cells: list, bind: str) -> dict | None:
+    """What the nginx reference serves at each response size, and the nginx.conf it runs with
+    (each size's nginx on its own port: measure.servers)."""
     if "nginx" not in config.servers:
         return None
+    ports = {key.response_size: port for key, port in server_ports(config, cells).items() if key.server == "nginx"}
     by_size = {}
     for size in config.response_sizes:
-        conf, body_file = render_nginx_config(port=config.port, bind=bind, response_size=size,
+        conf, body_file = render_nginx_config(port=ports.get(size, config.port), bind=bind, response_size=size,
                                               nofile=config.nofile, cpus=config.server_cpus)
         by_size[str(size)] = {**nginx_reference_info(size), "nginx_conf": conf,
                               "body_file_sha256": hashlib.sha256(body_file).hexdigest() if body_file else None}
