@@ -101,6 +101,11 @@ static void handle_cqe(struct worker *w, const struct io_uring_cqe *cqe)
         break;
     case OP_SEND:
     case OP_SEND_ZC:
+    case OP_MSGZC:
+    case OP_ERRQUEUE:
+    case OP_SPLICE_HEAD:
+    case OP_SPLICE_IN:
+    case OP_SPLICE_OUT:
         send_on_cqe(w, cqe);
         break;
     case OP_TICK:
