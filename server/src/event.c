@@ -79,6 +79,8 @@ static void stop_begin(struct worker *w)
 static void on_tick(struct worker *w)
 {
     w->tick++;
+    if (w->path_waiting && w->path->tick)
+        w->path->tick(w);
     if (w->accept_paused && !w->stopping && (int32_t)(w->tick - w->accept_resume_tick) >= 0) {
         w->accept_paused = false;
         accept_arm(w);

@@ -44,6 +44,7 @@ struct msgzc_conn {
     uint32_t next_id;     /* the id the kernel gives this socket's next zero-copy send */
     uint32_t pending;     /* ids sent and not notified yet */
     bool errq_armed;
+    bool errq_later;      /* the read came back empty on a hung-up socket: re-armed at the tick */
     bool refused;         /* SO_ZEROCOPY was refused: this connection sends regular */
     uint32_t pages[ZCB_MSGZC_PENDING_MAX]; /* memlock pages of each pending id, at its id modulo */
 };
@@ -76,7 +77,7 @@ static bool msgzc_conn_busy(const struct worker *w, const struct conn *c)
 {
     const struct msgzc_conn *mc = (const struct msgzc_conn *)w->path_conns + conn_slot(w, c);
 
-    return mc->pending > 0 || mc->errq_armed;
+    return mc->pending > 0 || mc->errq_armed || mc->errq_later;
 }
 
 /* Wait for the socket's next notification while any of its sends is unnotified. */
@@ -185,10 +186,33 @@ static void errq_complete(struct worker *w, const struct io_uring_cqe *cqe)
                 notified(w, mc, ee);
         }
     }
-    if (cqe->res >= 0 || cqe->res == -EINTR)
+    if (cqe->res >= 0 || cqe->res == -EINTR) {
         errq_arm(w, c, mc);
+    } else if (cqe->res == -EAGAIN && mc->pending && !mc->errq_later) {
+        /* Once both directions are shut, the socket polls EPOLLHUP: io_uring's wait for an error
+         * queue entry ends at once, empty. Its notifications still come (when its data is
+         * acknowledged or reset); re-arming now would spin, so wait for the next tick. */
+        mc->errq_later = true;
+        w->path_waiting++;
+    }
     if (c->closing)
         conn_maybe_free(w, c);
+}
+
+/* Every tick: re-arm the error-queue reads that came back empty. */
+static void msgzc_tick(struct worker *w)
+{
+    uint32_t i;
+
+    for (i = 0; i < w->cfg->max_conns && w->path_waiting; i++) {
+        struct conn *c = &w->conns[i];
+        struct msgzc_conn *mc = msgzc_conn(w, c);
+        if (c->fd < 0 || !mc->errq_later)
+            continue;
+        mc->errq_later = false;
+        w->path_waiting--;
+        errq_arm(w, c, mc);
+    }
 }
 
 static void msgzc_complete(struct worker *w, const struct io_uring_cqe *cqe)
@@ -204,6 +228,7 @@ const struct send_path send_path_MSG_ZEROCOPY = {
     .teardown = msgzc_teardown,
     .conn_open = msgzc_conn_open,
     .conn_busy = msgzc_conn_busy,
+    .tick = msgzc_tick,
     .pages = zc_pages_for,
     .submit = msgzc_submit,
     .complete = msgzc_complete,

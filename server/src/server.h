@@ -165,6 +165,7 @@ struct worker {
     const struct send_path *path; /* send_paths[cfg->send_mode] */
     void *path_conns;             /* the send path's own per-slot state (NULL: none) */
     int path_fd;                  /* a file the send path keeps open (-1: none) */
+    uint32_t path_waiting;        /* connections whose send path waits for the next tick */
     uint64_t zc_optmem_sends;     /* msg-zerocopy: notifications one socket may hold; 0 = no budget */
     pthread_t thread;
     int setup_error; /* errno-style, reported to main before the loop starts */
@@ -260,6 +261,8 @@ struct send_path {
     void (*conn_open)(struct worker *w, struct conn *c);
     bool (*conn_busy)(const struct worker *w, const struct conn *c);
     void (*conn_release)(struct worker *w, struct conn *c);
+    /* every ZCB_TICK_MS while w->path_waiting (NULL: never needed) */
+    void (*tick)(struct worker *w);
     /* hot: does this response go the path's own way (NULL: always); memlock pages the kernel
      * charges a send of len bytes (NULL: none); issue it (NULL: regular sends only) */
     bool (*chooses)(struct worker *w, const struct response *r);

@@ -17,6 +17,8 @@ Cells that count ENOMEM run the server as uid 65534: memlock is charged per user
 account is shared with everything else running as root on this machine. The tests about the
 count cap pass --zc-page-budget 0 so that they test the cap alone.
 
+SENDMSG_ZC is charged like SEND_ZC (its total length): the cap/ENOMEM pair runs for both arms.
+
 "Nothing lost" is checked as far as wrk can tell: no socket error, timeout or non-2xx; the
 server answered every request it parsed; and the server's responses exceed wrk's count only by
 the requests in flight when wrk stopped its clock (at most one per connection, no pipelining).
@@ -178,37 +180,40 @@ def assert_nothing_lost(cell: Cell, conns: int) -> None:
     assert totals["zc_notifs"] == totals["sends_zc"]
 
 
-_controls: dict[int, Cell] = {}
+_controls: dict[tuple[str, int], Cell] = {}
+CAPPED_ARMS = ("zc", "sendmsg-zc")
 
 
-def uncapped_control(env: Env, tmp_path, conns: int) -> Cell:
-    """zc without a cap at the study's load; if 8 MiB of memlock is not exhausted on this host,
-    halve it until it is (and say so), so the capped test beside it can never pass vacuously."""
-    if conns not in _controls:
+def uncapped_control(env: Env, tmp_path, conns: int, send: str = "zc") -> Cell:
+    """The arm without a cap at the study's load; if 8 MiB of memlock is not exhausted on this
+    host, halve it until it is (and say so), so the capped test beside it can never pass vacuously."""
+    if (send, conns) not in _controls:
         memlock = MEMLOCK
         while True:
-            cell = run_cell(env, tmp_path, send="zc", cap=0, conns=conns, memlock=memlock)
+            cell = run_cell(env, tmp_path, send=send, cap=0, conns=conns, memlock=memlock)
             if cell.totals["zc_enomem"] > 0 or memlock <= (2 << 20):
                 break
             memlock //= 2
             warnings.warn(f"no ENOMEM at {conns} connections: memlock lowered to {memlock >> 20} MiB")
-        _controls[conns] = cell
-    return _controls[conns]
+        _controls[(send, conns)] = cell
+    return _controls[(send, conns)]
 
 
+@pytest.mark.parametrize("send", CAPPED_ARMS)
 @pytest.mark.parametrize("conns", STUDY_CONNS)
-def test_without_cap_zc_gets_enomem_and_still_answers_everything(env, tmp_path, conns):
+def test_without_cap_zc_gets_enomem_and_still_answers_everything(env, tmp_path, conns, send):
     """The negative control: the same load without a cap does hit -ENOMEM; the fallback resends."""
-    cell = uncapped_control(env, tmp_path, conns)
+    cell = uncapped_control(env, tmp_path, conns, send)
     assert cell.totals["zc_enomem"] > 0
     assert 0 < cell.totals["fallback_enomem"] <= cell.totals["zc_enomem"]
     assert_nothing_lost(cell, conns)
 
 
+@pytest.mark.parametrize("send", CAPPED_ARMS)
 @pytest.mark.parametrize("conns", STUDY_CONNS)
-def test_default_cap_keeps_zc_free_of_enomem(env, tmp_path, conns):
-    memlock = uncapped_control(env, tmp_path, conns).memlock  # the load that provoked ENOMEM
-    cell = run_cell(env, tmp_path, send="zc", cap=DEFAULT_CAP, conns=conns, memlock=memlock)
+def test_default_cap_keeps_zc_free_of_enomem(env, tmp_path, conns, send):
+    memlock = uncapped_control(env, tmp_path, conns, send).memlock  # the load that provoked ENOMEM
+    cell = run_cell(env, tmp_path, send=send, cap=DEFAULT_CAP, conns=conns, memlock=memlock)
     assert cell.totals["zc_enomem"] == 0
     assert cell.totals["fallback_cap"] > 0  # the cap was reached, so the load was there
     assert cell.totals["zc_inflight_peak"] <= DEFAULT_CAP

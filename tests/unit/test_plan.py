@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+from zcbench.core import arms
 from zcbench.measure.config import Config
 from zcbench.measure.plan import measured_seconds, plan_cells
 
@@ -16,7 +17,7 @@ def config(**kwargs):
 def test_cells_cover_arm_conns_size_rep():
     cfg = config(mode="all", conns="100,1000", response_size="88,4k", repeat=3)
     cells = plan_cells(cfg)
-    assert len(cells) == 3 * 2 * 2 * 3
+    assert len(cells) == len(cfg.arms) * 2 * 2 * 3 and len(cfg.arms) == len(arms.modes()["all"])
     combos = Counter((c.arm, c.conns, c.response_size) for c in cells)
     assert set(combos.values()) == {3}
     assert [c.index for c in cells] == list(range(len(cells)))
