@@ -160,6 +160,16 @@ void send_abandoned(struct worker *w, struct conn *c, int res)
     conn_after_send(w, c, res < 0 ? res : -EPIPE);
 }
 
+void send_refused(struct worker *w, struct conn *c, int res, uint64_t *fallbacks)
+{
+    if (c->closing) {
+        send_abandoned(w, c, res);
+        return;
+    }
+    (*fallbacks)++;
+    send_resend_regular(w, c);
+}
+
 void send_finished(struct worker *w, struct conn *c, int res)
 {
     if (res <= 0) {

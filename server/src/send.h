@@ -31,6 +31,9 @@ void send_resend_regular(struct worker *w, struct conn *c);
  * on), res <= 0 it failed (counted in send_errors; send_abandoned: not counted). */
 void send_finished(struct worker *w, struct conn *c, int res);
 void send_abandoned(struct worker *w, struct conn *c, int res);
+/* The kernel refused a zero-copy send's charge (ENOMEM, ENOBUFS): resend the same bytes the
+ * regular way, counted in *fallbacks (only when the resend is really issued). */
+void send_refused(struct worker *w, struct conn *c, int res, uint64_t *fallbacks);
 
 /* Zero-copy bookkeeping shared by every zero-copy path: the sends whose buffer the kernel
  * holds and the memlock pages it charges them. */

@@ -138,12 +138,7 @@ static void send_complete(struct worker *w, const struct io_uring_cqe *cqe)
     zc_release(w, 1, pages); /* no id taken: nothing will be notified */
     if (res == -ENOBUFS) {
         w->st->zc_enobufs++;
-        if (c->closing) {
-            send_abandoned(w, c, res);
-            return;
-        }
-        w->st->fallback_enobufs++; /* counted only when the resend is really issued */
-        send_resend_regular(w, c);
+        send_refused(w, c, res, &w->st->fallback_enobufs);
         return;
     }
     send_finished(w, c, res);

@@ -68,12 +68,7 @@ void zc_send_complete(struct worker *w, const struct io_uring_cqe *cqe)
     if (res == -ENOMEM) {
         /* The memlock charge for this send failed: resend the same bytes the regular way. */
         w->st->zc_enomem++;
-        if (c->closing) {
-            send_abandoned(w, c, res);
-            return;
-        }
-        w->st->fallback_enomem++; /* counted only when the resend is really issued */
-        send_resend_regular(w, c);
+        send_refused(w, c, res, &w->st->fallback_enomem);
         return;
     }
     send_finished(w, c, res);

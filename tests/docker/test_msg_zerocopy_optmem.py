@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_zc_enomem import NOFILE, started
+from test_zc_enomem import NOFILE, started, wrk_then_server_totals
 
 pytestmark = pytest.mark.docker
 
@@ -36,8 +36,7 @@ def run_cell(privilege, run_id: str, tmp_path, budget: str) -> tuple[dict, dict]
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    from zcbench.measure import containers, counters, images
-    from zcbench.measure.loadgen import wrk
+    from zcbench.measure import containers, images
 
     server_cpu, loadgen_cpu = cpus()
     spec = containers.ServerSpec(send="msg-zerocopy", cpus=(int(server_cpu),), port=PORT, zc_max_inflight=0,
@@ -66,12 +65,7 @@ def run_cell(privilege, run_id: str, tmp_path, budget: str) -> tuple[dict, dict]
                          labels={**labels, containers.ROLE_LABEL: "loadgen"})
         )
         with loadgen:
-            wrapped = loadgen.get_wrapped_container()
-            assert wrapped.wait(timeout=DURATION_S + 60)["StatusCode"] == 0, wrapped.logs().decode()
-            wrk_result = wrk.parse_wrk_json(wrapped.logs(stdout=True, stderr=False).decode())
-        server_container.stop(timeout=10)
-        assert server_container.wait(timeout=20)["StatusCode"] == 0, server_container.logs().decode()
-        final = counters.parse_final_json(server_container.logs(stdout=True, stderr=False).decode())
+            wrk_result, final = wrk_then_server_totals(loadgen, server, DURATION_S)
     t = final["totals"]
     print(f"\n[msg-zerocopy optmem_max={OPTMEM} budget={budget} conns={CONNS} depth={DEPTH}] "
           f"zc_enobufs={t['zc_enobufs']} fallback_enobufs={t['fallback_enobufs']} "

@@ -103,6 +103,21 @@ def started(server):
         server.stop()
 
 
+def wrk_then_server_totals(loadgen, server, duration_s: int) -> tuple[dict, dict]:
+    """Wait for the wrk container, then stop the server (docker stop = SIGTERM: it drains, prints
+    its totals, exits 0): wrk's JSON and the server's final JSON."""
+    from zcbench.measure import counters
+    from zcbench.measure.loadgen import wrk
+
+    wrapped = loadgen.get_wrapped_container()
+    assert wrapped.wait(timeout=duration_s + 60)["StatusCode"] == 0, wrapped.logs().decode()
+    wrk_result = wrk.parse_wrk_json(wrapped.logs(stdout=True, stderr=False).decode())
+    server_container = server.get_wrapped_container()
+    server_container.stop(timeout=10)
+    assert server_container.wait(timeout=20)["StatusCode"] == 0, server_container.logs().decode()
+    return wrk_result, counters.parse_final_json(server_container.logs(stdout=True, stderr=False).decode())
+
+
 def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: int = MEMLOCK,
              drop_ipc_lock: bool = True, size: int = 88, budget: str = "0") -> Cell:
     """One server container + one wrk container; returns wrk's JSON and the server's totals.
@@ -113,9 +128,7 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
     from zcbench.measure import containers
-    from zcbench.measure import counters
     from zcbench.measure import images
-    from zcbench.measure.loadgen import wrk
 
     port = free_port()
     spec = containers.ServerSpec(send=send, cpus=env.server_cpus, port=port, zc_max_inflight=cap,
@@ -145,14 +158,7 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
     )
     # testcontainers' own cleanup: leaving each `with` stops and removes its container
     with started(server), loadgen:
-        wrapped = loadgen.get_wrapped_container()
-        assert wrapped.wait(timeout=DURATION_S + 60)["StatusCode"] == 0, wrapped.logs().decode()
-        wrk_result = wrk.parse_wrk_json(wrapped.logs(stdout=True, stderr=False).decode())
-        # docker stop = SIGTERM: the server drains, prints its totals, exits 0
-        server_container = server.get_wrapped_container()
-        server_container.stop(timeout=10)
-        assert server_container.wait(timeout=20)["StatusCode"] == 0, server_container.logs().decode()
-        final = counters.parse_final_json(server_container.logs(stdout=True, stderr=False).decode())
+        wrk_result, final = wrk_then_server_totals(loadgen, server, DURATION_S)
     t = final["totals"]
     print(f"\n[{send} size={size} cap={cap} budget={budget} conns={conns} memlock={memlock >> 20}MiB "
           f"drop_ipc_lock={drop_ipc_lock}] zc_enomem={t['zc_enomem']} fallback_cap={t['fallback_cap']} "
