@@ -45,7 +45,7 @@
     X(zc_enobufs, count, "sendmsg(MSG_ZEROCOPY) completions with -ENOBUFS (optmem_max, or memlock)") \
     X(fallback_cap, count, "regular sends issued because the worker was at its in-flight cap") \
     X(fallback_budget, count, "regular sends issued because the worker's zero-copy sends held its memlock page budget") \
-    X(fallback_optmem, count, "regular sends issued because the socket's MSG_ZEROCOPY notifications held its optmem budget") \
+    X(fallback_optmem, count, "regular sends issued because the socket's unnotified MSG_ZEROCOPY sends held its optmem budget (at most 64 either way)") \
     X(fallback_enomem, count, "regular sends issued to resend the bytes of a zero-copy send that failed with -ENOMEM") \
     X(fallback_enobufs, count, "regular sends issued to resend the bytes of a sendmsg(MSG_ZEROCOPY) that failed with -ENOBUFS") \
     X(adaptive_small, count, "regular sends issued because their response is smaller than --zc-min-bytes (adaptive)") \
