@@ -4,18 +4,20 @@ its run directory to analyze and present. tasks.py validates arguments and calls
     bench(config)        the rate pilot (--rate auto), the bench, its report
     sweep(config)        the bench across response sizes (a Config from measure.sweep)
     calibrate(config)    pilots sizing the injected work, the calibration run, its verdicts
-    report(run)          re-render a stored run
-    compare(run_a, run_b)
+    report(run)          re-render a stored run (summary.json, report.md, report.html, plots)
+    compare(run_a, run_b)  Markdown or JSON; compare.html too when asked
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from zcbench.analyze import calibration, runstats
 from zcbench.analyze import compare as compare_runs
 from zcbench.core import rundir
-from zcbench.core.rundir import CALIBRATION_JSON, CALIBRATION_MD, REPORT
+from zcbench.core.atomic import write_atomic
+from zcbench.core.rundir import CALIBRATION_JSON, CALIBRATION_MD, REPORT, REPORT_HTML
 from zcbench.core.samples import Sample
 from zcbench.measure import bench as bench_run
 from zcbench.measure import calibrate as calibration_plan
@@ -35,34 +37,56 @@ def sweep(config: Config, log=print) -> Path:
     return bench(config, log)
 
 
-def calibrate(config: Config, log=print) -> Path:
-    """`invoke calibrate`: pilots size the injected work, then regular, the A/A arm and the
-    injected arm run in every block; calibration.json and calibration.md join the run's files."""
+def calibrate(config: Config, runs: int = 1, doses: tuple[float, ...] = calibration.DOSES, log=print) -> Path:
+    """`invoke calibrate`: with --rate auto a rate pilot that includes the heaviest work, a pilot
+    sizing the dose ladder, then `runs` calibration runs (regular, the A/A arm and the doses in
+    every block at every connection count); each run gets calibration.json/.md, the last one
+    also what the runs say together. The last run's directory."""
     if config.calibration_work or set(config.arms) - {runstats.BASELINE_ARM}:
         raise ConfigError("calibrate runs its own arms: leave --mode at regular")
-    if config.rate_auto and not config.cell_rates:  # one rate, chosen before sizing, for both runs
-        config = bench_run.with_auto_rates(config, log)
+    if config.rate_auto and not config.cell_rates:  # one rate, leaving room for the pilot's work
+        rated = bench_run.with_auto_rates(calibration_plan.rate_pilot_config(config, calibration.PILOT_WORK),
+                                          log, render=run_report.render_run)
+        config = replace(config, cell_rates=rated.cell_rates, extra=config.extra | {
+            key: rated.extra[key] for key in ("rate_pilot_run", "auto_rate_share")})
 
     def run_pilot(work: int) -> tuple[str, list[Sample]]:
         pilot_dir = bench_run.run_bench(calibration_plan.pilot_config(config, work), log=log,
                                         render=run_report.render_run)
         return str(pilot_dir), rundir.load_samples(pilot_dir)
 
-    sizing = calibration.measure_work(run_pilot, log if not config.quiet else lambda line: None)
-    run_dir = bench(calibration_plan.calibration_config(config, sizing["work"]), log)
-    result = calibration.judge(runstats.summarize(rundir.load_samples(run_dir)), sizing)
-    rundir.write_json(run_dir / CALIBRATION_JSON, result)
-    rundir.write_text(run_dir, CALIBRATION_MD, calibration_report.render_markdown(result, run_dir))
-    return run_dir
+    sizing = calibration.measure_work(run_pilot, doses, log if not config.quiet else lambda line: None)
+    plan = calibration_plan.calibration_config(config, {dose["arm"]: dose["work"] for dose in sizing["doses"]})
+    results, run_dirs = [], []
+    for k in range(runs):
+        run_dir = bench(replace(plan, seed=plan.seed + k), log)
+        samples = rundir.load_samples(run_dir)
+        result = calibration.judge(runstats.summarize(samples), samples, sizing)
+        if k == runs - 1 and runs > 1:
+            result["repeated"] = calibration.repeated(results + [result]) | {
+                "run_dirs": [str(d) for d in run_dirs + [run_dir]]}
+        rundir.write_json(run_dir / CALIBRATION_JSON, result)
+        rundir.write_text(run_dir, CALIBRATION_MD, calibration_report.render_markdown(result, run_dir))
+        results.append(result)
+        run_dirs.append(run_dir)
+    return run_dirs[-1]
 
 
-def report(run: str | Path) -> Path:
-    """`invoke report`: summary.json, report.md and plots of a stored run, again; report.md's path."""
+def report(run: str | Path, as_json: bool = False) -> str:
+    """`invoke report`: summary.json, report.md, report.html and plots of a stored run, again.
+    What to print: the paths of report.md and report.html, or (as_json) summary.json's object."""
     run_dir = rundir.resolve_run_dir(run)
-    run_report.render_run(run_dir)
-    return run_dir / REPORT
+    summary = run_report.render_run(run_dir)
+    if as_json:
+        return rundir.json_text(summary.to_json())
+    return f"{run_dir / REPORT}\n{run_dir / REPORT_HTML}"
 
 
-def compare(run_a: str | Path, run_b: str | Path) -> str:
-    """`invoke compare`: what changed between two runs, as Markdown."""
-    return compare_report.render_compare(compare_runs.compare_runs(run_a, run_b))
+def compare(run_a: str | Path, run_b: str | Path, margins: dict[str, float] | None = None, as_json: bool = False,
+            html_path: str | Path | None = None) -> str:
+    """`invoke compare`: what changed between two runs, as Markdown (or as_json, JSON); with
+    html_path, also that page (compare.html) written there."""
+    result = compare_runs.compare_runs(run_a, run_b, margins)
+    if html_path:
+        write_atomic(Path(html_path), compare_report.render_compare_html(result))
+    return rundir.json_text(compare_report.compare_json(result)) if as_json else compare_report.render_compare(result)

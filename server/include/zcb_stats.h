@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
-#define ZCB_STATS_VERSION 5
+#define ZCB_STATS_VERSION 6
 /* zc_copied is meaningful: SEND_ZC/SENDMSG_ZC asked IORING_SEND_ZC_REPORT_USAGE (kernel 6.2+), or the
  * mode is msg-zerocopy (its notifications always say SO_EE_CODE_ZEROCOPY_COPIED). Without it
  * (regular, splice, kernels 6.0/6.1, --no-zc-report-usage) the copied share is unknown. */
@@ -65,7 +65,9 @@
     X(idle_closed, count, "connections closed by the idle timeout") \
     X(header_timeouts, count, "request heads not complete within --header-timeout: answered 408 and closed") \
     X(send_errors, count, "sends that failed with an error other than -ENOMEM/-ENOBUFS (peer reset...)") \
-    X(cq_overflows, gauge, "completion-queue overflows reported by the kernel")
+    X(cq_overflows, gauge, "completion-queue overflows reported by the kernel") \
+    X(calibration_work_ns, count, "thread CPU nanoseconds of the calibration's injected loop, in the responses it timed (--calibration-work; 0 otherwise)") \
+    X(calibration_work_timed, count, "responses whose injected loop was timed: one send in 64 (calibration_work_ns / this = the loop's CPU per response)")
 
 #define ZCB_DECLARE_COUNTER(name, kind, doc) uint64_t name;
 

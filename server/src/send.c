@@ -134,7 +134,7 @@ static void account_sent(struct worker *w, struct conn *c, int res)
     const struct response *r = send_head_response(w, c);
     bool closes = r->closes, short_send = (uint32_t)res < c->send_len;
     uint64_t sent = (uint64_t)c->out_off + (uint64_t)res;
-    uint32_t done = (uint32_t)(sent / r->len), i;
+    uint32_t done = (uint32_t)(sent / r->len);
 
     w->st->bytes_sent += (uint64_t)res;
     c->out_off = (uint32_t)(sent % r->len);
@@ -147,8 +147,7 @@ static void account_sent(struct worker *w, struct conn *c, int res)
     w->st->responses += done;
     w->st->responses_coalesced += done - (short_send ? 0 : 1);
     if (w->cfg->calibration_work)
-        for (i = 0; i < done; i++)
-            calibration_work(w->cfg->calibration_work);
+        calibration_work_responses(w, done);
     outq_pop(c, done);
     if (closes)
         c->read_done = true; /* nothing was parsed after it: the queue is empty now */

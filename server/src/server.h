@@ -247,6 +247,7 @@ void conns_stop(struct worker *w, bool abort);
 
 /* work.c */
 void calibration_work(uint32_t iterations);
+void calibration_work_responses(struct worker *w, uint32_t responses);
 
 /*
  * send.c and send_<mode>.c: the send paths, one per mode of zcb_modes.h, behind this table. The

@@ -80,12 +80,19 @@ def test_agreement_and_rerun_relation(tmp_path):
     manifest_b["config"]["extra"] = {"rerun_of": str(a), "rerun_overrides": ["duration"]}
     (b / "manifest.json").write_text(json.dumps(manifest_b))
     same = compare.compare_runs(a, b)
-    assert compare.agreement(same) == {"ratios_tested": 24, "ratios_moved": 0, "agree": True}
-    text = compare_report.render_compare(same)
+    agreement = compare.agreement(same)
+    # a run against itself: nothing differs, but its 5 blocks cannot show +-3 % at 100c: inconclusive
+    assert agreement["counts"][stats.DIFFER] == 0 and agreement["verdict"] == stats.INCONCLUSIVE
+    assert agreement["counts"][stats.AGREE] + agreement["counts"][stats.INCONCLUSIVE] == agreement["ratios"] == 24
+    assert "inconclusive: the runs could not show they agree" in compare_report.render_compare(same)
+    wide = compare.compare_runs(a, b, margins={name: 0.2 for name in compare.MARGINS})
+    assert compare.agreement(wide)["verdict"] == stats.AGREE
+    text = compare_report.render_compare(wide)
     assert "B reruns A" in text and "same seed and cell order: yes" in text and "the runs agree" in text
+    assert "±20%" in text  # the margins it used
     scale_arm(b, "zc", 4000, 1.25)
     moved = compare.compare_runs(a, b)
-    assert not compare.agreement(moved)["agree"] and "the runs DISAGREE" in compare_report.render_compare(moved)
+    assert compare.agreement(moved)["verdict"] == stats.DIFFER and "the runs DIFFER" in compare_report.render_compare(moved)
 
 
 def test_a_paced_run_from_before_paced_windows_is_named_as_measured_otherwise(tmp_path):

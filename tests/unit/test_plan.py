@@ -1,8 +1,14 @@
-"""Planning: every combination once per repetition, interleaved, seeded shuffle."""
+"""Planning: every combination once per repetition, interleaved, seeded, balanced order."""
 
 from collections import Counter
+from itertools import groupby
+
+import dataclasses
+
+import pytest
 
 from zcbench.core import arms
+from zcbench.measure import plan
 from zcbench.measure.config import Config
 from zcbench.measure.plan import measured_seconds, plan_cells
 
@@ -55,3 +61,41 @@ def test_nginx_cells_and_measured_seconds():
     cells = plan_cells(cfg)
     assert Counter(c.server for c in cells) == {"zcbench": 4, "nginx": 2}
     assert measured_seconds(cfg) == 6 * 5
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_williams_sequences_balance_positions_and_neighbours(k):
+    rows = plan.williams_sequences(k)
+    assert len(rows) == (k if k % 2 == 0 else 2 * k)
+    for position in range(k):  # each item in each position equally often
+        assert sorted(row[position] for row in rows) == sorted(list(range(k)) * (len(rows) // k))
+    follows = Counter((row[i], row[i + 1]) for row in rows for i in range(k - 1))
+    assert len(set(follows.values())) == 1 and len(follows) == k * (k - 1)  # each ordered pair alike
+
+
+ARM_SETS = {2: ("regular", "zc"), 3: ("regular", "zc", "zc-fixed"), 4: ("regular", "zc", "zc-fixed", "sendmsg-zc")}
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_the_plan_is_balanced_within_every_comparison(count):
+    sequences = len(plan.williams_sequences(count))
+    config = dataclasses.replace(Config.from_args(mode="zc", conns="100,1000", response_size="88,4k", repeat=2 * sequences,
+                                                  seed=11, online_cpus={0, 1}, nofile=20000), arms=ARM_SETS[count])
+    cells = plan.plan_cells(config)
+    assert plan.design(config) == {"design": "williams", "arms": count, "sequences": sequences, "balanced": True}
+    positions = Counter()
+    for (rep, conns, size), members in groupby(sorted(cells, key=lambda c: (c.rep, c.conns, c.response_size, c.index)),
+                                               key=lambda c: (c.rep, c.conns, c.response_size)):
+        for position, cell in enumerate(members):
+            positions[(conns, size, cell.arm, position)] += 1
+    # every arm of every comparison in every position the same number of times
+    assert set(positions.values()) == {2 * sequences // count}
+    assert len(positions) == 2 * 2 * count * count
+
+
+def test_every_arm_opens_as_many_blocks_as_the_others():
+    config = dataclasses.replace(Config.from_args(mode="zc", conns="100", repeat=8, seed=3, online_cpus={0, 1},
+                                                  nofile=20000), arms=ARM_SETS[4])
+    cells = plan.plan_cells(config)
+    firsts = Counter(min((c for c in cells if c.rep == rep), key=lambda c: c.index).arm for rep in range(8))
+    assert set(firsts.values()) == {2}  # each of the four arms opens two of the eight blocks

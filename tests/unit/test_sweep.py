@@ -169,3 +169,40 @@ def test_tasks_reject_bad_input_with_one_line_and_exit_2(argv, needle):
                           text=True, timeout=60)
     assert proc.returncode == 2
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_crossover_needs_every_larger_size_non_inferior_not_only_not_worse():
+    # zc at 256 KiB brought down to about regular's throughput, its blocks alternating 20 % apart:
+    # no significant "worse", but nothing shows it is within 3 % either
+    def noisy_at_256k(sample):
+        if sample["cell"]["arm"] == "zc" and sample["cell"]["response_size"] == 262144:
+            sample["requests_per_s"] *= 0.656 if sample["cell"]["rep"] % 2 else 0.978
+        return sample
+    summary = summary_of("sweep-win", noisy_at_256k)
+    assert summary.comparison("zc", 100, 262144).metrics["requests_per_s"].verdict == stats.NO_DIFFERENCE
+    assert not sweep_mod.non_inferior(summary.comparison("zc", 100, 262144).metrics["requests_per_s"])
+    assert sweep_mod.crossover(summary, "zc", 100).status == "none in range"
+    # untouched, every larger size is within the margin and the crossover stands
+    plain = summary_of("sweep-win")
+    assert all(sweep_mod.non_inferior(plain.comparison("zc", 100, size).metrics["requests_per_s"])
+               for size in (65536, 262144))
+
+
+def test_a_loadgen_bound_size_is_no_crossover():
+    def bound_at_16k(sample):
+        if sample["cell"]["response_size"] == 16384:
+            sample["loadgen_bound"] = True
+        return sample
+    result = sweep_mod.crossover(summary_of("sweep-win", bound_at_16k), "zc", 100)
+    assert result.status == "crossover" and result.size == 65536  # the next size that won without wrk's help
+
+
+def test_a_paced_sweep_is_judged_on_cpu_per_request():
+    def paced(sample):
+        sample.update(offered_rate=1000, achieved_rate=1000.0, rate_sustained=True)
+        return sample
+    summary = summary_of("sweep-win", paced)
+    assert sweep_mod.crossover_metric(summary) == "cpu_us_per_request"
+    result = sweep_mod.crossover(summary, "zc", 100)
+    assert result.metric == "cpu_us_per_request" and "server CPU per request" in result.text
+    assert sweep_mod.crossover_metric(summary_of("sweep-win")) == "requests_per_s"

@@ -23,6 +23,12 @@ from zcbench.core.samples import Sample
 
 #: Absolute metrics compared cell by cell between the runs: those an arm is judged on.
 CELL_METRICS = COMPARED_METRICS
+#: How far an arm/baseline ratio may move between two runs and still "agree" (TOST margins).
+#: From run-to-run spread measured on the 2-vCPU VM (docs/statistics.md): reruns of the default
+#: bench moved CPU per request by up to about 2 %, mean latency by up to 7 % and p99 by up to 20 %
+#: in the cells where nothing changed; a margin must hold those with room to spare.
+MARGINS = {"cpu_us_per_request": 0.03, "cpu_per_loadgen_cpu": 0.03, "loadgen_cpu_us_per_request": 0.03,
+           "requests_per_s": 0.03, "latency_mean_us": 0.10, "latency_p99_us": 0.25}
 #: Config keys that describe where the output went, not what was measured.
 IGNORED_CONFIG = ("out", "label", "quiet")
 #: Environment facts whose change can explain a change in the numbers: (title, places recorded).
@@ -137,13 +143,20 @@ class ArmRatioChange:
     metric: str
     ratio: stats.RatioChange
     p_adjusted: float | None = None  # Holm over every ratio change tested (None: untested)
+    status: str = stats.INCONCLUSIVE  # agree / differ / inconclusive (ratio_changes)
 
 
-def ratio_changes(summary_a: runstats.RunStats, summary_b: runstats.RunStats) -> list[ArmRatioChange]:
-    """Per arm/regular comparison and metric present in both runs: did the ratio move?
+def ratio_changes(summary_a: runstats.RunStats, summary_b: runstats.RunStats,
+                  margins: dict[str, float] | None = None) -> list[ArmRatioChange]:
+    """Per arm/regular comparison and metric present in both runs: did the ratio move, and is
+    it the same within the metric's margin?
 
-    The changes are one family: Holm-adjusted, and a change counts only when significant after
-    the adjustment (so a rerun of many cells does not "disagree" by chance)."""
+    A change is "differ" when Welch's test of it is significant after Holm over every change
+    (so a rerun of many cells does not differ by chance); "agree" when the two one-sided tests
+    put it within its margin (TOST at alpha: the 90 % interval inside +-margin; no adjustment is
+    needed for "every ratio agrees", which holds only if each does); otherwise "inconclusive":
+    the runs could not tell, which is not agreement."""
+    margins = MARGINS | (margins or {})
     changes = []
     for comparison in summary_a.comparisons:
         arm, conns, size = comparison.key.where
@@ -153,20 +166,36 @@ def ratio_changes(summary_a: runstats.RunStats, summary_b: runstats.RunStats) ->
         for metric in [m for m in comparison.metrics if m in other.metrics]:
             higher_is_better = metrics.METRICS[metric].higher_is_better
             changes.append(ArmRatioChange(arm, conns, size, metric, stats.ratio_change(
-                comparison.metrics[metric], other.metrics[metric], higher_is_better)))
+                comparison.metrics[metric], other.metrics[metric], higher_is_better, margins.get(metric))))
     tested = [c for c in changes if c.ratio.p is not None]
     for change, p_adjusted in zip(tested, stats.holm_adjust([c.ratio.p for c in tested])):
         change.p_adjusted = p_adjusted
         if p_adjusted >= stats.ALPHA:
             change.ratio.verdict = stats.NO_DIFFERENCE
+    for change in changes:
+        change.status = _status(change)
     return changes
 
 
+def _status(change: ArmRatioChange) -> str:
+    if change.ratio.verdict in (stats.BETTER, stats.WORSE):
+        return stats.DIFFER
+    equivalence = change.ratio.equivalence
+    return stats.AGREE if equivalence is not None and equivalence.equivalent else stats.INCONCLUSIVE
+
+
 def agreement(result: dict) -> dict:
-    """Do the two runs agree? Every arm/regular ratio within the other run's, after Holm."""
-    tested = [c for c in result["ratio_changes"] if c.p_adjusted is not None]
-    moved = [c for c in tested if c.ratio.verdict in (stats.BETTER, stats.WORSE)]
-    return {"ratios_tested": len(tested), "ratios_moved": len(moved), "agree": bool(tested) and not moved}
+    """Do the two runs agree? Only when every arm/baseline ratio agrees within its margin; they
+    differ when any ratio moved (Holm); otherwise the runs could not tell."""
+    changes = result["ratio_changes"]
+    counts = {status: sum(c.status == status for c in changes)
+              for status in (stats.AGREE, stats.DIFFER, stats.INCONCLUSIVE)}
+    verdict = (stats.DIFFER if counts[stats.DIFFER] else stats.AGREE if changes and counts[stats.AGREE] == len(changes)
+               else stats.INCONCLUSIVE)
+    tested = [c for c in changes if c.p_adjusted is not None]
+    return {"verdict": verdict, "ratios": len(changes), "counts": counts, "ratios_tested": len(tested),
+            "ratios_moved": counts[stats.DIFFER], "agree": verdict == stats.AGREE,
+            "margins": result.get("margins", MARGINS)}
 
 
 def rerun_relation(manifest_a: dict, manifest_b: dict, dir_a: Path) -> str | None:
@@ -207,7 +236,7 @@ def _cell_keys(summary: runstats.RunStats) -> set[tuple]:
     return {g.key.where for g in summary.groups}
 
 
-def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
+def compare_runs(run_a: str | Path, run_b: str | Path, margins: dict[str, float] | None = None) -> dict:
     dir_a, dir_b = rundir.resolve_run_dir(run_a), rundir.resolve_run_dir(run_b)
     manifest_a, manifest_b = rundir.read_manifest(dir_a), rundir.read_manifest(dir_b)
     samples_a, samples_b = rundir.load_samples(dir_a), rundir.load_samples(dir_b)
@@ -222,7 +251,8 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
         "environment_changes": environment_changes(manifest_a, manifest_b),
         "measurement_changes": measurement_changes(samples_a, samples_b),
         "package_changes": package_changes(dir_a, manifest_a, dir_b, manifest_b),
-        "ratio_changes": ratio_changes(summary_a, summary_b),
+        "ratio_changes": ratio_changes(summary_a, summary_b, margins),
+        "margins": MARGINS | (margins or {}),
         "rerun": rerun_relation(manifest_a, manifest_b, dir_a),
         "cells": cell_changes(samples_a, samples_b),
         "only_in_a": sorted(keys_a - keys_b),

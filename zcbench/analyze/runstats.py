@@ -14,18 +14,14 @@ import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from zcbench.analyze.metrics import COMPARED_METRICS, METRICS, compared_metrics, metric_values
-from zcbench.analyze.stats import (Description, PairedComparison, UnpairedComparison, describe, holm_adjust,
+from zcbench.analyze import stats
+from zcbench.analyze.metrics import METRICS, PRIMARY, UNPACED_PLAN, MetricPlan, metric_plan, metric_values
+from zcbench.analyze.stats import (Description, PairedComparison, UnpairedComparison, describe,
                                    mean_or_none, paired_comparison, share, unpaired_comparison)
 from zcbench.core import arms
-from zcbench.core.samples import LOADGEN_BOUND_SHARE, Errors, Sample
+from zcbench.core.samples import LOADGEN_BOUND_SHARE, Errors, Sample, lower_rates
 
 BASELINE_ARM = arms.BASELINE
-NOT_SUSTAINED = "rate not sustained"  # --rate: a cell that did not get the offered load
-#: --rate: a block in which either arm fell short of the offered rate is no equal-load pair and is
-#: left out of the cell's comparison; more short blocks than this share mean the rate is beyond
-#: what the host sustains, and the cell is not compared at all.
-MAX_SHORT_BLOCK_SHARE = 0.2
 
 
 class GroupKey(NamedTuple):
@@ -61,9 +57,11 @@ def _sort_key(key: GroupKey):
     return (key.response_size, key.conns, arms.order(key.arm), key.arm, key.server)
 
 
-def compare_paired(pairs: list[tuple[int, float, float]], metric: str) -> PairedComparison:
+def compare_paired(pairs: list[tuple[int, float, float]], metric: str, family: str = PRIMARY) -> PairedComparison:
     """One metric of an arm against its baseline, paired by block (before multiplicity)."""
-    return paired_comparison(pairs, metric, METRICS[metric].higher_is_better)
+    comparison = paired_comparison(pairs, metric, METRICS[metric].higher_is_better)
+    comparison.family = family
+    return comparison
 
 
 def compare_unpaired(before: list[float], after: list[float], metric: str) -> UnpairedComparison:
@@ -76,16 +74,18 @@ def block_of(sample: Sample) -> int:
     return sample.cell.rep
 
 
-def paired_values(baseline_samples: list[Sample], arm_samples: list[Sample],
-                  metric: str) -> list[tuple[int, float, float]]:
-    """(block, baseline value, arm value) for every block in which both have the metric and
-    neither fell short of an offered rate."""
+def paired_values(baseline_samples: list[Sample], arm_samples: list[Sample], metric: str,
+                  held_only: bool | None = None) -> list[tuple[int, float, float]]:
+    """(block, baseline value, arm value) for every block in which both have the metric; for a
+    metric that needs equal load (Metric.held_blocks_only, or held_only=True), only the blocks in
+    which neither fell short of the offered rate."""
     extract = METRICS[metric].extract
+    held_only = METRICS[metric].held_blocks_only if held_only is None else held_only
 
     def by_block(samples):
         values = {}
         for sample in samples:
-            if sample.rate_sustained is False:
+            if held_only and sample.rate_sustained is False:
                 continue
             value = extract(sample)
             if value is not None and math.isfinite(float(value)) and float(value) > 0:
@@ -96,24 +96,11 @@ def paired_values(baseline_samples: list[Sample], arm_samples: list[Sample],
     return [(block, base[block], arm[block]) for block in sorted(base) if block in arm]
 
 
-def apply_holm(comparisons: list[ArmComparison]) -> None:
-    """Adjust every metric comparison of a report as one family, in place (comparisons whose
-    offered rate was not sustained are left out of it and say so)."""
-    for c in comparisons:
-        if c.rate_unsustained:
-            for metric in c.metrics.values():
-                metric.set_aside(NOT_SUSTAINED)
-    tested = [m for c in comparisons if not c.rate_unsustained
-              for m in c.metrics.values() if m.p is not None]
-    adjusted = holm_adjust([m.p for m in tested])
-    family = len(tested)
-    for metric, p_adjusted in zip(tested, adjusted):
-        metric.judge_in_family(p_adjusted, family)
-    for c in comparisons:  # untested ones still get the family's MDE level
-        for metric in c.metrics.values():
-            if metric.p is None and not c.rate_unsustained:
-                metric.judge_in_family(None, max(family, 1))
-
+def judge(comparisons: list[ArmComparison]) -> None:
+    """Every verdict of a run, each within its own Holm family (analyze.metrics: the primary
+    metric across cells, the secondary metrics, the checks; and the shortfall tests)."""
+    stats.judge_families([m for c in comparisons for m in c.metrics.values()])
+    stats.judge_families([c.shortfall for c in comparisons if c.shortfall is not None])
 
 
 def counter_totals(samples: list[Sample]) -> dict[str, int] | None:
@@ -242,6 +229,68 @@ def short_blocks(baseline_samples: list[Sample], arm_samples: list[Sample]) -> l
     return sorted({block_of(s) for s in baseline_samples + arm_samples if s.rate_sustained is False})
 
 
+
+
+@dataclass
+class Shortfall:
+    """At equal offered load, how often each arm could not hold the rate, and whether one fell
+    short more often than the other: an exact McNemar test on the blocks where only one did
+    (a verdict of its own, in its own Holm family; dropping those blocks would hide it)."""
+    offered_rate: int | None
+    blocks: int  # blocks in which both arms ran
+    baseline_short: int
+    arm_short: int
+    only_baseline: int
+    only_arm: int
+    p: float
+    lowest_achieved: float | None  # the lowest rate a short block reached (either arm)
+    family: str = "shortfall"
+    p_adjusted: float | None = None
+    family_size: int = 1
+    verdict: str = stats.NO_DATA
+
+    def judge_in_family(self, p_adjusted: float | None, family_size: int) -> None:
+        self.p_adjusted, self.family_size = p_adjusted, family_size
+        if not (self.baseline_short or self.arm_short):
+            self.verdict = HELD
+        elif p_adjusted is None or p_adjusted >= stats.ALPHA:
+            self.verdict = stats.NO_DIFFERENCE
+        else:  # fell short more often: worse at holding the rate
+            self.verdict = stats.WORSE if self.only_arm > self.only_baseline else stats.BETTER
+
+    #: the lower rate core.samples.lower_rates gives this cell (None: it needs none)
+    suggested_rate: int | None = None
+
+    @property
+    def needs_lower_rate(self) -> bool:
+        return self.suggested_rate is not None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+HELD = "every block held its rate"
+
+
+def shortfall(baseline_samples: list[Sample], arm_samples: list[Sample]) -> Shortfall | None:
+    """The shortfall test of a paced cell (None unpaced)."""
+    if not any(s.offered_rate for s in baseline_samples + arm_samples):
+        return None
+    base = {block_of(s): s for s in baseline_samples}
+    arm = {block_of(s): s for s in arm_samples}
+    both = sorted(set(base) & set(arm))
+    base_short = {b for b in both if base[b].rate_sustained is False}
+    arm_short = {b for b in both if arm[b].rate_sustained is False}
+    achieved = [s.achieved_rate for b in both for s in (base[b], arm[b])
+                if s.rate_sustained is False and s.achieved_rate]
+    only_base, only_arm = len(base_short - arm_short), len(arm_short - base_short)
+    cell = (baseline_samples + arm_samples)[0].cell
+    return Shortfall(suggested_rate=lower_rates(baseline_samples + arm_samples).get((cell.conns, cell.response_size)),offered_rate=max((s.offered_rate or 0 for s in baseline_samples + arm_samples), default=None),
+                     blocks=len(both), baseline_short=len(base_short), arm_short=len(arm_short),
+                     only_baseline=only_base, only_arm=only_arm, p=stats.exact_mcnemar(only_base, only_arm),
+                     lowest_achieved=min(achieved) if achieved else None)
+
+
 @dataclass
 class ArmComparison:
     """An arm's group against its baseline group (regular, same conns and size), metric by metric."""
@@ -252,25 +301,49 @@ class ArmComparison:
     response_size: int
     baseline_indexes: list[int]
     arm_indexes: list[int]
-    # At equal offered load, a block that did not get it is left out of the pairs; a cell with
-    # too many such blocks is flagged, not compared.
+    # At equal offered load, a block in which either arm fell short of the rate is no equal-load
+    # pair: the CPU metrics leave it out (their all-blocks estimate stays beside them), latency
+    # and throughput never do, and the shortfall test judges the blocks themselves.
     short_blocks: list[int]
-    rate_unsustained: bool
-    metrics: dict[str, PairedComparison]
+    metrics: dict[str, PairedComparison]  # every metric of the run's plan, each in its family
+    all_blocks: dict[str, PairedComparison]  # held-blocks-only metrics over every block (no verdict)
+    shortfall: Shortfall | None  # paced cells only
+    zc_send_share: float | None  # the arm's sends that went zero-copy (None: not a zero-copy arm)
 
     @property
     def key(self) -> GroupKey:
         return GroupKey(self.server, self.arm, self.conns, self.response_size)
 
+    @property
+    def mostly_regular(self) -> bool:
+        """A zero-copy arm whose sends were mostly regular (at its in-flight cap or budget): its
+        verdicts are mostly about regular sends, and say so."""
+        return self.zc_send_share is not None and self.zc_send_share < ZC_SHARE_LABELLED
+
+    @property
+    def normaliser_moved(self) -> bool:
+        """The arm moved wrk's CPU per request (the check failed): server CPU per wrk CPU, which
+        assumes it did not, is demoted."""
+        check = self.metrics.get("loadgen_cpu_us_per_request")
+        return check is not None and check.verdict in (stats.BETTER, stats.WORSE)
+
     def to_json(self) -> dict:
-        return asdict(self) | {"metrics": {name: m.to_json() for name, m in self.metrics.items()}}
+        return asdict(self) | {
+            "metrics": {name: m.to_json() for name, m in self.metrics.items()},
+            "all_blocks": {name: m.to_json() for name, m in self.all_blocks.items()},
+            "shortfall": self.shortfall.to_json() if self.shortfall else None,
+            "mostly_regular": self.mostly_regular, "normaliser_moved": self.normaliser_moved}
+
+
+#: A zero-copy arm's verdicts below this share of zero-copy sends carry "mostly regular sends".
+ZC_SHARE_LABELLED = 0.5
+MOSTLY_REGULAR = "mostly regular sends (in-flight cap)"
 
 
 def compare_groups(baseline: GroupSummary, arm: GroupSummary, baseline_samples: list[Sample],
-                   arm_samples: list[Sample], metrics: tuple[str, ...] = COMPARED_METRICS) -> ArmComparison:
+                   arm_samples: list[Sample], plan: MetricPlan = UNPACED_PLAN) -> ArmComparison:
     """An arm's group against its baseline group, metric by metric, paired by block."""
     short = short_blocks(baseline_samples, arm_samples)
-    blocks = {block_of(s) for s in baseline_samples + arm_samples}
     return ArmComparison(
         server=arm.server,
         arm=arm.arm,
@@ -280,16 +353,30 @@ def compare_groups(baseline: GroupSummary, arm: GroupSummary, baseline_samples: 
         baseline_indexes=baseline.sample_indexes,
         arm_indexes=arm.sample_indexes,
         short_blocks=short,
-        rate_unsustained=len(short) > MAX_SHORT_BLOCK_SHARE * len(blocks),
-        metrics={metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric)
-                 for metric in metrics},
+        metrics={metric: compare_paired(paired_values(baseline_samples, arm_samples, metric), metric,
+                                        plan.family(metric))
+                 for metric in plan.metrics},
+        all_blocks={metric: all_blocks_estimate(baseline_samples, arm_samples, metric)
+                    for metric in plan.metrics if short and METRICS[metric].held_blocks_only},
+        shortfall=shortfall(baseline_samples, arm_samples),
+        zc_send_share=arm.zc_send_share if arms.is_zero_copy(arm.arm) else None,
     )
+
+
+def all_blocks_estimate(baseline_samples: list[Sample], arm_samples: list[Sample], metric: str) -> PairedComparison:
+    """A held-blocks-only metric over every block, short ones included: the estimate shown beside
+    the equal-load one (its unadjusted 95 % interval; no verdict)."""
+    comparison = compare_paired(paired_values(baseline_samples, arm_samples, metric, held_only=False), metric,
+                                family="all blocks")
+    comparison.p_adjusted, comparison.verdict = None, "not judged: all blocks, short ones included"
+    return comparison
 
 
 @dataclass(kw_only=True)
 class RunStats:
-    """A run's groups and arm-against-regular comparisons (one Holm family), and the matrix
-    they span."""
+    """A run's groups and arm-against-baseline comparisons, the plan of metrics they were judged
+    on, and the matrix they span."""
+    plan: MetricPlan = UNPACED_PLAN
     samples_count: int
     arms: list[str]
     conns: list[int]
@@ -303,8 +390,12 @@ class RunStats:
     def comparison(self, arm: str, conns: int, size: int) -> ArmComparison | None:
         return next((c for c in self.comparisons if c.key.where == (arm, conns, size)), None)
 
+    def comparisons_of(self, arm: str) -> list[ArmComparison]:
+        return [c for c in self.comparisons if c.arm == arm]
+
     def to_json(self) -> dict:
-        return {"samples_count": self.samples_count, "arms": self.arms, "conns": self.conns,
+        return {"metric_plan": self.plan.to_json(), "samples_count": self.samples_count, "arms": self.arms,
+                "conns": self.conns,
                 "response_sizes": self.response_sizes, "groups": [g.to_json() for g in self.groups],
                 "comparisons": [c.to_json() for c in self.comparisons]}
 
@@ -315,15 +406,16 @@ def summarize(samples: list[Sample]) -> RunStats:
     groups = [summarize_group(key, members) for key, members in grouped.items()]
     by_key = {key: group for key, group in zip(grouped, groups)}
     comparisons = []
-    metrics = compared_metrics(samples)  # one set for the whole run: one Holm family
+    plan = metric_plan(samples)  # one plan for the whole run: one set of families
     for key, group in by_key.items():
         baseline = arms.ARMS[key.arm].baseline if arms.known(key.arm) else BASELINE_ARM
         base_key = key._replace(server=arms.ZCBENCH, arm=baseline)
         if baseline is None or base_key not in by_key:
             continue
-        comparisons.append(compare_groups(by_key[base_key], group, grouped[base_key], grouped[key], metrics))
-    apply_holm(comparisons)
+        comparisons.append(compare_groups(by_key[base_key], group, grouped[base_key], grouped[key], plan))
+    judge(comparisons)
     return RunStats(
+        plan=plan,
         samples_count=len(samples),
         arms=sorted({k.arm for k in grouped}, key=arms.order),
         conns=sorted({k.conns for k in grouped}),

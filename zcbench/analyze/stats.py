@@ -163,11 +163,19 @@ def welch_log_difference(diff: float, se_a: float, df_a: float, se_b: float,
                          df_b: float) -> tuple[float, list[float]]:
     """Welch's test of a difference of two independent log means (standard errors se_a, se_b
     with df_a, df_b degrees of freedom): its two-sided p and the 95 % interval of exp(diff)."""
-    se = math.sqrt(se_a**2 + se_b**2)
+    se, df = welch_se_df(se_a, df_a, se_b, df_b)
     if se == 0:  # no spread on either side: the means differ exactly or not at all
         return (1.0 if diff == 0 else 0.0), [math.exp(diff)] * 2
-    df = se**4 / sum(s**4 / d for s, d in ((se_a, df_a), (se_b, df_b)) if s)  # Welch-Satterthwaite
     return float(2 * scipy_stats.t.sf(abs(diff) / se, df)), t_interval(diff, se, df, CONFIDENCE)
+
+
+def welch_se_df(se_a: float, df_a: float, se_b: float, df_b: float) -> tuple[float, float]:
+    """The standard error of a difference of two independent means, and its Welch-Satterthwaite
+    degrees of freedom."""
+    se = math.sqrt(se_a**2 + se_b**2)
+    if se == 0:
+        return 0.0, df_a + df_b
+    return se, se**4 / sum(s**4 / d for s, d in ((se_a, df_a), (se_b, df_b)) if s)
 
 
 def _log_mean_se_df(values: list[float]) -> tuple[float, float, int]:
@@ -202,6 +210,9 @@ class PairedComparison(PairedTest):
     higher_is_better: bool  # the metric's good direction (analyze.metrics)
     delta: float | None  # ratio - 1
     blocks: list[int]
+    blocks_higher: int = 0  # blocks in which the arm's value was above the baseline's
+    blocks_lower: int = 0  # ... and below it
+    family: str = "primary"  # the Holm family it is judged in (analyze.metrics: primary, secondary, check)
     baseline_mean: float | None
     arm_mean: float | None
     p_welch_logs: float | None  # secondary view: Welch's test on the unpaired logs
@@ -229,9 +240,14 @@ class PairedComparison(PairedTest):
         self.ci = ([self.ratio] * 2 if self.log_se == 0
                    else t_interval(self.log_mean, self.log_se, self.df, self.ci_level))
 
-    def set_aside(self, verdict: str) -> None:
-        """Out of the family (its cell's offered rate was not sustained): no verdict on it."""
-        self.p_adjusted, self.verdict, self.ci, self.ci_level = None, verdict, None, None
+    @property
+    def blocks_worse(self) -> int:
+        """Blocks in which the arm did worse than its baseline, in the metric's own sense."""
+        return self.blocks_lower if self.higher_is_better else self.blocks_higher
+
+    @property
+    def blocks_better(self) -> int:
+        return self.blocks_higher if self.higher_is_better else self.blocks_lower
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -246,10 +262,12 @@ def paired_comparison(pairs: list[tuple[int, float, float]], metric: str,
         **vars(test), metric=metric, higher_is_better=higher_is_better,
         delta=None if test.ratio is None else test.ratio - 1,
         blocks=[block for block, _, _ in pairs],
+        blocks_higher=sum(arm > base for _, base, arm in pairs),
+        blocks_lower=sum(arm < base for _, base, arm in pairs),
         baseline_mean=mean_or_none(base_values),
         arm_mean=mean_or_none(arm_values),
         p_welch_logs=welch_on_logs(base_values, arm_values))
-    # Until apply_holm() sees the whole family, a comparison stands alone.
+    # Until judge_families() sees the whole family, a comparison stands alone.
     comparison.judge_in_family(p_adjusted=test.p, family_size=1)
     return comparison
 
@@ -305,19 +323,107 @@ def unpaired_comparison(before: list[float], after: list[float], metric: str,
     return result
 
 
+def share(part: int | None, whole: int | None) -> float | None:
+    """part / whole, or None when the whole is zero or unknown."""
+    if part is None or not whole:
+        return None
+    return part / whole
+
+
+def mean_or_none(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def judge_families(members: list, p_of=lambda m: m.p) -> None:
+    """Holm over each family of `members` (anything with .family, a p, and judge_in_family):
+    verdicts, intervals and MDEs within its own family. Untested members (no p) get their
+    family's MDE level."""
+    families: dict[str, list] = {}
+    for member in members:
+        families.setdefault(member.family, []).append(member)
+    for family in families.values():
+        tested = [m for m in family if p_of(m) is not None]
+        for member, p_adjusted in zip(tested, holm_adjust([p_of(m) for m in tested])):
+            member.judge_in_family(p_adjusted, len(tested))
+        for member in family:
+            if p_of(member) is None:
+                member.judge_in_family(None, max(len(tested), 1))
+
+
+# --- counts: blocks that fell short, repeated runs -------------------------------------------
+
+
+def exact_mcnemar(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p: of the blocks where exactly one of two arms had an event, is the
+    split between them more lopsided than a fair coin would make it?"""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    return min(1.0, float(2 * scipy_stats.binom.cdf(min(only_a, only_b), n, 0.5)))
+
+
+def clopper_pearson(successes: int, trials: int, level: float = CONFIDENCE) -> list[float] | None:
+    """The exact (Clopper-Pearson) interval of a binomial proportion; None without trials."""
+    if trials == 0:
+        return None
+    tail = (1 - level) / 2
+    low = 0.0 if successes == 0 else float(scipy_stats.beta.ppf(tail, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(scipy_stats.beta.ppf(1 - tail, successes + 1, trials - successes))
+    return [low, high]
+
+
+def uniformity_p(p_values: list[float]) -> float | None:
+    """Kolmogorov-Smirnov test of p-values against the uniform distribution they have when there
+    is nothing to find (an A/A's); None with fewer than two."""
+    if len(p_values) < 2:
+        return None
+    return float(scipy_stats.kstest(p_values, "uniform").pvalue)
+
+
+# --- equivalence ------------------------------------------------------------------------------
+
+AGREE, DIFFER, INCONCLUSIVE = "agree", "differ", "inconclusive"
+
+
+@dataclass
+class Equivalence:
+    """Two one-sided tests (TOST) of a log ratio against symmetric margins: equivalent when the
+    (1 - 2 alpha) interval lies within [1 - margin, 1 + margin] (on the ratio scale, the lower
+    bound taken as 1 / (1 + margin) so the margin is symmetric on the log scale)."""
+    ratio: float
+    margin: float
+    p: float  # max of the two one-sided p's
+    ci: list[float]  # the (1 - 2 alpha) interval the decision reads
+    equivalent: bool
+
+
+def tost(log_diff: float, se: float, df: float, margin: float, alpha: float = ALPHA) -> Equivalence:
+    """TOST of exp(log_diff) within +-margin, with standard error `se` and `df` degrees of freedom."""
+    bound = math.log1p(margin)
+    if se == 0:
+        inside = abs(log_diff) < bound
+        return Equivalence(math.exp(log_diff), margin, 0.0 if inside else 1.0, [math.exp(log_diff)] * 2, inside)
+    p_low = float(scipy_stats.t.sf((log_diff + bound) / se, df))  # H0: diff <= -bound
+    p_high = float(scipy_stats.t.cdf((log_diff - bound) / se, df))  # H0: diff >= +bound
+    p = max(p_low, p_high)
+    return Equivalence(math.exp(log_diff), margin, p, t_interval(log_diff, se, df, 1 - 2 * alpha), p < alpha)
+
+
 @dataclass
 class RatioChange:
-    """Did an arm/baseline ratio move between two runs: `change` = after / before - 1."""
+    """Did an arm/baseline ratio move between two runs: `change` = after / before - 1; and is it
+    the same within a margin (`equivalence`, TOST)?"""
     before: float | None
     after: float | None
     change: float | None = None
     p: float | None = None
     ci95: list[float] | None = None
     verdict: str = TOO_FEW
+    equivalence: Equivalence | None = None
 
 
 def ratio_change(before: PairedComparison, after: PairedComparison,
-                 higher_is_better: bool = True) -> RatioChange:
+                 higher_is_better: bool = True, margin: float | None = None) -> RatioChange:
     """Did an arm/baseline ratio change between two runs? (compare.py)
 
     `before` and `after` are paired comparisons (compare_paired). The test is Welch's on the
@@ -333,15 +439,7 @@ def ratio_change(before: PairedComparison, after: PairedComparison,
         return result
     result.p, result.ci95 = welch_log_difference(diff, before.log_se, before.df, after.log_se, after.df)
     result.verdict = verdict_from(math.exp(diff), result.p, ALPHA, higher_is_better)
+    if margin is not None:
+        se, df = welch_se_df(before.log_se, before.df, after.log_se, after.df)
+        result.equivalence = tost(diff, se, df, margin)
     return result
-
-
-def share(part: int | None, whole: int | None) -> float | None:
-    """part / whole, or None when the whole is zero or unknown."""
-    if part is None or not whole:
-        return None
-    return part / whole
-
-
-def mean_or_none(values: list[float]) -> float | None:
-    return statistics.fmean(values) if values else None

@@ -23,12 +23,18 @@ def statistics_note() -> dict:
     """summary.json's words on how its numbers were tested (for a reader; no code reads them)."""
     return {"test": "paired t-test on per-block log ratios (two-sided)",
             "ratio": "geometric mean of the per-block ratios arm / baseline",
-            "multiplicity": "Holm over every comparison of the report (family-wise error)",
+            "multiplicity": "Holm within each family: the primary metric across cells, the secondary "
+                            "metrics, the checks, the shortfall tests (family-wise error per family)",
+            "families": "metric_plan names the primary, secondary and check metrics; each comparison's "
+                        "metrics carry their family",
+            "blocks": "CPU metrics pair the blocks where both arms held the offered rate (all_blocks: "
+                      "with the short ones, no verdict); latency and throughput pair every block",
+            "shortfall": "exact McNemar test on the blocks where only one arm fell short of the rate",
             "alpha": stats.ALPHA,
             "interval": "t interval of the mean log ratio at level 1 - alpha * p / p_adjusted "
                         "(excludes 1 exactly when the adjusted p < alpha); ci95 is unadjusted",
             "mde": f"smallest change found with {stats.POWER:.0%} power at alpha / family size",
-            "secondary": "p_welch_logs: Welch's t-test on the unpaired logs",
+            "second_view": "p_welch_logs: Welch's t-test on the unpaired logs",
             "loadgen_bound_share": LOADGEN_BOUND_SHARE}
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from zcbench.analyze import stats
+from zcbench.analyze import metrics, stats
 from zcbench.analyze.runstats import GroupSummary, RunStats
+from zcbench.analyze.stats import PairedComparison
 from zcbench.core import arms, fmt
 
 NOT_MEASURABLE_COPIED = "not measurable on this path: every send was copied"
@@ -24,7 +25,8 @@ class SweepRow:
     reps: int
     requests_per_s: float | None
     gbit_per_s: float | None
-    ratio: float | None  # throughput against regular (None for regular itself)
+    ratio: float | None  # the crossover metric against regular (None for regular itself): throughput, or
+                         # at equal offered load server CPU per request
     ratio_ci: list[float] | None
     mde: float | None
     verdict: str | None
@@ -43,6 +45,7 @@ class Crossover:
     arm: str
     conns: int
     sizes_tested: list[int]
+    metric: str = "requests_per_s"  # what it was judged on (crossover_metric)
     status: str = ""
     text: str = ""
     size: int | None = None
@@ -85,7 +88,7 @@ def sweep_rows(summary: RunStats) -> list[SweepRow]:
                 if group is None:
                     continue
                 comparison = summary.comparison(arm, conns, size)
-                throughput = comparison.metrics["requests_per_s"] if comparison else None
+                throughput = comparison.metrics.get(crossover_metric(summary)) if comparison else None
                 rows.append(SweepRow(
                     conns=conns,
                     response_size=size,
@@ -117,39 +120,67 @@ def _every_size_copied(groups: list[GroupSummary]) -> bool:
     return bool(shares) and all(s >= COPIED_LIMIT for s in shares)
 
 
-def crossover(summary: RunStats, arm: str, conns: int) -> Crossover:
-    """Where `arm` starts to pay at `conns`, judged per size on throughput (Holm-adjusted verdicts):
+#: A larger size "does not lose" what a crossover won if its ratio's one-sided 95 % bound stays
+#: within this margin of 1 (non-inferiority; absence of a significant "worse" is not evidence).
+NONINFERIORITY_MARGIN = 0.03
 
-    the smallest size that is significantly better than regular, was really zero-copied there
-    (its own copied share below COPIED_LIMIT), and from which no larger size is significantly
-    worse. Otherwise why there is none."""
+
+def crossover_metric(summary: RunStats) -> str:
+    """What a crossover is judged on: throughput when wrk went as fast as it could; at equal
+    offered load throughput is fixed, so the primary metric (server CPU per request)."""
+    return summary.plan.primary if summary.plan.paced else "requests_per_s"
+
+
+def non_inferior(c: PairedComparison, margin: float = NONINFERIORITY_MARGIN) -> bool:
+    """The arm is no worse than its baseline by more than `margin`: the one-sided (1 - alpha)
+    bound of the ratio on the worse side lies within it."""
+    if c.log_mean is None or c.log_se is None or c.df is None:
+        return False
+    low, high = stats.t_interval(c.log_mean, c.log_se, c.df, 1 - 2 * stats.ALPHA)
+    return low >= 1 / (1 + margin) if c.higher_is_better else high <= 1 + margin
+
+
+def _loadgen_bound(summary: RunStats, arm: str, conns: int, size: int) -> bool:
+    return any(g is not None and g.loadgen_bound_reps
+               for g in (summary.group(arm, conns, size), summary.group(arms.BASELINE, conns, size)))
+
+
+def crossover(summary: RunStats, arm: str, conns: int) -> Crossover:
+    """Where `arm` starts to pay at `conns`, judged per size on crossover_metric (Holm-adjusted):
+
+    the smallest size that is significantly better than regular, was really zero-copied there (its
+    own copied share below COPIED_LIMIT), was not loadgen-bound (there the win would be wrk's), and
+    from which every larger size is non-inferior within NONINFERIORITY_MARGIN. Otherwise why
+    there is none."""
+    metric = crossover_metric(summary)
     sizes = [s for s in summary.response_sizes if summary.comparison(arm, conns, s)]
     groups = [summary.group(arm, conns, s) for s in sizes]
-    verdicts = [summary.comparison(arm, conns, s).metrics["requests_per_s"] for s in sizes]
-    result = Crossover(arm, conns, sizes)
+    verdicts = [summary.comparison(arm, conns, s).metrics[metric] for s in sizes]
+    result = Crossover(arm, conns, sizes, metric=metric)
     if not any((g.counters or {}).get("zc_notifs") for g in groups):
         result.status, result.text = "not measurable", NOT_MEASURABLE_NO_ZC
         return result
     if _every_size_copied(groups):
         result.status, result.text = "not measurable", NOT_MEASURABLE_COPIED
         return result
-    for i, (size, group, throughput) in enumerate(zip(sizes, groups, verdicts)):
+    label = metrics.METRICS[metric].label
+    for i, (size, group, judged) in enumerate(zip(sizes, groups, verdicts)):
         copied = group.copied_share
-        if throughput.verdict != stats.BETTER or copied is None or copied >= COPIED_LIMIT:
+        if judged.verdict != stats.BETTER or copied is None or copied >= COPIED_LIMIT:
             continue
-        if any(later.verdict == stats.WORSE for later in verdicts[i + 1:]):
+        if _loadgen_bound(summary, arm, conns, size):
+            continue
+        if not all(non_inferior(later) for later in verdicts[i + 1:]):
             continue
         comparison = summary.comparison(arm, conns, size)
-        text = (f"{fmt.size(size)} (throughput ×{fmt.ratio(throughput.ratio)}, "
-                f"{fmt.interval(throughput.ci)} at the Holm-adjusted level; copied share "
-                f"{fmt.percent(copied)})")
-        if group.loadgen_bound_reps:
-            text += "; loadgen-bound there, so the win may be wrk's"
-        return Crossover(arm, conns, sizes, status="crossover", text=text, size=size, ratio=throughput.ratio,
-                         ratio_ci=throughput.ci, copied_share=copied, arm_indexes=comparison.arm_indexes,
-                         baseline_indexes=comparison.baseline_indexes)
+        text = (f"{fmt.size(size)} ({label} ×{fmt.ratio(judged.ratio)}, "
+                f"{fmt.interval(judged.ci)} at the Holm-adjusted level; copied share "
+                f"{fmt.percent(copied)}; every larger size within {fmt.percent(NONINFERIORITY_MARGIN, 0)})")
+        return Crossover(arm, conns, sizes, metric=metric, status="crossover", text=text, size=size,
+                         ratio=judged.ratio, ratio_ci=judged.ci, copied_share=copied,
+                         arm_indexes=comparison.arm_indexes, baseline_indexes=comparison.baseline_indexes)
     span = f"{fmt.size(sizes[0])}–{fmt.size(sizes[-1])}" if sizes else "no sizes"
-    result.status, result.text = NONE_IN_RANGE, f"{NONE_IN_RANGE} ({span})"
+    result.status, result.text = NONE_IN_RANGE, f"{NONE_IN_RANGE} ({span}, judged on {label})"
     return result
 
 

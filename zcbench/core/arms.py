@@ -25,10 +25,12 @@ MODES_HEADER = ROOT / "server" / "include" / "zcb_modes.h"
 BASELINE = "regular"
 ZCBENCH = "zcbench"  # the server of the send-mode arms
 NGINX = "nginx"
-#: The calibration's arms (`invoke calibrate`): a second plain regular arm (the A/A) and a
-#: regular arm whose server adds a known CPU cost per response. Both send regular.
+#: The calibration's arms (`invoke calibrate`), all regular sends: a second plain regular arm
+#: (the A/A), the pilot's arm whose server adds a large known CPU cost per response, and the
+#: dose ladder's arms, each adding its own (MAX_DOSES of them at most).
 AA_ARM = "regular-aa"
 WORK_ARM = "regular-work"
+MAX_DOSES = 4
 
 #: Colours and markers handed out in registry order to arms that name none (colour-blind safe).
 PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
@@ -101,6 +103,8 @@ def _builtin() -> dict[str, Arm]:
         Arm(NGINX, "nginx", server=NGINX, send=None, limit="none"),
         Arm(AA_ARM, "Regular Send (A/A)", send=BASELINE, calibration=True),
         Arm(WORK_ARM, "Regular Send + injected work", send=BASELINE, calibration=True, calibration_work=True),
+        *(Arm(f"regular-dose{i}", f"Regular Send + dose {i}", send=BASELINE, calibration=True, calibration_work=True)
+          for i in range(1, MAX_DOSES + 1)),
     ):
         arms[arm.name] = arm
     return arms
@@ -175,6 +179,13 @@ def bench_arms() -> tuple[str, ...]:
     """The zcbench arms a bench may run (no calibration arm)."""
     return tuple(name for name, arm in ARMS.items()
                  if arm.server == ZCBENCH and not arm.calibration)
+
+
+def dose_arm(i: int) -> Arm:
+    """The calibration's i-th dose arm (1-based)."""
+    if not 1 <= i <= MAX_DOSES:
+        raise ValueError(f"a calibration has at most {MAX_DOSES} doses")
+    return ARMS[f"regular-dose{i}"]
 
 
 def calibration_arms() -> tuple[str, ...]:

@@ -77,6 +77,28 @@ RATE_SUSTAINED_SHARE = 0.97
 #: cell measured the load generator, not the server.
 LOADGEN_BOUND_SHARE = 0.90
 
+#: A cell in which an arm fell short of the offered rate in more blocks than this asks for a lower
+#: rate: the report suggests one, and a rerun of a --rate auto run (`--from`) takes it.
+SHORT_BLOCKS_TOLERATED = 2
+#: ... that rate: this share of the lowest rate a short block reached.
+SUGGESTED_RATE_SHARE = 0.9
+
+
+def lower_rates(samples: list) -> dict[tuple[int, int], int]:
+    """(conns, response size) -> the lower rate for every cell in which an arm fell short in more
+    than SHORT_BLOCKS_TOLERATED blocks."""
+    short: dict[tuple, list] = {}
+    for sample in samples:
+        if sample.rate_sustained is False:
+            short.setdefault((sample.cell.conns, sample.cell.response_size, sample.cell.arm), []).append(sample)
+    lowered: dict[tuple[int, int], int] = {}
+    for (conns, size, _), members in short.items():
+        achieved = [s.achieved_rate for s in members if s.achieved_rate]
+        if len(members) > SHORT_BLOCKS_TOLERATED and achieved:
+            rate = max(1, int(SUGGESTED_RATE_SHARE * min(achieved)))
+            lowered[(conns, size)] = min(rate, lowered.get((conns, size), rate))
+    return lowered
+
 
 # --- the sample ------------------------------------------------------------------------------
 

@@ -334,7 +334,7 @@ def server_spec(cfg: Config, cell: samples.Cell, bind: str) -> containers.Server
         send=arms.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=bind,
         response_size=cell.response_size, zc_max_inflight=cfg.zc_max_inflight,
         drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
-        calibration_work=cfg.calibration_work if arms.get(cell.arm).calibration_work else 0)
+        calibration_work=cfg.calibration_work.get(cell.arm, 0))
 
 
 def _snapshot(server: containers.Running) -> tuple[float, dict | None]:

@@ -20,6 +20,8 @@ import yaml
 
 from zcbench.core import arms as arms_registry
 from zcbench.core.paths import ROOT, WORK
+from zcbench.core.rundir import load_samples
+from zcbench.core.samples import lower_rates
 from zcbench.host import inventory as inventories
 from zcbench.host.inventory import desired_settings
 from zcbench.measure import loadgen as generators
@@ -117,8 +119,9 @@ class Config:
     quiet: bool = False
     mode: str = DEFAULT_MODE  # as given, for the manifest
     extra: dict = field(default_factory=dict)  # callers' notes (e.g. the sweep), kept in the manifest
-    # Iterations of the server's calibration loop per response, in the WORK_ARM only (calibrate.py).
-    calibration_work: int = 0
+    # Iterations of the server's calibration loop per response, per calibration arm (measure/
+    # calibrate.py): only `invoke calibrate` sets it, and only for arms that take it.
+    calibration_work: dict = field(default_factory=dict)
     # --rate: requests/s wrk offers in every cell (None = as fast as it can); with --rate auto,
     # rate_auto is set and bench.run() fills cell_rates ("conns/size" -> rate) from a pilot.
     rate: int | None = None
@@ -134,10 +137,11 @@ class Config:
 
     def __post_init__(self):
         # The injected cost must never reach a real comparison: it exists only with its own arm.
-        working = [arm for arm in self.arms if arms_registry.get(arm).calibration_work]
-        if bool(working) != (self.calibration_work > 0):
-            raise ConfigError(f"calibration work ({self.calibration_work}) runs only in the "
-                              f"{arms_registry.WORK_ARM} arm of `invoke calibrate`")
+        working = {arm for arm in self.arms if arms_registry.get(arm).calibration_work}
+        given = {arm for arm, iterations in (self.calibration_work or {}).items() if iterations > 0}
+        if working != given or given != set(self.calibration_work or {}):
+            raise ConfigError(f"calibration work ({self.calibration_work}) runs only in the calibration arms "
+                              "that take it, each with its own iterations, in `invoke calibrate`")
 
     @property
     def arms_to_run(self) -> tuple[tuple[str, str], ...]:
@@ -426,7 +430,20 @@ def rerun_config(manifest_path: str | Path, overrides: dict, **host) -> Config:
     args["extra"] = dict(args["extra"]) | {"rerun_of": str(path.resolve().parent),
                                             "rerun_overrides": sorted(overrides)}
     config = Config.from_args(**args, **host)
-    # The rates a --rate auto pilot chose are part of what is rerun (unless --rate was given).
+    # The rates a --rate auto pilot chose are part of what is rerun (unless --rate was given), lower
+    # where the recorded run could not hold them (core.samples.lower_rates).
     if "rate" not in overrides and recorded.get("cell_rates"):
-        config = replace(config, cell_rates=dict(recorded["cell_rates"]))
+        rates = dict(recorded["cell_rates"])
+        lowered = {rate_key(*cell): rate for cell, rate in lower_rates(_recorded_samples(path)).items()
+                   if recorded.get("rate_auto") and rate_key(*cell) in rates}
+        config = replace(config, cell_rates=rates | lowered,
+                         extra=config.extra | ({"rates_lowered": lowered} if lowered else {}))
     return config
+
+
+def _recorded_samples(manifest_path: Path) -> list:
+    """The samples beside a recorded manifest (none when they cannot be read)."""
+    try:
+        return load_samples(manifest_path.parent)
+    except (OSError, ValueError):
+        return []

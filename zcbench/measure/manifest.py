@@ -22,6 +22,7 @@ from zcbench.core.rundir import MANIFEST_SCHEMA
 from zcbench.devtools.lockfile import LOCK, locked_pins, normalize
 from zcbench.host.facts import collect_host_facts
 from zcbench.host.remote_facts import collect_host_facts_over_ssh
+from zcbench.measure import plan
 from zcbench.measure.nginx import nginx_reference_info, render_nginx_config
 
 
@@ -123,7 +124,7 @@ def initial_manifest(*, run_id: str, config, cells: list, path: dict, client, pr
         "started_at": utc_now(),
         "finished_at": None,
         "config": config.to_json(),
-        "plan": {"seed": config.seed, "cells": len(cells),
+        "plan": {"seed": config.seed, "cells": len(cells), **plan.design(config),
                  "order": [c.to_json() for c in cells]},
         "cpus": {"server": list(config.server_cpus), "loadgen": list(config.loadgen_cpus),
                  "wrk_threads": config.threads,

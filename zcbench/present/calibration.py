@@ -1,53 +1,80 @@
-"""calibration.md: `invoke calibrate`'s verdicts in a table (analyze.calibration judges them)."""
+"""calibration.md: `invoke calibrate`'s verdicts in tables (analyze.calibration judges them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from zcbench.analyze import metrics, stats
-from zcbench.analyze.calibration import METRIC, MIN_PILOT_EFFECT
+from zcbench.analyze.calibration import METRIC
 from zcbench.core import fmt
+from zcbench.core.fmt import markdown_table
 
 
-def _label(result: dict) -> str:
-    return metrics.METRICS[result.get("metric", METRIC)].label
+def _where(entry: dict) -> str:
+    return f"{entry['conns']}c"
+
+
+def _estimate(entry: dict) -> str:
+    if entry["estimate"] is None:
+        return fmt.MISSING
+    ci = f" [{fmt.interval(entry['ci'])}]" if entry.get("ci") else ""
+    return f"{fmt.delta(entry['estimate'])}{ci}"
+
+
+def aa_rows(result: dict) -> list[list[str]]:
+    return [[_where(a), _estimate(a), fmt.pvalue(a["p_adjusted"]), fmt.mde(a["mde"]),
+             ", ".join(f"{metrics.METRICS[name].label}: {verdict}" for name, verdict in a["verdicts"].items()),
+             "pass" if a["passed"] else f"**FAIL: {a['reason']}**"] for a in result["aa"]]
+
+
+def dose_rows(result: dict) -> list[list[str]]:
+    return [[_where(d), fmt.delta(d["aimed"]), fmt.delta(d["true_effect"]), _estimate(d),
+             fmt.pvalue(d["p_adjusted"]), fmt.mde(d["mde"]), d["verdict"],
+             f"pass ({d['reason']})" if d["passed"] else f"**FAIL: {d['reason']}**"] for d in result["doses"]]
+
+
+def repeated_lines(repeated: dict | None) -> list[str]:
+    if not repeated:
+        return []
+    fp_ci = repeated["false_positive_ci"]
+    lines = [f"## {repeated['runs']} runs together", "",
+             f"- A/A false positives: {repeated['false_positives']} of {repeated['aa_tested']} "
+             f"({fmt.percent(repeated['false_positive_rate'], 1)}, 95% CI {fmt.percent(fp_ci[0], 1)}–"
+             f"{fmt.percent(fp_ci[1], 1)}); the family-wise target is {fmt.percent(stats.ALPHA, 0)} or less.",
+             f"- A/A p-values against uniform (Kolmogorov–Smirnov): p {fmt.pvalue(repeated['aa_uniformity_p'])}.",
+             f"- Runs passed: {repeated['passed_runs']} of {repeated['runs']}.", ""]
+    rows = [[fmt.delta(p["aimed"]), fmt.delta(p["true_effect_median"]), f"{p['found']} of {p['tried']}",
+             f"{fmt.percent(p['power'], 0)} [{fmt.percent(p['ci'][0], 0)}–{fmt.percent(p['ci'][1], 0)}]",
+             f"{p['covered']} of {p['tried']}"] for p in repeated["power"]]
+    return lines + markdown_table(["Dose aimed", "True effect (median)", "Found", "Power [95% CI]",
+                                   "Interval covered the truth"], rows) + [""]
 
 
 def render_markdown(result: dict, run_dir: Path) -> str:
     verdict = "PASSED" if result["passed"] else "FAILED"
+    sizing = result["sizing"]
+    label = metrics.METRICS[result.get("metric", METRIC)].label
     lines = [
         f"# zcbench calibration: {verdict}", "",
-        f"Run `{run_dir.name}` ({result['blocks']} blocks; Holm over {result['family_size']} comparisons). "
-        "Every number comes from `samples.jsonl` here; `report.md` has the full tables.", "",
-        "| Check | Expected | Measured | Verdict |", "|---|---|---|---|",
-        f"| A/A: regular vs regular, every metric | no difference | {_label(result)} "
-        f"{fmt.delta(result['aa_cpu_effect'])} (MDE ±{fmt.percent(result['aa_mde'], 1)}) | "
-        f"{result['aa_verdict']} |",
-        f"| A/A′: regular + injected work, {_label(result)} | worse, "
-        f"{fmt.delta(result['expected_effect'])} | {fmt.delta(result['injected_effect'])} "
-        f"[{fmt.interval(result['injected_ci'])}], p Holm {fmt.pvalue(result['injected_p_adjusted'])} "
-        f"(MDE ±{fmt.percent(result['mde'], 1)}) | {result['injected_verdict']} |",
-        "",
-        f"Injected work: {result['sizing']['work']} loop iterations per response, sized by a pilot in "
-        f"the same conditions ({result['sizing']['pilot_blocks']} blocks of regular against "
-        f"{result['sizing']['pilot_work']} iterations: {_label(result['sizing'])} ×"
-        f"{fmt.number(result['sizing']['pilot_ratio'], 3)}, about "
-        f"{fmt.number((result['sizing']['cpu_us_per_iteration'] or 0) * 1000, 3)} ns per iteration on "
-        f"{fmt.number(result['sizing']['plain_cpu_us_per_request'])} µs CPU per plain request).",
-        "",
+        f"Run `{run_dir.name}`: {result['blocks']} blocks; judged on {label} (the bench's primary metric), "
+        f"Holm over the {result['family_size']} primary comparisons. Every number comes from `samples.jsonl` "
+        "here; `report.md` has the full tables.", "",
+        "It passes when the A/A says no difference, every dose's interval covers that dose's true effect "
+        "(the loop's own measured time per request over the baseline's CPU per request, block by block), "
+        "and every dose at or above the run's MDE is found.", "",
+        "## A/A: regular against regular", "",
+        *markdown_table(["Conns", f"{label} [CI]", "p Holm", "MDE", "Every metric", "Check"], aa_rows(result)), "",
+        "## Dose ladder: regular plus a known CPU cost", "",
+        *markdown_table(["Conns", "Aimed", "True (measured)", "Estimate [CI at the Holm level]", "p Holm", "MDE",
+                         "Verdict", "Check"], dose_rows(result)), "",
+        f"Sized by a pilot in the same conditions ({sizing['sized_by']}): one loop iteration adds "
+        f"{fmt.number((sizing['cpu_us_per_iteration'] or 0) * 1000, 3)} ns to "
+        f"{fmt.number(sizing['plain_cpu_us_per_request'])} µs of CPU per plain request; doses "
+        + ", ".join(f"{fmt.delta(d['aimed'])} = {d['work']} iterations" for d in sizing["doses"]) + ".", "",
     ]
-    pilots = result["sizing"].get("pilots", [])
-    if len(pilots) > 1:
-        tried = ", ".join(f"{p['work']} iterations "
-                          + (f"×{fmt.number(p['ratio'], 3)}" if p["ratio"] is not None else "(fell short)")
-                          for p in pilots)
-        lines += [f"Pilots tried, the work doubled while its effect stayed below "
-                  f"{fmt.percent(MIN_PILOT_EFFECT, 0)}: {tried}.", ""]
+    lines += repeated_lines(result.get("repeated"))
     if not result["passed"]:
-        lines += ["With this plan on this host, a change of this size can pass unseen: "
-                  "quiet the machine (`invoke doctor`), isolate CPUs (`invoke provision`), or use more "
-                  "blocks (`--repeat`).", ""]
-    failed = {k: v for k, v in result["aa_verdicts"].items() if v != stats.NO_DIFFERENCE}
-    if failed:
-        lines += ["A/A false alarms: " + ", ".join(f"{k} ({v})" for k, v in failed.items()), ""]
+        lines += ["With this plan on this host, a change of this size can pass unseen or be seen where "
+                  "there is none: quiet the machine (`invoke doctor`), isolate CPUs (`invoke provision`), or "
+                  "use more blocks (`--repeat`).", ""]
     return "\n".join(lines)

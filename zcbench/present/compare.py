@@ -1,12 +1,47 @@
-"""`invoke compare`'s Markdown: what changed between two runs (analyze.compare computes it)."""
+"""`invoke compare`'s output: what changed between two runs (analyze.compare computes it), as
+Markdown (stdout), as compare.html (the same text as one self-contained page, present.page) and
+as JSON (`--json`: zcbench/schemas/compare.schema.json).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from zcbench.analyze import metrics, stats
 from zcbench.analyze.compare import CELL_METRICS, agreement
-from zcbench.core import fmt
+from zcbench.core import fmt, rundir
 from zcbench.core.fmt import markdown_table
 from zcbench.core.rundir import SAMPLES
+from zcbench.present import page
+
+#: The version of `invoke compare --json`'s object (its JSON Schema: compare.schema.json).
+COMPARE_SCHEMA = 1
+
+
+def _plain(value):
+    """The compare result's values as JSON values: dataclasses as objects, tuples as lists,
+    paths as strings, non-finite numbers as null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return rundir.finite(value)
+
+
+def compare_json(result: dict) -> dict:
+    """`invoke compare --json`: everything the Markdown shows (whatever analyze.compare put in
+    the result), its agreement line, and the schema version."""
+    return {"schema": COMPARE_SCHEMA, **_plain(result), "agreement": agreement(result)}
+
+
+def render_compare_html(result: dict) -> str:
+    """compare.html: the Markdown of render_compare as one page that loads nothing."""
+    return page.render_page(render_compare(result))
 
 
 def _short(value) -> str:
@@ -42,24 +77,46 @@ def render_package_changes(changes: dict | None) -> list[str]:
     return lines
 
 
+def agreement_sentence(agree: dict) -> str:
+    """'the runs agree: 10 of 10 ratios within their margins', or why not."""
+    n = agree["counts"]
+    counts = (f"{n[stats.AGREE]} agree, {n[stats.DIFFER]} differ, {n[stats.INCONCLUSIVE]} inconclusive "
+              f"of {agree['ratios']} arm/regular ratios")
+    if agree["verdict"] == stats.AGREE:
+        return f"the runs agree ({counts})"
+    if agree["verdict"] == stats.DIFFER:
+        return f"the runs DIFFER ({counts})"
+    return f"inconclusive: the runs could not show they agree ({counts})"
+
+
+def _equivalence_text(change) -> str:
+    equivalence = change.ratio.equivalence
+    if equivalence is None:
+        return f"{change.status} (untested)"
+    return (f"{change.status} (±{fmt.percent(equivalence.margin, 0)}: "
+            f"{fmt.delta(equivalence.ci[0] - 1)} to {fmt.delta(equivalence.ci[1] - 1)})")
+
+
 def render_compare(result: dict) -> str:
     a, b = result["a"], result["b"]
     lines = [f"# zcbench compare: A = {a['run_id']} → B = {b['run_id']}", ""]
     for name, run in (("A", a), ("B", b)):
         if not run["complete"]:
             lines.append(f"> ⚠ run {name} is incomplete ({run['samples']} samples)")
-    lines += ["", "Ratios (arm / regular, paired by block within each run) are the firmer comparison: "
-              "a ratio's change is tested with Welch's t on the two runs' mean log ratios. Cells, B "
-              "against A, use Welch's t on the logs of the repetitions; absolute numbers between runs "
-              f"drift on shared machines. Ratio changes are Holm-adjusted as one family; cells are unadjusted "
-              f"(p < {stats.ALPHA}).", ""]
+    lines += ["", "Ratios (arm / regular, paired by block within each run) are the firmer comparison. "
+              "Each ratio's change is judged three ways: **differ** when Welch's t on the two runs' mean "
+              "log ratios is significant after Holm over every ratio; **agree** when two one-sided tests "
+              f"(TOST, alpha {stats.ALPHA}) put the change within its margin; otherwise **inconclusive**: "
+              "the runs could not tell, which is not agreement. Cells, B against A, use Welch's t on the "
+              "logs of the repetitions, unadjusted; absolute numbers between runs drift on shared machines.", ""]
     agree = agreement(result)
     if result.get("rerun"):
         lines += [f"**{result['rerun']}**", ""]
-    if agree["ratios_tested"]:
-        lines += [f"**Agreement**: {'the runs agree' if agree['agree'] else 'the runs DISAGREE'} — "
-                  f"{agree['ratios_moved']} of {agree['ratios_tested']} arm/regular ratios moved beyond "
-                  "their intervals (Holm-adjusted).", ""]
+    if agree["ratios"]:
+        lines += [f"**Agreement**: {agreement_sentence(agree)}", "",
+                  "Margins: " + ", ".join(f"{metrics.METRICS[name].label} ±{fmt.percent(margin, 0)}"
+                                          for name, margin in agree["margins"].items()
+                                          if name in {r.metric for r in result["ratio_changes"]}), ""]
     lines += ["## What changed in the setup", ""]
     changes = [("config", c) for c in result["config_changes"]] + \
               [("environment", c) for c in result["environment_changes"]] + \
@@ -74,9 +131,11 @@ def render_compare(result: dict) -> str:
     if result["ratio_changes"]:
         rows = [[r.arm, str(r.conns), fmt.size(r.response_size), metrics.METRICS[r.metric].label,
                  fmt.ratio(r.ratio.before), fmt.ratio(r.ratio.after), _verdict(r.ratio.change, r.ratio.verdict),
-                 f"{fmt.pvalue(r.ratio.p)} / {fmt.pvalue(r.p_adjusted)}"] for r in result["ratio_changes"]]
+                 f"{fmt.pvalue(r.ratio.p)} / {fmt.pvalue(r.p_adjusted)}", _equivalence_text(r)]
+                for r in result["ratio_changes"]]
         lines += ["## Arm / regular ratios", "",
-                  *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p / p Holm"], rows), ""]
+                  *markdown_table(["Arm", "Conns", "Size", "Metric", "Ratio A", "Ratio B", "Change", "p / p Holm",
+                                   "Same within margin? (90% CI of the change)"], rows), ""]
     if result["cells"]:
         rows = []
         for cell in result["cells"]:

@@ -1,11 +1,12 @@
-"""A run's summary.json, report.md and plots/, rendered from its stored samples.
+"""A run's summary.json, report.md, report.html and plots/, rendered from its stored samples.
 
     render_run(run_dir) -> summary
 
 reads manifest.json (tolerating missing keys: they show as "unknown") and samples.jsonl,
-computes the summary (zcbench.analyze.stats; zcbench.measure.sweep when the run has several response sizes),
-draws the plots (zcbench.present.plots) and writes every file atomically. The same call re-renders a
-stored run (`invoke report -r RUN`); nothing here measures anything.
+computes the summary (zcbench.analyze.summary), counts how each comparison's blocks went
+(present.blocks), draws the plots (present.plots) and writes every file atomically; report.html
+is report.md's own text with the plots inline (present.page), so both say the same. The
+same call re-renders a stored run (`invoke report -r RUN`); nothing here measures anything.
 
 The report leads with ratios and verdicts measured side by side in one run: absolute req/s on
 shared machines drift by tens of percent between runs, ratios of interleaved arms much less.
@@ -18,65 +19,40 @@ from pathlib import Path
 from zcbench.analyze import memlock, metrics, runstats, stats
 from zcbench.analyze import summary as summary_mod
 from zcbench.analyze.runstats import GroupSummary
-from zcbench.analyze.stats import PairedComparison
 from zcbench.analyze.summary import Summary
-from zcbench.analyze.sweep import COPIED_LIMIT
+from zcbench.analyze.sweep import COPIED_LIMIT, NONINFERIORITY_MARGIN, crossover_metric
 from zcbench.core import arms, fmt, rundir
 from zcbench.core.fmt import markdown_table
-from zcbench.core.rundir import PLOTS, REPORT, SAMPLES, SUMMARY
+from zcbench.core.rundir import PLOTS, REPORT, REPORT_HTML, SAMPLES, SUMMARY
 from zcbench.core.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE
-from zcbench.present import plots
+from zcbench.present import page, plots
 from zcbench.present.environment import _container_mode, _host, _path_kind, environment_lines
+from zcbench.present.labels import VERDICT_ORDER, blocks_went, delta_label, mde_text, ratio_label, verdict_word
+from zcbench.present.labels import where_text as _where
 
 LOADGEN_MARK = "†"
+#: report.html shows the answer first: the glance, then the plots (report.md keeps its order).
+HTML_LEAD = ("At a glance", "Plots")
 
 
 def render_run(run_dir: Path) -> Summary:
-    """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
+    """Write summary.json, report.md, report.html and plots/*.png of a run directory; return the
+    summary. report.html is report.md's text with the plots inline (present.page)."""
     run_dir = rundir.resolve_run_dir(run_dir)
     manifest = rundir.read_manifest(run_dir)
-    summary = summary_mod.build_summary(manifest, rundir.load_samples(run_dir))
-    summary.plots = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
+    samples = rundir.load_samples(run_dir)
+    summary = summary_mod.build_summary(manifest, samples)
+    drawn = plots.render_plots(summary, samples, run_dir / PLOTS)
+    summary.plots = [f"{PLOTS}/{plot.png}" for plot in drawn]
     rundir.write_json(run_dir / SUMMARY, summary.to_json())
-    rundir.write_text(run_dir, REPORT, render_markdown(summary, manifest))
+    markdown = render_markdown(summary, manifest)
+    rundir.write_text(run_dir, REPORT, markdown)
+    rundir.write_text(run_dir, REPORT_HTML, page.render_page(
+        markdown, {f"{PLOTS}/{plot.png}": plot.svg for plot in drawn}, lead=HTML_LEAD, folded=(SAMPLES_TITLE,)))
     return summary
 
 
-# --- labels ----------------------------------------------------------------------------------
-
-
-#: Above this, an MDE says only that the run could not see any plausible change (too few
-#: blocks, or blocks disagreeing wildly): its digits would be noise.
-MDE_SHOWN_MAX = 1.0
-
-
-def mde_text(comparison: PairedComparison) -> str:
-    """'±4.1%': the smallest change this run could have seen (80 % power); '>±100%' past that."""
-    mde = comparison.mde
-    if mde is None:
-        return fmt.MISSING
-    return f">±{fmt.percent(MDE_SHOWN_MAX)}" if mde > MDE_SHOWN_MAX else f"±{fmt.percent(mde, 1)}"
-
-
-def delta_label(comparison: PairedComparison | None) -> str:
-    """'**-7.8% worse**', '+0.4% (no difference, MDE ±3.1%)', '+3.0% (untested: <2 reps)'."""
-    if comparison is None or comparison.delta is None:
-        return fmt.MISSING
-    text = fmt.delta(comparison.delta)
-    verdict = comparison.verdict
-    if verdict in (stats.BETTER, stats.WORSE):
-        return f"**{text} {verdict}**"
-    if verdict == stats.TOO_FEW:
-        return f"{text} (untested: <2 reps)"
-    if verdict == stats.NO_DIFFERENCE:
-        return f"{text} (no difference, MDE {mde_text(comparison)})"
-    return f"{text} ({verdict})"
-
-
-def ratio_label(ratio: float | None, ci: list[float] | None) -> str:
-    if ratio is None:
-        return fmt.MISSING
-    return f"{fmt.ratio(ratio)} [{fmt.interval(ci)}]" if ci else fmt.ratio(ratio)
+# --- labels (the shared ones are present.labels') -----------------------------------------
 
 
 def cell_text(group: GroupSummary | None) -> str:
@@ -109,11 +85,29 @@ def indexes_text(indexes: list[int]) -> str:
     return ",".join(str(i) for i in indexes)
 
 
+SAMPLES_TITLE = "Samples per cell"
+
+
+def samples_lines(summary: Summary) -> list[str]:
+    """Which samples each cell's numbers come from (their `cell.index`), apart from the tables
+    they would make unreadable (report.html folds this section away)."""
+    rows = [[g.arm, str(g.conns), fmt.size(g.response_size), indexes_text(g.sample_indexes)] for g in summary.groups]
+    return [f"## {SAMPLES_TITLE}", "",
+            f"Every number above is computed from these lines of `{SAMPLES}` (their `cell.index`); "
+            f"`{SUMMARY}` lists them for each number too.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Samples"], rows), ""]
+
+
 # --- sections --------------------------------------------------------------------------------
 
 
 def _zc_arms(summary: Summary) -> list[str]:
     return [a for a in summary.arms if a in arms.zero_copy_arms()]
+
+
+def _judged_arms(summary: Summary) -> list[str]:
+    """The arms judged against a baseline, in report order."""
+    return [a for a in summary.arms if summary.comparisons_of(a)]
 
 
 def headline_lines(summary: Summary, manifest: dict) -> list[str]:
@@ -132,6 +126,7 @@ def headline_lines(summary: Summary, manifest: dict) -> list[str]:
         f"path {_path_kind(manifest)} · kernel {_host(manifest).get('kernel_release', fmt.UNKNOWN)} · "
         f"server container {_container_mode(manifest)}",
         "",
+        *primary_lines(summary),
         *_threads_warning(config),
         f"Raw samples: `{SAMPLES}` in this directory (one JSON object per measured cell, "
         f"`cell.index` = its position in the run). `{SUMMARY}` lists, for every number below, the "
@@ -139,6 +134,22 @@ def headline_lines(summary: Summary, manifest: dict) -> list[str]:
         "",
     ]
     return lines
+
+
+def primary_lines(summary: Summary) -> list[str]:
+    """What the run is judged on, declared before any test (analyze.metrics.metric_plan)."""
+    plan = summary.plan
+    label = metrics.METRICS[plan.primary].label
+    judged = _family_size(summary, metrics.PRIMARY)
+    lines = [f"**Primary metric: {label}**, one Holm family across the "
+             f"{judged} comparison{'s' if judged != 1 else ''} that judge{'' if judged != 1 else 's'} it. "
+             "Secondary, in a family "
+             "of their own: " + ", ".join(metrics.METRICS[m].label for m in plan.secondary) + "."]
+    if plan.checks:
+        lines.append("Checked, never a verdict on an arm: " + ", ".join(metrics.METRICS[m].label for m in plan.checks)
+                     + " (the assumption behind server CPU per wrk CPU), and whether every block held its "
+                       "offered rate (throughput is fixed by the pacing: not tested).")
+    return [" ".join(lines), ""]
 
 
 def _threads_warning(config: dict) -> list[str]:
@@ -150,80 +161,125 @@ def _threads_warning(config: dict) -> list[str]:
             f"was {threads} core(s)' worth; loadgen-bound is judged against those {threads}.", ""]
 
 
-def _where(summary: Summary, conns: int, size: int) -> str:
-    """A cell's place in the matrix, naming only what varies in this run."""
-    several_conns, several_sizes = len(summary.conns) > 1, len(summary.response_sizes) > 1
-    if several_sizes and not several_conns:
-        return fmt.size(size)
-    if several_sizes:
-        return f"{fmt.size(size)}/{conns}c"
-    return f"{conns}c"
-
-
 def _rates_text(groups: list[GroupSummary]) -> str:
     rates = sorted({g.offered_rate for g in groups})
     return (f"{fmt.rate(rates[0])} req/s" if len(rates) == 1
             else f"{fmt.rate(rates[0])}–{fmt.rate(rates[-1])} req/s depending on the cell")
 
 
-def verdict_word(verdict: str) -> str:
-    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, runstats.NOT_SUSTAINED):
-        return verdict
-    return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
+
+
+def _zc_note(comparison) -> str:
+    """A zero-copy verdict carries how much zero-copy it holds: '26% zero-copy sends: mostly
+    regular sends (in-flight cap)'."""
+    share = fmt.percent(comparison.zc_send_share)
+    return (f"{share} zero-copy sends: {runstats.MOSTLY_REGULAR}" if comparison.mostly_regular
+            else f"{share} zero-copy sends")
 
 
 def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
-    """'worse at 4000c (-7.8%); no difference at 100c (MDE ±2.9%), 1000c (MDE ±3.3%)'."""
+    """'worse at 4000c (+7.8%, 28 of 30 blocks); no difference at 100c (MDE ±2.9%)'."""
     by_verdict: dict[str, list[str]] = {}
-    for size in summary.response_sizes:
-        for conns in summary.conns:
-            comparison = summary.comparison(arm, conns, size)
-            if comparison is None:
-                continue
-            c = comparison.metrics[metric]
-            word = verdict_word(c.verdict)
-            where = _where(summary, conns, size)
-            detail = (f" ({fmt.delta(c.delta)})" if word in (stats.BETTER, stats.WORSE)
-                      else f" (MDE {mde_text(c)})" if word == stats.NO_DIFFERENCE else "")
-            by_verdict.setdefault(word, []).append(where + detail)
+    for comparison in summary.comparisons_of(arm):
+        c = comparison.metrics.get(metric)
+        if c is None:
+            continue
+        word = verdict_word(c.verdict)
+        where = _where(summary, comparison.conns, comparison.response_size)
+        went = blocks_went(c)
+        notes = ([f"{fmt.delta(c.delta)}" + (f", in {went[1]} of {went[2]} blocks" if went else "")]
+                 if word in (stats.BETTER, stats.WORSE)
+                 else [f"MDE {mde_text(c)}" + (f"; {went[0]} in {went[1]} of {went[2]} blocks" if went else "")]
+                 if word == stats.NO_DIFFERENCE else [])
+        if metric == summary.plan.primary and comparison.zc_send_share is not None:
+            notes.append(_zc_note(comparison))
+        detail = f" ({'; '.join(notes)})" if notes else ""
+        by_verdict.setdefault(word, []).append(where + detail)
     if not by_verdict:
         return None
-    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, runstats.NOT_SUSTAINED, "untested (<2 reps)", "no data")
-    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
+    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in VERDICT_ORDER if word in by_verdict)
+
+
+def shortfall_text(summary: Summary, comparison) -> str:
+    """'zc could not hold 71K req/s in 6 of 30 blocks, regular in 0 (McNemar p 0.031, Holm 0.094):
+    worse at holding it'."""
+    f = comparison.shortfall
+    held = f"{comparison.arm} could not hold {fmt.rate(f.offered_rate)} req/s in {f.arm_short} of {f.blocks} blocks, " \
+           f"{comparison.baseline_arm} in {f.baseline_short}"
+    verdict = ("no difference" if f.verdict == stats.NO_DIFFERENCE
+               else f"{comparison.arm} {'worse' if f.verdict == stats.WORSE else 'better'} at holding it")
+    return f"{held} (exact McNemar p {fmt.pvalue(f.p)}, Holm {fmt.pvalue(f.p_adjusted)}): {verdict}"
+
+
+def held_rate_lines(summary: Summary) -> list[str]:
+    """The held-rate check: every block held its rate, or which did not and whether one arm fell
+    short more often than the other; and a lower rate where more than a couple fell short."""
+    paced = [c for c in summary.comparisons if c.shortfall is not None]
+    if not paced:
+        return []
+    short = [c for c in paced if c.shortfall.verdict != runstats.HELD]
+    if not short:
+        return [f"- **Held rate** (check): every block held its offered rate, in every cell ({len(paced)} comparisons)."]
+    lines = [f"- **Held rate** (check; a verdict of its own, Holm over {len(paced)} cells): "
+             + "; ".join(f"{_where(summary, c.conns, c.response_size)}: {shortfall_text(summary, c)}" for c in short)]
+    for c in short:
+        if c.shortfall.needs_lower_rate:
+            lines.append(f"- ⚠ **{_where(summary, c.conns, c.response_size)}: "
+                         f"{max(c.shortfall.arm_short, c.shortfall.baseline_short)} blocks fell short** of "
+                         f"{fmt.rate(c.shortfall.offered_rate)} req/s: this host does not hold that rate there. "
+                         f"Rerun that cell lower, e.g. `--rate {c.shortfall.suggested_rate}` (90% of the lowest "
+                         "rate a short block reached); a `--from` rerun of a `--rate auto` run takes it.")
+    return lines
+
+
+def normaliser_lines(summary: Summary) -> list[str]:
+    """The assumption check of server CPU per wrk CPU: did the arm move wrk's own CPU per request?"""
+    checked = [c for c in summary.comparisons if "loadgen_cpu_us_per_request" in c.metrics]
+    if not checked:
+        return []
+    moved = [c for c in checked if c.normaliser_moved]
+    if not moved:
+        measured = [c for c in checked if c.metrics["loadgen_cpu_us_per_request"].delta is not None]
+        largest = max(measured, key=lambda c: abs(c.metrics["loadgen_cpu_us_per_request"].delta), default=None)
+        detail = (f" (the largest change: {largest.arm} at {_where(summary, largest.conns, largest.response_size)} "
+                  f"{fmt.delta(largest.metrics['loadgen_cpu_us_per_request'].delta)}, within its noise)"
+                  if largest else "")
+        return [f"- **wrk CPU per request** (check behind server CPU per wrk CPU): no arm moved it{detail}."]
+    return ["- ⚠ **Server CPU per wrk CPU is demoted** where the arm moved wrk's own CPU per request, "
+            "which that ratio assumes it leaves alone: "
+            + "; ".join(f"{c.arm} at {_where(summary, c.conns, c.response_size)} "
+                        f"{fmt.delta(c.metrics['loadgen_cpu_us_per_request'].delta)} "
+                        f"[{fmt.interval(c.metrics['loadgen_cpu_us_per_request'].ci)}]" for c in moved)
+            + ". Read server CPU per request there."]
 
 
 def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
-    """Per arm: where the verdicts say it won, lost, or was noise; then the flags that matter."""
+    """Per arm: the primary metric's verdicts first, then the secondary ones; then the checks
+    and the flags that matter."""
     lines = ["## At a glance", ""]
     bound = [g for g in summary.groups if g.loadgen_bound_reps]
-    metrics = (("requests_per_s", "throughput"), ("latency_mean_us", "mean latency"),
-               ("cpu_us_per_request", "CPU/request"))
+    plan = summary.plan
     paced = [g for g in summary.groups if g.offered_rate]
-    if paced:  # equal offered load: throughput is the rate asked for; cost and latency are the news
-        metrics = (("cpu_per_loadgen_cpu", "server CPU per wrk CPU"), ("cpu_us_per_request", "CPU/request"),
-                   ("latency_p99_us", "p99 latency"), ("latency_mean_us", "mean latency"))
-        unsustained = [c for c in summary.comparisons if c.rate_unsustained]
-        left_out = sum(len(c.short_blocks) for c in summary.comparisons if not c.rate_unsustained)
+    if paced:
         lines.append(f"- **At equal offered load** ({_rates_text(paced)}): every arm of a cell was offered "
-                     "the same request rate, so CPU/request and latency compare the arms' cost; "
-                     "server CPU per wrk CPU (wrk did the same work for every arm) cancels what moves "
-                     "both, such as a shared machine's momentary speed."
-                     + (f" ⚠ {len(unsustained)} comparison(s) fell short of it in too many blocks "
-                        "and are not compared." if unsustained else "")
-                     + (f" {left_out} block(s) where an arm fell short are left out of their comparison."
-                        if left_out else ""))
-    elif bound:  # throughput measured wrk there: lead with what the server's own cost says
-        metrics = (("cpu_us_per_request", "CPU/request"), ("latency_p99_us", "p99 latency"),
-                   ("requests_per_s", "throughput"))
-        lines.append(f"- **Read CPU/request first**: wrk was the bottleneck in {len(bound)} of "
+                     "the same request rate, so CPU per request and latency compare the arms' cost.")
+    elif bound:  # throughput measured wrk there: the server's own cost is what to read
+        lines.append(f"- **Read CPU per request first**: wrk was the bottleneck in {len(bound)} of "
                      f"{len(summary.groups)} cells, so throughput there is wrk's. To make the server "
                      "the bottleneck: give wrk more CPUs (`--loadgen-cpus`), or run the loadgen on a "
                      "second host; or compare at equal load with `--rate auto`.")
-    for arm in [a for a in summary.arms if a != "regular"]:
-        for metric, name in metrics:
+    for arm in _judged_arms(summary):
+        base = summary.comparisons_of(arm)[0].baseline_arm
+        for metric in (plan.primary, *plan.secondary):
             text = glance_line(summary, arm, metric)
             if text:
-                lines.append(f"- **{arm} vs regular, {name}**: {text}")
+                role = "primary" if metric == plan.primary else "secondary"
+                demoted = (" — demoted, see the check below"
+                           if metric == "cpu_per_loadgen_cpu" and any(c.normaliser_moved for c in summary.comparisons_of(arm))
+                           else "")
+                lines.append(f"- **{arm} vs {base}, {metrics.METRICS[metric].label}** ({role}): {text}{demoted}")
+    lines += held_rate_lines(summary)
+    lines += normaliser_lines(summary)
     copied = [g for g in summary.groups if g.copied_share is not None]
     if copied:
         low, high = min(g.copied_share for g in copied), max(g.copied_share for g in copied)
@@ -246,98 +302,119 @@ def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
 
 
 def study_table_lines(summary: Summary, arm: str) -> list[str]:
-    """The study's table for one zc arm against regular (a Size column when several sizes)."""
+    """The study's table for one zc arm against regular (a Size column when several sizes). At
+    equal offered load throughput is fixed by the pacing: the table shows whether every block
+    held it, and the primary metric's delta, instead of a throughput delta."""
     several = len(summary.response_sizes) > 1
+    paced = summary.plan.paced
     header = (["Size"] if several else []) + ["Conns", "Regular Send", arms.title(arm),
-                                              "Throughput Delta", "Latency Delta"]
+                                              "Held rate (blocks)" if paced else "Throughput Delta",
+                                              "CPU/request Delta" if paced else "Latency Delta"]
+    if paced:
+        header.append("Latency Delta")
     rows = []
     for size in summary.response_sizes:
         for conns in summary.conns:
-            base = summary.group("regular", conns, size)
+            base = summary.group(arms.BASELINE, conns, size)
             group = summary.group(arm, conns, size)
             if base is None and group is None:
                 continue
             comparison = summary.comparison(arm, conns, size)
-            metrics = comparison.metrics if comparison else {}
-            rows.append(([fmt.size(size)] if several else []) + [
-                conns_text(group, conns, summary.repeat_planned, base),
-                cell_text(base), cell_text(group),
-                delta_label(metrics.get("requests_per_s")), delta_label(metrics.get("latency_mean_us"))])
+            metrics_ = comparison.metrics if comparison else {}
+            row = ([fmt.size(size)] if several else []) + [conns_text(group, conns, summary.repeat_planned, base),
+                                                           cell_text(base), cell_text(group)]
+            if paced:
+                f = comparison.shortfall if comparison else None
+                row += [f"{f.blocks - f.arm_short}/{f.blocks} vs {f.blocks - f.baseline_short}/{f.blocks}" if f
+                        else fmt.MISSING, delta_label(metrics_.get(summary.plan.primary))]
+            else:
+                row.append(delta_label(metrics_.get("requests_per_s")))
+            row.append(delta_label(metrics_.get("latency_mean_us")))
+            rows.append(row)
     title = f"## {arm} vs regular" + ("" if several else f" — {fmt.size(summary.response_sizes[0])} responses")
+    paced_note = ("Every arm of a cell was offered the same rate: the held-rate column says in how many "
+                  "blocks each arm (this arm vs regular) got it. " if paced else "")
     return [title, "",
-            "Means over the repetitions; latency is wrk's mean latency. Each delta is the arm against "
-            "regular paired by repetition (geometric mean of the per-repetition ratios), **bold** when "
-            "significant after Holm's adjustment over the whole report; otherwise \"no difference\" with "
-            f"the smallest change this run could have seen (MDE). {LOADGEN_MARK} = loadgen-bound.", "",
+            "Means over the repetitions; latency is wrk's mean latency. " + paced_note
+            + "Each delta is the arm against regular paired by repetition (geometric mean of the "
+            "per-repetition ratios), **bold** when significant after Holm's adjustment within its family; "
+            "otherwise \"no difference\" with the smallest change this run could have seen (MDE). "
+            f"{LOADGEN_MARK} = loadgen-bound.", "",
             *markdown_table(header, rows), ""]
 
 
 def equal_load_lines(summary: Summary) -> list[str]:
-    """--rate: per cell and arm, the rate offered and achieved, then cost and latency."""
+    """--rate: per cell and arm, the rate offered and achieved and the blocks that fell short,
+    then the primary metric (with its all-blocks estimate), server CPU per wrk CPU and its
+    assumption check, and p99."""
     groups = [g for g in summary.groups if g.offered_rate]
     if not groups:
         return []
     rows = []
     for group in groups:
         comparison = summary.comparison(*group.key.where)
-        metrics = comparison.metrics if comparison else {}
-        is_base = group.arm == runstats.BASELINE_ARM
+        metrics_ = comparison.metrics if comparison else {}
+        is_base = comparison is None
         short = group.rate_unsustained_reps
+        all_blocks = comparison.all_blocks.get("cpu_us_per_request") if comparison else None
         rows.append([
             group.arm, str(group.conns), fmt.size(group.response_size),
             fmt.rate(group.offered_rate),
             fmt.rate(group.achieved_rate) + (f" ⚠ {short}/{group.reps} short" if short else ""),
-            fmt.number(group.mean("cpu_per_loadgen_cpu"), 3),
-            "baseline" if is_base else delta_label(metrics.get("cpu_per_loadgen_cpu")),
             fmt.number(group.mean("cpu_us_per_request")),
-            "baseline" if is_base else delta_label(metrics.get("cpu_us_per_request")),
+            "baseline" if is_base else delta_label(metrics_.get("cpu_us_per_request")),
+            "" if is_base or all_blocks is None else fmt.delta(all_blocks.delta),
+            fmt.number(group.mean("cpu_per_loadgen_cpu"), 3),
+            "baseline" if is_base else delta_label(metrics_.get("cpu_per_loadgen_cpu")),
+            "" if is_base else delta_label(metrics_.get("loadgen_cpu_us_per_request")),
             fmt.micros(group.mean("latency_p99_us")),
-            "baseline" if is_base else delta_label(metrics.get("latency_p99_us")),
-            indexes_text(group.sample_indexes),
+            "baseline" if is_base else delta_label(metrics_.get("latency_p99_us")),
+            "" if is_base or comparison.zc_send_share is None else _zc_note(comparison),
         ])
     return ["## At equal offered load", "",
             "wrk paced every arm of a cell to the same request rate (`loadgen/paced.lua`). Achieved = "
             "mean of the repetitions, each over its paced window (from wrk's first paced request, once "
-            f"its connections were open, until it stopped); ⚠ marks repetitions below {fmt.percent(RATE_SUSTAINED_SHARE)} of the "
-            "offered rate: a block in which either arm fell short is left out of the cell's comparison, "
-            f"and a cell with more than {fmt.percent(runstats.MAX_SHORT_BLOCK_SHARE)} such blocks is not "
-            "compared. Deltas are paired by block, Holm-adjusted. "
-            "CPU ÷ wrk = the server's CPU time over wrk's in the same window: wrk did the same work "
-            "for every arm, so what slows both (a shared machine's momentary speed) cancels.", "",
-            *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU ÷ wrk", "Delta",
-                             "CPU µs/req", "CPU Delta", "p99", "p99 Delta", "Samples"], rows), ""]
+            f"its connections were open, until it stopped); ⚠ counts repetitions below "
+            f"{fmt.percent(RATE_SUSTAINED_SHARE)} of the offered rate. The CPU metrics compare the blocks "
+            "in which both arms held the rate (equal load is their premise); \"all blocks\" is the same "
+            "estimate with the short ones, for comparison. Latency compares every block. Deltas are paired "
+            "by block, Holm-adjusted within their family (CPU per request: primary; the rest: secondary; "
+            "wrk CPU per request: a check). CPU ÷ wrk = the server's CPU time over wrk's in the same "
+            "window: it cancels a shared machine's momentary speed, if the arm leaves wrk's cost alone, "
+            "which the check column tests.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Offered", "Achieved", "CPU µs/req (primary)", "Delta",
+                             "Delta, all blocks", "CPU ÷ wrk", "Delta", "wrk CPU/req (check)", "p99", "p99 Delta",
+                             "Zero-copy"],
+                            rows), ""]
 
 
 def statistics_lines(summary: Summary) -> list[str]:
-    header = ["Arm", "Conns", "Size", "Reps", "req/s median [min–max]", "Throughput ratio [CI]",
-              "p / p Holm", "MDE", "p99", "p99 Delta", "CPU µs/req", "CPU Delta", "Samples"]
+    """Every test of the run, one row per comparison and metric, with its family."""
     rows = []
-    for group in summary.groups:
-        comparison = summary.comparison(*group.key.where)
-        metrics = comparison.metrics if comparison else {}
-        rps = group.metrics["requests_per_s"]
-        throughput = metrics.get("requests_per_s")
-        rows.append([
-            group.arm, conns_text(group, group.conns, summary.repeat_planned),
-            fmt.size(group.response_size), str(group.reps),
-            f"{fmt.rate(rps.median)} [{fmt.rate(rps.min)}–{fmt.rate(rps.max)}]"
-            if rps.n else fmt.MISSING,
-            ratio_label(throughput.ratio, throughput.ci) if throughput
-            else "baseline" if group.arm == "regular" else fmt.MISSING,
-            f"{fmt.pvalue(throughput.p)} / {fmt.pvalue(throughput.p_adjusted)}"
-            if throughput else fmt.MISSING,
-            mde_text(throughput) if throughput else fmt.MISSING,
-            fmt.micros(group.mean("latency_p99_us")), delta_label(metrics.get("latency_p99_us")),
-            fmt.number(group.mean("cpu_us_per_request")), delta_label(metrics.get("cpu_us_per_request")),
-            indexes_text(group.sample_indexes),
-        ])
-    return ["## Statistics per cell", "",
-            "Ratio = geometric mean of arm / regular per repetition, same conns and size; CI at the "
-            "level Holm's adjustment tested it (it excludes 1 exactly when the verdict is significant). "
-            "p = paired t-test on the log ratios, p Holm = adjusted over every comparison of this report. "
-            "MDE = smallest change detectable with 80% power. CPU = server container CPU time per "
-            f"request (cgroup). Samples = `cell.index` values in `{SAMPLES}`.", "",
-            *markdown_table(header, rows), ""]
+    for comparison in summary.comparisons:
+        for name, c in comparison.metrics.items():
+            rows.append([
+                comparison.arm, str(comparison.conns), fmt.size(comparison.response_size),
+                metrics.METRICS[name].label, c.family, str(c.n_pairs),
+                ratio_label(c.ratio, c.ci), f"{fmt.pvalue(c.p)} / {fmt.pvalue(c.p_adjusted)}",
+                mde_text(c), f"{c.blocks_higher} / {c.blocks_lower}", verdict_word(c.verdict),
+            ])
+        if comparison.shortfall is not None:
+            f = comparison.shortfall
+            rows.append([comparison.arm, str(comparison.conns), fmt.size(comparison.response_size),
+                         "blocks short of the rate", f.family, str(f.blocks),
+                         f"{f.arm_short} vs {f.baseline_short}", f"{fmt.pvalue(f.p)} / {fmt.pvalue(f.p_adjusted)}",
+                         fmt.MISSING, f"{f.only_arm} / {f.only_baseline} alone", f.verdict])
+    return ["## Statistics per comparison", "",
+            "One row per arm, cell and metric. Ratio = geometric mean of arm / baseline per block; CI at "
+            "the level Holm's adjustment tested it within the family (it excludes 1 exactly when the "
+            "verdict is significant). p = paired t-test on the log ratios; p Holm = adjusted within the "
+            "family. MDE = smallest change detectable with 80% power at alpha / family size. Blocks = "
+            "blocks in which the arm was above / below its baseline. The shortfall row: blocks in which "
+            "each arm fell short of the rate (arm vs baseline), and those in which only one did, tested "
+            f"by an exact McNemar test. `{SUMMARY}` has the sample indexes of every row.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Metric", "Family", "Blocks", "Ratio [CI]", "p / p Holm",
+                             "MDE", "Blocks above / below", "Verdict"], rows), ""]
 
 
 def counters_lines(summary: Summary) -> list[str]:
@@ -395,10 +472,14 @@ def sweep_lines(summary: Summary) -> list[str]:
     section = summary.sweep
     if not section:
         return []
+    judged = metrics.METRICS[crossover_metric(summary)].label
     lines = ["## Response-size sweep", "", "### Crossover", "",
-             "The smallest response size at which the arm's throughput is significantly better than "
+             f"The smallest response size at which the arm's {judged} is significantly better than "
              f"regular (Holm-adjusted), where its own copied share is below {fmt.percent(COPIED_LIMIT)}, "
-             "and from which no larger size is significantly worse.", ""]
+             "where wrk was not the bottleneck, and from which every larger size is non-inferior: its "
+             f"ratio's one-sided 95% bound within {fmt.percent(NONINFERIORITY_MARGIN, 0)} of 1 (no significant "
+             "\"worse\" is not enough). At equal offered load throughput is fixed, so the crossover is "
+             "judged on server CPU per request.", ""]
     lines += [f"- **{c.arm}** at {c.conns} conns: {c.text}" for c in section.crossovers]
     lines.append("")
     for conns in summary.conns:
@@ -414,7 +495,7 @@ def sweep_lines(summary: Summary) -> list[str]:
                 fmt.micros(row.latency_p99_us), fmt.percent(row.copied_share, 1),
             ])
         lines += [f"### Per size, {conns} conns", "",
-                  *markdown_table(["Size", "Arm", "req/s", "Gbit/s", "ZC/regular [CI]", "Verdict",
+                  *markdown_table(["Size", "Arm", "req/s", "Gbit/s", f"{judged} ratio [CI]", "Verdict",
                            "CPU µs/req", "CPU µs/KiB", "p99", "Copied"], rows), ""]
     return lines
 
@@ -428,36 +509,40 @@ def plot_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def _family_size(summary: Summary) -> int:
-    sizes = [m.family_size for c in summary.comparisons for m in c.metrics.values()]
-    return max([s for s in sizes if s] or [0])
-
-
-def _metric_count(summary: Summary) -> int:
-    return max((len(c.metrics) for c in summary.comparisons), default=len(metrics.COMPARED_METRICS))
+def _family_size(summary: Summary, family: str) -> int:
+    return sum(m.p is not None for c in summary.comparisons for m in c.metrics.values() if m.family == family)
 
 
 def method_lines(summary: Summary) -> list[str]:
     return [
         "## Method", "",
-        "- Arms run interleaved in a shuffled order per repetition (seed above), so drift hits every arm alike.",
-        "- A repetition is a block holding every arm; an arm is compared with regular on the per-block "
-        "log ratios (paired t-test, two-sided). The ratio shown is their geometric mean.",
-        f"- Multiplicity: Holm's step-down over all {_family_size(summary)} comparisons of this report "
-        f"(arms × cells × {_metric_count(summary)} metrics) keeps the family-wise error below "
-        f"{stats.ALPHA}; both the raw and the adjusted p are in the statistics table.",
+        "- A repetition is a block holding every arm of every cell. Inside a block the arms of a cell run "
+        "in the order of a Williams design (each arm in each position equally often over the blocks; the "
+        "manifest's `plan` says whether this run's number of blocks balances it exactly); cells are "
+        "interleaved at random (seed above), so drift hits every arm alike.",
+        "- An arm is compared with its baseline on the per-block log ratios (paired t-test, two-sided). "
+        "The ratio shown is their geometric mean.",
+        f"- What the run is judged on is declared before any test: the primary metric is one Holm family "
+        f"({_family_size(summary, metrics.PRIMARY)} comparisons), the secondary metrics another "
+        f"({_family_size(summary, metrics.SECONDARY)}), the checks a third; each keeps its family-wise "
+        f"error below {stats.ALPHA}. At equal offered load throughput is fixed by the pacing and is not "
+        "tested; whether each arm held the rate is (an exact McNemar test per cell on the blocks where "
+        "only one arm fell short, a family of its own).",
+        "- CPU metrics compare the blocks in which both arms held the rate, with the all-blocks estimate "
+        "beside them; latency never leaves a block out.",
         "- Each ratio's interval is taken at the level its adjusted test used, so a verdict is "
         "significant exactly when the interval excludes 1.0; `summary.json` also keeps the unadjusted 95% interval "
         "and Welch's test on the unpaired logs.",
         f"- \"No difference\" comes with the minimum detectable effect: the smallest change this run "
         f"would have found with {stats.POWER:.0%} power, from its spread and number of blocks, at "
         f"{stats.ALPHA} / family size.",
-        "- Calibrate the host first (`invoke calibrate`): an A/A must say no difference and a known "
-        "injected CPU cost must be found.",
+        "- Calibrate the host first (`invoke calibrate`): an A/A must say no difference, and a ladder of "
+        "known injected CPU costs must be found where the run could see them, each interval covering the "
+        "cost the server measured.",
         f"- {LOADGEN_MARK} loadgen-bound: wrk's cores were at least "
         f"{fmt.percent(LOADGEN_BOUND_SHARE)} busy in a repetition; that cell measured wrk, not the server.",
         "- Re-render from the stored samples with `invoke report -r <this directory>`; compare two runs "
-        "with `invoke compare RUN_A RUN_B`.",
+        "with `invoke compare RUN_A RUN_B` (agree / differ / inconclusive per ratio, by equivalence tests).",
         "",
     ]
 
@@ -476,6 +561,7 @@ def render_markdown(summary: Summary, manifest: dict) -> str:
         lines += statistics_lines(summary)
         lines += counters_lines(summary)
         lines += plot_lines(summary)
+        lines += samples_lines(summary)
     lines += environment_lines(manifest)
     lines += method_lines(summary)
     return "\n".join(lines)
