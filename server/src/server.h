@@ -65,6 +65,7 @@ struct zcb_config {
     uint32_t header_timeout_s; /* a started request head must be complete within it; 0 = never */
     uint32_t max_conns; /* per worker */
     uint32_t calibration_work; /* iterations of work.c's loop per response; 0 = none (always, outside calibration) */
+    uint32_t stall_ms, stall_period_ms; /* --calibration-stall: every worker stops stall_ms every stall_period_ms; 0 = never */
     int64_t zc_page_budget; /* per worker, pages; -1 = derive from RLIMIT_MEMLOCK; 0 = none */
 };
 
@@ -159,6 +160,7 @@ struct worker {
     bool stopping;
     uint32_t stop_tick;
     uint32_t zc_leaked; /* notifications still missing at the hard stop */
+    uint64_t stall_period_seen; /* --calibration-stall: the last period whose stall was counted */
     pthread_t thread;
     int setup_error; /* errno-style, reported to main before the loop starts */
     char setup_msg[256];
@@ -228,6 +230,8 @@ void conns_stop(struct worker *w, bool abort);
 /* work.c */
 void calibration_work(uint32_t iterations);
 void calibration_work_responses(struct worker *w, uint32_t responses);
+void calibration_stall_start(void);
+void calibration_stall(struct worker *w);
 
 void send_next(struct worker *w, struct conn *c);
 void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);
