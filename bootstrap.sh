@@ -5,6 +5,70 @@
 #   ./bootstrap.sh deps   only install the build tools and the Python environment
 set -euo pipefail
 
+# Prerequisites, checked before anything is installed; each unmet one stops the script with one
+# line on stderr. Where each fact is read can be overridden (tests/unit/test_bootstrap.py stubs
+# them): ZCBENCH_OS_RELEASE (file), ZCBENCH_KERNEL_RELEASE, ZCBENCH_PYTHON (interpreter),
+# ZCBENCH_UID, ZCBENCH_IO_URING_DISABLED (file), ZCBENCH_CPUS.
+check_prerequisites() {
+    local here os_release kernel python uid disabled_file cpus
+    here="$(dirname "$(readlink -f "$0")")"
+    os_release="${ZCBENCH_OS_RELEASE:-/etc/os-release}"
+    kernel="${ZCBENCH_KERNEL_RELEASE:-$(uname -r)}"
+    python="${ZCBENCH_PYTHON:-python3}"
+    uid="${ZCBENCH_UID:-$(id -u)}"
+    disabled_file="${ZCBENCH_IO_URING_DISABLED:-/proc/sys/kernel/io_uring_disabled}"
+    cpus="${ZCBENCH_CPUS:-$(getconf _NPROCESSORS_ONLN)}"
+    unmet() { echo "bootstrap: $*" >&2; exit 1; }
+
+    local id="" like="" version=""
+    if [ -r "$os_release" ]; then
+        id=$(. "$os_release" && echo "${ID:-}")
+        like=$(. "$os_release" && echo "${ID_LIKE:-}")
+        version=$(. "$os_release" && echo "${VERSION_ID:-}")
+    fi
+    case " $id $like " in
+        *" debian "* | *" ubuntu "*) ;;
+        *) unmet "needs Debian or Ubuntu (it installs with apt); this is '${id:-unknown}' ($os_release)" ;;
+    esac
+    if [ "$uid" -ne 0 ] && ! command -v sudo >/dev/null; then
+        unmet "needs root: run it as root, or install sudo"
+    fi
+
+    # SEND_ZC came with Linux 6.0, IORING_SEND_ZC_REPORT_USAGE (the copied share) with 6.2.
+    local major minor
+    major=$(echo "$kernel" | sed -n 's/^\([0-9]*\)\.\([0-9]*\).*/\1/p')
+    minor=$(echo "$kernel" | sed -n 's/^\([0-9]*\)\.\([0-9]*\).*/\2/p')
+    [ -n "$major" ] && [ -n "$minor" ] || unmet "cannot read the kernel version from '$kernel'"
+    if [ "$major" -lt 6 ]; then
+        unmet "kernel $kernel lacks io_uring zero-copy send (IORING_OP_SEND_ZC needs Linux >= 6.0)"
+    fi
+    if [ "$major" -eq 6 ] && [ "$minor" -lt 2 ]; then
+        echo "bootstrap: kernel $kernel < 6.2: zero-copy sends run, but whether the kernel copied them (the copied share) stays unknown" >&2
+    fi
+    if [ "$(cat "$disabled_file" 2>/dev/null || echo 0)" = 2 ]; then
+        unmet "io_uring is disabled on this kernel (kernel.io_uring_disabled = 2)"
+    fi
+    if [ "$cpus" -lt 2 ]; then  # the server and wrk each get a core of their own
+        unmet "needs at least 2 CPUs (the server and wrk run on different cores); this machine has $cpus"
+    fi
+
+    # The oldest Python zcbench runs on: pyproject.toml's requires-python. Without a python3,
+    # apt installs the release's own: 3.11 from Debian 12 and Ubuntu 23.04 on.
+    local needed have
+    needed=$(sed -n 's/^requires-python = ">=\([0-9.]*\)".*/\1/p' "$here/pyproject.toml")
+    if command -v "$python" >/dev/null; then
+        have=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+        if [ "$(printf '%s\n%s\n' "$needed" "$have" | sort -V | head -n1)" != "$needed" ]; then
+            unmet "Python $have is older than $needed, the oldest zcbench runs on"
+        fi
+    elif ! { [ "$id" = debian ] && [ "${version%%.*}" -ge 12 ]; } 2>/dev/null \
+         && ! { [ "$id" = ubuntu ] && [ "$(echo "$version" | tr -d .)" -ge 2304 ]; } 2>/dev/null; then
+        unmet "no $python here, and this release's ($id $version) is older than $needed"
+    fi
+}
+
+check_prerequisites
+
 if [ "$(id -u)" -ne 0 ]; then
     exec sudo -E "$0" "$@"
 fi
@@ -17,6 +81,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev libffi-dev iproute2 debootstrap git ca-certificates
     python3-apt  # Ansible's apt module (run by `invoke provision`) imports it from the system Python
     openssh-server sudo  # tests/lab: a second host on this machine, reached over SSH with become
+    chromium  # the tests open report.html in it, headless (tests/headless_chromium.py)
 )
 
 install_apt_packages() {

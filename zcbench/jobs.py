@@ -4,8 +4,8 @@ its run directory to analyze and present. tasks.py validates arguments and calls
     bench(config)        the rate pilot (--rate auto), the bench, its report
     sweep(config)        the bench across response sizes (a Config from measure.sweep)
     calibrate(config)    pilots sizing the injected work, the calibration run, its verdicts
-    report(run)          re-render a stored run
-    compare(run_a, run_b)
+    report(run)          re-render a stored run (summary.json, report.md, report.html, plots)
+    compare(run_a, run_b)  Markdown or JSON; compare.html too when asked
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 from zcbench.analyze import calibration, runstats
 from zcbench.analyze import compare as compare_runs
 from zcbench.core import rundir
-from zcbench.core.rundir import CALIBRATION_JSON, CALIBRATION_MD, REPORT
+from zcbench.core.atomic import write_atomic
+from zcbench.core.rundir import CALIBRATION_JSON, CALIBRATION_MD, REPORT, REPORT_HTML
 from zcbench.core.samples import Sample
 from zcbench.measure import bench as bench_run
 from zcbench.measure import calibrate as calibration_plan
@@ -71,13 +72,21 @@ def calibrate(config: Config, runs: int = 1, doses: tuple[float, ...] = calibrat
     return run_dirs[-1]
 
 
-def report(run: str | Path) -> Path:
-    """`invoke report`: summary.json, report.md and plots of a stored run, again; report.md's path."""
+def report(run: str | Path, as_json: bool = False) -> str:
+    """`invoke report`: summary.json, report.md, report.html and plots of a stored run, again.
+    What to print: the paths of report.md and report.html, or (as_json) summary.json's object."""
     run_dir = rundir.resolve_run_dir(run)
-    run_report.render_run(run_dir)
-    return run_dir / REPORT
+    summary = run_report.render_run(run_dir)
+    if as_json:
+        return rundir.json_text(summary.to_json())
+    return f"{run_dir / REPORT}\n{run_dir / REPORT_HTML}"
 
 
-def compare(run_a: str | Path, run_b: str | Path, margins: dict[str, float] | None = None) -> str:
-    """`invoke compare`: what changed between two runs, as Markdown."""
-    return compare_report.render_compare(compare_runs.compare_runs(run_a, run_b, margins))
+def compare(run_a: str | Path, run_b: str | Path, margins: dict[str, float] | None = None, as_json: bool = False,
+            html_path: str | Path | None = None) -> str:
+    """`invoke compare`: what changed between two runs, as Markdown (or as_json, JSON); with
+    html_path, also that page (compare.html) written there."""
+    result = compare_runs.compare_runs(run_a, run_b, margins)
+    if html_path:
+        write_atomic(Path(html_path), compare_report.render_compare_html(result))
+    return rundir.json_text(compare_report.compare_json(result)) if as_json else compare_report.render_compare(result)

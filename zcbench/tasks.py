@@ -8,7 +8,9 @@ on the 2-vCPU VM, against 0.2 s).
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from pathlib import Path
 
 from invoke import Collection, Task, task
 
@@ -70,9 +72,9 @@ def build(c, base_image="", only="", inventory=""):
             _fail(str(exc), code=1)
 
 
-def _run_to_results(run) -> None:
-    """Run a bench or sweep and print its run directory; every way it can end badly gets one
-    line and its own exit status (the run itself already removed its containers)."""
+def _run_to_results(run):
+    """Run a bench or sweep, print its run directory and return it; every way it can end badly
+    gets one line and its own exit status (the run itself already removed its containers)."""
     from zcbench.measure import bench as bench_mod
 
     try:
@@ -84,6 +86,7 @@ def _run_to_results(run) -> None:
     except KeyboardInterrupt:
         _fail("interrupted: containers removed, run marked incomplete", code=130)
     print(run_dir)
+    return run_dir
 
 
 _B = config_defaults  # every default of a run's options, defined once (measure.config)
@@ -113,7 +116,7 @@ RUN_HELP = {
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
     "inventory": "hosts file: the server on its `server` host, wrk on every `loadgen` host, together; "
-                 "other hosts over SSH; see README \"Two hosts\" [off: this machine alone]",
+                 "other hosts over SSH; see docs/two-hosts.md [off: this machine alone]",
 }
 
 #: Task-argument defaults of those options (what `--from` treats as "not given").
@@ -184,12 +187,13 @@ def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN
     "rate": RUN_HELP["rate"],
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": "suffix of the run directory name [calibrate]",
+    "json": "print calibration.json's object on stdout; progress and the run directory go to stderr [off]",
 })
 def calibrate(c, conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEFAULT_DURATION_S),
               warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(CALIBRATION_DEFAULTS.DEFAULT_REPEAT),
               server_cpus=_B.DEFAULT_SERVER_CPUS, loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="",
               port=str(_B.DEFAULT_PORT), rate=_B.DEFAULT_RATE, out=str(_B.DEFAULT_OUT), quiet=False, seed="",
-              label="calibrate", doses="", runs="1"):
+              label="calibrate", doses="", runs="1", json_=False):
     """Check the bench's verdicts on this host: an A/A must say no difference, a dose ladder of known CPU must be found."""
     from zcbench import jobs
     from zcbench.analyze import calibration as cal
@@ -211,6 +215,13 @@ def calibrate(c, conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEF
         except cal.CalibrationError as exc:
             _fail(f"calibration could not size its injected work: {exc}", code=1)
 
+    if json_:  # stdout carries the JSON alone: everything the run prints goes to stderr
+        from zcbench.core import rundir
+
+        with contextlib.redirect_stdout(sys.stderr):
+            run_dir = _run_to_results(run)
+        print(rundir.json_text(rundir.read_json(run_dir / rundir.CALIBRATION_JSON)), end="")
+        return
     _run_to_results(run)
     if not quiet:
         print("see calibration.md in that directory")
@@ -221,14 +232,15 @@ def calibrate(c, conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEF
 
 # invoke cannot make a positional argument optional (one with a default never takes a value),
 # so the run is `--run DIR` / `-r DIR`, defaulting to the latest run.
-@task(help={"run": "run directory [results/latest]"})
-def report(c, run="results/latest"):
-    """Re-render report.md, summary.json and plots/ of a run (-r DIR) from its stored samples."""
+@task(help={"run": "run directory [results/latest]",
+            "json": "print the summary (summary.json's object) instead of the report's paths [off]"})
+def report(c, run="results/latest", json_=False):
+    """Re-render report.md, report.html, summary.json and plots/ of a run (-r DIR) from its stored samples."""
     from zcbench import jobs
     from zcbench.core.rundir import RunDirError
 
     try:
-        print(jobs.report(run))
+        print(jobs.report(run, as_json=json_), end="\n" if not json_ else "")
     except RunDirError as exc:
         _fail(str(exc))
 
@@ -248,8 +260,11 @@ def _margin(value: str, option: str) -> float:
     "run_a": "the earlier run directory", "run_b": "the later one",
     "margin_cpu": "percent an arm/regular CPU ratio may move and still agree [3]",
     "margin_throughput": "percent for throughput ratios [3]",
-    "margin_latency": "percent for mean latency ratios [10]", "margin_p99": "percent for p99 ratios [25]"})
-def compare(c, run_a, run_b, margin_cpu="3", margin_throughput="3", margin_latency="10", margin_p99="25"):
+    "margin_latency": "percent for mean latency ratios [10]", "margin_p99": "percent for p99 ratios [25]",
+    "json": "JSON on stdout instead of Markdown [off]",
+    "html": "also write the comparison as one HTML page to this file [off]"})
+def compare(c, run_a, run_b, margin_cpu="3", margin_throughput="3", margin_latency="10", margin_p99="25",
+            json_=False, html=""):
     """What changed between two runs: each arm/regular ratio agrees, differs or is inconclusive (TOST)."""
     from zcbench import jobs
     from zcbench.core.rundir import RunDirError
@@ -259,8 +274,10 @@ def compare(c, run_a, run_b, margin_cpu="3", margin_throughput="3", margin_laten
                "requests_per_s": _margin(margin_throughput, "--margin-throughput"),
                "latency_mean_us": _margin(margin_latency, "--margin-latency"),
                "latency_p99_us": _margin(margin_p99, "--margin-p99")}
+    if html and not Path(html).parent.is_dir():
+        _fail(f"--html {html}: no directory {Path(html).parent}")
     try:
-        print(jobs.compare(run_a, run_b, margins))
+        print(jobs.compare(run_a, run_b, margins, as_json=json_, html_path=html or None), end="" if json_ else "\n")
     except RunDirError as exc:
         _fail(str(exc))
 
@@ -375,19 +392,20 @@ def lock(c, upgrade=False):
           "install with ./bootstrap.sh deps")
 
 
-@task(help={"inventory": "check every host of this inventory (remote ones over SSH) [this machine]"})
-def doctor(c, inventory=""):
+@task(help={"inventory": "check every host of this inventory (remote ones over SSH) [this machine]",
+            "json": "one JSON object (every host's rows and verdict) instead of the tables [off]"})
+def doctor(c, inventory="", json_=False):
     """Show desired vs actual for every tunable; exit 1 when something the bench needs is missing."""
     from zcbench.host import doctor as doc
     from zcbench.host import inventory as hosts
 
     if not inventory:
-        sys.exit(doc.run())
+        sys.exit(doc.run_json() if json_ else doc.run())
     try:
         inv = hosts.load_inventory(inventory)
     except hosts.InventoryError as exc:
         _fail(str(exc))
-    sys.exit(doc.run_inventory(inv))
+    sys.exit(doc.run_inventory(inv, as_json=json_))
 
 
 # --- tests ----------------------------------------------------------------------------------

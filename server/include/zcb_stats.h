@@ -57,7 +57,8 @@
     X(header_timeouts, count, "request heads not complete within --header-timeout: answered 408 and closed") \
     X(send_errors, count, "sends that failed with an error other than -ENOMEM (peer reset...)") \
     X(cq_overflows, gauge, "completion-queue overflows reported by the kernel") \
-    X(calibration_work_ns, count, "nanoseconds the calibration's injected loop ran (--calibration-work; 0 otherwise)") \
+    X(calibration_work_ns, count, "thread CPU nanoseconds of the calibration's injected loop, in the responses it timed (--calibration-work; 0 otherwise)") \
+    X(calibration_work_timed, count, "responses whose injected loop was timed: one send in 64 (calibration_work_ns / this = the loop's CPU per response)") \
     X(calibration_stalls, count, "stalls the worker sat out (--calibration-stall; 0 otherwise)") \
     X(calibration_stall_ns, count, "nanoseconds the worker sat out in stalls (--calibration-stall; 0 otherwise)")
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import headless_chromium
+
 from zcbench.core.paths import ROOT
+from zcbench.devtools.schemas import run_dir_problems
 from zcbench.measure import containers
 from zcbench.core import rundir
 
@@ -89,8 +92,15 @@ def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_i
     plots = sorted((run_dir / "plots").glob("*.png"))
     assert plots and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots)
     names = {p.name for p in run_dir.iterdir()}
-    assert {"manifest.json", "samples.jsonl", "summary.json", "report.md", "plots"} <= names
+    assert {"manifest.json", "samples.jsonl", "summary.json", "report.md", "report.html", "plots"} <= names
     assert not [n for n in names if n.startswith(".")], names  # no temp files left
+
+    # every file of a real run against its JSON Schema, and its report.html in a real browser
+    assert run_dir_problems(run_dir) == []
+    page = headless_chromium.open_page(run_dir / "report.html")
+    (tmp_path / "report-first-screen.png").write_bytes(page.screenshot)  # kept with the test's tmp_path
+    assert page.problems() == []
+    assert page.figures == len(summary["plots"]) > 0 and page.first_heading == "At a glance"
 
 
 @pytest.mark.timeout(180)

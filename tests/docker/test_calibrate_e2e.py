@@ -23,9 +23,9 @@ DOSE_ARMS = [arms.dose_arm(i).name for i in (1, 2, 3)]
 
 
 def calibrate(out: Path, port: int, *plan: str) -> tuple[Path, dict]:
-    """`invoke calibrate` on tiny 20- and 40-connection cells; its run directory and calibration.json."""
+    """`invoke calibrate` on tiny cells of 1 s; its run directory and calibration.json."""
     proc = subprocess.run([INVOKE, "calibrate", "--out", str(out), "--port", str(port), "--quiet",
-                           "--duration", "1", "--warmup", "0", "--conns", "20,40", *plan],
+                           "--duration", "1", "--warmup", "0", *plan],
                           cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 1, proc.stdout  # --quiet: the run directory alone
@@ -34,12 +34,13 @@ def calibrate(out: Path, port: int, *plan: str) -> tuple[Path, dict]:
 
 
 @pytest.mark.timeout(420)
-def test_calibrate_runs_the_aa_and_the_dose_ladder_and_writes_its_verdicts(tmp_path, docker_client,
-                                                                          zcbench_images, port):
-    run_dir, result = calibrate(tmp_path, port, "--repeat", "3", "--seed", "5", "--rate", "off")
+def test_calibrate_runs_the_aa_and_the_dose_ladder_twice_and_writes_its_verdicts(tmp_path, docker_client,
+                                                                                zcbench_images, port):
+    run_dir, result = calibrate(tmp_path, port, "--conns", "20,40", "--repeat", "2", "--seed", "5", "--rate", "off",
+                                "--runs", "2")
     for key in ("aa", "doses", "mde", "passed", "aa_verdict", "injected_verdict", "expected_effect"):
         assert key in result
-    assert result["metric"] == "cpu_us_per_request" and result["blocks"] == 3
+    assert result["metric"] == "cpu_us_per_request" and result["blocks"] == 2
     assert result["family_size"] == 8  # primary family: (A/A + 3 doses) x 2 connection counts
     assert [a["conns"] for a in result["aa"]] == [20, 40]
     assert sorted((d["conns"], d["aimed"]) for d in result["doses"]) == sorted(
@@ -56,7 +57,7 @@ def test_calibrate_runs_the_aa_and_the_dose_ladder_and_writes_its_verdicts(tmp_p
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["calibration_work"] == {d["arm"]: d["work"] for d in sizing["doses"]}
     recorded = rundir.load_samples(run_dir)
-    assert Counter(s.cell.arm for s in recorded) == {"regular": 6, arms.AA_ARM: 6, **{arm: 6 for arm in DOSE_ARMS}}
+    assert Counter(s.cell.arm for s in recorded) == {"regular": 4, arms.AA_ARM: 4, **{arm: 4 for arm in DOSE_ARMS}}
     assert all((s.server_counters or {}).get("calibration_work_ns") for s in recorded if s.cell.arm in DOSE_ARMS)
     assert not any((s.server_counters or {}).get("calibration_work_ns") for s in recorded
                    if s.cell.arm not in DOSE_ARMS)
@@ -64,14 +65,23 @@ def test_calibrate_runs_the_aa_and_the_dose_ladder_and_writes_its_verdicts(tmp_p
     pilot = json.loads((Path(sizing["pilot_run"]) / "manifest.json").read_text())
     assert pilot["config"]["arms"] == ["regular", arms.WORK_ARM] and pilot["complete"]
     assert pilot["config"]["calibration_work"] == {arms.WORK_ARM: calibration.PILOT_WORK}
-    for run in (manifest, pilot):
+    # --runs 2: two calibration runs on one sizing, and what they add up to
+    repeated = result["repeated"]
+    assert repeated["runs"] == 2 and repeated["run_dirs"][-1] == str(run_dir)
+    assert repeated["aa_tested"] == 4 and 0 <= repeated["false_positive_rate"] <= 1
+    assert [p["aimed"] for p in repeated["power"]] == list(calibration.DOSES)
+    assert all(p["tried"] == 4 for p in repeated["power"])
+    first = json.loads((Path(repeated["run_dirs"][0]) / "calibration.json").read_text())
+    assert "repeated" not in first and first["sizing"] == sizing
+    assert "2 runs together" in (run_dir / "calibration.md").read_text()
+    for run in (manifest, pilot, json.loads((Path(repeated["run_dirs"][0]) / "manifest.json").read_text())):
         assert containers.run_containers(docker_client, run["run_id"]) == []
 
 
 @pytest.mark.timeout(420)
 def test_a_paced_calibration_rates_with_room_for_the_work_then_sizes_and_judges_at_it(tmp_path, docker_client,
                                                                                     zcbench_images, port):
-    run_dir, result = calibrate(tmp_path, port, "--repeat", "2", "--seed", "6", "--rate", "auto")
+    run_dir, result = calibrate(tmp_path, port, "--conns", "20", "--repeat", "2", "--seed", "6", "--rate", "auto")
     assert result["metric"] == "cpu_us_per_request"  # the primary metric, paced or not
     manifest = json.loads((run_dir / "manifest.json").read_text())
     pilot = json.loads((Path(result["sizing"]["pilot_run"]) / "manifest.json").read_text())
@@ -80,26 +90,11 @@ def test_a_paced_calibration_rates_with_room_for_the_work_then_sizes_and_judges_
     # the rate pilot saturated regular beside the pilot's work: the rate leaves room for it
     assert rate_pilot["config"]["arms"] == ["regular", arms.WORK_ARM]
     rates = manifest["config"]["cell_rates"]
-    assert set(rates) == {"20/88", "40/88"} and pilot["config"]["cell_rates"] == rates
+    assert set(rates) == {"20/88"} and pilot["config"]["cell_rates"] == rates
     assert manifest["config"]["extra"]["rate_pilot_run"] == pilot["config"]["extra"]["rate_pilot_run"]
     offered = {s.offered_rate for run in (run_dir, Path(result["sizing"]["pilot_run"]))
                for s in rundir.load_samples(run)}
     assert offered <= set(rates.values())
-    # the sizing pilot measured at the offered rate (a fresh machine's failure was a pilot whose
-    # every block fell short: the rate had been chosen without the work's cost)
-    assert any(s.rate_sustained for s in rundir.load_samples(result["sizing"]["pilot_run"])
-               if s.cell.arm == arms.WORK_ARM)
-
-
-@pytest.mark.timeout(600)
-def test_runs_repeat_the_calibration_and_say_what_they_add_up_to(tmp_path, docker_client, zcbench_images, port):
-    run_dir, result = calibrate(tmp_path, port, "--repeat", "2", "--seed", "7", "--rate", "off",
-                                "--runs", "2", "--doses", "5,10")
-    repeated = result["repeated"]
-    assert repeated["runs"] == 2 and len(repeated["run_dirs"]) == 2 and repeated["run_dirs"][-1] == str(run_dir)
-    assert repeated["aa_tested"] == 4 and 0 <= repeated["false_positive_rate"] <= 1
-    assert [p["aimed"] for p in repeated["power"]] == [0.05, 0.10]
-    assert all(p["tried"] == 4 for p in repeated["power"])
-    first = json.loads((Path(repeated["run_dirs"][0]) / "calibration.json").read_text())
-    assert "repeated" not in first and first["sizing"] == result["sizing"]  # one sizing for both
-    assert "2 runs together" in (run_dir / "calibration.md").read_text()
+    # the sizing reads the loop's own timing and the plain requests' CPU: blocks a busy machine
+    # could not hold no longer stop it (a fresh machine's failure: every pilot block fell short)
+    assert result["sizing"]["sized_by"] == "loop timing"

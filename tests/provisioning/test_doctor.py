@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from zcbench.devtools.schemas import problems
 from zcbench.host import doctor
 
 pytestmark = pytest.mark.provisioning
@@ -119,22 +121,32 @@ def test_runtime_only_settings_say_provision_reapplies_them(facts):
         assert rows[setting].note == doctor.RUNTIME_NOTE
 
 
-def test_an_inventory_gets_one_table_per_host_each_judged_for_its_part(facts, tmp_path):
-    """A loadgen host needs no io_uring (wrk does not use it); the server host does."""
+def two_hosts(tmp_path: Path):
+    """This machine serving, a loadgen host over SSH."""
     import yaml
 
     from zcbench.host import inventory as hosts
 
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"children": {
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {
         "server": {"hosts": {"localhost": {"ansible_connection": "local"}}},
         "loadgen": {"hosts": {"lg": {"ansible_host": "10.9.0.2"}}}}}}))
-    no_uring = copy.deepcopy(facts)
-    no_uring["io_uring"].update(usable=False, error="No module named 'zcbench'")
+    return hosts.load_inventory(path)
+
+
+def without_io_uring(facts: dict) -> dict:
+    broken = copy.deepcopy(facts)
+    broken["io_uring"].update(usable=False, error="No module named 'zcbench'")
+    return broken
+
+
+def test_an_inventory_gets_one_table_per_host_each_judged_for_its_part(facts, tmp_path):
+    """A loadgen host needs no io_uring (wrk does not use it); the server host does."""
+    inventory, no_uring = two_hosts(tmp_path), without_io_uring(facts)
 
     def run_with(server_facts):
         console = Console(record=True, width=200, color_system=None)
-        code = doctor.run_inventory(hosts.load_inventory(inventory), console,
+        code = doctor.run_inventory(inventory, console,
                                     facts_of=lambda host: server_facts if host.name == "localhost" else no_uring)
         return code, console.export_text()
 
@@ -156,3 +168,35 @@ def test_a_server_host_over_ssh_is_not_failed_for_an_io_uring_probe_that_cannot_
     remote["io_uring_disabled"] = 2  # what can be read over SSH still counts
     rows = doctor.doctor_rows(remote, DESIRED, ("server",))
     assert doctor.exit_code(rows) == 1
+
+
+def test_json_has_the_rows_and_verdict_of_the_table_and_follows_its_schema(facts):
+    out = io.StringIO()
+    assert doctor.run_json(facts=facts, desired=DESIRED, out=out) == 0
+    report = json.loads(out.getvalue())
+    assert problems("doctor", report) == []
+    [host] = report["hosts"]
+    assert report["exit_code"] == 0 and host["ready"] and host["differs"] == 5 and host["missing"] == []
+    table = {(r.area, r.setting): r.status for r in doctor.doctor_rows(facts, DESIRED)}
+    assert {(r["area"], r["setting"]): r["status"] for r in host["rows"]} == table
+    broken = copy.deepcopy(facts)
+    broken.update(docker=None, errors={"docker": "connection refused"})
+    out = io.StringIO()
+    assert doctor.run_json(facts=broken, desired=DESIRED, out=out) == 1
+    report = json.loads(out.getvalue())
+    assert problems("doctor", report) == [] and report["exit_code"] == 1
+    assert report["hosts"][0]["missing"] == ["docker engine"] and not report["hosts"][0]["ready"]
+    # the schema can fail: a status the table never prints
+    report["hosts"][0]["rows"][0]["status"] = "fine"
+    assert problems("doctor", report)
+
+
+def test_json_of_an_inventory_is_one_object_with_a_host_each(facts, tmp_path):
+    out = io.StringIO()
+    no_uring = without_io_uring(facts)
+    code = doctor.run_inventory(two_hosts(tmp_path), facts_of=lambda host: no_uring, as_json=True, out=out)
+    report = json.loads(out.getvalue())  # nothing but the object: no per-host headings
+    assert problems("doctor", report) == []
+    assert code == report["exit_code"] == 1
+    assert [(h["where"], h["groups"], h["ready"]) for h in report["hosts"]] == [
+        ("localhost", ["server"], False), ("lg", ["loadgen"], True)]

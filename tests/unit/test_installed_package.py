@@ -32,7 +32,8 @@ def installed(tmp_path_factory) -> Path:
     for data in ("zcbench/_data/server/Makefile", "zcbench/_data/server/include/zcb_stats.h",
                  "zcbench/_data/server/include/zcb_modes.h", "zcbench/_data/server/src/main.c",
                  "zcbench/_data/playbooks/provision.yml", "zcbench/_data/images/server/Dockerfile",
-                 "zcbench/_data/loadgen/report.lua"):
+                 "zcbench/_data/loadgen/report.lua", "zcbench/schemas/sample.schema.json",
+                 "zcbench/schemas/summary.schema.json"):
         assert data in names, data
     assert not any("/build/" in name or name.endswith(".pyc") for name in names)
     assert any(name.endswith("entry_points.txt") for name in names)

@@ -16,7 +16,7 @@ from zcbench.measure import loadgen
 from zcbench.measure.config import Config, ConfigError
 from zcbench.measure.loadgen.base import LoadGenerator
 from zcbench.measure.plan import plan_cells
-from zcbench.present import plots, report
+from zcbench.present import plot_blocks, plot_forest, plot_latency, plot_sweep, report
 
 THROWAWAY = arms.Arm("zc-throwaway", "Throwaway Zero-Copy Send", send="zc", zero_copy=True, limit="memlock")
 
@@ -65,7 +65,8 @@ def test_a_throwaway_arm_reaches_config_plan_report_and_plots(throwaway_arm, tmp
     assert [c.arm for c in summary.comparisons] == [throwaway_arm.name]
     assert throwaway_arm.name in colours and summary.plots
     assert all((run_dir / plot).stat().st_size > 0 for plot in summary.plots)
-    assert plots.arms is arms  # the plots ask the registry, nothing of their own
+    # the plots ask the registry, nothing of their own
+    assert plot_blocks.arms is plot_latency.arms is plot_sweep.arms is plot_forest.arms is arms
 
 
 def test_an_arm_name_is_registered_once():

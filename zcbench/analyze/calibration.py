@@ -52,8 +52,10 @@ TARGET_EFFECT = 0.05  # the one dose of calibrations before the ladder (calibrat
 #: Iterations per response in the pilot: an effect of tens of percent, easy to measure in a few
 #: blocks, yet light enough for the server to keep up with a paced rate.
 PILOT_WORK = 1500
-#: The counter the server keeps of the loop's time (zcb_stats.h), nanoseconds.
+#: The counters the server keeps of the loop's CPU time (zcb_stats.h): nanoseconds, over the
+#: responses whose loop it timed (one send in 64).
 WORK_COUNTER = "calibration_work_ns"
+TIMED_COUNTER = "calibration_work_timed"
 METRIC = PRIMARY_METRIC  # what the calibration judges: the bench's primary metric
 
 
@@ -72,8 +74,8 @@ def loop_ns_per_iteration(work_samples: list[Sample], iterations: int) -> float 
     """What one iteration of the server's loop took, from its own timing of the loop (None from a
     server that does not time it)."""
     ns = sum((s.server_counters or {}).get(WORK_COUNTER) or 0 for s in work_samples)
-    responses = sum((s.server_counters or {}).get("responses") or 0 for s in work_samples)
-    return ns / (responses * iterations) if ns and responses and iterations else None
+    timed = sum((s.server_counters or {}).get(TIMED_COUNTER) or 0 for s in work_samples)
+    return ns / (timed * iterations) if ns and timed and iterations else None
 
 
 def pooled_effect_per_iteration(pilots: list[tuple[int, list[Sample]]]) -> tuple[float, int]:
@@ -136,9 +138,10 @@ def measure_work(run_pilot: Callable[[int], tuple[str, list[Sample]]], doses: tu
 
 
 def true_effect(samples: list[Sample], dose: str, conns: int, size: int) -> float | None:
-    """A dose's measured effect in one cell: per block, 1 + the loop's time per response over the
-    baseline's CPU per request in the same block; their geometric mean, minus one. Only blocks in
-    which both held the offered rate, as the primary metric's own pairs."""
+    """A dose's measured effect in one cell: per block, 1 + the loop's CPU time per response (as
+    the server timed it) over the baseline's CPU per request in the same block; their geometric
+    mean, minus one. Only blocks in which both held the offered rate, as the primary metric's own
+    pairs."""
     def cell(arm):
         return {s.cell.rep: s for s in samples
                 if s.cell.arm == arm and s.cell.conns == conns and s.cell.response_size == size
@@ -147,11 +150,11 @@ def true_effect(samples: list[Sample], dose: str, conns: int, size: int) -> floa
     logs = []
     for block in sorted(set(base) & set(work)):
         counters = work[block].server_counters or {}
-        ns, responses = counters.get(WORK_COUNTER), counters.get("responses")
+        ns, timed = counters.get(WORK_COUNTER), counters.get(TIMED_COUNTER)
         cpu = base[block].cpu_us_per_request
-        if ns is None or not responses or not cpu:
+        if ns is None or not timed or not cpu:
             continue
-        logs.append(math.log1p(ns / 1000 / responses / cpu))
+        logs.append(math.log1p(ns / 1000 / timed / cpu))
     return math.expm1(statistics.fmean(logs)) if logs else None
 
 
@@ -167,11 +170,15 @@ def judge_dose(comparison: ArmComparison, samples: list[Sample], aimed: float) -
     must_find = truth is not None and primary.mde is not None and truth >= primary.mde
     found = primary.verdict == stats.WORSE
     covered = _covers(primary.ci, truth)
+    reason = ("no data: no block in which both held the offered rate" if primary.verdict in (stats.NO_DATA, stats.TOO_FEW)
+              else "the interval misses the true effect" if not covered
+              else "not found, though above the MDE" if must_find and not found
+              else "found" if found else "below the MDE: need not be found")
     return {"arm": comparison.arm, "conns": comparison.conns, "response_size": comparison.response_size,
             "aimed": aimed, "true_effect": truth, "estimate": primary.delta, "ci": primary.ci,
             "ci_level": primary.ci_level, "p": primary.p, "p_adjusted": primary.p_adjusted,
             "verdict": primary.verdict, "mde": primary.mde, "found": found, "must_find": must_find,
-            "covered": covered, "passed": covered and (found or not must_find),
+            "covered": covered, "passed": covered and (found or not must_find), "reason": reason,
             "blocks": primary.n_pairs}
 
 
@@ -179,10 +186,14 @@ def judge_aa(comparison: ArmComparison) -> dict:
     """The A/A in one cell: every metric must say "no difference"."""
     primary = comparison.metrics[METRIC]
     verdicts = {name: m.verdict for name, m in comparison.metrics.items() if m.family != "check"}
+    alarms = [name for name, v in verdicts.items() if v in (stats.BETTER, stats.WORSE)]
+    reason = ("false alarm: " + ", ".join(metrics.METRICS[name].label for name in alarms) if alarms
+              else "no data: no block in which both held the offered rate" if primary.verdict == stats.NO_DATA
+              else "no difference")
     return {"conns": comparison.conns, "response_size": comparison.response_size, "estimate": primary.delta,
             "ci": primary.ci, "p": primary.p, "p_adjusted": primary.p_adjusted, "mde": primary.mde,
-            "verdict": primary.verdict, "verdicts": verdicts,
-            "passed": all(v in (stats.NO_DIFFERENCE, stats.TOO_FEW) for v in verdicts.values())}
+            "verdict": primary.verdict, "verdicts": verdicts, "reason": reason,
+            "passed": not alarms and primary.verdict != stats.NO_DATA}
 
 
 def judge(summary: RunStats, samples: list[Sample], sizing: dict) -> dict:

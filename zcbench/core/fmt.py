@@ -58,6 +58,18 @@ def percent(share: float | None, digits: int = 0) -> str:
     return f"{share * 100:.{digits}f}%"
 
 
+#: Above this, an MDE says only that the run could not see any plausible change (too few
+#: blocks, or blocks disagreeing wildly): its digits would be noise.
+MDE_SHOWN_MAX = 1.0
+
+
+def mde(value: float | None) -> str:
+    """'±4.1%': the smallest change a run could have seen (80 % power); '>±100%' past that."""
+    if value is None:
+        return MISSING
+    return f">±{percent(MDE_SHOWN_MAX)}" if value > MDE_SHOWN_MAX else f"±{percent(value, 1)}"
+
+
 def delta(change: float | None) -> str:
     """A relative change with its sign (0.07 -> '+7.0%', -0.004 -> '-0.4%')."""
     if change is None:

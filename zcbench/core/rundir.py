@@ -11,14 +11,18 @@
     results/latest -> the newest run
 
 Every JSON file written here carries "schema": its version in SCHEMAS, and the JSON Schema that
-describes it lives in zcbench/schemas/ (schemas.py validates against them). Readers take every
-older version (samples are migrated by core.samples) and refuse a newer one in one line. Nothing
-else in zcbench opens these files by name.
+describes it lives in zcbench/schemas/ (SCHEMA_NAMES names it; the tests validate every file
+written against it with zcbench.devtools.schemas). A file without "schema" is from before
+versions (version 0) and reads as such. Readers take every older version (samples are migrated
+by core.samples) and refuse a newer one, or a version that is no number, in one line. The JSON
+written is strict (RFC 8259): a value that is no finite number (an MDE too large to compute) is
+written as null. Nothing else in zcbench opens these files by name.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -46,9 +50,11 @@ KEY_PACKAGES = ("wrk", "nginx-light", "libc6", "linux-libc-dev", "liburing-dev",
 #: version 0, read as such).
 MANIFEST_SCHEMA = 1
 SUMMARY_SCHEMA = 1
-CALIBRATION_SCHEMA = 1
+CALIBRATION_SCHEMA = 2  # 2: the A/A and the dose ladder at every connection count
 SCHEMAS = {MANIFEST: MANIFEST_SCHEMA, SAMPLES: SAMPLES_SCHEMA, SUMMARY: SUMMARY_SCHEMA,
            CALIBRATION_JSON: CALIBRATION_SCHEMA}
+#: Each file's JSON Schema: zcbench/schemas/NAME.schema.json (zcbench.schemas.load(NAME)).
+SCHEMA_NAMES = {MANIFEST: "manifest", SAMPLES: "sample", SUMMARY: "summary", CALIBRATION_JSON: "calibration"}
 
 
 class RunDirError(RuntimeError):
@@ -94,8 +100,24 @@ def resolve_run_dir(run: str | Path) -> Path:
 # --- JSON files -------------------------------------------------------------------------------
 
 
+def finite(data, _inside: frozenset = frozenset()):
+    """`data` with every float that is no finite number (inf, nan) as None: strict JSON has no
+    Infinity, and a browser's or jq's parser refuses it. A container holding itself is refused
+    as json.dumps refuses it (ValueError)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, (dict, list, tuple)):
+        if id(data) in _inside:
+            raise ValueError("Circular reference detected")
+        inside = _inside | {id(data)}
+        if isinstance(data, dict):
+            return {key: finite(value, inside) for key, value in data.items()}
+        return [finite(value, inside) for value in data]
+    return data
+
+
 def json_text(data) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    return json.dumps(finite(data), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -112,13 +134,19 @@ def read_json(path: Path) -> dict:
         raise RunDirError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise RunDirError(f"{path}: not a JSON object")
-    check_version(path, data.get("schema", 0))
+    check_version(path, data.get("schema"))
     return data
 
 
 def check_version(path, version) -> None:
+    """A file's "schema" (None: from before versions, read as version 0) is one this zcbench
+    reads, or one line says why not."""
     newest = SCHEMAS.get(Path(path).name)
-    if newest is not None and (not isinstance(version, int) or version > newest):
+    if newest is None or version is None:
+        return
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise RunDirError(f"{path}: schema {version!r} is no version number (this zcbench reads 0 to {newest})")
+    if version > newest:
         raise RunDirError(f"{path}: schema {version!r} is newer than this zcbench reads "
                           f"({newest}): update zcbench")
 
@@ -158,7 +186,7 @@ def write_text(run_dir: Path, name: str, text: str) -> Path:
 
 def append_sample(run_dir: Path, sample: Sample) -> None:
     """Append one sample as a line and make it durable before the next cell starts."""
-    line = json.dumps(sample.to_json(), sort_keys=True)
+    line = json.dumps(finite(sample.to_json()), sort_keys=True, allow_nan=False)
     with open(Path(run_dir) / SAMPLES, "a", encoding="utf-8") as f:
         f.write(line + "\n")
         f.flush()

@@ -5,17 +5,22 @@ vars, zcbench.host.inventory.desired_settings), actual ones from zcbench.host.fa
 `differs` (a tunable is off: results are noisier, the bench still runs), `n/a` (the host has
 no such knob: no GRUB, no cpufreq, no irqbalance), `info`, or `MISSING` (the bench cannot run:
 no Docker engine, io_uring unusable, no SEND_ZC). Any MISSING row makes the exit code 1.
+
+`invoke doctor --json` prints the same rows and verdicts as one JSON object instead
+(zcbench/schemas/doctor.schema.json): one entry per host, and the exit code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from rich.console import Console
 from rich.table import Table
 
 from zcbench.core import fmt
+from zcbench.core.rundir import json_text
 from zcbench.host.engines import EngineUnreachable, host_client
 from zcbench.host.facts import collect_host_facts, engine_version
 from zcbench.host.inventory import desired_settings
@@ -23,6 +28,8 @@ from zcbench.host.provision import load_playbook_code
 from zcbench.host.remote_facts import collect_host_facts_over_ssh
 
 OK, DIFFERS, NA, INFO, MISSING = "ok", "differs", "n/a", "info", "MISSING"
+#: The version of `invoke doctor --json`'s object (its JSON Schema: doctor.schema.json).
+DOCTOR_SCHEMA = 1
 _STYLE = {OK: "green", DIFFERS: "yellow", NA: "dim", INFO: "cyan", MISSING: "bold red"}
 
 
@@ -265,22 +272,48 @@ def exit_code(rows: list[Row]) -> int:
     return 1 if any(row.status == MISSING for row in rows) else 0
 
 
+def _rows_for(facts: dict | None, desired: dict | None, groups) -> list[Row]:
+    """Every row of a host, collecting what was not given (this machine's facts)."""
+    desired = desired if desired is not None else desired_settings()
+    facts = facts if facts is not None else collect_host_facts(desired.get("nic_interface"))
+    return doctor_rows(facts, desired, groups)
+
+
 def run(facts: dict | None = None, desired: dict | None = None, console: Console | None = None,
         groups=("server", "loadgen"), where: str = "here") -> int:
     """Collect (unless given), print the table and a verdict line; the exit code."""
-    desired = desired if desired is not None else desired_settings()
-    facts = facts if facts is not None else collect_host_facts(desired.get("nic_interface"))
     console = console or Console()
-    rows = doctor_rows(facts, desired, groups)
+    rows = _rows_for(facts, desired, groups)
     render(rows, console)
-    missing = [f"{row.area} {row.setting}" for row in rows if row.status == MISSING]
-    differs = sum(row.status == DIFFERS for row in rows)
-    if missing:
-        _plain(console, f"doctor: the bench cannot run {where}: missing {', '.join(missing)}")
+    entry = host_entry(rows, where, groups)
+    if entry["missing"]:
+        _plain(console, f"doctor: the bench cannot run {where}: missing {', '.join(entry['missing'])}")
     else:
+        differs = entry["differs"]
         _plain(console, f"doctor: ready to bench {where}; {differs} tunable(s) differ from what provisioning sets"
                       + (" (see the notes; `invoke provision` sets what this host allows)" if differs else ""))
     return exit_code(rows)
+
+
+def host_entry(rows: list[Row], where: str, groups) -> dict:
+    """One host's rows and verdict (the table's verdict line, and `--json`'s entry)."""
+    missing = [f"{row.area} {row.setting}" for row in rows if row.status == MISSING]
+    return {"where": where, "groups": list(groups), "ready": not missing, "missing": missing,
+            "differs": sum(row.status == DIFFERS for row in rows), "rows": [asdict(row) for row in rows]}
+
+
+def write_json_report(entries: list[dict], out=None) -> int:
+    """`--json`'s object for these hosts on `out` (stdout); its exit code."""
+    report = {"schema": DOCTOR_SCHEMA, "hosts": entries,
+              "exit_code": 0 if all(entry["ready"] for entry in entries) else 1}
+    (out or sys.stdout).write(json_text(report))
+    return report["exit_code"]
+
+
+def run_json(facts: dict | None = None, desired: dict | None = None, groups=("server", "loadgen"),
+             where: str = "here", out=None) -> int:
+    """`invoke doctor --json` for this machine: the JSON object on `out`; the exit code."""
+    return write_json_report([host_entry(_rows_for(facts, desired, groups), where, groups)], out)
 
 
 def remote_facts(host) -> dict:
@@ -304,20 +337,28 @@ def remote_facts(host) -> dict:
     return facts
 
 
-def run_inventory(inventory, console: Console | None = None, facts_of=None) -> int:
-    """Every host of an inventory, each against what the playbook wants on it; the worst exit."""
+def _facts_of(host, desired: dict, facts_of) -> dict:
+    if facts_of is not None:
+        return facts_of(host)
+    if host.is_control:
+        return collect_host_facts(desired.get("nic_interface"))
+    return remote_facts(host)
+
+
+def run_inventory(inventory, console: Console | None = None, facts_of=None, as_json: bool = False,
+                  out=None) -> int:
+    """Every host of an inventory, each against what the playbook wants on it; the worst exit.
+    as_json: one JSON object for all of them on `out` (stdout) instead of the tables."""
     console = console or Console()
-    worst = 0
+    worst, entries = 0, []
     for host in inventory.hosts:
         desired = desired_settings(host)
+        facts = _facts_of(host, desired, facts_of)
+        if as_json:
+            entries.append(host_entry(doctor_rows(facts, desired, host.groups), host.name, host.groups))
+            continue
         _plain(console, f"## {host.name} ({', '.join(host.groups)}; "
                         + ("this machine" if host.is_control else f"over SSH: {host.address}") + ")")
-        if facts_of is not None:
-            facts = facts_of(host)
-        elif host.is_control:
-            facts = collect_host_facts(desired.get("nic_interface"))
-        else:
-            facts = remote_facts(host)
         worst = max(worst, run(facts, desired, console, groups=host.groups, where=f"on {host.name}"))
         _plain(console, "")
-    return worst
+    return write_json_report(entries, out) if as_json else worst

@@ -22,20 +22,15 @@ def _estimate(entry: dict) -> str:
 
 
 def aa_rows(result: dict) -> list[list[str]]:
-    return [[_where(a), _estimate(a), fmt.pvalue(a["p_adjusted"]), f"±{fmt.percent(a['mde'], 1)}",
+    return [[_where(a), _estimate(a), fmt.pvalue(a["p_adjusted"]), fmt.mde(a["mde"]),
              ", ".join(f"{metrics.METRICS[name].label}: {verdict}" for name, verdict in a["verdicts"].items()),
-             "pass" if a["passed"] else "**FAIL: false alarm**"] for a in result["aa"]]
+             "pass" if a["passed"] else f"**FAIL: {a['reason']}**"] for a in result["aa"]]
 
 
 def dose_rows(result: dict) -> list[list[str]]:
-    rows = []
-    for d in result["doses"]:
-        why = ("**FAIL: interval misses the true effect**" if not d["covered"]
-               else "**FAIL: not found, above the MDE**" if d["must_find"] and not d["found"]
-               else "pass" + ("" if d["must_find"] else " (below the MDE: need not be found)"))
-        rows.append([_where(d), fmt.delta(d["aimed"]), fmt.delta(d["true_effect"]), _estimate(d),
-                     fmt.pvalue(d["p_adjusted"]), f"±{fmt.percent(d['mde'], 1)}", d["verdict"], why])
-    return rows
+    return [[_where(d), fmt.delta(d["aimed"]), fmt.delta(d["true_effect"]), _estimate(d),
+             fmt.pvalue(d["p_adjusted"]), fmt.mde(d["mde"]), d["verdict"],
+             f"pass ({d['reason']})" if d["passed"] else f"**FAIL: {d['reason']}**"] for d in result["doses"]]
 
 
 def repeated_lines(repeated: dict | None) -> list[str]:

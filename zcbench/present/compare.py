@@ -1,12 +1,47 @@
-"""`invoke compare`'s Markdown: what changed between two runs (analyze.compare computes it)."""
+"""`invoke compare`'s output: what changed between two runs (analyze.compare computes it), as
+Markdown (stdout), as compare.html (the same text as one self-contained page, present.page) and
+as JSON (`--json`: zcbench/schemas/compare.schema.json).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from zcbench.analyze import metrics, stats
 from zcbench.analyze.compare import CELL_METRICS, agreement
-from zcbench.core import fmt
+from zcbench.core import fmt, rundir
 from zcbench.core.fmt import markdown_table
 from zcbench.core.rundir import SAMPLES
+from zcbench.present import page
+
+#: The version of `invoke compare --json`'s object (its JSON Schema: compare.schema.json).
+COMPARE_SCHEMA = 1
+
+
+def _plain(value):
+    """The compare result's values as JSON values: dataclasses as objects, tuples as lists,
+    paths as strings, non-finite numbers as null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return rundir.finite(value)
+
+
+def compare_json(result: dict) -> dict:
+    """`invoke compare --json`: everything the Markdown shows (whatever analyze.compare put in
+    the result), its agreement line, and the schema version."""
+    return {"schema": COMPARE_SCHEMA, **_plain(result), "agreement": agreement(result)}
+
+
+def render_compare_html(result: dict) -> str:
+    """compare.html: the Markdown of render_compare as one page that loads nothing."""
+    return page.render_page(render_compare(result))
 
 
 def _short(value) -> str:

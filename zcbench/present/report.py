@@ -1,11 +1,12 @@
-"""A run's summary.json, report.md and plots/, rendered from its stored samples.
+"""A run's summary.json, report.md, report.html and plots/, rendered from its stored samples.
 
     render_run(run_dir) -> summary
 
 reads manifest.json (tolerating missing keys: they show as "unknown") and samples.jsonl,
-computes the summary (zcbench.analyze.stats; zcbench.measure.sweep when the run has several response sizes),
-draws the plots (zcbench.present.plots) and writes every file atomically. The same call re-renders a
-stored run (`invoke report -r RUN`); nothing here measures anything.
+computes the summary (zcbench.analyze.summary), counts how each comparison's blocks went
+(present.blocks), draws the plots (present.plots) and writes every file atomically; report.html
+is report.md's own text with the plots inline (present.page), so both say the same. The
+same call re-renders a stored run (`invoke report -r RUN`); nothing here measures anything.
 
 The report leads with ratios and verdicts measured side by side in one run: absolute req/s on
 shared machines drift by tens of percent between runs, ratios of interleaved arms much less.
@@ -18,65 +19,40 @@ from pathlib import Path
 from zcbench.analyze import memlock, metrics, runstats, stats
 from zcbench.analyze import summary as summary_mod
 from zcbench.analyze.runstats import GroupSummary
-from zcbench.analyze.stats import PairedComparison
 from zcbench.analyze.summary import Summary
 from zcbench.analyze.sweep import COPIED_LIMIT, NONINFERIORITY_MARGIN, crossover_metric
 from zcbench.core import arms, fmt, rundir
 from zcbench.core.fmt import markdown_table
-from zcbench.core.rundir import PLOTS, REPORT, SAMPLES, SUMMARY
+from zcbench.core.rundir import PLOTS, REPORT, REPORT_HTML, SAMPLES, SUMMARY
 from zcbench.core.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE
-from zcbench.present import plots
+from zcbench.present import page, plots
 from zcbench.present.environment import _container_mode, _host, _path_kind, environment_lines
+from zcbench.present.labels import VERDICT_ORDER, blocks_went, delta_label, mde_text, ratio_label, verdict_word
+from zcbench.present.labels import where_text as _where
 
 LOADGEN_MARK = "†"
+#: report.html shows the answer first: the glance, then the plots (report.md keeps its order).
+HTML_LEAD = ("At a glance", "Plots")
 
 
 def render_run(run_dir: Path) -> Summary:
-    """Write summary.json, report.md and plots/*.png of a run directory; return the summary."""
+    """Write summary.json, report.md, report.html and plots/*.png of a run directory; return the
+    summary. report.html is report.md's text with the plots inline (present.page)."""
     run_dir = rundir.resolve_run_dir(run_dir)
     manifest = rundir.read_manifest(run_dir)
-    summary = summary_mod.build_summary(manifest, rundir.load_samples(run_dir))
-    summary.plots = [f"{PLOTS}/{name}" for name in plots.render_plots(summary, run_dir / PLOTS)]
+    samples = rundir.load_samples(run_dir)
+    summary = summary_mod.build_summary(manifest, samples)
+    drawn = plots.render_plots(summary, samples, run_dir / PLOTS)
+    summary.plots = [f"{PLOTS}/{plot.png}" for plot in drawn]
     rundir.write_json(run_dir / SUMMARY, summary.to_json())
-    rundir.write_text(run_dir, REPORT, render_markdown(summary, manifest))
+    markdown = render_markdown(summary, manifest)
+    rundir.write_text(run_dir, REPORT, markdown)
+    rundir.write_text(run_dir, REPORT_HTML, page.render_page(
+        markdown, {f"{PLOTS}/{plot.png}": plot.svg for plot in drawn}, lead=HTML_LEAD, folded=(SAMPLES_TITLE,)))
     return summary
 
 
-# --- labels ----------------------------------------------------------------------------------
-
-
-#: Above this, an MDE says only that the run could not see any plausible change (too few
-#: blocks, or blocks disagreeing wildly): its digits would be noise.
-MDE_SHOWN_MAX = 1.0
-
-
-def mde_text(comparison: PairedComparison) -> str:
-    """'±4.1%': the smallest change this run could have seen (80 % power); '>±100%' past that."""
-    mde = comparison.mde
-    if mde is None:
-        return fmt.MISSING
-    return f">±{fmt.percent(MDE_SHOWN_MAX)}" if mde > MDE_SHOWN_MAX else f"±{fmt.percent(mde, 1)}"
-
-
-def delta_label(comparison: PairedComparison | None) -> str:
-    """'**-7.8% worse**', '+0.4% (no difference, MDE ±3.1%)', '+3.0% (untested: <2 reps)'."""
-    if comparison is None or comparison.delta is None:
-        return fmt.MISSING
-    text = fmt.delta(comparison.delta)
-    verdict = comparison.verdict
-    if verdict in (stats.BETTER, stats.WORSE):
-        return f"**{text} {verdict}**"
-    if verdict == stats.TOO_FEW:
-        return f"{text} (untested: <2 reps)"
-    if verdict == stats.NO_DIFFERENCE:
-        return f"{text} (no difference, MDE {mde_text(comparison)})"
-    return f"{text} ({verdict})"
-
-
-def ratio_label(ratio: float | None, ci: list[float] | None) -> str:
-    if ratio is None:
-        return fmt.MISSING
-    return f"{fmt.ratio(ratio)} [{fmt.interval(ci)}]" if ci else fmt.ratio(ratio)
+# --- labels (the shared ones are present.labels') -----------------------------------------
 
 
 def cell_text(group: GroupSummary | None) -> str:
@@ -107,6 +83,19 @@ def responses_text(group: GroupSummary) -> str:
 
 def indexes_text(indexes: list[int]) -> str:
     return ",".join(str(i) for i in indexes)
+
+
+SAMPLES_TITLE = "Samples per cell"
+
+
+def samples_lines(summary: Summary) -> list[str]:
+    """Which samples each cell's numbers come from (their `cell.index`), apart from the tables
+    they would make unreadable (report.html folds this section away)."""
+    rows = [[g.arm, str(g.conns), fmt.size(g.response_size), indexes_text(g.sample_indexes)] for g in summary.groups]
+    return [f"## {SAMPLES_TITLE}", "",
+            f"Every number above is computed from these lines of `{SAMPLES}` (their `cell.index`); "
+            f"`{SUMMARY}` lists them for each number too.", "",
+            *markdown_table(["Arm", "Conns", "Size", "Samples"], rows), ""]
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -172,32 +161,12 @@ def _threads_warning(config: dict) -> list[str]:
             f"was {threads} core(s)' worth; loadgen-bound is judged against those {threads}.", ""]
 
 
-def _where(summary: Summary, conns: int, size: int) -> str:
-    """A cell's place in the matrix, naming only what varies in this run."""
-    several_conns, several_sizes = len(summary.conns) > 1, len(summary.response_sizes) > 1
-    if several_sizes and not several_conns:
-        return fmt.size(size)
-    if several_sizes:
-        return f"{fmt.size(size)}/{conns}c"
-    return f"{conns}c"
-
-
 def _rates_text(groups: list[GroupSummary]) -> str:
     rates = sorted({g.offered_rate for g in groups})
     return (f"{fmt.rate(rates[0])} req/s" if len(rates) == 1
             else f"{fmt.rate(rates[0])}–{fmt.rate(rates[-1])} req/s depending on the cell")
 
 
-def verdict_word(verdict: str) -> str:
-    if verdict in (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE):
-        return verdict
-    return "untested (<2 reps)" if verdict == stats.TOO_FEW else "no data"
-
-
-def _blocks_text(c: PairedComparison) -> str:
-    """'27 of 30 blocks': how many blocks went the verdict's way."""
-    toward = c.blocks_worse if c.verdict == stats.WORSE else c.blocks_better
-    return f"{toward} of {c.n_pairs} blocks"
 
 
 def _zc_note(comparison) -> str:
@@ -217,16 +186,18 @@ def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
             continue
         word = verdict_word(c.verdict)
         where = _where(summary, comparison.conns, comparison.response_size)
-        notes = ([f"{fmt.delta(c.delta)}, {_blocks_text(c)}"] if word in (stats.BETTER, stats.WORSE)
-                 else [f"MDE {mde_text(c)}"] if word == stats.NO_DIFFERENCE else [])
+        went = blocks_went(c)
+        notes = ([f"{fmt.delta(c.delta)}" + (f", in {went[1]} of {went[2]} blocks" if went else "")]
+                 if word in (stats.BETTER, stats.WORSE)
+                 else [f"MDE {mde_text(c)}" + (f"; {went[0]} in {went[1]} of {went[2]} blocks" if went else "")]
+                 if word == stats.NO_DIFFERENCE else [])
         if metric == summary.plan.primary and comparison.zc_send_share is not None:
             notes.append(_zc_note(comparison))
         detail = f" ({'; '.join(notes)})" if notes else ""
         by_verdict.setdefault(word, []).append(where + detail)
     if not by_verdict:
         return None
-    order = (stats.BETTER, stats.WORSE, stats.NO_DIFFERENCE, "untested (<2 reps)", "no data")
-    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in order if word in by_verdict)
+    return "; ".join(f"{word} at {', '.join(by_verdict[word])}" for word in VERDICT_ORDER if word in by_verdict)
 
 
 def shortfall_text(summary: Summary, comparison) -> str:
@@ -268,9 +239,12 @@ def normaliser_lines(summary: Summary) -> list[str]:
         return []
     moved = [c for c in checked if c.normaliser_moved]
     if not moved:
-        deltas = ", ".join(f"{_where(summary, c.conns, c.response_size)} "
-                           f"{fmt.delta(c.metrics['loadgen_cpu_us_per_request'].delta)}" for c in checked)
-        return [f"- **wrk CPU per request** (check behind server CPU per wrk CPU): no arm moved it ({deltas})."]
+        measured = [c for c in checked if c.metrics["loadgen_cpu_us_per_request"].delta is not None]
+        largest = max(measured, key=lambda c: abs(c.metrics["loadgen_cpu_us_per_request"].delta), default=None)
+        detail = (f" (the largest change: {largest.arm} at {_where(summary, largest.conns, largest.response_size)} "
+                  f"{fmt.delta(largest.metrics['loadgen_cpu_us_per_request'].delta)}, within its noise)"
+                  if largest else "")
+        return [f"- **wrk CPU per request** (check behind server CPU per wrk CPU): no arm moved it{detail}."]
     return ["- ⚠ **Server CPU per wrk CPU is demoted** where the arm moved wrk's own CPU per request, "
             "which that ratio assumes it leaves alone: "
             + "; ".join(f"{c.arm} at {_where(summary, c.conns, c.response_size)} "
@@ -526,16 +500,6 @@ def sweep_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def sample_index_lines(summary: Summary) -> list[str]:
-    """Where every cell's numbers come from: its samples' `cell.index` values (kept out of the
-    tables above, whose rows they would drown)."""
-    rows = [[g.arm, str(g.conns), fmt.size(g.response_size), indexes_text(g.sample_indexes)] for g in summary.groups]
-    return ["## Samples per cell", "",
-            f"`cell.index` values in `{SAMPLES}` of each cell's repetitions; `{SUMMARY}` names them for "
-            "every number, comparison by comparison.", "",
-            *markdown_table(["Arm", "Conns", "Size", "Samples"], rows), ""]
-
-
 def plot_lines(summary: Summary) -> list[str]:
     if not summary.plots:
         return []
@@ -597,7 +561,7 @@ def render_markdown(summary: Summary, manifest: dict) -> str:
         lines += statistics_lines(summary)
         lines += counters_lines(summary)
         lines += plot_lines(summary)
-        lines += sample_index_lines(summary)
+        lines += samples_lines(summary)
     lines += environment_lines(manifest)
     lines += method_lines(summary)
     return "\n".join(lines)
