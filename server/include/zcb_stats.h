@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define ZCB_STATS_MAGIC 0x5a434253u /* "ZCBS" */
-#define ZCB_STATS_VERSION 6
+#define ZCB_STATS_VERSION 7
 /* zc_copied is meaningful: SEND_ZC/SENDMSG_ZC asked IORING_SEND_ZC_REPORT_USAGE (kernel 6.2+), or the
  * mode is msg-zerocopy (its notifications always say SO_EE_CODE_ZEROCOPY_COPIED). Without it
  * (regular, splice, kernels 6.0/6.1, --no-zc-report-usage) the copied share is unknown. */
@@ -67,7 +67,9 @@
     X(send_errors, count, "sends that failed with an error other than -ENOMEM/-ENOBUFS (peer reset...)") \
     X(cq_overflows, gauge, "completion-queue overflows reported by the kernel") \
     X(calibration_work_ns, count, "nanoseconds the calibration's injected loop ran in the responses it timed, preempted calls left out (--calibration-work; 0 otherwise)") \
-    X(calibration_work_timed, count, "responses whose injected loop was timed: one send in 16 (calibration_work_ns / this = the loop's time per response)")
+    X(calibration_work_timed, count, "responses whose injected loop was timed: one send in 16 (calibration_work_ns / this = the loop's time per response)") \
+    X(calibration_stalls, count, "stalls the worker sat out (--calibration-stall; 0 otherwise)") \
+    X(calibration_stall_ns, count, "nanoseconds the worker sat out in stalls (--calibration-stall; 0 otherwise)")
 
 #define ZCB_DECLARE_COUNTER(name, kind, doc) uint64_t name;
 

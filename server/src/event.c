@@ -144,7 +144,11 @@ static void worker_loop(struct worker *w)
     while (!worker_done(w)) {
         struct io_uring_cqe *cqe;
         unsigned head;
-        int ret = io_uring_submit_and_wait(&w->ring, 1);
+        int ret;
+
+        if (w->cfg->stall_ms && !w->stopping)
+            calibration_stall(w);
+        ret = io_uring_submit_and_wait(&w->ring, 1);
 
         if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
             fprintf(stderr, "zcb-server: worker %d: io_uring_enter: %s\n", w->id, strerror(-ret));

@@ -70,6 +70,8 @@ static const char usage_text[] =
     "  --max-conns N          connection slots per worker [16384]\n"
     "  --calibration-work N   spend N iterations of a fixed CPU loop per response: a known cost\n"
     "                         for `invoke calibrate`; never in a real comparison [0]\n"
+    "  --calibration-stall S/P  every worker stops answering for S ms every P ms, on one schedule\n"
+    "                         from the start: a known latency tail for `invoke calibrate` [off]\n"
     "  --version              commit, compiler, liburing version and build flags\n"
     "  --help                 this text\n"
     "\n"
@@ -157,9 +159,26 @@ static enum send_mode parse_send_mode(const char *s)
     die_usage("--send: '%s' is not one of %s", s, known);
 }
 
+/* "S/P": stall S ms every P ms, 0 < S < P <= 60 s. */
+static void parse_stall(const char *text, struct zcb_config *cfg)
+{
+    const char *slash = strchr(text, '/');
+    char stall[32];
+
+    if (!slash || (size_t)(slash - text) >= sizeof(stall))
+        die_usage("--calibration-stall: '%s' is not STALL_MS/PERIOD_MS (e.g. 50/500)", text);
+    memcpy(stall, text, (size_t)(slash - text));
+    stall[slash - text] = '\0';
+    cfg->stall_ms = (uint32_t)parse_number("--calibration-stall", stall, 1, 60000, false);
+    cfg->stall_period_ms = (uint32_t)parse_number("--calibration-stall", slash + 1, 2, 60000, false);
+    if (cfg->stall_ms >= cfg->stall_period_ms)
+        die_usage("--calibration-stall: the stall (%u ms) must be shorter than its period (%u ms)",
+                  cfg->stall_ms, cfg->stall_period_ms);
+}
+
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_WORK, O_LIST_MODES, O_VERSION, O_HELP, O_MIN_BYTES, O_OPTMEM };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_WORK, O_STALL, O_LIST_MODES, O_VERSION, O_HELP, O_MIN_BYTES, O_OPTMEM };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -176,6 +195,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "header-timeout", required_argument, NULL, O_HEADER },
         { "max-conns", required_argument, NULL, O_MAXC },
         { "calibration-work", required_argument, NULL, O_WORK },
+        { "calibration-stall", required_argument, NULL, O_STALL },
         { "list-modes", no_argument, NULL, O_LIST_MODES },
         { "zc-min-bytes", required_argument, NULL, O_MIN_BYTES },
         { "zc-optmem-budget", required_argument, NULL, O_OPTMEM },
@@ -216,6 +236,7 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
                                         ? -1 : (int64_t)parse_number("--zc-optmem-budget", optarg, 0, 1ull << 40, true);
             break;
         case O_WORK: cfg->calibration_work = (uint32_t)parse_number("--calibration-work", optarg, 0, 1u << 24, false); break;
+        case O_STALL: parse_stall(optarg, cfg); break;
         case O_HELP: fputs(usage_text, stdout); exit(0);
         case O_LIST_MODES: stats_print_modes(stdout); exit(0);
         case O_VERSION:
@@ -376,6 +397,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    calibration_stall_start(); /* the stalls' schedule runs from here, alike for every worker */
 
     for (i = 0; i < cfg.nworkers; i++) {
         struct worker *w = &workers[i];

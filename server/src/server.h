@@ -65,6 +65,7 @@ struct zcb_config {
     uint32_t header_timeout_s; /* a started request head must be complete within it; 0 = never */
     uint32_t max_conns; /* per worker */
     uint32_t calibration_work; /* iterations of work.c's loop per response; 0 = none (always, outside calibration) */
+    uint32_t stall_ms, stall_period_ms; /* --calibration-stall: every worker stops stall_ms every stall_period_ms; 0 = never */
     int64_t zc_page_budget; /* per worker, pages; -1 = derive from RLIMIT_MEMLOCK; 0 = none */
     uint32_t zc_min_bytes; /* adaptive: responses of at least this many bytes go zero-copy */
     int64_t zc_optmem_budget; /* msg-zerocopy, per socket, bytes; -1 = derive from optmem_max; 0 = none */
@@ -167,6 +168,7 @@ struct worker {
     int path_fd;                  /* a file the send path keeps open (-1: none) */
     uint32_t path_waiting;        /* connections whose send path waits for the next tick */
     uint64_t zc_optmem_sends;     /* msg-zerocopy: notifications one socket may hold; 0 = no budget */
+    uint64_t stall_period_seen; /* --calibration-stall: the last period whose stall was counted */
     pthread_t thread;
     int setup_error; /* errno-style, reported to main before the loop starts */
     char setup_msg[256];
@@ -248,6 +250,8 @@ void conns_stop(struct worker *w, bool abort);
 /* work.c */
 void calibration_work(uint32_t iterations);
 void calibration_work_responses(struct worker *w, uint32_t responses);
+void calibration_stall_start(void);
+void calibration_stall(struct worker *w);
 
 /*
  * send.c and send_<mode>.c: the send paths, one per mode of zcb_modes.h, behind this table. The

@@ -150,11 +150,12 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
     fprintf(out, "{\"config\":{\"bind\":\"%s\",\"port\":%u,\"workers\":%d,\"send\":\"%s\","
                  "\"zc_max_inflight\":%u,\"response_size\":%zu,\"drop_ipc_lock\":%s,"
                  "\"idle_timeout\":%u,\"header_timeout\":%u,\"zc_report_usage\":%s,"
-                 "\"calibration_work\":%u,\"zc_min_bytes\":%u,\"zc_optmem_budget\":%lld},",
+                 "\"calibration_work\":%u,\"calibration_stall_ms\":%u,\"calibration_stall_period_ms\":%u,"
+                 "\"zc_min_bytes\":%u,\"zc_optmem_budget\":%lld},",
             cfg->bind_addr, cfg->port, cfg->nworkers, send_mode_name(cfg->send_mode), cfg->zc_max_inflight,
             cfg->response_size, cfg->drop_ipc_lock ? "true" : "false", cfg->idle_timeout_s, cfg->header_timeout_s,
-            cfg->zc_report_usage ? "true" : "false", cfg->calibration_work, cfg->zc_min_bytes,
-            (long long)cfg->zc_optmem_budget);
+            cfg->zc_report_usage ? "true" : "false", cfg->calibration_work, cfg->stall_ms, cfg->stall_period_ms,
+            cfg->zc_min_bytes, (long long)cfg->zc_optmem_budget);
     {
         /* What explains an ENOMEM of SEND_ZC: the kernel charges memlock only without
          * CAP_IPC_LOCK, against this limit; the budget keeps zero-copy sends under it. */

@@ -6,6 +6,7 @@
  * fold it, and its cost per iteration is flat (no memory traffic, no branches to mispredict).
  * It is kept out of send.c so the hot path stays readable; the call there is one branch on a
  * value that is 0 in every real comparison. */
+#include <errno.h>
 #include <time.h>
 
 #include "server.h"
@@ -59,6 +60,40 @@ void calibration_work_responses(struct worker *w, uint32_t responses)
         return;
     w->st->calibration_work_ns += spent;
     w->st->calibration_work_timed += responses;
+}
+
+/* --calibration-stall S/P: a known tail for `invoke calibrate`'s latency check. Every worker
+ * stops answering for S ms every P ms, all on one schedule counted from the server's start (as
+ * SIGSTOP/SIGCONT of the whole server would), so a request that arrives in a stall waits until
+ * its end: the share S/P of requests waits, uniformly up to S ms, and the latency tail that
+ * follows is known (analyze.latency.expected_quantile). The check runs once per loop, before the
+ * worker waits: a worker woken by a request inside a stall sleeps out the rest of it. */
+static uint64_t stall_epoch_ns;
+
+void calibration_stall_start(void)
+{
+    stall_epoch_ns = monotonic_ns();
+}
+
+void calibration_stall(struct worker *w)
+{
+    uint64_t period = (uint64_t)w->cfg->stall_period_ms * 1000000ull;
+    uint64_t length = (uint64_t)w->cfg->stall_ms * 1000000ull;
+    uint64_t since = monotonic_ns() - stall_epoch_ns;
+    uint64_t phase = since % period, index = since / period + 1;
+    struct timespec rest;
+
+    if (phase >= length)
+        return;
+    rest.tv_sec = (time_t)((length - phase) / 1000000000ull);
+    rest.tv_nsec = (long)((length - phase) % 1000000000ull);
+    while (nanosleep(&rest, &rest) != 0 && errno == EINTR)
+        ;
+    if (index != w->stall_period_seen) {
+        w->stall_period_seen = index;
+        w->st->calibration_stalls++;
+    }
+    w->st->calibration_stall_ns += length - phase;
 }
 
 void calibration_work(uint32_t iterations)
