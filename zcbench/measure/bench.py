@@ -29,8 +29,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from zcbench.core import arms, rundir, samples
 from zcbench.core.signals import signals_deferred, sigterm_raises
 from zcbench.measure import containers, counters, image_contents, images, loadgen, manifest
-from zcbench.measure.config import (HOSTS_PATH, Config, ConfigError, format_cpus, host_limit, inventory_hosts,
-                                    port_in_use, rate_key)
+from zcbench.measure.config import (ADAPTIVE_MODE, HOSTS_PATH, Config, ConfigError, format_cpus, host_limit,
+                                    inventory_hosts, port_in_use, rate_key)
 from zcbench.host.engines import EngineUnreachable, host_client
 from zcbench.measure.host_images import image_id_on
 from zcbench.measure.loadgen.base import LoadgenError, LoadRun, achieved_rate, combine_results, paced_window_s
@@ -334,7 +334,8 @@ def server_spec(cfg: Config, cell: samples.Cell, bind: str) -> containers.Server
         send=arms.send_mode(cell.arm), cpus=cfg.server_cpus, port=cfg.port, bind=bind,
         response_size=cell.response_size, zc_max_inflight=cfg.zc_max_inflight,
         drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
-        calibration_work=cfg.calibration_work.get(cell.arm, 0))
+        calibration_work=cfg.calibration_work.get(cell.arm, 0),
+        zc_min_bytes=cfg.zc_min_bytes if arms.send_mode(cell.arm) == ADAPTIVE_MODE else None)
 
 
 def _snapshot(server: containers.Running) -> tuple[float, dict | None]:
