@@ -21,16 +21,33 @@ from zcbench.core.rundir import CALIBRATION_JSON, CALIBRATION_MD, REPORT, REPORT
 from zcbench.core.samples import Sample
 from zcbench.measure import bench as bench_run
 from zcbench.measure import calibrate as calibration_plan
-from zcbench.measure.config import Config, ConfigError
+from zcbench.host import facts, uring
+from zcbench.measure import containers, images
+from zcbench.measure import sweep as measure_sweep
+from zcbench.measure.config import Config, ConfigError, supported_modes
 from zcbench.present import calibration as calibration_report
 from zcbench.present import compare as compare_report
 from zcbench.present import report as run_report
 
 
+def prepared(config: Config) -> Config:
+    """What a run settles before anything starts: without the send modes this kernel lacks
+    (--mode all skips them, a mode asked for by name is refused), and with the threshold the
+    latest sweep on this host and images recommends for --zc-min-bytes crossover."""
+    if not config.inventory:  # another host's kernel is probed by its own server (one line if it lacks a mode)
+        config = supported_modes(config, uring.probe().get("modes") or {})
+    if config.zc_min_bytes_crossover:
+        image_ids = images.require_images(containers.docker_client(), ["server", "loadgen"])
+        found = measure_sweep.latest_crossover(Path(config.out), facts.collect_kernel_release(),
+                                               {images.TAGS[name]: image_id for name, image_id in image_ids.items()})
+        config = replace(config, zc_min_bytes=found["size"], extra=config.extra | {"zc_min_bytes_from": found})
+    return config
+
+
 def bench(config: Config, log=print, started: float | None = None) -> Path:
     """`invoke bench`: the rate pilot first when --rate auto, then the run and its report.
     `started`: when the command began (monotonic), for the run's timing."""
-    return bench_run.run(config, log, render=render_with_timing, started=started)
+    return bench_run.run(prepared(config), log, render=render_with_timing, started=started)
 
 
 def render_with_timing(run_dir: Path):
@@ -42,6 +59,16 @@ def render_with_timing(run_dir: Path):
 def sweep(config: Config, log=print) -> Path:
     """`invoke sweep`: the sweep's matrix through the bench (its report reads it as a sweep)."""
     return bench(config, log)
+
+
+def sweep_recommendation(run_dir: Path) -> str:
+    """The line `invoke sweep` ends with: the --zc-min-bytes this host's sweep recommends."""
+    found = measure_sweep.recommended(run_dir)
+    if found is None:
+        return (f"no --zc-min-bytes to recommend: {measure_sweep.ADAPTIVE_FOLLOWS} did not pay at any size of "
+                "this sweep (its report says why)")
+    return (f"recommended --zc-min-bytes {found['size']} for this host ({found['arm']} pays from there at "
+            f"{found['conns']} conns); `invoke bench --mode adaptive --zc-min-bytes crossover` takes it")
 
 
 def calibrate(config: Config, runs: int = 1, doses: tuple[float, ...] = calibration.DOSES, log=print) -> Path:

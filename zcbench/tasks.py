@@ -113,6 +113,8 @@ RUN_HELP = {
     "repeat": f"blocks: each runs every cell once, shuffled; arms are compared per block [{_B.DEFAULT_REPEAT}]",
     "response_size": f"response bytes incl. headers (88, 4k, ...; a list runs each) [{_B.DEFAULT_RESPONSE_SIZE}]",
     "zc_max_inflight": f"per-worker cap on in-flight zero-copy sends, 0 = none [{_B.DEFAULT_ZC_MAX_INFLIGHT}]",
+    "zc_min_bytes": "the adaptive arm's threshold: zero-copy from this response size up (16k...), or "
+                    "`crossover`: the one the latest sweep on this host and images found [the server's: 10k]",
     "drop_ipc_lock": "server drops CAP_IPC_LOCK so ZC sends are charged to memlock [off]",
     "memlock": f"server memlock limit (bytes, 8m, unlimited) [{_B.DEFAULT_MEMLOCK}]",
     "nofile": f"nofile limit of both containers [min({_B.MAX_NOFILE}, host hard limit)]",
@@ -132,7 +134,7 @@ RUN_HELP = {
 RUN_DEFAULTS = dict(
     mode="", server=_B.DEFAULT_SERVER, conns=",".join(map(str, _B.DEFAULT_CONNS)),
     duration=str(_B.DEFAULT_DURATION_S), warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(_B.DEFAULT_REPEAT),
-    response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT),
+    response_size=str(_B.DEFAULT_RESPONSE_SIZE), zc_max_inflight=str(_B.DEFAULT_ZC_MAX_INFLIGHT), zc_min_bytes="",
     drop_ipc_lock=False, memlock=str(_B.DEFAULT_MEMLOCK), nofile="", server_cpus=_B.DEFAULT_SERVER_CPUS,
     loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="", port=str(_B.DEFAULT_PORT), path=_B.DEFAULT_PATH,
     rate=_B.DEFAULT_RATE, out=str(_B.DEFAULT_OUT), quiet=False, seed="", label=_B.DEFAULT_LABEL, inventory="",
@@ -162,6 +164,7 @@ class _LongFlagsAndInventory(Task):
 def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN_DEFAULTS["conns"],
           duration=RUN_DEFAULTS["duration"], warmup=RUN_DEFAULTS["warmup"], repeat=RUN_DEFAULTS["repeat"],
           response_size=RUN_DEFAULTS["response_size"], zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"],
+          zc_min_bytes="",
           drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"], nofile="", server_cpus=RUN_DEFAULTS["server_cpus"],
           loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"], threads="", port=RUN_DEFAULTS["port"],
           path=RUN_DEFAULTS["path"], rate=RUN_DEFAULTS["rate"], out=RUN_DEFAULTS["out"], quiet=False, seed="",
@@ -292,24 +295,35 @@ def compare(c, run_a, run_b, margin_cpu="3", margin_throughput="3", margin_laten
         _fail(str(exc))
 
 
+SWEEP_SIZES = "88,512,1k,4k,16k,64k,256k,1m"
+
+
 @task(klass=_LongFlagsAndInventory, auto_shortflags=False,
-      help={k: v for k, v in RUN_HELP.items() if k != "response_size"} | {
+      help=RUN_HELP | {
     "sizes": "comma-separated response sizes (88, 512, 1k, 4k, ... 1m) [88,512,1k,4k,16k,64k,256k,1m]",
+    "response_size": "the same as --sizes (one of the two)",
     "conns": "comma-separated connection counts [100]", "mode": f"{arms.modes_help()} [all]",
     "label": "suffix of the run directory name [sweep]",
     "rate": RUN_HELP["rate"].replace(f"[{_B.DEFAULT_RATE}]", f"[{_B.DEFAULT_SWEEP_RATE}: the crossover is in throughput]")})
-def sweep(c, sizes="88,512,1k,4k,16k,64k,256k,1m", conns="100", mode="all", server=RUN_DEFAULTS["server"],
+def sweep(c, sizes=SWEEP_SIZES, conns="100", mode="all", server=RUN_DEFAULTS["server"],
           duration=RUN_DEFAULTS["duration"], warmup=RUN_DEFAULTS["warmup"], repeat=RUN_DEFAULTS["repeat"],
           zc_max_inflight=RUN_DEFAULTS["zc_max_inflight"], drop_ipc_lock=False, memlock=RUN_DEFAULTS["memlock"],
           nofile="", server_cpus=RUN_DEFAULTS["server_cpus"], loadgen_cpus=RUN_DEFAULTS["loadgen_cpus"],
           threads="", port=RUN_DEFAULTS["port"], path=RUN_DEFAULTS["path"], rate=_B.DEFAULT_SWEEP_RATE, out=RUN_DEFAULTS["out"],
-          quiet=False, seed="", label="sweep", inventory="", loadgen=RUN_DEFAULTS["loadgen"]):
-    """Response-size sweep: where does SEND_ZC start to pay? (the bench across sizes, interleaved)."""
+          quiet=False, seed="", label="sweep", inventory="", loadgen=RUN_DEFAULTS["loadgen"], response_size="",
+          zc_min_bytes=""):
+    """Response-size sweep: where does zero-copy send start to pay, per send path? (the bench across sizes)."""
     from zcbench import jobs
     from zcbench.measure import sweep as sweep_mod
 
-    options = {name: value for name, value in locals().items() if name in RUN_DEFAULTS or name == "sizes"}
-    _run_to_results(lambda: jobs.sweep(sweep_mod.sweep_config(**_config_args(options))))
+    if response_size and sizes != SWEEP_SIZES and response_size != sizes:
+        _fail(f"--sizes {sizes} and --response-size {response_size}: give one of them")
+    sizes = response_size or sizes
+    options = {name: value for name, value in locals().items()
+               if (name in RUN_DEFAULTS and name != "response_size") or name == "sizes"}
+    run_dir = _run_to_results(lambda: jobs.sweep(sweep_mod.sweep_config(**_config_args(options))))
+    if not quiet:
+        print(jobs.sweep_recommendation(run_dir))
 
 
 # --- host provisioning ----------------------------------------------------------------------

@@ -45,6 +45,8 @@ void conn_open(struct worker *w, int fd)
     w->conns_used++;
     w->st->conns_accepted++;
     w->st->conns_open++;
+    if (w->path->conn_open)
+        w->path->conn_open(w, c);
     recv_arm(w, c);
 }
 
@@ -55,6 +57,10 @@ void conn_maybe_free(struct worker *w, struct conn *c)
 
     if (!c->closing || c->recv_armed || c->send_inflight || c->fd < 0)
         return;
+    if (w->path->conn_busy && w->path->conn_busy(w, c))
+        return; /* the path's own operations or notifications are still due */
+    if (w->path->conn_release)
+        w->path->conn_release(w, c);
     for (i = 0; i < c->outq_len; i++)
         w->st->responses_dropped += c->outq[(c->outq_head + i) % ZCB_OUTQ_SLOTS].count;
     close(c->fd);

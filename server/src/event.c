@@ -79,6 +79,8 @@ static void stop_begin(struct worker *w)
 static void on_tick(struct worker *w)
 {
     w->tick++;
+    if (w->path_waiting && w->path->tick)
+        w->path->tick(w);
     if (w->accept_paused && !w->stopping && (int32_t)(w->tick - w->accept_resume_tick) >= 0) {
         w->accept_paused = false;
         accept_arm(w);
@@ -101,6 +103,11 @@ static void handle_cqe(struct worker *w, const struct io_uring_cqe *cqe)
         break;
     case OP_SEND:
     case OP_SEND_ZC:
+    case OP_MSGZC:
+    case OP_ERRQUEUE:
+    case OP_SPLICE_HEAD:
+    case OP_SPLICE_IN:
+    case OP_SPLICE_OUT:
         send_on_cqe(w, cqe);
         break;
     case OP_TICK:
@@ -137,7 +144,11 @@ static void worker_loop(struct worker *w)
     while (!worker_done(w)) {
         struct io_uring_cqe *cqe;
         unsigned head;
-        int ret = io_uring_submit_and_wait(&w->ring, 1);
+        int ret;
+
+        if (w->cfg->stall_ms && !w->stopping)
+            calibration_stall(w);
+        ret = io_uring_submit_and_wait(&w->ring, 1);
 
         if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
             fprintf(stderr, "zcb-server: worker %d: io_uring_enter: %s\n", w->id, strerror(-ret));

@@ -29,15 +29,26 @@ static const char usage_text[] =
     "usage: zcb-server [options]\n"
     "\n"
     "An io_uring HTTP/1.1 server answering every GET with the same fixed response, to compare\n"
-    "regular send against zero-copy send (IORING_OP_SEND_ZC).\n"
+    "regular send against the ways of sending without a copy.\n"
     "\n"
     "  --port N               TCP port to listen on (0 = any free port; printed at start) [8080]\n"
     "  --bind ADDR            IPv4 or IPv6 address to listen on [127.0.0.1]\n"
     "  --cpus LIST            one worker per CPU in LIST (e.g. 0,2-3), each pinned to its CPU\n"
     "  --workers N            N unpinned workers (ignored with --cpus) [1]\n"
     "  --send MODE            regular: IORING_OP_SEND; zc: IORING_OP_SEND_ZC from a plain buffer;\n"
-    "                         zc-fixed: SEND_ZC from a registered buffer [regular]\n"
-    "  --list-modes           the send modes (include/zcb_modes.h) as one JSON object, and exit\n"
+    "                         zc-fixed: SEND_ZC from a registered buffer; sendmsg-zc:\n"
+    "                         IORING_OP_SENDMSG_ZC, head and body in iovecs of their own;\n"
+    "                         msg-zerocopy: sendmsg(MSG_ZEROCOPY), notifications from the error\n"
+    "                         queue; splice: bodies spliced from a page-cache file through a pipe;\n"
+    "                         adaptive: SEND_ZC from --zc-min-bytes up, regular below [regular]\n"
+    "  --list-modes           the send modes (include/zcb_modes.h) as one JSON object, each with\n"
+    "                         whether this kernel supports it and why not, and exit\n"
+    "  --zc-min-bytes BYTES   adaptive only: responses of at least BYTES go zero-copy; k/m\n"
+    "                         suffixes allowed [10k: MSG_ZEROCOPY's documented rule of thumb]\n"
+    "  --zc-optmem-budget N   msg-zerocopy only, per socket: unnotified sends may hold at most N\n"
+    "                         bytes of option memory (1 KiB each); beyond it a regular send is\n"
+    "                         used. auto = net.core.optmem_max of the server's network namespace;\n"
+    "                         0 = no budget [auto]\n"
     "  --zc-max-inflight N    per worker: at most N zero-copy sends whose buffer the kernel still\n"
     "                         holds; beyond it a regular send is used; 0 = no cap [256]\n"
     "  --zc-page-budget N     per worker: at most N memlock pages held by zero-copy sends in flight\n"
@@ -59,6 +70,8 @@ static const char usage_text[] =
     "  --max-conns N          connection slots per worker [16384]\n"
     "  --calibration-work N   spend N iterations of a fixed CPU loop per response: a known cost\n"
     "                         for `invoke calibrate`; never in a real comparison [0]\n"
+    "  --calibration-stall S/P  every worker stops answering for S ms every P ms, on one schedule\n"
+    "                         from the start: a known latency tail for `invoke calibrate` [off]\n"
     "  --version              commit, compiler, liburing version and build flags\n"
     "  --help                 this text\n"
     "\n"
@@ -146,9 +159,26 @@ static enum send_mode parse_send_mode(const char *s)
     die_usage("--send: '%s' is not one of %s", s, known);
 }
 
+/* "S/P": stall S ms every P ms, 0 < S < P <= 60 s. */
+static void parse_stall(const char *text, struct zcb_config *cfg)
+{
+    const char *slash = strchr(text, '/');
+    char stall[32];
+
+    if (!slash || (size_t)(slash - text) >= sizeof(stall))
+        die_usage("--calibration-stall: '%s' is not STALL_MS/PERIOD_MS (e.g. 50/500)", text);
+    memcpy(stall, text, (size_t)(slash - text));
+    stall[slash - text] = '\0';
+    cfg->stall_ms = (uint32_t)parse_number("--calibration-stall", stall, 1, 60000, false);
+    cfg->stall_period_ms = (uint32_t)parse_number("--calibration-stall", slash + 1, 2, 60000, false);
+    if (cfg->stall_ms >= cfg->stall_period_ms)
+        die_usage("--calibration-stall: the stall (%u ms) must be shorter than its period (%u ms)",
+                  cfg->stall_ms, cfg->stall_period_ms);
+}
+
 static void parse_args(int argc, char **argv, struct zcb_config *cfg)
 {
-    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_WORK, O_LIST_MODES, O_VERSION, O_HELP };
+    enum { O_PORT = 256, O_BIND, O_CPUS, O_WORKERS, O_SEND, O_CAP, O_BUDGET, O_SIZE, O_DROP, O_NO_USAGE, O_STATS, O_IDLE, O_HEADER, O_MAXC, O_WORK, O_STALL, O_LIST_MODES, O_VERSION, O_HELP, O_MIN_BYTES, O_OPTMEM };
     static const struct option opts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -165,12 +195,15 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         { "header-timeout", required_argument, NULL, O_HEADER },
         { "max-conns", required_argument, NULL, O_MAXC },
         { "calibration-work", required_argument, NULL, O_WORK },
+        { "calibration-stall", required_argument, NULL, O_STALL },
         { "list-modes", no_argument, NULL, O_LIST_MODES },
+        { "zc-min-bytes", required_argument, NULL, O_MIN_BYTES },
+        { "zc-optmem-budget", required_argument, NULL, O_OPTMEM },
         { "version", no_argument, NULL, O_VERSION },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
-    const char *cpus = NULL;
+    const char *cpus = NULL, *min_bytes = NULL, *optmem = NULL;
     int opt;
 
     opterr = 0;
@@ -193,7 +226,17 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
         case O_IDLE: cfg->idle_timeout_s = (uint32_t)parse_number("--idle-timeout", optarg, 0, 86400, false); break;
         case O_HEADER: cfg->header_timeout_s = (uint32_t)parse_number("--header-timeout", optarg, 0, 86400, false); break;
         case O_MAXC: cfg->max_conns = (uint32_t)parse_number("--max-conns", optarg, 1, 1u << 20, false); break;
+        case O_MIN_BYTES:
+            min_bytes = optarg;
+            cfg->zc_min_bytes = (uint32_t)parse_number("--zc-min-bytes", optarg, 0, ZCB_MAX_RESPONSE_SIZE, true);
+            break;
+        case O_OPTMEM:
+            optmem = optarg;
+            cfg->zc_optmem_budget = strcmp(optarg, "auto") == 0
+                                        ? -1 : (int64_t)parse_number("--zc-optmem-budget", optarg, 0, 1ull << 40, true);
+            break;
         case O_WORK: cfg->calibration_work = (uint32_t)parse_number("--calibration-work", optarg, 0, 1u << 24, false); break;
+        case O_STALL: parse_stall(optarg, cfg); break;
         case O_HELP: fputs(usage_text, stdout); exit(0);
         case O_LIST_MODES: stats_print_modes(stdout); exit(0);
         case O_VERSION:
@@ -206,6 +249,10 @@ static void parse_args(int argc, char **argv, struct zcb_config *cfg)
     }
     if (optind < argc)
         die_usage("unexpected argument '%s'", argv[optind]);
+    if (min_bytes && cfg->send_mode != SEND_ADAPTIVE)
+        die_usage("--zc-min-bytes applies to --send adaptive only");
+    if (optmem && cfg->send_mode != SEND_MSG_ZEROCOPY)
+        die_usage("--zc-optmem-budget applies to --send msg-zerocopy only");
     if (cpus)
         parse_cpus(cfg, cpus);
 }
@@ -304,8 +351,10 @@ int main(int argc, char **argv)
     struct zcb_config cfg = {
         .bind_addr = "127.0.0.1", .port = 8080, .nworkers = 1, .send_mode = SEND_REGULAR, .zc_report_usage = true,
         .zc_max_inflight = 256, .response_size = 88, .idle_timeout_s = 60, .header_timeout_s = 5, .max_conns = 16384,
-        .zc_page_budget = -1,
+        .zc_page_budget = -1, .zc_min_bytes = 10240, .zc_optmem_budget = -1,
     };
+    const struct send_mode_info *mode;
+    const struct send_path *path;
     struct response_set responses;
     struct zcb_stats_header *stats;
     struct rlimit memlock;
@@ -319,22 +368,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "zcb-server: %s\n", err);
         return 2;
     }
-    if (cfg.send_mode != SEND_REGULAR && !uring_kernel_has_send_zc(err, sizeof(err))) {
-        fprintf(stderr, "zcb-server: --send %s: %s\n", send_modes[cfg.send_mode].name, err);
+    mode = &send_modes[cfg.send_mode];
+    path = send_paths[cfg.send_mode];
+    /* A mode this kernel lacks would measure something else (or fail on every send): refuse. */
+    if (!uring_kernel_has_needs(mode->needs, err, sizeof(err))) {
+        fprintf(stderr, "zcb-server: --send %s: %s (needs Linux %s+): refusing to run it\n", mode->name, err,
+                mode->kernel);
         return 1;
     }
     /* Kernels 6.0/6.1 have SEND_ZC but refuse REPORT_USAGE: run without it, copied share unknown. */
-    if (cfg.send_mode != SEND_REGULAR && cfg.zc_report_usage && uring_kernel_has_zc_report_usage() != 1)
-        cfg.zc_report_usage = false;
-    if (cfg.send_mode == SEND_REGULAR)
+    if (!path->report_usage || (cfg.zc_report_usage && uring_kernel_has_zc_report_usage() != 1))
         cfg.zc_report_usage = false;
     if (cfg.drop_ipc_lock && drop_ipc_lock()) {
         fprintf(stderr, "zcb-server: --drop-ipc-lock: cannot drop CAP_IPC_LOCK: %s\n", strerror(errno));
         return 1;
     }
     raise_nofile_limit();
-    stats = stats_open(cfg.stats_file, cfg.nworkers, cfg.zc_report_usage ? ZCB_STATS_FLAG_ZC_USAGE_REPORTED : 0,
-                       err, sizeof(err));
+    stats = stats_open(cfg.stats_file, cfg.nworkers,
+                       cfg.zc_report_usage || path->copies_told ? ZCB_STATS_FLAG_ZC_USAGE_REPORTED : 0, err, sizeof(err));
     if (!stats) {
         fprintf(stderr, "zcb-server: %s\n", err);
         return 1;
@@ -346,6 +397,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    calibration_stall_start(); /* the stalls' schedule runs from here, alike for every worker */
 
     for (i = 0; i < cfg.nworkers; i++) {
         struct worker *w = &workers[i];
@@ -355,6 +407,8 @@ int main(int argc, char **argv)
         w->responses = &responses;
         w->st = stats_worker(stats, i);
         w->wake_fd = -1;
+        w->path = path;
+        w->path_fd = -1;
         w->reserve_fd = -1;
         w->tick_ts.tv_nsec = ZCB_TICK_MS * 1000000L;
         w->listen_fd = listener_open(&cfg, err, sizeof(err));
@@ -383,7 +437,8 @@ int main(int argc, char **argv)
             thread_has_ipc_lock() ? "off (CAP_IPC_LOCK held)" : "on",
             memlock.rlim_cur == RLIM_INFINITY ? -1LL : (long long)(memlock.rlim_cur / 1024),
             (unsigned long long)workers[0].zc_page_budget,
-            cfg.send_mode == SEND_REGULAR ? "n/a" : cfg.zc_report_usage ? "reported" : "unknown (no REPORT_USAGE)");
+            !mode->zero_copy || !mode->user_pages ? "n/a"
+            : cfg.zc_report_usage || path->copies_told ? "reported" : "unknown (no REPORT_USAGE)");
 
     while (sigwait(&stop_signals, &sig) != 0)
         ;

@@ -153,26 +153,27 @@ int responses_build(struct response_set *rs, size_t response_size, char *err, si
         uint32_t copies = coalesce_copies(response_size);
 
         write_ok(get, response_size, kind->extra, &head);
-        rs->r[kind->get] = (struct response){ get, (uint32_t)response_size, copies, false, false };
+        rs->r[kind->get] = (struct response){ get, (uint32_t)response_size, (uint32_t)head, copies, false, false };
         off += replicate(get, response_size, copies);
         head_run = rs->region + off;
         memcpy(head_run, get, head);
         copies = coalesce_copies(head);
-        rs->r[kind->head] = (struct response){ head_run, (uint32_t)head, copies, false, false };
+        rs->r[kind->head] = (struct response){ head_run, (uint32_t)head, (uint32_t)head, copies, false, false };
         off += replicate(head_run, head, copies);
     }
 
     rs->r[RESP_OK_CLOSE].data = rs->region + off;
     rs->r[RESP_OK_CLOSE].len = (uint32_t)write_ok(rs->region + off, response_size, close_header, &head);
+    rs->r[RESP_OK_CLOSE].head_len = (uint32_t)head;
     rs->r[RESP_OK_CLOSE].copies = 1;
     rs->r[RESP_OK_CLOSE].closes = true;
-    rs->r[RESP_OK_CLOSE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, 1, true, false };
+    rs->r[RESP_OK_CLOSE_HEAD] = (struct response){ rs->region + off, (uint32_t)head, (uint32_t)head, 1, true, false };
     off += response_size;
 
     for (k = RESP_400; k < RESP_KINDS; k++) {
         size_t n = strlen(error_responses[k]);
         memcpy(rs->region + off, error_responses[k], n);
-        rs->r[k] = (struct response){ rs->region + off, (uint32_t)n, 1, true, true };
+        rs->r[k] = (struct response){ rs->region + off, (uint32_t)n, (uint32_t)n, 1, true, true };
         off += n;
     }
     return 0;

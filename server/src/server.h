@@ -39,13 +39,13 @@
 #define ZCB_COALESCE_BYTES (64 * 1024)
 
 /* The send modes, from the one list zcbench reads too (include/zcb_modes.h). */
-#define ZCB_MODE_ENUM(id, name, zero_copy, registered, limit, kernel, title) SEND_##id,
+#define ZCB_MODE_ENUM(id, name, zero_copy, registered, user_pages, limit, kernel, needs, title) SEND_##id,
 enum send_mode { ZCB_SEND_MODES(ZCB_MODE_ENUM) SEND_MODES };
 #undef ZCB_MODE_ENUM
 
 struct send_mode_info {
-    const char *name, *limit, *kernel, *title;
-    bool zero_copy, registered_buffer;
+    const char *name, *limit, *kernel, *needs, *title;
+    bool zero_copy, registered_buffer, user_pages;
 };
 extern const struct send_mode_info send_modes[SEND_MODES];
 
@@ -65,7 +65,10 @@ struct zcb_config {
     uint32_t header_timeout_s; /* a started request head must be complete within it; 0 = never */
     uint32_t max_conns; /* per worker */
     uint32_t calibration_work; /* iterations of work.c's loop per response; 0 = none (always, outside calibration) */
+    uint32_t stall_ms, stall_period_ms; /* --calibration-stall: every worker stops stall_ms every stall_period_ms; 0 = never */
     int64_t zc_page_budget; /* per worker, pages; -1 = derive from RLIMIT_MEMLOCK; 0 = none */
+    uint32_t zc_min_bytes; /* adaptive: responses of at least this many bytes go zero-copy */
+    int64_t zc_optmem_budget; /* msg-zerocopy, per socket, bytes; -1 = derive from optmem_max; 0 = none */
 };
 
 /* The fixed responses: all live in one page-aligned region (registered for zc-fixed). */
@@ -87,6 +90,7 @@ enum resp_kind {
 struct response {
     const char *data;
     uint32_t len;
+    uint32_t head_len; /* bytes of the status line and headers (== len: no body) */
     uint32_t copies; /* identical copies back to back at data (>= 1): one send answers that many */
     bool closes; /* the connection ends after this response */
     bool error;  /* counted in http_errors */
@@ -159,6 +163,12 @@ struct worker {
     bool stopping;
     uint32_t stop_tick;
     uint32_t zc_leaked; /* notifications still missing at the hard stop */
+    const struct send_path *path; /* send_paths[cfg->send_mode] */
+    void *path_conns;             /* the send path's own per-slot state (NULL: none) */
+    int path_fd;                  /* a file the send path keeps open (-1: none) */
+    uint32_t path_waiting;        /* connections whose send path waits for the next tick */
+    uint64_t zc_optmem_sends;     /* msg-zerocopy: notifications one socket may hold; 0 = no budget */
+    uint64_t stall_period_seen; /* --calibration-stall: the last period whose stall was counted */
     pthread_t thread;
     int setup_error; /* errno-style, reported to main before the loop starts */
     char setup_msg[256];
@@ -167,7 +177,14 @@ struct worker {
 /* user_data: the operation (8 bits), the connection's generation (16), the memlock pages a
  * SEND_ZC was charged (20: released at its notification, which has the same user_data) and
  * the connection's slot (20, so --max-conns is at most 1 << 20). */
-enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_ZC, OP_TICK, OP_WAKE, OP_CANCEL };
+enum op_type {
+    OP_ACCEPT = 1, OP_RECV, OP_TICK, OP_WAKE, OP_CANCEL,
+    OP_SEND,       /* a regular send (every mode's fallback) */
+    OP_SEND_ZC,    /* SEND_ZC or SENDMSG_ZC: a result, then a notification with the same user_data */
+    OP_MSGZC,      /* sendmsg(MSG_ZEROCOPY) */
+    OP_ERRQUEUE,   /* recvmsg(MSG_ERRQUEUE): MSG_ZEROCOPY notifications */
+    OP_SPLICE_HEAD, OP_SPLICE_IN, OP_SPLICE_OUT, /* one splice send: head, file -> pipe, pipe -> socket */
+};
 
 #define ZCB_UD_GEN_MASK 0xffffu
 #define ZCB_UD_PAGES_MAX 0xfffffu
@@ -193,6 +210,12 @@ struct zcb_build_info {
 };
 extern const struct zcb_build_info zcb_build;
 
+/* Bytes one MSG_ZEROCOPY notification holds of its socket's option memory: measured here
+ * (Linux 6.18, x86_64) with `ss -tm` as 832 (the notification skb's truesize), rounded up so
+ * other kernels' larger skbs still fit. */
+#define ZCB_OPTMEM_PER_NOTIF 1024
+#define ZCB_MSGZC_PENDING_MAX 64 /* unnotified MSG_ZEROCOPY sends one socket may have, budget or not */
+
 /* response.c */
 int responses_build(struct response_set *rs, size_t response_size, char *err, size_t errlen);
 void responses_free(struct response_set *rs);
@@ -202,7 +225,7 @@ size_t response_min_size(void);
 int uring_worker_setup(struct worker *w);
 void uring_worker_teardown(struct worker *w);
 struct io_uring_sqe *uring_sqe(struct worker *w);
-bool uring_kernel_has_send_zc(char *err, size_t errlen);
+bool uring_kernel_has_needs(const char *needs, char *why, size_t whylen);
 int uring_kernel_has_zc_report_usage(void);
 bool thread_has_ipc_lock(void);
 
@@ -224,10 +247,40 @@ void conn_after_send(struct worker *w, struct conn *c, int res);
 void conns_sweep_idle(struct worker *w);
 void conns_stop(struct worker *w, bool abort);
 
-/* send.c (the send arms) */
 /* work.c */
 void calibration_work(uint32_t iterations);
 void calibration_work_responses(struct worker *w, uint32_t responses);
+void calibration_stall_start(void);
+void calibration_stall(struct worker *w);
+
+/*
+ * send.c and send_<mode>.c: the send paths, one per mode of zcb_modes.h, behind this table. The
+ * common part (send.c) keeps the output queue, accounts sent bytes and responses, dispatches
+ * completions and falls back to a regular send; a path only issues its own operations.
+ */
+struct send_path {
+    /* cold: once per worker after its ring exists (NULL: nothing to set up) */
+    int (*setup)(struct worker *w);
+    void (*teardown)(struct worker *w);
+    /* per connection: accepted; may its slot be freed yet; it is being freed */
+    void (*conn_open)(struct worker *w, struct conn *c);
+    bool (*conn_busy)(const struct worker *w, const struct conn *c);
+    void (*conn_release)(struct worker *w, struct conn *c);
+    /* every ZCB_TICK_MS while w->path_waiting (NULL: never needed) */
+    void (*tick)(struct worker *w);
+    /* hot: does this response go the path's own way (NULL: always); memlock pages the kernel
+     * charges a send of len bytes (NULL: none); issue it (NULL: regular sends only) */
+    bool (*chooses)(struct worker *w, const struct response *r);
+    uint32_t (*pages)(const struct worker *w, uint32_t len);
+    void (*submit)(struct worker *w, struct conn *c, const struct response *r, const char *p, uint32_t len,
+                   uint32_t pages);
+    /* hot: a completion of one of the path's own operations */
+    void (*complete)(struct worker *w, const struct io_uring_cqe *cqe);
+    bool capped;       /* the in-flight cap and the memlock page budget hold it back */
+    bool report_usage; /* it asks IORING_SEND_ZC_REPORT_USAGE */
+    bool copies_told;  /* its notifications always say whether the kernel copied (MSG_ZEROCOPY) */
+};
+extern const struct send_path *const send_paths[SEND_MODES];
 
 void send_next(struct worker *w, struct conn *c);
 void send_on_cqe(struct worker *w, const struct io_uring_cqe *cqe);

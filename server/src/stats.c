@@ -89,8 +89,8 @@ static void print_counters(FILE *out, const struct zcb_counters *c)
 #undef ZCB_PRINT_ONE
 }
 
-#define ZCB_MODE_INFO(id, name, zero_copy, registered, limit, kernel, title) \
-    [SEND_##id] = { name, limit, kernel, title, zero_copy, registered },
+#define ZCB_MODE_INFO(id, name, zero_copy, registered, user_pages, limit, kernel, needs, title) \
+    [SEND_##id] = { name, limit, kernel, needs, title, zero_copy, registered, user_pages },
 const struct send_mode_info send_modes[SEND_MODES] = { ZCB_SEND_MODES(ZCB_MODE_INFO) };
 #undef ZCB_MODE_INFO
 
@@ -99,17 +99,31 @@ static const char *send_mode_name(enum send_mode m)
     return send_modes[m].name;
 }
 
+static const char *json_bool(bool b)
+{
+    return b ? "true" : "false";
+}
+
+/* Every mode with what it is and whether this kernel offers what it needs (and why not). */
 void stats_print_modes(FILE *out)
 {
     int m;
 
     fputs("{\"send_modes\":[", out);
-    for (m = 0; m < SEND_MODES; m++)
-        fprintf(out, "%s{\"name\":\"%s\",\"zero_copy\":%s,\"registered_buffer\":%s,\"limit\":\"%s\","
-                     "\"kernel\":\"%s\",\"title\":\"%s\"}",
-                m ? "," : "", send_modes[m].name, send_modes[m].zero_copy ? "true" : "false",
-                send_modes[m].registered_buffer ? "true" : "false", send_modes[m].limit, send_modes[m].kernel,
-                send_modes[m].title);
+    for (m = 0; m < SEND_MODES; m++) {
+        const struct send_mode_info *i = &send_modes[m];
+        char why[192] = "";
+        bool supported = uring_kernel_has_needs(i->needs, why, sizeof(why));
+        fprintf(out, "%s{\"name\":\"%s\",\"zero_copy\":%s,\"registered_buffer\":%s,\"user_pages\":%s,"
+                     "\"limit\":\"%s\",\"kernel\":\"%s\",\"needs\":\"%s\",\"title\":\"%s\",\"supported\":%s,"
+                     "\"unsupported\":",
+                m ? "," : "", i->name, json_bool(i->zero_copy), json_bool(i->registered_buffer),
+                json_bool(i->user_pages), i->limit, i->kernel, i->needs, i->title, json_bool(supported));
+        if (supported)
+            fputs("null}", out);
+        else
+            fprintf(out, "\"%s\"}", why);
+    }
     fputs("]}\n", out);
 }
 
@@ -136,10 +150,12 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
     fprintf(out, "{\"config\":{\"bind\":\"%s\",\"port\":%u,\"workers\":%d,\"send\":\"%s\","
                  "\"zc_max_inflight\":%u,\"response_size\":%zu,\"drop_ipc_lock\":%s,"
                  "\"idle_timeout\":%u,\"header_timeout\":%u,\"zc_report_usage\":%s,"
-                 "\"calibration_work\":%u},",
+                 "\"calibration_work\":%u,\"calibration_stall_ms\":%u,\"calibration_stall_period_ms\":%u,"
+                 "\"zc_min_bytes\":%u,\"zc_optmem_budget\":%lld},",
             cfg->bind_addr, cfg->port, cfg->nworkers, send_mode_name(cfg->send_mode), cfg->zc_max_inflight,
             cfg->response_size, cfg->drop_ipc_lock ? "true" : "false", cfg->idle_timeout_s, cfg->header_timeout_s,
-            cfg->zc_report_usage ? "true" : "false", cfg->calibration_work);
+            cfg->zc_report_usage ? "true" : "false", cfg->calibration_work, cfg->stall_ms, cfg->stall_period_ms,
+            cfg->zc_min_bytes, (long long)cfg->zc_optmem_budget);
     {
         /* What explains an ENOMEM of SEND_ZC: the kernel charges memlock only without
          * CAP_IPC_LOCK, against this limit; the budget keeps zero-copy sends under it. */
@@ -154,6 +170,8 @@ void stats_print_json(FILE *out, struct zcb_stats_header *h, const struct zcb_co
                 1UL << workers[0].page_shift, (unsigned long long)workers[0].ring_pages,
                 (unsigned long long)workers[0].zc_page_budget);
     }
+    fprintf(out, "\"optmem\":{\"bytes_per_notification\":%d,\"sends_per_socket\":%llu},",
+            ZCB_OPTMEM_PER_NOTIF, (unsigned long long)workers[0].zc_optmem_sends);
     fprintf(out, "\"build\":{\"commit\":\"%s\",\"compiler\":\"%s\",\"liburing\":\"%s\",\"flags\":\"%s\"},",
             zcb_build.commit, zcb_build.compiler, zcb_build.liburing, zcb_build.flags);
     fprintf(out, "\"shutdown\":{\"seconds\":%.3f,\"zc_notifications_missing\":%llu},", stop_seconds,

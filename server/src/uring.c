@@ -98,17 +98,47 @@ static int provided_buffers_setup(struct worker *w)
     return 0;
 }
 
-/* zc-fixed sends from the response region registered once here: the kernel pins (and charges
- * memlock for) it at registration instead of per send. */
-static int response_buffer_register(struct worker *w)
+/* The kernel's net.core.optmem_max for this network namespace, in bytes (-1: unreadable). */
+static long optmem_max(void)
 {
-    struct iovec iov = { .iov_base = w->responses->region, .iov_len = w->responses->region_len };
-    int ret = io_uring_register_buffers(&w->ring, &iov, 1);
+    FILE *f = fopen("/proc/sys/net/core/optmem_max", "re");
+    long v = -1;
 
-    if (ret)
-        snprintf(w->setup_msg, sizeof(w->setup_msg), "io_uring_register_buffers (%zu bytes): %s%s",
-                 iov.iov_len, strerror(-ret), ret == -ENOMEM ? " (RLIMIT_MEMLOCK too low?)" : "");
-    return ret;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+/*
+ * msg-zerocopy's per-socket budget, in unnotified sends: each holds about ZCB_OPTMEM_PER_NOTIF
+ * bytes of its socket's option memory until its notification is read, and past optmem_max the
+ * kernel refuses the next MSG_ZEROCOPY sendmsg with ENOBUFS. Auto: optmem_max of the server's
+ * network namespace (per namespace since Linux 6.x; read at start); at least one send.
+ */
+static int zc_optmem_setup(struct worker *w)
+{
+    int64_t bytes = w->cfg->zc_optmem_budget;
+
+    w->zc_optmem_sends = 0;
+    if (w->cfg->send_mode != SEND_MSG_ZEROCOPY || bytes == 0)
+        return 0;
+    if (bytes < 0)
+        bytes = optmem_max();
+    if (bytes < 0) {
+        snprintf(w->setup_msg, sizeof(w->setup_msg), "cannot read net.core.optmem_max for the optmem budget "
+                 "(give --zc-optmem-budget BYTES, or 0 for none)");
+        return -ENOENT;
+    }
+    w->zc_optmem_sends = (uint64_t)bytes / ZCB_OPTMEM_PER_NOTIF;
+    if (w->zc_optmem_sends > ZCB_MSGZC_PENDING_MAX)
+        w->zc_optmem_sends = ZCB_MSGZC_PENDING_MAX;
+    if (w->zc_optmem_sends == 0)
+        w->zc_optmem_sends = 1; /* below one notification's worth every send may get ENOBUFS */
+    w->st->zc_optmem_budget = w->zc_optmem_sends;
+    return 0;
 }
 
 static int conn_table_setup(struct worker *w)
@@ -156,8 +186,8 @@ static int zc_budget_setup(struct worker *w)
     uint64_t limit_pages, reserved;
 
     w->zc_page_budget = 0;
-    if (cfg->send_mode != SEND_ZC || cfg->zc_page_budget == 0)
-        return 0;
+    if (!w->path->pages || cfg->zc_page_budget == 0)
+        return 0; /* the path's sends are not charged per send (zc-fixed, regular, splice) */
     if (cfg->zc_page_budget > 0) {
         w->zc_page_budget = (uint64_t)cfg->zc_page_budget;
     } else {
@@ -194,15 +224,19 @@ int uring_worker_setup(struct worker *w)
         ret = ring_create(w);
     if (!ret)
         ret = provided_buffers_setup(w);
-    if (!ret && w->cfg->send_mode == SEND_ZC_FIXED)
-        ret = response_buffer_register(w);
+    if (!ret && w->path->setup)
+        ret = w->path->setup(w);
     if (!ret)
         ret = zc_budget_setup(w);
+    if (!ret)
+        ret = zc_optmem_setup(w);
     return ret;
 }
 
 void uring_worker_teardown(struct worker *w)
 {
+    if (w->path->teardown)
+        w->path->teardown(w);
     if (w->ring.ring_fd > 0)
         io_uring_queue_exit(&w->ring);
     if (w->buf_ring)
@@ -247,20 +281,67 @@ struct io_uring_sqe *uring_sqe(struct worker *w)
     return sqe;
 }
 
-bool uring_kernel_has_send_zc(char *err, size_t errlen)
-{
-    struct io_uring_probe *probe = io_uring_get_probe();
-    bool ok;
+/* The io_uring opcodes and socket options a mode may need (zcb_modes.h's `needs`). */
+static const struct { const char *name; int opcode; } needed_opcodes[] = {
+    { "SEND", IORING_OP_SEND },
+    { "SEND_ZC", IORING_OP_SEND_ZC },
+    { "SENDMSG", IORING_OP_SENDMSG },
+    { "RECVMSG", IORING_OP_RECVMSG },
+    { "SENDMSG_ZC", IORING_OP_SENDMSG_ZC },
+    { "SPLICE", IORING_OP_SPLICE },
+};
 
-    if (probe == NULL) {
-        snprintf(err, errlen, "cannot probe io_uring opcodes (io_uring unavailable?)");
+static bool socket_option_works(int option)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, option, &one, sizeof(one)) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static bool has_need(const struct io_uring_probe *probe, const char *need, char *why, size_t whylen)
+{
+    size_t i;
+
+    if (strcmp(need, "SO_ZEROCOPY") == 0) {
+        if (socket_option_works(SO_ZEROCOPY))
+            return true;
+        snprintf(why, whylen, "setsockopt(SO_ZEROCOPY) on a TCP socket fails: %s", strerror(errno));
         return false;
     }
-    ok = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    for (i = 0; i < sizeof(needed_opcodes) / sizeof(needed_opcodes[0]); i++) {
+        if (strcmp(need, needed_opcodes[i].name) != 0)
+            continue;
+        if (io_uring_opcode_supported(probe, needed_opcodes[i].opcode))
+            return true;
+        snprintf(why, whylen, "this kernel lacks IORING_OP_%s", need);
+        return false;
+    }
+    snprintf(why, whylen, "zcb_modes.h names an unknown need '%s'", need);
+    return false;
+}
+
+/* Does the running kernel offer everything in `needs` (space-separated, zcb_modes.h)? If not,
+ * `why` says what is missing. Nothing is sent. */
+bool uring_kernel_has_needs(const char *needs, char *why, size_t whylen)
+{
+    struct io_uring_probe *probe = io_uring_get_probe();
+    char need[32];
+    bool ok = true;
+
+    if (probe == NULL) {
+        snprintf(why, whylen, "cannot probe io_uring opcodes (io_uring unavailable?)");
+        return false;
+    }
+    while (ok && *needs) {
+        size_t n = strcspn(needs, " ");
+        snprintf(need, sizeof(need), "%.*s", (int)n, needs);
+        ok = has_need(probe, need, why, whylen);
+        needs += n + (needs[n] == ' ');
+    }
     io_uring_free_probe(probe);
-    if (!ok)
-        snprintf(err, errlen, "this kernel lacks IORING_OP_SEND_ZC (needs Linux 6.0+): "
-                              "refusing to run a zero-copy arm that would measure regular send");
     return ok;
 }
 

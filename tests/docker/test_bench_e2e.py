@@ -121,7 +121,10 @@ def test_ctrl_c_mid_cell_leaves_no_container_and_marks_the_run_incomplete(tmp_pa
     proc = subprocess.Popen(
         bench_command(tmp_path, port, "--rate", rate, "--mode", "zc", "--conns", "100", "--duration", "4",
                       "--warmup", "0", "--repeat", "3", "--label", "interrupt"),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as a terminal sends it: a suite started in the background (`cmd &` in a script)
+        # hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 90
         samples_path = None

@@ -17,6 +17,8 @@ Cells that count ENOMEM run the server as uid 65534: memlock is charged per user
 account is shared with everything else running as root on this machine. The tests about the
 count cap pass --zc-page-budget 0 so that they test the cap alone.
 
+SENDMSG_ZC is charged like SEND_ZC (its total length): the cap/ENOMEM pair runs for both arms.
+
 "Nothing lost" is checked as far as wrk can tell: no socket error, timeout or non-2xx; the
 server answered every request it parsed; and the server's responses exceed wrk's count only by
 the requests in flight when wrk stopped its clock (at most one per connection, no pipelining).
@@ -101,6 +103,21 @@ def started(server):
         server.stop()
 
 
+def wrk_then_server_totals(loadgen, server, duration_s: int) -> tuple[dict, dict]:
+    """Wait for the wrk container, then stop the server (docker stop = SIGTERM: it drains, prints
+    its totals, exits 0): wrk's JSON and the server's final JSON."""
+    from zcbench.measure import counters
+    from zcbench.measure.loadgen import wrk
+
+    wrapped = loadgen.get_wrapped_container()
+    assert wrapped.wait(timeout=duration_s + 60)["StatusCode"] == 0, wrapped.logs().decode()
+    wrk_result = wrk.parse_wrk_json(wrapped.logs(stdout=True, stderr=False).decode())
+    server_container = server.get_wrapped_container()
+    server_container.stop(timeout=10)
+    assert server_container.wait(timeout=20)["StatusCode"] == 0, server_container.logs().decode()
+    return wrk_result, counters.parse_final_json(server_container.logs(stdout=True, stderr=False).decode())
+
+
 def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: int = MEMLOCK,
              drop_ipc_lock: bool = True, size: int = 88, budget: str = "0") -> Cell:
     """One server container + one wrk container; returns wrk's JSON and the server's totals.
@@ -111,9 +128,7 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
     from zcbench.measure import containers
-    from zcbench.measure import counters
     from zcbench.measure import images
-    from zcbench.measure.loadgen import wrk
 
     port = free_port()
     spec = containers.ServerSpec(send=send, cpus=env.server_cpus, port=port, zc_max_inflight=cap,
@@ -143,14 +158,7 @@ def run_cell(env: Env, tmp_path, *, send: str, cap: int, conns: int, memlock: in
     )
     # testcontainers' own cleanup: leaving each `with` stops and removes its container
     with started(server), loadgen:
-        wrapped = loadgen.get_wrapped_container()
-        assert wrapped.wait(timeout=DURATION_S + 60)["StatusCode"] == 0, wrapped.logs().decode()
-        wrk_result = wrk.parse_wrk_json(wrapped.logs(stdout=True, stderr=False).decode())
-        # docker stop = SIGTERM: the server drains, prints its totals, exits 0
-        server_container = server.get_wrapped_container()
-        server_container.stop(timeout=10)
-        assert server_container.wait(timeout=20)["StatusCode"] == 0, server_container.logs().decode()
-        final = counters.parse_final_json(server_container.logs(stdout=True, stderr=False).decode())
+        wrk_result, final = wrk_then_server_totals(loadgen, server, DURATION_S)
     t = final["totals"]
     print(f"\n[{send} size={size} cap={cap} budget={budget} conns={conns} memlock={memlock >> 20}MiB "
           f"drop_ipc_lock={drop_ipc_lock}] zc_enomem={t['zc_enomem']} fallback_cap={t['fallback_cap']} "
@@ -178,37 +186,40 @@ def assert_nothing_lost(cell: Cell, conns: int) -> None:
     assert totals["zc_notifs"] == totals["sends_zc"]
 
 
-_controls: dict[int, Cell] = {}
+_controls: dict[tuple[str, int], Cell] = {}
+CAPPED_ARMS = ("zc", "sendmsg-zc")
 
 
-def uncapped_control(env: Env, tmp_path, conns: int) -> Cell:
-    """zc without a cap at the study's load; if 8 MiB of memlock is not exhausted on this host,
-    halve it until it is (and say so), so the capped test beside it can never pass vacuously."""
-    if conns not in _controls:
+def uncapped_control(env: Env, tmp_path, conns: int, send: str = "zc") -> Cell:
+    """The arm without a cap at the study's load; if 8 MiB of memlock is not exhausted on this
+    host, halve it until it is (and say so), so the capped test beside it can never pass vacuously."""
+    if (send, conns) not in _controls:
         memlock = MEMLOCK
         while True:
-            cell = run_cell(env, tmp_path, send="zc", cap=0, conns=conns, memlock=memlock)
+            cell = run_cell(env, tmp_path, send=send, cap=0, conns=conns, memlock=memlock)
             if cell.totals["zc_enomem"] > 0 or memlock <= (2 << 20):
                 break
             memlock //= 2
             warnings.warn(f"no ENOMEM at {conns} connections: memlock lowered to {memlock >> 20} MiB")
-        _controls[conns] = cell
-    return _controls[conns]
+        _controls[(send, conns)] = cell
+    return _controls[(send, conns)]
 
 
+@pytest.mark.parametrize("send", CAPPED_ARMS)
 @pytest.mark.parametrize("conns", STUDY_CONNS)
-def test_without_cap_zc_gets_enomem_and_still_answers_everything(env, tmp_path, conns):
+def test_without_cap_zc_gets_enomem_and_still_answers_everything(env, tmp_path, conns, send):
     """The negative control: the same load without a cap does hit -ENOMEM; the fallback resends."""
-    cell = uncapped_control(env, tmp_path, conns)
+    cell = uncapped_control(env, tmp_path, conns, send)
     assert cell.totals["zc_enomem"] > 0
     assert 0 < cell.totals["fallback_enomem"] <= cell.totals["zc_enomem"]
     assert_nothing_lost(cell, conns)
 
 
+@pytest.mark.parametrize("send", CAPPED_ARMS)
 @pytest.mark.parametrize("conns", STUDY_CONNS)
-def test_default_cap_keeps_zc_free_of_enomem(env, tmp_path, conns):
-    memlock = uncapped_control(env, tmp_path, conns).memlock  # the load that provoked ENOMEM
-    cell = run_cell(env, tmp_path, send="zc", cap=DEFAULT_CAP, conns=conns, memlock=memlock)
+def test_default_cap_keeps_zc_free_of_enomem(env, tmp_path, conns, send):
+    memlock = uncapped_control(env, tmp_path, conns, send).memlock  # the load that provoked ENOMEM
+    cell = run_cell(env, tmp_path, send=send, cap=DEFAULT_CAP, conns=conns, memlock=memlock)
     assert cell.totals["zc_enomem"] == 0
     assert cell.totals["fallback_cap"] > 0  # the cap was reached, so the load was there
     assert cell.totals["zc_inflight_peak"] <= DEFAULT_CAP

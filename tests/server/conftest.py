@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from zcbench.core import arms
 from zcbench.core.paths import ROOT
 from zcbench.measure import counters
 
 SERVER_DIR = ROOT / "server"
 BUILDS = {"release": SERVER_DIR / "build" / "zcb-server", "asan": SERVER_DIR / "build" / "zcb-server-asan"}
-ARMS = ("regular", "zc", "zc-fixed")
+ARMS = tuple(arm.name for arm in arms.server_modes())  # every send mode of zcb_modes.h
+ADAPTIVE_MIN_BYTES = 10240  # the server's default --zc-min-bytes
 BODY_ALPHABET = b"0123456789abcdefghijklmnopqrstuvwxyz"
 WRK_SCRIPT = ROOT / "loadgen" / "report.lua"
 WRK_PIPELINE_SCRIPT = ROOT / "loadgen" / "pipeline.lua"
@@ -52,6 +54,18 @@ def head_of(response: bytes) -> bytes:
     return response[: response.index(b"\r\n\r\n") + 4]
 
 
+def sends(totals: dict) -> int:
+    """Every send, whatever its path: regular, zero-copy, or a splice chain."""
+    return totals["sends_regular"] + totals["sends_zc"] + totals["splices"]
+
+
+def sends_zero_copy(arm: str, size: int, min_bytes: int = ADAPTIVE_MIN_BYTES) -> bool:
+    """Whether this arm's responses of `size` bytes go by a zero-copy send of the user's pages
+    (splice sends from the page cache; adaptive only from min_bytes up)."""
+    mode = arms.get(arm)
+    return mode.copied_share_applies and (arm != "adaptive" or size >= min_bytes)
+
+
 @pytest.fixture(scope="session")
 def built_servers() -> dict[str, Path]:
     """Build both binaries once per session (make is a no-op when they are current)."""
@@ -68,9 +82,15 @@ class RunningServer:
     """One server process on an ephemeral port, stopped with SIGTERM like a container is."""
 
     def __init__(self, binary: Path, args: list[str], stats_file: Path, memlock: int | None = None,
-                 nofile: int | None = None, uid: int | None = None):
+                 nofile: int | None = None, uid: int | None = None, optmem_max: int | None = None):
         self.stats_file = stats_file
         self.final: dict | None = None
+        # optmem_max: the server runs in a network namespace of its own (loopback up) whose
+        # net.core.optmem_max is this (per namespace since Linux 6.x): the host's stays as it is.
+        # Its clients join it through client_prefix.
+        netns = [] if optmem_max is None else [
+            "unshare", "-n", "sh", "-c",
+            f'ip link set lo up && echo {optmem_max} > /proc/sys/net/core/optmem_max && exec "$0" "$@"']
         env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:detect_leaks=1", UBSAN_OPTIONS="print_stacktrace=1")
 
         def limits():
@@ -87,7 +107,7 @@ class RunningServer:
                 os.setuid(uid)
 
         self.proc = subprocess.Popen(
-            [str(binary), "--port", "0", "--stats-file", str(stats_file), *args],
+            [*netns, str(binary), "--port", "0", "--stats-file", str(stats_file), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=limits,
         )
         self.banner = self.proc.stderr.readline().decode()
@@ -95,6 +115,7 @@ class RunningServer:
             self.proc.kill()
             raise RuntimeError(f"server did not start: {self.banner}{self.proc.stderr.read().decode()}")
         self.port = int(self.banner.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        self.client_prefix = [] if optmem_max is None else ["nsenter", f"--net=/proc/{self.proc.pid}/ns/net"]
 
     def counters(self) -> dict[str, int]:
         return counters.read_stats_file(self.stats_file)["totals"]
@@ -133,7 +154,7 @@ def start_server(server_binary, tmp_path):
     processes' charges out of a test that counts ENOMEM)."""
 
     def start(*args: str, memlock: int | None = None, nofile: int | None = None, uid: int | None = None,
-              binary: Path | None = None) -> RunningServer:
+              binary: Path | None = None, optmem_max: int | None = None) -> RunningServer:
         stats_dir = tmp_path
         if uid is not None:
             # pytest's tmp_path is private to root: give the other uid a directory it can write
@@ -141,7 +162,7 @@ def start_server(server_binary, tmp_path):
             stats_dir.chmod(0o777)
             shared_dirs.append(stats_dir)
         server = RunningServer(binary or server_binary, list(args), stats_dir / f"stats{len(started)}", memlock,
-                               nofile, uid)
+                               nofile, uid, optmem_max)
         started.append(server)
         return server
 
@@ -183,10 +204,11 @@ def get(path: str = "/", extra: str = "") -> bytes:
 
 
 def run_wrk(port: int, conns: int, seconds: int, threads: int = 1, script: Path = WRK_SCRIPT,
-            script_args: tuple[str, ...] = ()) -> dict:
-    """Real wrk against the server; returns the JSON object its loadgen/ script prints."""
+            script_args: tuple[str, ...] = (), prefix: list[str] = ()) -> dict:
+    """Real wrk against the server; returns the JSON object its loadgen/ script prints. prefix:
+    run it so (e.g. a RunningServer's client_prefix, to join its network namespace)."""
     proc = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script),
+        [*prefix, "wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script),
          f"http://127.0.0.1:{port}/", *(["--", *script_args] if script_args else [])],
         capture_output=True, text=True, timeout=seconds + 60,
     )

@@ -44,9 +44,9 @@ def test_calibration_work_adds_cpu_per_response_and_is_recorded(start_server):
     assert final["config"]["calibration_work"] == 2000000
     assert final["totals"]["responses"] == RESPONSES
     assert worked_cpu > plain_cpu + 0.1
-    # the server timed its loop in one send of 64 (here: 4 sends of the 200 pipelined responses'
-    # batches, or more), in thread CPU time: per response, that is the CPU the work added (the
-    # process's tick-granular clock is coarse, hence the wide bounds)
+    # the server timed its loop in one send of 16 (here the first of the few sends that carry the
+    # 200 pipelined responses): per response, that is the CPU the work added (the process's
+    # tick-granular clock is coarse, hence the wide bounds)
     totals = final["totals"]
     assert totals["calibration_work_timed"] >= 1
     loop_s = totals["calibration_work_ns"] / totals["calibration_work_timed"] * RESPONSES / 1e9
@@ -61,3 +61,23 @@ def test_calibration_work_rejects_bad_values_with_one_line(server_binary, bad):
                           text=True, timeout=10)
     assert proc.returncode == 2
     assert "--calibration-work" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _loop_ns_per_iteration(start_server, iterations: int) -> float:
+    server = start_server("--response-size", str(SIZE), "--calibration-work", str(iterations))
+    sock = connect(server.port)
+    for _ in range(800):  # one request at a time: one response per send, as a paced bench has
+        sock.sendall(get())
+        assert recv_exactly(sock, SIZE) == expected_response(SIZE)
+    sock.close()
+    totals = server.stop()["totals"]
+    assert totals["calibration_work_timed"] >= 800 // 16 * 0.5  # most timed calls were not preempted
+    return totals["calibration_work_ns"] / totals["calibration_work_timed"] / iterations
+
+
+def test_the_loops_measured_time_is_proportional_to_its_iterations(start_server):
+    """The calibration reads a dose's true cost from this timing: a fixed cost per timed call (a
+    clock that enters the kernel made 100 iterations read as 440 ns, 1500 as 2800) would make
+    small doses look several times larger than they are."""
+    small, large = _loop_ns_per_iteration(start_server, 100), _loop_ns_per_iteration(start_server, 1500)
+    assert 0.6 < small / large < 1.6

@@ -10,7 +10,8 @@ import pytest
 pytestmark = pytest.mark.server
 
 OPTIONS = ["--port", "--bind", "--cpus", "--workers", "--send", "--zc-max-inflight", "--response-size",
-           "--drop-ipc-lock", "--no-zc-report-usage", "--zc-page-budget", "--stats-file", "--idle-timeout", "--header-timeout", "--max-conns", "--version", "--help"]
+           "--drop-ipc-lock", "--no-zc-report-usage", "--zc-page-budget", "--stats-file", "--idle-timeout", "--header-timeout", "--max-conns", "--version", "--help",
+           "--list-modes", "--zc-min-bytes", "--zc-optmem-budget"]
 
 
 def run(binary, *args):
@@ -33,6 +34,7 @@ def test_help_documents_every_option(server_binary):
         ["--response-size", "18014398509481985k"], ["--response-size", "17592186044417m"],
         ["--response-size", "65537k"], ["--zc-max-inflight", "-5"], ["--bind", "not-an-address"],
         ["--header-timeout", "x"], ["--zc-page-budget", "lots"], ["--zc-page-budget", "1048576"], ["--frobnicate"], ["--port"], ["extra"],
+        ["--send", "adaptive", "--zc-min-bytes", "lots"], ["--send", "msg-zerocopy", "--zc-optmem-budget", "-1"],
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(server_binary, args):

@@ -9,15 +9,15 @@ import socket
 import pytest
 
 from .conftest import (ARMS, WRK_PIPELINE_SCRIPT, connect, expected_response, get, head_of, recv_exactly,
-                       recv_until_close, run_wrk)
+                       recv_until_close, run_wrk, sends, sends_zero_copy)
 
 pytestmark = pytest.mark.server
 
 PIPELINED = 200
-
-
-def sends(totals: dict) -> int:
-    return totals["sends_regular"] + totals["sends_zc"]
+# sendmsg-zc's head and body iovecs make zero-copy skbs whose frags a 4 KiB receive buffer cannot
+# hold a window's worth of: measured here, 800 responses of 10 kB then trickle at ~10 kB/s (one
+# segment per persist-timer probe) where every other arm takes 0.2 s; from 8 KiB on it takes 0.1 s.
+TINY_RCVBUF = {"sendmsg-zc": 8192}
 
 
 def assert_each_response_counted(totals: dict, requests: int) -> None:
@@ -40,7 +40,7 @@ def test_pipelined_requests_share_sends(start_server, arm):
     # the requests arrive in a few receives; one send per receive, not one per request
     assert sends(totals) <= PIPELINED // 10, totals
     assert totals["responses_coalesced"] >= PIPELINED - PIPELINED // 10
-    if arm != "regular":
+    if sends_zero_copy(arm, 88):
         assert totals["sends_zc"] == sends(totals)  # far below the in-flight cap: all zero-copy
 
 
@@ -74,7 +74,7 @@ def test_short_coalesced_sends_continue_where_they_stopped(start_server, arm):
     # up to `attempts` slow readers until one did (each must be byte-exact regardless).
     for attempt in range(1, attempts + 1):
         sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, TINY_RCVBUF.get(arm, 4096))
         sock.settimeout(10)
         sock.connect(("127.0.0.1", server.port))
         with sock:
@@ -91,8 +91,11 @@ def test_short_coalesced_sends_continue_where_they_stopped(start_server, arm):
     totals = server.stop()["totals"]
     assert_each_response_counted(totals, attempt * requests)
     assert totals["bytes_sent"] == attempt * requests * size
-    assert totals["partial_sends"] > 0 and totals["responses_coalesced"] > 0
-    assert sends(totals) < attempt * requests
+    assert totals["responses_coalesced"] > 0 and sends(totals) < attempt * requests
+    if arm != "splice":
+        assert totals["partial_sends"] > 0
+    # splice's pipe -> socket waits in an io-wq worker until the pipe is empty, so its sends never
+    # come back short here; test_send_paths covers its continuation across pipe-sized chains
 
 
 def test_coalesced_zero_copy_sends_hit_by_enomem_are_resent_whole(start_server):

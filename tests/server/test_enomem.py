@@ -43,9 +43,10 @@ def assert_nothing_lost(wrk: dict, totals: dict) -> None:
     assert totals["zc_notifs"] == totals["sends_zc"]
 
 
-def test_without_cap_zc_hits_enomem_and_falls_back(start_server):
+@pytest.mark.parametrize("mode", ["zc", "sendmsg-zc"])
+def test_without_cap_zc_hits_enomem_and_falls_back(start_server, mode):
     """The negative control: it shows the load provokes ENOMEM, so the capped test can fail."""
-    wrk, totals = load(start_server, "--send", "zc", "--zc-max-inflight", "0")
+    wrk, totals = load(start_server, "--send", mode, "--zc-max-inflight", "0")
     assert totals["zc_enomem"] > 0
     # a resend is counted only when issued (not when its connection was closing)
     assert 0 < totals["fallback_enomem"] <= totals["zc_enomem"]
@@ -53,8 +54,9 @@ def test_without_cap_zc_hits_enomem_and_falls_back(start_server):
     assert_nothing_lost(wrk, totals)
 
 
-def test_default_cap_keeps_zc_free_of_enomem(start_server):
-    wrk, totals = load(start_server, "--send", "zc")
+@pytest.mark.parametrize("mode", ["zc", "sendmsg-zc"])
+def test_default_cap_keeps_zc_free_of_enomem(start_server, mode):
+    wrk, totals = load(start_server, "--send", mode)
     assert totals["zc_enomem"] == 0
     assert totals["fallback_cap"] > 0  # the cap was reached: the load was there
     assert totals["zc_inflight_peak"] <= 256

@@ -15,8 +15,9 @@ def test_list_modes_is_the_registry_of_send_mode_arms(server_binary):
     assert [mode["name"] for mode in listed] == [arm.name for arm in arms.server_modes()]
     for mode in listed:
         arm = arms.get(mode["name"])
-        assert (mode["zero_copy"], mode["registered_buffer"], mode["limit"], mode["kernel"], mode["title"]) == (
-            arm.zero_copy, arm.registered_buffer, arm.limit, arm.kernel, arm.title)
+        assert (mode["zero_copy"], mode["registered_buffer"], mode["user_pages"], mode["limit"], mode["kernel"],
+                tuple(mode["needs"].split()), mode["title"]) == (
+            arm.zero_copy, arm.registered_buffer, arm.user_pages, arm.limit, arm.kernel, arm.needs, arm.title)
 
 
 def test_an_unknown_send_mode_names_every_known_one(server_binary):

@@ -25,8 +25,8 @@ RESPONSES = 200_000
 
 def _sample(arm, rep, cpu, rps=100_000.0, conns=100, work_ns=None, **fields):
     """A sample of RESPONSES responses; work_ns: its loop's time over all of them (the server
-    times one send in 64: the counters carry that share of both)."""
-    timed = RESPONSES // 64
+    times one send in 16: the counters carry that share of both)."""
+    timed = RESPONSES // 16
     counters = {"responses": RESPONSES} | ({calibrate.WORK_COUNTER: work_ns * timed / RESPONSES,
                                             calibrate.TIMED_COUNTER: timed} if work_ns is not None else {})
     return make_sample(arm, rep, conns=conns, cpu_us_per_request=cpu, requests_per_s=rps,

@@ -2,6 +2,7 @@
 
 import pytest
 
+from zcbench.core import arms as arm_registry
 from zcbench.measure import config as cfg
 from zcbench.measure.config import Config, ConfigError
 
@@ -28,7 +29,7 @@ def test_defaults_reproduce_the_study_matrix():
 
 @pytest.mark.parametrize("mode, arms", [
     ("regular", ("regular",)), ("zc", ("regular", "zc")), ("zc-fixed", ("regular", "zc-fixed")),
-    ("all", ("regular", "zc", "zc-fixed")),
+    ("all", tuple(arm.name for arm in arm_registry.server_modes())),  # every send mode of zcb_modes.h
 ])
 def test_a_zc_arm_always_runs_beside_regular(mode, arms):
     assert make(mode=mode).arms == arms

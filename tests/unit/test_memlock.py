@@ -47,7 +47,7 @@ def test_enomem_names_the_dropped_capability_the_limit_the_budget_and_the_peak()
     assert "dropped CAP_IPC_LOCK (--drop-ipc-lock)" in text
     assert "RLIMIT_MEMLOCK 8 MiB shared by the user's 2 worker(s)" in text
     assert "a budget of 1,000 pages per worker" in text and "peak 2,100 pages" in text
-    assert "cap / budget / ENOMEM 10 / 0 / 1,234" in text
+    assert "cap / budget / optmem / ENOMEM / ENOBUFS 10 / 0 / 0 / 1,234 / 0" in text
     assert "most fallbacks came from -ENOMEM" in text
 
 
@@ -96,7 +96,7 @@ def test_report_shows_the_budget_column_and_the_memlock_line(tmp_path):
     reps = sum(1 for line in lines if '"arm": "zc"' in line and '"conns": 4000' in line)
     assert f"{3 * reps} SEND_ZC -ENOMEM at zc, 4000 conns" in memlock_lines[0]
     assert "a budget of 1,800 pages per worker" in memlock_lines[0]
-    assert "| Fallback cap / budget / ENOMEM |" in text
+    assert f"| {memlock.FALLBACK_HEADER} |" in text and "cap / budget / optmem / ENOMEM / ENOBUFS" in memlock.FALLBACK_HEADER
     row = next(line for line in text.split("## Server counters", 1)[1].splitlines()
                if line.startswith("| zc | 4000 |"))
-    assert f" / {111 * reps:,} / {3 * reps:,} |" in row
+    assert f" / {111 * reps:,} / – / {3 * reps:,} / – |" in row  # cap / budget / optmem / ENOMEM / ENOBUFS

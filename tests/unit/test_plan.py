@@ -3,8 +3,11 @@
 from collections import Counter
 from itertools import groupby
 
+import dataclasses
+
 import pytest
 
+from zcbench.core import arms
 from zcbench.measure import plan
 from zcbench.measure.config import Config
 from zcbench.measure.plan import measured_seconds, plan_cells
@@ -20,7 +23,7 @@ def config(**kwargs):
 def test_cells_cover_arm_conns_size_rep():
     cfg = config(mode="all", conns="100,1000", response_size="88,4k", repeat=3)
     cells = plan_cells(cfg)
-    assert len(cells) == 3 * 2 * 2 * 3
+    assert len(cells) == len(cfg.arms) * 2 * 2 * 3 and len(cfg.arms) == len(arms.modes()["all"])
     combos = Counter((c.arm, c.conns, c.response_size) for c in cells)
     assert set(combos.values()) == {3}
     assert [c.index for c in cells] == list(range(len(cells)))
@@ -70,27 +73,29 @@ def test_williams_sequences_balance_positions_and_neighbours(k):
     assert len(set(follows.values())) == 1 and len(follows) == k * (k - 1)  # each ordered pair alike
 
 
-@pytest.mark.parametrize("mode,arms", [("zc", 2), ("all", 3)])
-def test_the_plan_is_balanced_within_every_comparison(mode, arms):
-    sequences = len(plan.williams_sequences(arms))
-    config = Config.from_args(mode=mode, conns="100,1000", response_size="88,4k", repeat=2 * sequences,
-                              seed=11, online_cpus={0, 1}, nofile=20000)
+ARM_SETS = {2: ("regular", "zc"), 3: ("regular", "zc", "zc-fixed"), 4: ("regular", "zc", "zc-fixed", "sendmsg-zc")}
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_the_plan_is_balanced_within_every_comparison(count):
+    sequences = len(plan.williams_sequences(count))
+    config = dataclasses.replace(Config.from_args(mode="zc", conns="100,1000", response_size="88,4k", repeat=2 * sequences,
+                                                  seed=11, online_cpus={0, 1}, nofile=20000), arms=ARM_SETS[count])
     cells = plan.plan_cells(config)
-    assert plan.design(config) == {"design": "williams", "arms": arms, "sequences": sequences, "balanced": True}
+    assert plan.design(config) == {"design": "williams", "arms": count, "sequences": sequences, "balanced": True}
     positions = Counter()
     for (rep, conns, size), members in groupby(sorted(cells, key=lambda c: (c.rep, c.conns, c.response_size, c.index)),
                                                key=lambda c: (c.rep, c.conns, c.response_size)):
         for position, cell in enumerate(members):
             positions[(conns, size, cell.arm, position)] += 1
     # every arm of every comparison in every position the same number of times
-    assert set(positions.values()) == {2 * sequences // arms}
-    assert len(positions) == 2 * 2 * arms * arms
+    assert set(positions.values()) == {2 * sequences // count}
+    assert len(positions) == 2 * 2 * count * count
 
 
-def test_four_arms_are_balanced_too():
-    config = Config.from_args(mode="all", server="both", conns="100", repeat=8, seed=3, online_cpus={0, 1},
-                              nofile=20000)
-    assert len(config.arms_to_run) == 4
+def test_every_arm_opens_as_many_blocks_as_the_others():
+    config = dataclasses.replace(Config.from_args(mode="zc", conns="100", repeat=8, seed=3, online_cpus={0, 1},
+                                                  nofile=20000), arms=ARM_SETS[4])
     cells = plan.plan_cells(config)
     firsts = Counter(min((c for c in cells if c.rep == rep), key=lambda c: c.index).arm for rep in range(8))
     assert set(firsts.values()) == {2}  # each of the four arms opens two of the eight blocks

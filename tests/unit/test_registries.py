@@ -105,3 +105,21 @@ def test_an_older_samples_file_names_its_generator_wrk(tmp_path):
     (tmp_path / rundir.SAMPLES).write_text(json.dumps(old) + "\n")
     [sample] = rundir.load_samples(tmp_path)
     assert sample.loadgen == "wrk" and sample.loadgen_result == old["wrk"]
+
+
+def test_the_send_paths_declare_their_pages_limit_and_needs():
+    """zcb_modes.h's entries carry what reports and probes need: whether a copied share applies
+    (user pages, zero-copy), the limit that bounds a mode, and what the kernel must offer."""
+    splice, msgzc, sendmsg = arms.get("splice"), arms.get("msg-zerocopy"), arms.get("sendmsg-zc")
+    assert splice.zero_copy and not splice.user_pages and not splice.copied_share_applies
+    assert msgzc.limit == "optmem_max" and msgzc.needs == ("SENDMSG", "RECVMSG", "SO_ZEROCOPY")
+    assert sendmsg.limit == "memlock" and sendmsg.needs == ("SENDMSG_ZC",) and sendmsg.copied_share_applies
+    assert not arms.get("regular").copied_share_applies and arms.get("adaptive").zero_copy
+    assert all(arm.needs and arm.kernel for arm in arms.server_modes())
+    assert arms.get("zc").to_json()["needs"] == ["SEND_ZC"] and arms.get("zc").to_json()["user_pages"] is True
+
+
+def test_a_malformed_modes_entry_is_not_an_arm():
+    text = ('    X(OK, "ok", 1, 0, 1, "memlock", "6.0", "SEND_ZC", "Ok") \\\n'
+            '    X(OLD, "old", 1, 0, "memlock", "6.0", "Old format") \\\n')
+    assert [arm.name for arm in arms.parse_modes_header(text)] == ["ok"]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from zcbench.analyze import stats
+from zcbench.core import arms
 from zcbench.analyze import runstats
 from zcbench.measure import sweep
 from zcbench.analyze import sweep as sweep_mod
@@ -45,11 +46,11 @@ def test_sweep_config_plans_every_size_for_every_arm_interleaved():
     assert config.extra["sweep"]["sizes"] == [88, 4096, 65536]
     cells = plan_cells(config)
     combos = {(c.arm, c.conns, c.response_size, c.rep) for c in cells}
-    assert len(cells) == len(combos) == 3 * 3 * 2
+    assert len(cells) == len(combos) == len(arms.modes()["all"]) * 3 * 2
     first_block = cells[: len(cells) // 2]
     # Interleaved: the first repetition already holds every size and every arm.
     assert {c.response_size for c in first_block} == {88, 4096, 65536}
-    assert {c.arm for c in first_block} == {"regular", "zc", "zc-fixed"}
+    assert {c.arm for c in first_block} == set(arms.modes()["all"])
     assert [c.response_size for c in first_block] != sorted(c.response_size for c in first_block)
 
 

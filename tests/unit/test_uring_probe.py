@@ -110,3 +110,31 @@ def test_sqe_layout_matches_liburing_header():
     text = LIBURING_HEADER.read_text()
     assert re.search(r"#define IORING_OFF_SQES\s+0x10000000ULL", text)
     assert re.search(r"#define IORING_OFF_CQ_RING\s+0x8000000ULL", text)
+
+
+def test_probe_reports_every_send_mode_as_the_server_does():
+    """The Python probe and the server's --list-modes read the same `needs` (zcb_modes.h) and
+    reach the same verdict per mode on this kernel."""
+    binary = ROOT / "server" / "build" / "zcb-server"
+    subprocess.run(["make", "-s", "-C", str(ROOT / "server")], check=True)
+    listed = json.loads(subprocess.run([str(binary), "--list-modes"], capture_output=True, text=True,
+                                       check=True).stdout)["send_modes"]
+    facts = uring.probe()
+    assert list(facts["modes"]) == [mode["name"] for mode in listed]
+    for mode in listed:
+        assert facts["modes"][mode["name"]]["supported"] is mode["supported"], mode["name"]
+    # 6.18 has every one of them
+    assert all(support == {"supported": True, "unsupported": None} for support in facts["modes"].values())
+
+
+def test_a_mode_the_kernel_lacks_says_what_it_lacks():
+    """As on a 5.x kernel: SEND and SPLICE but no SEND_ZC, SENDMSG_ZC, SENDMSG/RECVMSG."""
+    support = uring.mode_support([uring.OPCODES["SEND"], uring.OPCODES["SPLICE"]])
+    assert support["regular"] == {"supported": True, "unsupported": None}
+    assert support["splice"]["supported"] is True
+    assert support["zc"] == {"supported": False,
+                             "unsupported": "this kernel lacks IORING_OP_SEND_ZC (needs Linux 6.0+)"}
+    assert support["sendmsg-zc"]["unsupported"] == "this kernel lacks IORING_OP_SENDMSG_ZC (needs Linux 6.1+)"
+    assert "IORING_OP_SENDMSG " in support["msg-zerocopy"]["unsupported"]
+    unusable = uring.mode_support(None, "io_uring unusable: EPERM")
+    assert all(not s["supported"] and s["unsupported"] == "io_uring unusable: EPERM" for s in unusable.values())

@@ -52,8 +52,8 @@ TARGET_EFFECT = 0.05  # the one dose of calibrations before the ladder (calibrat
 #: Iterations per response in the pilot: an effect of tens of percent, easy to measure in a few
 #: blocks, yet light enough for the server to keep up with a paced rate.
 PILOT_WORK = 1500
-#: The counters the server keeps of the loop's CPU time (zcb_stats.h): nanoseconds, over the
-#: responses whose loop it timed (one send in 64).
+#: The counters the server keeps of the loop's time (zcb_stats.h): nanoseconds, over the
+#: responses whose loop it timed (one send in 16, preempted calls left out: server/src/work.c).
 WORK_COUNTER = "calibration_work_ns"
 TIMED_COUNTER = "calibration_work_timed"
 METRIC = PRIMARY_METRIC  # what the calibration judges: the bench's primary metric
@@ -138,7 +138,7 @@ def measure_work(run_pilot: Callable[[int], tuple[str, list[Sample]]], doses: tu
 
 
 def true_effect(samples: list[Sample], dose: str, conns: int, size: int) -> float | None:
-    """A dose's measured effect in one cell: per block, 1 + the loop's CPU time per response (as
+    """A dose's measured effect in one cell: per block, 1 + the loop's time per response (as
     the server timed it) over the baseline's CPU per request in the same block; their geometric
     mean, minus one. Only blocks in which both held the offered rate, as the primary metric's own
     pairs."""

@@ -16,7 +16,13 @@ from zcbench.analyze.runstats import GroupSummary, RunStats
 
 #: Fallback counters -> what caused them, in the order a sentence names them.
 FALLBACK_CAUSES = {"fallback_cap": "the in-flight cap", "fallback_budget": "the memlock page budget",
-                   "fallback_enomem": "-ENOMEM (the memlock limit itself)"}
+                   "fallback_optmem": "the MSG_ZEROCOPY optmem budget",
+                   "fallback_enomem": "-ENOMEM (the memlock limit itself)",
+                   "fallback_enobufs": "-ENOBUFS (optmem_max, for MSG_ZEROCOPY)"}
+#: ... as a table's column names them.
+FALLBACK_NAMES = {"fallback_cap": "cap", "fallback_budget": "budget", "fallback_optmem": "optmem",
+                  "fallback_enomem": "ENOMEM", "fallback_enobufs": "ENOBUFS"}
+FALLBACK_HEADER = "Fallback " + " / ".join(FALLBACK_NAMES.values())
 
 
 def _workers(manifest: dict) -> int:
@@ -75,7 +81,7 @@ def explain(manifest: dict, group: GroupSummary) -> str | None:
             f"{group.conns} conns, {fmt.size(group.response_size)}: {why}; "
             f"{_limit_text(config.get('memlock'))} shared by the user's {workers} worker(s), {budget_text}, "
             f"peak {fmt.count(counters.get('zc_pages_peak'))} pages pinned by one worker; "
-            f"fallbacks cap / budget / ENOMEM {split}: {blame}.")
+            f"fallbacks {' / '.join(FALLBACK_NAMES.values())} {split}: {blame}.")
 
 
 def glance_line(summary: RunStats, manifest: dict) -> str | None:

@@ -37,7 +37,8 @@ PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#d
            "#ccb974", "#64b5cd")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
 
-_ENTRY = re.compile(r'^\s*X\((\w+),\s*"([^"]+)",\s*([01]),\s*([01]),\s*"([^"]*)",\s*"([^"]*)",\s*"([^"]*)"\)')
+_ENTRY = re.compile(r'^\s*X\((\w+),\s*"([^"]+)",\s*([01]),\s*([01]),\s*([01]),\s*"([^"]*)",\s*"([^"]*)",'
+                    r'\s*"([^"]*)",\s*"([^"]*)"\)')
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,10 @@ class Arm:
     send: str | None = None  # the zcbench server's --send mode (None: another server)
     zero_copy: bool = False
     registered_buffer: bool = False
+    user_pages: bool = True  # its bytes come from the server's memory (False: the page cache)
     limit: str = "none"  # what bounds its bytes in flight (memlock, optmem_max, none)
     kernel: str = ""  # the oldest kernel with what it needs
+    needs: tuple[str, ...] = ()  # io_uring opcodes and socket options the kernel must offer
     baseline: str | None = BASELINE  # the arm it is judged against (None: it is the baseline)
     calibration: bool = False  # only `invoke calibrate` runs it
     calibration_work: bool = False  # its server gets the calibration's injected work
@@ -61,7 +64,14 @@ class Arm:
     def to_json(self) -> dict:
         return {"name": self.name, "title": self.title, "server": self.server, "send": self.send,
                 "zero_copy": self.zero_copy, "registered_buffer": self.registered_buffer,
-                "limit": self.limit, "kernel": self.kernel, "baseline": self.baseline}
+                "user_pages": self.user_pages, "limit": self.limit, "kernel": self.kernel,
+                "needs": list(self.needs), "baseline": self.baseline}
+
+    @property
+    def copied_share_applies(self) -> bool:
+        """Zero-copy from user pages: the kernel may copy them after all (from the page cache
+        there is nothing of the user's to pin or copy: splice's share is "n/a")."""
+        return self.zero_copy and self.user_pages
 
 
 def parse_modes_header(text: str) -> list[Arm]:
@@ -70,9 +80,10 @@ def parse_modes_header(text: str) -> list[Arm]:
     for line in text.splitlines():
         match = _ENTRY.match(line)
         if match:
-            _, name, zero_copy, registered, limit, kernel, title = match.groups()
+            _, name, zero_copy, registered, user_pages, limit, kernel, needs, title = match.groups()
             arms.append(Arm(name=name, title=title, send=name, zero_copy=zero_copy == "1",
-                            registered_buffer=registered == "1", limit=limit, kernel=kernel,
+                            registered_buffer=registered == "1", user_pages=user_pages == "1", limit=limit,
+                            kernel=kernel, needs=tuple(needs.split()),
                             baseline=None if name == BASELINE else BASELINE))
     return arms
 

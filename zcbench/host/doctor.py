@@ -216,6 +216,10 @@ def io_uring_rows(facts: dict) -> list[Row]:
     rows.append(Row("io_uring", "usable", "yes", "yes", OK))
     rows.append(Row("io_uring", "SEND_ZC opcode", "supported", "yes" if probe.get("send_zc") else "no",
                     OK if probe.get("send_zc") else MISSING))
+    for mode, support in (probe.get("modes") or {}).items():
+        # a mode the kernel lacks is skipped by the bench, never an error: reported, not missing
+        rows.append(Row("io_uring", f"send mode {mode}", "supported", "yes" if support["supported"] else "no",
+                        OK if support["supported"] else INFO, support["unsupported"] or ""))
     for flag, accepted in (probe.get("setup_flags") or {}).items():
         rows.append(Row("io_uring", f"setup {flag}", "accepted", "yes" if accepted else "no",
                         OK if accepted else DIFFERS, "" if accepted else "the server runs without it"))

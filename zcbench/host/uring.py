@@ -1,7 +1,9 @@
 """Probe the running kernel's io_uring through cffi in ABI mode (no compiler, no liburing).
 
 `probe()` answers, for the calling process: can it create a ring at all (kernel.io_uring_disabled,
-seccomp), which opcodes the kernel supports (SEND_ZC, SENDMSG_ZC), whether SEND_ZC takes
+seccomp), which opcodes the kernel supports (SEND_ZC, SENDMSG_ZC...), which of the server's send
+modes it supports and why not (each mode's `needs` in server/include/zcb_modes.h: opcodes and
+socket options, the same list the server's --list-modes probes), whether SEND_ZC takes
 IORING_SEND_ZC_REPORT_USAGE (Linux 6.2+; without it the copied share of zero-copy sends is
 unknown), which setup features and flags it has, and whether zero-copy sends would be charged to
 RLIMIT_MEMLOCK (they are unless the ring's creator holds CAP_IPC_LOCK; see DESIGN.md "Kernel facts").
@@ -19,7 +21,10 @@ import json
 import mmap
 import os
 import resource
+import socket
 import struct
+
+from zcbench.core import arms
 
 # Syscall numbers of the unified table (since Linux 5.1 every architecture but alpha uses these).
 SYS_IO_URING_SETUP = 425
@@ -46,14 +51,20 @@ CAP_IPC_LOCK = 14
 # Opcodes the zcbench server uses (values of enum io_uring_op; tests check them against
 # liburing's io_uring.h when it is installed).
 OPCODES = {
+    "SENDMSG": 9,
+    "RECVMSG": 10,
     "ACCEPT": 13,
     "CLOSE": 19,
     "SEND": 26,
     "RECV": 27,
+    "SPLICE": 30,
     "PROVIDE_BUFFERS": 31,
     "SEND_ZC": 47,
     "SENDMSG_ZC": 48,
 }
+
+# Socket options a send mode may need (linux/socket.h; Python's socket module lacks SO_ZEROCOPY).
+SOCKET_OPTIONS = {"SO_ZEROCOPY": 60}
 
 # IORING_FEAT_* bits of io_uring_params.features, in bit order.
 FEATURES = (
@@ -188,6 +199,39 @@ def feature_names(features: int) -> list[str]:
     ]
 
 
+def _socket_option_missing(name: str) -> str | None:
+    """None if setsockopt(name, 1) works on a TCP socket here, else why not."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, SOCKET_OPTIONS[name], 1)
+    except OSError as exc:
+        return f"setsockopt({name}) on a TCP socket fails: {exc.strerror}"
+    return None
+
+
+def _need_missing(need: str, supported: list[int]) -> str | None:
+    if need in SOCKET_OPTIONS:
+        return _socket_option_missing(need)
+    if need not in OPCODES:
+        return f"zcb_modes.h names an unknown need {need!r}"
+    return None if OPCODES[need] in supported else f"this kernel lacks IORING_OP_{need}"
+
+
+def mode_support(supported: list[int] | None, unusable: str | None = None) -> dict[str, dict]:
+    """Each send mode of the server -> {"supported", "unsupported" (why not, or None)}, from the
+    opcodes this kernel supports and the socket options it accepts."""
+    modes = {}
+    for arm in arms.server_modes():
+        if supported is None:
+            why = unusable or "io_uring not probed"
+        else:
+            why = next((m for m in (_need_missing(need, supported) for need in arm.needs) if m), None)
+            if why:
+                why += f" (needs Linux {arm.kernel}+)"
+        modes[arm.name] = {"supported": why is None, "unsupported": why}
+    return modes
+
+
 def _flag_accepted(kernel: _Kernel, flags: int) -> bool:
     fd, _ = kernel.setup(2, flags)
     if fd >= 0:
@@ -220,6 +264,7 @@ def _ring_facts(kernel: _Kernel) -> dict:
         "send_zc_report_usage": report_usage,
         "zc_copied_share": "reported" if report_usage else "unknown",
         "sendmsg_zc": OPCODES["SENDMSG_ZC"] in supported,
+        "modes": mode_support(supported),
         "setup_flags": {
             "SINGLE_ISSUER": _flag_accepted(kernel, IORING_SETUP_SINGLE_ISSUER),
             "DEFER_TASKRUN": _flag_accepted(kernel, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN),
@@ -247,6 +292,8 @@ def probe() -> dict:
         facts.update(usable=None, error=f"{type(exc).__name__}: {exc}")
     if facts.get("usable") is False and facts.get("seccomp_mode") == 2:
         facts["error"] += " (a seccomp filter is active: e.g. Docker's default profile blocks io_uring)"
+    if "modes" not in facts:
+        facts["modes"] = mode_support(None, f"io_uring unusable: {facts.get('error')}")
     return facts
 
 

@@ -108,6 +108,10 @@ class Config:
     warmup_s: int = DEFAULT_WARMUP_S
     repeat: int = DEFAULT_REPEAT
     zc_max_inflight: int = DEFAULT_ZC_MAX_INFLIGHT
+    # --zc-min-bytes: the adaptive arm's threshold (None: the server's own default); "crossover"
+    # sets zc_min_bytes_crossover and jobs.bench takes it from the latest sweep on this host
+    zc_min_bytes: int | None = None
+    zc_min_bytes_crossover: bool = False
     drop_ipc_lock: bool = False
     memlock: int = DEFAULT_MEMLOCK  # bytes; -1 = unlimited
     nofile: int = MAX_NOFILE
@@ -164,7 +168,7 @@ class Config:
     def from_args(cls, *, mode=None, server=DEFAULT_SERVER, conns=DEFAULT_CONNS,
                   response_size=DEFAULT_RESPONSE_SIZE, duration=DEFAULT_DURATION_S,
                   warmup=DEFAULT_WARMUP_S, repeat=DEFAULT_REPEAT,
-                  zc_max_inflight=DEFAULT_ZC_MAX_INFLIGHT, drop_ipc_lock=False,
+                  zc_max_inflight=DEFAULT_ZC_MAX_INFLIGHT, drop_ipc_lock=False, zc_min_bytes=None,
                   memlock=DEFAULT_MEMLOCK, nofile=None,
                   server_cpus=DEFAULT_SERVER_CPUS, loadgen_cpus=DEFAULT_LOADGEN_CPUS,
                   threads=None, port=DEFAULT_PORT, bind=DEFAULT_BIND, path=DEFAULT_PATH,
@@ -221,6 +225,8 @@ class Config:
             warmup_s=parse_int(warmup, "--warmup", 0),
             repeat=parse_int(repeat, "--repeat", 1),
             zc_max_inflight=parse_int(zc_max_inflight, "--zc-max-inflight", 0),
+            zc_min_bytes=_zc_min_bytes(zc_min_bytes, choices[mode] if server != "nginx" else ()),
+            zc_min_bytes_crossover=str(zc_min_bytes).strip().lower() == CROSSOVER,
             drop_ipc_lock=bool(drop_ipc_lock),
             memlock=memlock_bytes,
             nofile=parse_int(default_nofile() if nofile in (None, "") else nofile, "--nofile",
@@ -272,6 +278,38 @@ def _on_hosts(inventory, path, bind, server_cpus, loadgen_cpus) -> tuple[str, st
     server_cpus = server_cpus or str(desired_settings(server).get("cpu_isolation_server_cpus") or "")
     loadgen_cpus = loadgen_cpus or str(desired_settings(inventory.loadgens[0]).get("cpu_isolation_loadgen_cpus") or "")
     return HOSTS_PATH, server.server_address, server_cpus, loadgen_cpus
+
+
+CROSSOVER = "crossover"  # --zc-min-bytes crossover: the latest sweep's, on this host and images
+ADAPTIVE_MODE = "adaptive"  # the send mode --zc-min-bytes is for
+
+
+def _zc_min_bytes(value, run_arms) -> int | None:
+    """--zc-min-bytes: bytes (4k...), or None for "not given" and for "crossover" (resolved before
+    the run: jobs.bench); refused when no arm of the run sends adaptively."""
+    if value in (None, ""):
+        return None
+    if not any(arms_registry.known(a) and arms_registry.get(a).send == ADAPTIVE_MODE for a in run_arms):
+        raise ConfigError(f"--zc-min-bytes {value}: only the {ADAPTIVE_MODE} arm takes it "
+                          f"(--mode {ADAPTIVE_MODE} or --mode all)")
+    if str(value).strip().lower() == CROSSOVER:
+        return None
+    return parse_size(value, "--zc-min-bytes")
+
+
+def supported_modes(config: Config, support: dict[str, dict]) -> Config:
+    """The config without the send modes this kernel lacks (support: host.uring's per-mode
+    probe, name -> {"supported", "unsupported"}): --mode all skips them and records why
+    (extra.modes_skipped, a line in the report); a mode asked for by name is refused in one line."""
+    missing = {arm: support[arms_registry.get(arm).send]["unsupported"] for arm in config.arms
+               if arms_registry.get(arm).send in support and not support[arms_registry.get(arm).send]["supported"]}
+    if not missing:
+        return config
+    if config.mode != "all":
+        arm, why = next(iter(missing.items()))
+        raise ConfigError(f"--mode {config.mode}: this kernel cannot run the {arm} send mode ({why})")
+    return replace(config, arms=tuple(a for a in config.arms if a not in missing),
+                   extra=config.extra | {"modes_skipped": missing})
 
 
 def rate_key(conns: int, response_size: int) -> str:
@@ -400,6 +438,7 @@ def args_of_config(recorded: dict) -> dict:
         "response_size": ",".join(map(str, recorded["response_sizes"])),
         "duration": recorded["duration_s"], "warmup": recorded["warmup_s"], "repeat": recorded["repeat"],
         "zc_max_inflight": recorded["zc_max_inflight"], "drop_ipc_lock": recorded["drop_ipc_lock"],
+        "zc_min_bytes": recorded.get("zc_min_bytes"),
         "memlock": recorded["memlock"], "nofile": recorded["nofile"],
         "server_cpus": format_cpus(recorded["server_cpus"]), "loadgen_cpus": format_cpus(recorded["loadgen_cpus"]),
         "threads": recorded["threads"], "port": recorded["port"], "bind": recorded.get("bind", DEFAULT_BIND),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from zcbench.core import arms
 from zcbench.core.samples import Cell
 from zcbench.measure import containers, counters
-from zcbench.measure.config import Config
+from zcbench.measure.config import ADAPTIVE_MODE, Config
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ def server_spec(cfg: Config, key: ServerKey | Cell, bind: str, port: int | None 
         send=arms.send_mode(key.arm), cpus=cfg.server_cpus, port=cfg.port if port is None else port, bind=bind,
         response_size=key.response_size, zc_max_inflight=cfg.zc_max_inflight,
         drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
-        calibration_work=cfg.calibration_work.get(key.arm, 0))
+        calibration_work=cfg.calibration_work.get(key.arm, 0),
+        zc_min_bytes=cfg.zc_min_bytes if arms.send_mode(key.arm) == ADAPTIVE_MODE else None)
 
 
 def server_keys(cells: list[Cell]) -> list[ServerKey]:

@@ -462,8 +462,8 @@ def statistics_lines(summary: Summary) -> list[str]:
 
 
 def counters_lines(summary: Summary) -> list[str]:
-    header = ["Arm", "Conns", "Size", "ZC share of sends", "Copied share", "ENOMEM",
-              "Fallback cap / budget / ENOMEM", "In-flight peak", "wrk CPU (bound reps)", "wrk errors (non-2xx)",
+    header = ["Arm", "Conns", "Size", "ZC share of sends", "Copied share", "ENOMEM / ENOBUFS",
+              memlock.FALLBACK_HEADER, "In-flight peak", "wrk CPU (bound reps)", "wrk errors (non-2xx)",
               "Server responses / wrk requests"]
     rows = []
     for group in summary.groups:
@@ -472,7 +472,8 @@ def counters_lines(summary: Summary) -> list[str]:
         rows.append([
             group.arm, str(group.conns), fmt.size(group.response_size),
             fmt.percent(group.zc_send_share, 1), fmt.percent(group.copied_share, 1),
-            fmt.count(counters.get("zc_enomem")),
+            f"{fmt.count(counters.get('zc_enomem'))} / {fmt.count(counters.get('zc_enobufs'))}"
+            if counters else fmt.MISSING,
             " / ".join(fmt.count(counters.get(name)) for name in memlock.FALLBACK_CAUSES)
             if counters else fmt.MISSING,
             fmt.count(group.zc_inflight_peak),
@@ -483,8 +484,9 @@ def counters_lines(summary: Summary) -> list[str]:
         ])
     return ["## Server counters and checks", "",
             "Summed over the repetitions. Copied share = `zc_copied / zc_notifs` (notifications the "
-            "kernel flagged IORING_NOTIF_USAGE_ZC_COPIED). Fallbacks are regular sends issued at the "
-            "in-flight cap, at the memlock page budget or after -ENOMEM. wrk CPU = highest share of wrk's cores busy in a "
+            "kernel flagged copied: IORING_NOTIF_USAGE_ZC_COPIED, or SO_EE_CODE_ZEROCOPY_COPIED for "
+            "MSG_ZEROCOPY). Fallbacks are regular sends issued at the in-flight cap, at the memlock page "
+            "budget, at the MSG_ZEROCOPY optmem budget, or to resend after -ENOMEM / -ENOBUFS. wrk CPU = highest share of wrk's cores busy in a "
             "repetition. The server may count up to one response per connection more than wrk "
             "(in flight when wrk stopped) plus wrk's errors; ⚠ marks responses beyond that, or missing.", "",
             *markdown_table(header, rows), ""]
@@ -510,6 +512,52 @@ def nginx_lines(summary: Summary) -> list[str]:
             "zcbench arms.", "",
             *markdown_table(["Conns", "Size", "nginx", "zcbench regular", "nginx / regular [95% CI]",
                      "Throughput Delta"], rows), ""]
+
+
+PAGE_CACHE = "n/a: page cache (no user pages)"
+
+
+def copy_cell(group: GroupSummary | None) -> str:
+    """A path's copied share at one size: the share the kernel copied, or why none applies."""
+    if group is None:
+        return fmt.MISSING
+    if arms.known(group.arm) and not arms.get(group.arm).copied_share_applies:
+        return PAGE_CACHE
+    return fmt.percent(group.copied_share, 1) if group.copied_share is not None else "unknown (no notification)"
+
+
+def copy_lines(summary: Summary, manifest: dict) -> list[str]:
+    """Which zero-copy path avoided the copy on this host: each path's copied share per size, the
+    share of its sends that went zero-copy, and its primary verdict; the modes this kernel lacks."""
+    paths = _zc_arms(summary)
+    skipped = ((manifest.get("config") or {}).get("extra") or {}).get("modes_skipped") or {}
+    if not paths and not skipped:
+        return []
+    rows = []
+    for arm in paths:
+        for size in summary.response_sizes:
+            for conns in summary.conns:
+                group = summary.group(arm, conns, size)
+                comparison = summary.comparison(arm, conns, size)
+                if group is None:
+                    continue
+                primary = comparison.metrics.get(summary.plan.primary) if comparison else None
+                rows.append([arms.title(arm), fmt.size(size), str(conns), copy_cell(group),
+                             fmt.percent(group.zc_send_share, 1) if arms.get(arm).user_pages else
+                             f"{fmt.count((group.counters or {}).get('splices'))} splices",
+                             delta_label(primary)])
+    lines = ["## Which path avoided the copy on this host", "",
+             "Copied share: of a path's zero-copy sends, those the kernel copied after all (a send to a "
+             "socket of this machine is always copied: loopback, veth, a bridge). A splice of the page "
+             "cache carries no user pages, so there is nothing to copy and the share does not apply; "
+             "its cost is the CPU column (io_uring runs each splice in a kernel worker). nginx answers "
+             "bodies over 4000 B from a file with sendfile, the splice path's natural peer "
+             "(`--server both`).", ""]
+    if rows:
+        lines += [*markdown_table(["Path", "Size", "Conns", "Copied share", "Sent zero-copy",
+                                   f"{metrics.METRICS[summary.plan.primary].label} vs regular"], rows), ""]
+    lines += [f"- Not run on this host: **{mode}**: {why}" for mode, why in skipped.items()]
+    return lines + ([""] if skipped else [])
 
 
 def sweep_lines(summary: Summary) -> list[str]:
@@ -600,6 +648,7 @@ def render_markdown(summary: Summary, manifest: dict) -> str:
         lines += equal_load_lines(summary)
         for arm in _zc_arms(summary):
             lines += study_table_lines(summary, arm)
+        lines += copy_lines(summary, manifest)
         lines += sweep_lines(summary)
         lines += nginx_lines(summary)
         lines += statistics_lines(summary)
