@@ -3,7 +3,8 @@ its run directory to analyze and present. tasks.py validates arguments and calls
 
     bench(config)        the rate pilot (--rate auto), the bench, its report
     sweep(config)        the bench across response sizes (a Config from measure.sweep)
-    calibrate(config)    pilots sizing the injected work, the calibration run, its verdicts
+    calibrate(config)    the latency check, pilots sizing the injected work, the calibration
+                         runs, their verdicts
     report(run)          re-render a stored run (summary.json, report.md, report.html, plots)
     compare(run_a, run_b)  Markdown or JSON; compare.html too when asked
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from zcbench.analyze import calibration, runstats
+from zcbench.analyze import calibration, latency_calibration, runstats
 from zcbench.analyze import compare as compare_runs
 from zcbench.core import rundir
 from zcbench.core.atomic import write_atomic
@@ -21,6 +22,7 @@ from zcbench.core.rundir import CALIBRATION_JSON, CALIBRATION_MD, REPORT, REPORT
 from zcbench.core.samples import Sample
 from zcbench.measure import bench as bench_run
 from zcbench.measure import calibrate as calibration_plan
+from zcbench.measure import pilot as bench_pilot
 from zcbench.host import facts, uring
 from zcbench.measure import containers, images
 from zcbench.measure import sweep as measure_sweep
@@ -71,19 +73,41 @@ def sweep_recommendation(run_dir: Path) -> str:
             f"{found['conns']} conns); `invoke bench --mode adaptive --zc-min-bytes crossover` takes it")
 
 
-def calibrate(config: Config, runs: int = 1, doses: tuple[float, ...] = calibration.DOSES, log=print) -> Path:
-    """`invoke calibrate`: with --rate auto a rate pilot that includes the heaviest work, a pilot
-    sizing the dose ladder, then `runs` calibration runs (regular, the A/A arm and the doses in
-    every block at every connection count); each run gets calibration.json/.md, the last one
-    also what the runs say together. The last run's directory."""
-    if config.calibration_work or set(config.arms) - {runstats.BASELINE_ARM}:
+def calibrate(config: Config, runs: int = 1, doses: tuple[float, ...] = calibration.DOSES,
+              stall: tuple[int, int] = (20, 500), parts: tuple[str, ...] = calibration_plan.PARTS, log=print) -> Path:
+    """`invoke calibrate`: with --rate auto a rate pilot that includes the heaviest work; the
+    latency check (regular beside a server stalling on `stall`, at two loads); a pilot sizing the
+    dose ladder, then `runs` calibration runs (regular, the A/A arm and the doses in every block at
+    every connection count). Each CPU run gets calibration.json/.md with the latency check in it,
+    the last one also what the runs say together. The last run's directory."""
+    if config.calibration_work or config.calibration_stall or set(config.arms) - {runstats.BASELINE_ARM}:
         raise ConfigError("calibrate runs its own arms: leave --mode at regular")
     if config.rate_auto and not config.cell_rates:  # one rate, leaving room for the pilot's work
         rated = bench_run.with_auto_rates(calibration_plan.rate_pilot_config(config, calibration.PILOT_WORK),
                                           log, render=run_report.render_run)
         config = replace(config, cell_rates=rated.cell_rates, extra=config.extra | {
-            key: rated.extra[key] for key in ("rate_pilot_run", "auto_rate_share")})
+            key: rated.extra[key] for key in ("rate_pilot_run", "rate_shares")})
+    latency = None
+    if "latency" in parts and (config.rate or config.rate_auto):
+        latency = calibrate_latency(config, stall, log)
+    if "cpu" not in parts:
+        run_dir = Path(latency["run_dir"])
+        result = {"schema": calibration.CALIBRATION_SCHEMA, "passed": latency["passed"], "latency": latency}
+        _write_calibration(run_dir, result)
+        return run_dir
+    return calibrate_cpu(config, runs, doses, latency, log)
 
+
+def calibrate_latency(config: Config, stall: tuple[int, int], log=print) -> dict:
+    """The latency check's run and its verdicts (calibration.json's `latency`)."""
+    rates = bench_pilot.rates_at(config.cell_rates, calibration_plan.latency_loads(config)) if config.rate_auto else None
+    run_dir = bench(calibration_plan.latency_config(config, stall, rates), log)
+    return latency_calibration.judge_latency(rundir.load_samples(run_dir), *stall) | {"run_dir": str(run_dir)}
+
+
+def calibrate_cpu(config: Config, runs: int, doses: tuple[float, ...], latency: dict | None, log=print) -> Path:
+    """The dose ladder's sizing pilot and `runs` calibration runs, judged; the latency check's
+    verdicts go into each run's calibration.json too."""
     def run_pilot(work: int) -> tuple[str, list[Sample]]:
         pilot_dir = bench_run.run_bench(calibration_plan.pilot_config(config, work), log=log,
                                         render=run_report.render_run)
@@ -99,11 +123,18 @@ def calibrate(config: Config, runs: int = 1, doses: tuple[float, ...] = calibrat
         if k == runs - 1 and runs > 1:
             result["repeated"] = calibration.repeated(results + [result]) | {
                 "run_dirs": [str(d) for d in run_dirs + [run_dir]]}
-        rundir.write_json(run_dir / CALIBRATION_JSON, result)
-        rundir.write_text(run_dir, CALIBRATION_MD, calibration_report.render_markdown(result, run_dir))
-        results.append(result)
+        results.append(dict(result))
+        if latency is not None:
+            result |= {"latency": latency, "cpu_passed": result["passed"],
+                       "passed": result["passed"] and latency["passed"]}
+        _write_calibration(run_dir, result)
         run_dirs.append(run_dir)
     return run_dirs[-1]
+
+
+def _write_calibration(run_dir: Path, result: dict) -> None:
+    rundir.write_json(run_dir / CALIBRATION_JSON, result)
+    rundir.write_text(run_dir, CALIBRATION_MD, calibration_report.render_markdown(result, run_dir))
 
 
 def report(run: str | Path, as_json: bool = False) -> str:

@@ -194,6 +194,9 @@ def bench(c, mode=RUN_DEFAULTS["mode"], server=RUN_DEFAULTS["server"], conns=RUN
     "doses": "injected CPU per request the doses aim at, percent "
              f"[{','.join(f'{d * 100:g}' for d in CALIBRATION_DEFAULTS.DEFAULT_DOSES)}]",
     "runs": "repeat the whole calibration K times on one sizing: false-positive rate and power [1]",
+    "stall": "the latency check's stall, STALL_MS/PERIOD_MS: the known tail it must measure "
+             f"[{CALIBRATION_DEFAULTS.DEFAULT_STALL}]",
+    "only": "run one half: cpu (the A/A and the dose ladder) or latency (the stall check) [both]",
     "server_cpus": f"CPU list of the server [{_B.PROVISIONED_CPUS_HELP}]",
     "loadgen_cpus": f"CPU list of wrk, disjoint from the server's [{_B.PROVISIONED_CPUS_HELP}]",
     "threads": "wrk threads [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
@@ -206,7 +209,8 @@ def calibrate(c, conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEF
               warmup=str(_B.DEFAULT_WARMUP_S), repeat=str(CALIBRATION_DEFAULTS.DEFAULT_REPEAT),
               server_cpus=_B.DEFAULT_SERVER_CPUS, loadgen_cpus=_B.DEFAULT_LOADGEN_CPUS, threads="",
               port=str(_B.DEFAULT_PORT), rate=_B.DEFAULT_RATE, out=str(_B.DEFAULT_OUT), quiet=False, seed="",
-              label="calibrate", doses="", runs="1", json_=False):
+              label="calibrate", doses="", runs="1", stall=CALIBRATION_DEFAULTS.DEFAULT_STALL, only="",
+              json_=False):
     """Check the bench's verdicts on this host: an A/A must say no difference, a dose ladder of known CPU must be found."""
     from zcbench import jobs
     from zcbench.analyze import calibration as cal
@@ -215,16 +219,19 @@ def calibrate(c, conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEF
     try:
         dose_list = CALIBRATION_DEFAULTS.parse_doses(doses) if doses else CALIBRATION_DEFAULTS.DEFAULT_DOSES
         run_count = parse_int(runs, "--runs", 1, 100)
+        stall_schedule = CALIBRATION_DEFAULTS.parse_stall(stall, float(parse_int(duration, "--duration", 1)))
+        parts = CALIBRATION_DEFAULTS.parse_only(only)
+        config = Config.from_args(
+            mode="regular", conns=conns, duration=duration, warmup=warmup, repeat=repeat,
+            server_cpus=server_cpus, loadgen_cpus=loadgen_cpus, threads=threads or None, port=port,
+            rate=rate or None, out=out, quiet=quiet, seed=seed or None, label=label)
+        CALIBRATION_DEFAULTS.check_latency_plan(config, parts)
     except ConfigError as exc:
         _fail(str(exc))
 
     def run():
         try:
-            return jobs.calibrate(Config.from_args(
-                mode="regular", conns=conns, duration=duration, warmup=warmup, repeat=repeat,
-                server_cpus=server_cpus, loadgen_cpus=loadgen_cpus, threads=threads or None, port=port,
-                rate=rate or None, out=out, quiet=quiet, seed=seed or None, label=label),
-                runs=run_count, doses=dose_list)
+            return jobs.calibrate(config, runs=run_count, doses=dose_list, stall=stall_schedule, parts=parts)
         except cal.CalibrationError as exc:
             _fail(f"calibration could not size its injected work: {exc}", code=1)
 

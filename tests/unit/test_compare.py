@@ -62,7 +62,7 @@ def test_setup_changes_and_missing_cells_are_listed(tmp_path):
     names = {c["name"] for c in result["config_changes"]}
     assert {"seed", "servers"} <= names
     assert "kernel" in {c["name"] for c in result["environment_changes"]}
-    assert ("nginx", 4000, 88) in result["only_in_a"] and result["only_in_b"] == []
+    assert ("nginx", 4000, 88, None) in result["only_in_a"] and result["only_in_b"] == []
     text = compare_report.render_compare(result)
     assert "run B is incomplete" in text and "Only in A: nginx" in text
 

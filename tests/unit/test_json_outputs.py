@@ -79,7 +79,7 @@ def test_calibrate_json_prints_calibration_json_alone_and_the_rest_to_stderr(tmp
                 "mde": {"100c/88B": 0.02}, "sizing": {"doses": [{"arm": "regular-dose1", "aimed": 0.05, "work": 300}],
                                                       "pilot_work": 1500}}
 
-    def calibrate(config, runs=1, doses=(), log=print):
+    def calibrate(config, runs=1, doses=(), stall=(20, 500), parts=("cpu", "latency"), log=print):
         log("zcbench: 9 cells, server CPUs 0, wrk CPUs 1")
         run_dir = tmp_path / "run"
         run_dir.mkdir()

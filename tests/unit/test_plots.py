@@ -15,7 +15,7 @@ import pytest
 
 from sample_factory import make_sample
 
-from zcbench.analyze import metrics, runstats, stats
+from zcbench.analyze import latency, metrics, runstats, stats
 from zcbench.analyze import summary as summary_mod
 from zcbench.core import rundir
 from zcbench.present import labels, plot_axes, plot_blocks, plot_forest, plot_latency, plot_sweep, plots, report
@@ -169,18 +169,24 @@ def test_the_block_plot_has_a_panel_per_cell_and_joins_blocks_only(runs):
     assert "per request" in panels[0].get_ylabel() and titled_with_a_legend(fig)
 
 
-def test_the_latency_plot_reads_percentile_tables_on_a_nines_axis(runs):
+def test_the_latency_plot_pools_the_percentile_tables_on_a_nines_axis(runs):
     assert plot_latency.nines(90) == pytest.approx(1) and plot_latency.nines(99.9) == pytest.approx(3)
     summary, samples = runs["study-loopback"]
-    table = plot_latency.percentile_table(samples[0])
-    assert min(table) == 50 and max(table) == 99.99 and 100 not in table  # p100 is the max, not on the axis
+    table = dict(latency.sample_table(samples[0]))
+    assert min(table) <= 50 and max(table) == 100  # the whole table; the plot shows p50-p99.99
     headline = make_sample("regular", 0)  # no table: its headline percentiles
-    assert sorted(plot_latency.percentile_table(headline)) == [50.0, 75.0, 90.0, 99.0, 99.9, 99.99]
+    assert [p for p, _ in latency.sample_table(headline)] == [50.0, 75.0, 90.0, 99.0, 99.9, 99.99]
     fig = plot_latency.latency_plot(summary, samples)
     ax = fig.axes[0]
     assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == [
         "p50", "p90", "p99", "p99.9", "p99.99"]
-    assert {line.get_label().split(" ")[0] for line in ax.get_lines()} == {"regular", "zc", "nginx"}
+    pooled = [line for line in ax.get_lines() if line.get_label().endswith("blocks pooled)")]
+    assert {line.get_label().split(" ")[0] for line in pooled} == {"regular", "zc", "nginx"}
+    # each line is the cell's pooled distribution: at p99 it is summary.json's value
+    regular = next(line for line in pooled if line.get_label().startswith("regular"))
+    key = next(g.key for g in summary.groups if g.arm == "regular" and g.conns == summary.conns[0])
+    at_p99 = list(regular.get_xdata()).index(pytest.approx(plot_latency.nines(99)))
+    assert regular.get_ydata()[at_p99] * 1000 == pytest.approx(summary.distribution(key).percentiles[99.0], rel=1e-6)
     assert titled_with_a_legend(fig)
 
 

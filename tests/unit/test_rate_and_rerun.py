@@ -31,13 +31,44 @@ def test_rate_option_fixed_auto_and_bad():
             Config.from_args(online_cpus={0, 1}, rate=bad)
 
 
+def test_rate_takes_shares_of_saturation_each_a_load_of_the_plan():
+    auto = Config.from_args(online_cpus={0, 1}, rate="auto")
+    assert auto.rate_shares == (0.7,) and auto.loads == (0.7,)
+    shares = Config.from_args(online_cpus={0, 1}, rate="70%, 30%,12.5%", conns="100", repeat=2)
+    assert shares.rate_auto and shares.rate is None and shares.rate_shares == (0.125, 0.3, 0.7)
+    cells = plan_cells(shares)
+    assert {c.load for c in cells} == {0.125, 0.3, 0.7} and len(cells) == 2 * 3 * 2
+    # every block holds every arm at every load once
+    assert sorted((c.rep, c.load, c.arm) for c in cells) == sorted(
+        (rep, load, arm) for rep in range(2) for load in (0.125, 0.3, 0.7) for arm in ("regular", "zc"))
+    assert Config.from_args(online_cpus={0, 1}, rate="off").loads == (None,)
+    assert Config.from_args(online_cpus={0, 1}, rate="20000").loads == (None,)
+    assert rate_key(100, 88, 0.3) == "100/88@30%" and rate_key(100, 88) == "100/88"
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("0%", "above 0% and at most 100%"), ("150%", "above 0% and at most 100%"),
+    ("abc%", "no share of saturation"), ("auto,5", "auto stands alone"), ("30%,5000", "no share of saturation"),
+    ("10000,20000", "one absolute rate per run"), ("30%,30%", "repeats a load"), ("-5%", "above 0%"),
+    ("nan%", "above 0%"), ("off,50%", "off stands alone")])
+def test_a_bad_rate_is_one_line_naming_the_option(bad, why):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_args(online_cpus={0, 1}, rate=bad)
+    message = str(raised.value)
+    assert message.startswith(f"--rate {bad}") and why in message and "\n" not in message
+
+
 def test_auto_rates_offer_a_share_of_the_slower_arm_per_cell():
     def sample(arm, conns, rps):
         return make_sample(arm, conns=conns, requests_per_s=rps)
     pilot = [sample("regular", 100, 100_000.0), sample("zc", 100, 90_000.0), sample("zc", 100, 94_000.0),
              sample("regular", 1000, 200_000.0), sample("zc", 1000, 210_000.0)]
     # the slower arm by its mean over the pilot's repetitions
-    assert bench.auto_rates(pilot, share=0.7) == {rate_key(100, 88): 64_400, rate_key(1000, 88): 140_000}
+    assert bench.auto_rates(pilot, (0.7,)) == {rate_key(100, 88, 0.7): 64_400, rate_key(1000, 88, 0.7): 140_000}
+    # several loads: each a share of the same saturation
+    assert bench.auto_rates(pilot, (0.3, 0.7)) == {
+        rate_key(100, 88, 0.3): 27_600, rate_key(100, 88, 0.7): 64_400,
+        rate_key(1000, 88, 0.3): 60_000, rate_key(1000, 88, 0.7): 140_000}
 
 
 def _paced_result(requests, duration_s, ramp_ms, lapsed=0):
@@ -103,7 +134,7 @@ def test_equal_load_report_judges_a_short_cell_instead_of_dropping_it():
 
 def _manifest_of(config: Config, tmp_path: Path) -> Path:
     path = tmp_path / "run" / "manifest.json"
-    path.parent.mkdir()
+    path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"config": json.loads(json.dumps(config.to_json()))}))
     return path
 
@@ -112,11 +143,16 @@ def test_rerun_keeps_matrix_seed_order_and_chosen_rates_and_records_overrides(tm
     from dataclasses import replace
 
     original = replace(Config.from_args(online_cpus={0, 1}, mode="all", conns="50,100", seed=7, rate="auto"),
-                       cell_rates={rate_key(50, 88): 1000, rate_key(100, 88): 2000})
+                       cell_rates={rate_key(50, 88, 0.7): 1000, rate_key(100, 88, 0.7): 2000})
     path = _manifest_of(original, tmp_path)
     again = rerun_config(path, {}, online_cpus={0, 1})
     assert [c.to_json() for c in plan_cells(again)] == [c.to_json() for c in plan_cells(original)]
-    assert again.cell_rates == original.cell_rates and again.rate_for(100, 88) == 2000
+    assert again.cell_rates == original.cell_rates and again.rate_for(100, 88, 0.7) == 2000
+    # several loads come back as they were given
+    loads = replace(Config.from_args(online_cpus={0, 1}, conns="100", seed=7, rate="30%,70%"),
+                    cell_rates={rate_key(100, 88, 0.3): 900, rate_key(100, 88, 0.7): 2100})
+    loads_again = rerun_config(_manifest_of(loads, tmp_path / "loads"), {}, online_cpus={0, 1})
+    assert loads_again.rate_shares == (0.3, 0.7) and loads_again.cell_rates == loads.cell_rates
     assert again.extra["rerun_of"] == str(path.parent) and again.extra["rerun_overrides"] == []
     shorter = rerun_config(path, {"duration": "2", "rate": "500"}, online_cpus={0, 1})
     assert shorter.duration_s == 2 and shorter.rate_for(100, 88) == 500 and shorter.cell_rates == {}
@@ -129,6 +165,8 @@ def test_a_rerun_of_an_auto_run_takes_a_lower_rate_where_blocks_fell_short(tmp_p
     from sample_factory import make_sample
     from zcbench.core import rundir
 
+    # recorded before the load axis: --rate auto's rates keyed by conns and size alone, samples
+    # without a load (taken to be at auto's share)
     original = replace(Config.from_args(online_cpus={0, 1}, mode="zc", conns="50,100", seed=7, rate="auto"),
                        cell_rates={rate_key(50, 88): 1000, rate_key(100, 88): 2000})
     path = _manifest_of(original, tmp_path)
@@ -143,9 +181,9 @@ def test_a_rerun_of_an_auto_run_takes_a_lower_rate_where_blocks_fell_short(tmp_p
                 arm, rep, conns=50, offered_rate=1000, rate_sustained=not (arm == "zc" and rep == 0),
                 achieved_rate=900.0 if arm == "zc" and rep == 0 else 1000.0))
     again = rerun_config(path, {}, online_cpus={0, 1})
-    assert again.rate_for(100, 88) == 1350  # 90 % of 1500
-    assert again.rate_for(50, 88) == 1000  # one short block is tolerated
-    assert again.extra["rates_lowered"] == {rate_key(100, 88): 1350}
+    assert again.rate_for(100, 88, 0.7) == 1350  # 90 % of 1500
+    assert again.rate_for(50, 88, 0.7) == 1000  # one short block is tolerated
+    assert again.extra["rates_lowered"] == {rate_key(100, 88, 0.7): 1350}
     # a fixed --rate given on the rerun wins, and an unpaced-to-auto switch keeps nothing
     assert rerun_config(path, {"rate": "700"}, online_cpus={0, 1}).rate_for(100, 88) == 700
 

@@ -12,7 +12,7 @@ summary.json). Two kinds of change are reported:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from zcbench.analyze import metrics, runstats, stats
@@ -113,6 +113,7 @@ class CellChange:
     arm: str
     conns: int
     response_size: int
+    load: float | None
     a_indexes: list[int]
     b_indexes: list[int]
     metrics: dict[str, stats.UnpairedComparison]
@@ -140,6 +141,7 @@ class ArmRatioChange:
     arm: str
     conns: int
     response_size: int
+    load: float | None
     metric: str
     ratio: stats.RatioChange
     p_adjusted: float | None = None  # Holm over every ratio change tested (None: untested)
@@ -159,13 +161,13 @@ def ratio_changes(summary_a: runstats.RunStats, summary_b: runstats.RunStats,
     margins = MARGINS | (margins or {})
     changes = []
     for comparison in summary_a.comparisons:
-        arm, conns, size = comparison.key.where
-        other = summary_b.comparison(arm, conns, size)
+        arm, conns, size, load = comparison.key.where
+        other = summary_b.comparison(arm, conns, size, load)
         if other is None:
             continue
         for metric in [m for m in comparison.metrics if m in other.metrics]:
             higher_is_better = metrics.METRICS[metric].higher_is_better
-            changes.append(ArmRatioChange(arm, conns, size, metric, stats.ratio_change(
+            changes.append(ArmRatioChange(arm, conns, size, load, metric, stats.ratio_change(
                 comparison.metrics[metric], other.metrics[metric], higher_is_better, margins.get(metric))))
     tested = [c for c in changes if c.ratio.p is not None]
     for change, p_adjusted in zip(tested, stats.holm_adjust([c.ratio.p for c in tested])):
@@ -236,10 +238,33 @@ def _cell_keys(summary: runstats.RunStats) -> set[tuple]:
     return {g.key.where for g in summary.groups}
 
 
+def _where_order(where: tuple) -> tuple:
+    arm, conns, size, load = where
+    return (arm, conns, size, -1 if load is None else load)
+
+
+def aligned_loads(samples_a: list[Sample], samples_b: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """The two runs' samples with one load axis: a paced run from before the load axis (no load
+    on its cells) ran at --rate auto's one share, so when the other run has exactly one load, its
+    cells are taken to be at that load."""
+    loads_a, loads_b = {s.cell.load for s in samples_a}, {s.cell.load for s in samples_b}
+
+    def at(samples, load):
+        if not all(s.offered_rate for s in samples):
+            return samples
+        return [replace(s, cell=replace(s.cell, load=load)) for s in samples]
+
+    if loads_a == {None} and len(loads_b) == 1 and None not in loads_b:
+        return at(samples_a, next(iter(loads_b))), samples_b
+    if loads_b == {None} and len(loads_a) == 1 and None not in loads_a:
+        return samples_a, at(samples_b, next(iter(loads_a)))
+    return samples_a, samples_b
+
+
 def compare_runs(run_a: str | Path, run_b: str | Path, margins: dict[str, float] | None = None) -> dict:
     dir_a, dir_b = rundir.resolve_run_dir(run_a), rundir.resolve_run_dir(run_b)
     manifest_a, manifest_b = rundir.read_manifest(dir_a), rundir.read_manifest(dir_b)
-    samples_a, samples_b = rundir.load_samples(dir_a), rundir.load_samples(dir_b)
+    samples_a, samples_b = aligned_loads(rundir.load_samples(dir_a), rundir.load_samples(dir_b))
     summary_a, summary_b = runstats.summarize(samples_a), runstats.summarize(samples_b)
     keys_a, keys_b = _cell_keys(summary_a), _cell_keys(summary_b)
     return {
@@ -255,6 +280,6 @@ def compare_runs(run_a: str | Path, run_b: str | Path, margins: dict[str, float]
         "margins": MARGINS | (margins or {}),
         "rerun": rerun_relation(manifest_a, manifest_b, dir_a),
         "cells": cell_changes(samples_a, samples_b),
-        "only_in_a": sorted(keys_a - keys_b),
-        "only_in_b": sorted(keys_b - keys_a),
+        "only_in_a": sorted(keys_a - keys_b, key=_where_order),
+        "only_in_b": sorted(keys_b - keys_a, key=_where_order),
     }

@@ -88,6 +88,7 @@ class SeriesCheck:
     p_trend: float | None = None
     p_trend_holm: float | None = None
     verdict: str = TOO_FEW
+    load: float | None = None  # share of saturation (None: no load axis)
 
     @property
     def n(self) -> int:
@@ -97,9 +98,10 @@ class SeriesCheck:
         return asdict(self) | {"n": self.n}
 
 
-def check_series(arm: str, conns: int, size: int, blocks: list[int], logs: list[float]) -> SeriesCheck:
+def check_series(arm: str, conns: int, size: int, blocks: list[int], logs: list[float],
+                 load: float | None = None) -> SeriesCheck:
     """The two tests of one cell (before the run's Holm adjustment)."""
-    check = SeriesCheck(arm, conns, size, blocks, logs)
+    check = SeriesCheck(arm, conns, size, blocks, logs, load=load)
     if check.n < MIN_BLOCKS:
         return check
     check.lags = lags_for(check.n)
@@ -149,5 +151,5 @@ def check_blocks(samples: list[Sample]) -> IndependenceCheck:
             continue
         pairs = runstats.paired_values(grouped[base_key], members, METRIC)
         checks.append(check_series(key.arm, key.conns, key.response_size, [block for block, _, _ in pairs],
-                                   log_ratios(pairs)))
+                                   log_ratios(pairs), key.load))
     return judge(checks)

@@ -1,6 +1,6 @@
 """A run's groups and arm-against-baseline comparisons, from its samples (no manifest needed).
 
-A *group* is every repetition of one cell of the matrix (server, arm, conns, response size).
+A *group* is every repetition of one cell of the matrix (server, arm, conns, response size, load).
 A repetition is a *block*: the planner runs every arm of a comparison inside it. Each arm is
 compared with its baseline (core.arms) metric by metric, paired by block (analyze.stats), and
 every comparison of a run is one Holm family.
@@ -30,16 +30,17 @@ class GroupKey(NamedTuple):
     arm: str
     conns: int
     response_size: int
+    load: float | None = None  # share of saturation (--rate 30%,70% or auto); None: no load axis
 
     @property
-    def where(self) -> tuple[str, int, int]:
-        """(arm, conns, size): how reports and comparisons name a cell."""
-        return (self.arm, self.conns, self.response_size)
+    def where(self) -> tuple[str, int, int, float | None]:
+        """(arm, conns, size, load): how reports and comparisons name a cell."""
+        return (self.arm, self.conns, self.response_size, self.load)
 
 
 def group_key(sample: Sample) -> GroupKey:
     cell = sample.cell
-    return GroupKey(cell.server, cell.arm, int(cell.conns), int(cell.response_size))
+    return GroupKey(cell.server, cell.arm, int(cell.conns), int(cell.response_size), cell.load)
 
 
 def group_samples(samples: list[Sample]) -> dict[GroupKey, list[Sample]]:
@@ -54,7 +55,8 @@ def group_samples(samples: list[Sample]) -> dict[GroupKey, list[Sample]]:
 
 
 def _sort_key(key: GroupKey):
-    return (key.response_size, key.conns, arms.order(key.arm), key.arm, key.server)
+    return (key.response_size, key.conns, -1 if key.load is None else key.load, arms.order(key.arm), key.arm,
+            key.server)
 
 
 def compare_paired(pairs: list[tuple[int, float, float]], metric: str, family: str = PRIMARY) -> PairedComparison:
@@ -155,10 +157,11 @@ class GroupSummary:
     server_responses: int | None
     responses_per_request: float | None
     responses_unexplained: int | None  # see unexplained_responses
+    load: float | None = None  # GroupKey.load
 
     @property
     def key(self) -> GroupKey:
-        return GroupKey(self.server, self.arm, self.conns, self.response_size)
+        return GroupKey(self.server, self.arm, self.conns, self.response_size, self.load)
 
     @property
     def reps(self) -> int:
@@ -176,7 +179,7 @@ class GroupSummary:
 
 def summarize_group(key: GroupKey, samples: list[Sample]) -> GroupSummary:
     """One cell over its repetitions: metrics, counters, flags, and the samples it used."""
-    server, arm, conns, size = key
+    server, arm, conns, size, load = key
     totals = counter_totals(samples)
     errors = sum((s.errors for s in samples), Errors())
     wrk_requests = sum(int(s.requests or 0) for s in samples)
@@ -187,6 +190,7 @@ def summarize_group(key: GroupKey, samples: list[Sample]) -> GroupSummary:
         arm=arm,
         conns=conns,
         response_size=size,
+        load=load,
         sample_indexes=[s.cell.index for s in samples],
         metrics={name: describe(metric_values(samples, name)) for name in METRICS},
         counters=totals,
@@ -285,7 +289,9 @@ def shortfall(baseline_samples: list[Sample], arm_samples: list[Sample]) -> Shor
                 if s.rate_sustained is False and s.achieved_rate]
     only_base, only_arm = len(base_short - arm_short), len(arm_short - base_short)
     cell = (baseline_samples + arm_samples)[0].cell
-    return Shortfall(suggested_rate=lower_rates(baseline_samples + arm_samples).get((cell.conns, cell.response_size)),offered_rate=max((s.offered_rate or 0 for s in baseline_samples + arm_samples), default=None),
+    return Shortfall(suggested_rate=lower_rates(baseline_samples + arm_samples).get((cell.conns, cell.response_size,
+                                                                                     cell.load)),
+                     offered_rate=max((s.offered_rate or 0 for s in baseline_samples + arm_samples), default=None),
                      blocks=len(both), baseline_short=len(base_short), arm_short=len(arm_short),
                      only_baseline=only_base, only_arm=only_arm, p=stats.exact_mcnemar(only_base, only_arm),
                      lowest_achieved=min(achieved) if achieved else None)
@@ -309,10 +315,11 @@ class ArmComparison:
     all_blocks: dict[str, PairedComparison]  # held-blocks-only metrics over every block (no verdict)
     shortfall: Shortfall | None  # paced cells only
     zc_send_share: float | None  # the arm's sends that went zero-copy (None: not a zero-copy arm)
+    load: float | None = None  # GroupKey.load
 
     @property
     def key(self) -> GroupKey:
-        return GroupKey(self.server, self.arm, self.conns, self.response_size)
+        return GroupKey(self.server, self.arm, self.conns, self.response_size, self.load)
 
     @property
     def mostly_regular(self) -> bool:
@@ -350,6 +357,7 @@ def compare_groups(baseline: GroupSummary, arm: GroupSummary, baseline_samples: 
         baseline_arm=baseline.arm,
         conns=arm.conns,
         response_size=arm.response_size,
+        load=arm.load,
         baseline_indexes=baseline.sample_indexes,
         arm_indexes=arm.sample_indexes,
         short_blocks=short,
@@ -383,19 +391,29 @@ class RunStats:
     response_sizes: list[int]
     groups: list[GroupSummary]
     comparisons: list[ArmComparison]
+    loads: list = None  # the load axis (shares of saturation), [None] without one
 
-    def group(self, arm: str, conns: int, size: int) -> GroupSummary | None:
-        return next((g for g in self.groups if g.key.where == (arm, conns, size)), None)
+    def __post_init__(self):
+        if self.loads is None:
+            self.loads = sorted({g.load for g in self.groups if g.load is not None}) or [None]
 
-    def comparison(self, arm: str, conns: int, size: int) -> ArmComparison | None:
-        return next((c for c in self.comparisons if c.key.where == (arm, conns, size)), None)
+    def group(self, arm: str, conns: int, size: int, load: float | None = None) -> GroupSummary | None:
+        return next((g for g in self.groups if g.key.where == (arm, conns, size, load)), None)
+
+    def comparison(self, arm: str, conns: int, size: int, load: float | None = None) -> ArmComparison | None:
+        return next((c for c in self.comparisons if c.key.where == (arm, conns, size, load)), None)
+
+    def cells(self) -> list[tuple[int, int, float | None]]:
+        """(conns, size, load) of every cell the run measured, by size, conns, then load."""
+        found = {(g.conns, g.response_size, g.load) for g in self.groups}
+        return sorted(found, key=lambda cell: (cell[1], cell[0], -1 if cell[2] is None else cell[2]))
 
     def comparisons_of(self, arm: str) -> list[ArmComparison]:
         return [c for c in self.comparisons if c.arm == arm]
 
     def to_json(self) -> dict:
         return {"metric_plan": self.plan.to_json(), "samples_count": self.samples_count, "arms": self.arms,
-                "conns": self.conns,
+                "conns": self.conns, "loads": self.loads,
                 "response_sizes": self.response_sizes, "groups": [g.to_json() for g in self.groups],
                 "comparisons": [c.to_json() for c in self.comparisons]}
 

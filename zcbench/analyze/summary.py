@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from zcbench import __version__
-from zcbench.analyze import runstats, stats
+from zcbench.analyze import latency, runstats, stats
 from zcbench.analyze.independence import IndependenceCheck, check_blocks
 from zcbench.analyze.sweep import Sweep, is_sweep, summarize_sweep
 from zcbench.core import fmt
@@ -50,7 +50,13 @@ class Summary(runstats.RunStats):
     repeat_planned: int | None
     sweep: Sweep | None = None
     independence: IndependenceCheck | None = None  # are the blocks independent (analyze.independence)
+    # each group's latency pooled over its blocks, and latency against load (analyze.latency)
+    latency_distributions: dict[runstats.GroupKey, latency.Distribution] = field(default_factory=dict)
+    latency_curves: list[latency.LoadCurve] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+
+    def distribution(self, key: runstats.GroupKey) -> latency.Distribution | None:
+        return self.latency_distributions.get(key)
 
     def to_json(self) -> dict:
         """summary.json's object."""
@@ -59,12 +65,23 @@ class Summary(runstats.RunStats):
             "complete": self.complete, "incomplete_reason": self.incomplete_reason,
             "samples_file": SAMPLES, "repeat_planned": self.repeat_planned,
             "statistics": statistics_note(), "plots": self.plots,
+            "latency_distributions": [key._asdict() | found.to_json()
+                                      for key, found in self.latency_distributions.items()],
+            "latency_against_load": [curve.to_json() for curve in self.latency_curves],
         } | ({"sweep": self.sweep.to_json()} if self.sweep else {}) | (
             {"independence": self.independence.to_json()} if self.independence else {})
 
 
+def latency_distributions(samples: list[Sample]) -> dict[runstats.GroupKey, latency.Distribution]:
+    """Each group's latency pooled over its blocks, with block-bootstrap intervals."""
+    found = {key: latency.distribution(members, draws=latency.DISTRIBUTION_DRAWS)
+             for key, members in runstats.group_samples(samples).items()}
+    return {key: distribution for key, distribution in found.items() if distribution is not None}
+
+
 def build_summary(manifest: dict, samples: list[Sample]) -> Summary:
-    """runstats.summarize plus the run's identity and, for several sizes, the sweep section."""
+    """runstats.summarize plus the run's identity, the latency distributions (against load with
+    several loads) and, for several sizes, the sweep section."""
     config = manifest.get("config") or {}
     summary = Summary(
         **vars(runstats.summarize(samples)),
@@ -74,6 +91,8 @@ def build_summary(manifest: dict, samples: list[Sample]) -> Summary:
         incomplete_reason=manifest.get("incomplete_reason"),
         repeat_planned=config.get("repeat"),
         independence=check_blocks(samples),
+        latency_distributions=latency_distributions(samples),
+        latency_curves=latency.load_curves(samples),
     )
     if is_sweep(summary):
         summary.sweep = summarize_sweep(summary)

@@ -74,6 +74,11 @@ class Sweep:
                 "crossovers": [c.to_json() for c in self.crossovers]}
 
 
+def sweep_load(summary: RunStats) -> float | None:
+    """The load a sweep ran at (one: `invoke sweep` takes no load axis)."""
+    return summary.loads[0]
+
+
 def is_sweep(summary: RunStats) -> bool:
     return len(summary.response_sizes) > 1
 
@@ -84,10 +89,10 @@ def sweep_rows(summary: RunStats) -> list[SweepRow]:
     for conns in summary.conns:
         for size in summary.response_sizes:
             for arm in (a for a in summary.arms if a == arms.BASELINE or arms.is_zero_copy(a)):
-                group = summary.group(arm, conns, size)
+                group = summary.group(arm, conns, size, sweep_load(summary))
                 if group is None:
                     continue
-                comparison = summary.comparison(arm, conns, size)
+                comparison = summary.comparison(arm, conns, size, sweep_load(summary))
                 throughput = comparison.metrics.get(crossover_metric(summary)) if comparison else None
                 rows.append(SweepRow(
                     conns=conns,
@@ -141,8 +146,9 @@ def non_inferior(c: PairedComparison, margin: float = NONINFERIORITY_MARGIN) -> 
 
 
 def _loadgen_bound(summary: RunStats, arm: str, conns: int, size: int) -> bool:
+    load = sweep_load(summary)
     return any(g is not None and g.loadgen_bound_reps
-               for g in (summary.group(arm, conns, size), summary.group(arms.BASELINE, conns, size)))
+               for g in (summary.group(arm, conns, size, load), summary.group(arms.BASELINE, conns, size, load)))
 
 
 def crossover(summary: RunStats, arm: str, conns: int) -> Crossover:
@@ -153,9 +159,9 @@ def crossover(summary: RunStats, arm: str, conns: int) -> Crossover:
     from which every larger size is non-inferior within NONINFERIORITY_MARGIN. Otherwise why
     there is none."""
     metric = crossover_metric(summary)
-    sizes = [s for s in summary.response_sizes if summary.comparison(arm, conns, s)]
-    groups = [summary.group(arm, conns, s) for s in sizes]
-    verdicts = [summary.comparison(arm, conns, s).metrics[metric] for s in sizes]
+    sizes = [s for s in summary.response_sizes if summary.comparison(arm, conns, s, sweep_load(summary))]
+    groups = [summary.group(arm, conns, s, sweep_load(summary)) for s in sizes]
+    verdicts = [summary.comparison(arm, conns, s, sweep_load(summary)).metrics[metric] for s in sizes]
     result = Crossover(arm, conns, sizes, metric=metric)
     if not any((g.counters or {}).get("zc_notifs") for g in groups):
         result.status, result.text = "not measurable", NOT_MEASURABLE_NO_ZC
@@ -172,7 +178,7 @@ def crossover(summary: RunStats, arm: str, conns: int) -> Crossover:
             continue
         if not all(non_inferior(later) for later in verdicts[i + 1:]):
             continue
-        comparison = summary.comparison(arm, conns, size)
+        comparison = summary.comparison(arm, conns, size, sweep_load(summary))
         text = (f"{fmt.size(size)} ({label} ×{fmt.ratio(judged.ratio)}, "
                 f"{fmt.interval(judged.ci)} at the Holm-adjusted level; copied share "
                 f"{fmt.percent(copied)}; every larger size within {fmt.percent(NONINFERIORITY_MARGIN, 0)})")

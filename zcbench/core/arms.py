@@ -30,6 +30,8 @@ NGINX = "nginx"
 #: dose ladder's arms, each adding its own (MAX_DOSES of them at most).
 AA_ARM = "regular-aa"
 WORK_ARM = "regular-work"
+#: ... and the latency check's arm, whose server stops answering on a known schedule.
+STALL_ARM = "regular-stall"
 MAX_DOSES = 4
 
 #: Colours and markers handed out in registry order to arms that name none (colour-blind safe).
@@ -57,6 +59,7 @@ class Arm:
     baseline: str | None = BASELINE  # the arm it is judged against (None: it is the baseline)
     calibration: bool = False  # only `invoke calibrate` runs it
     calibration_work: bool = False  # its server gets the calibration's injected work
+    calibration_stall: bool = False  # its server stalls on the latency check's schedule
     color: str | None = None
     marker: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
@@ -105,6 +108,7 @@ def _builtin() -> dict[str, Arm]:
         Arm(WORK_ARM, "Regular Send + injected work", send=BASELINE, calibration=True, calibration_work=True),
         *(Arm(f"regular-dose{i}", f"Regular Send + dose {i}", send=BASELINE, calibration=True, calibration_work=True)
           for i in range(1, MAX_DOSES + 1)),
+        Arm(STALL_ARM, "Regular Send + known stalls", send=BASELINE, calibration=True, calibration_stall=True),
     ):
         arms[arm.name] = arm
     return arms

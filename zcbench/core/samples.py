@@ -98,19 +98,20 @@ SHORT_BLOCKS_TOLERATED = 2
 SUGGESTED_RATE_SHARE = 0.9
 
 
-def lower_rates(samples: list) -> dict[tuple[int, int], int]:
-    """(conns, response size) -> the lower rate for every cell in which an arm fell short in more
-    than SHORT_BLOCKS_TOLERATED blocks."""
+def lower_rates(samples: list) -> dict[tuple[int, int, float | None], int]:
+    """(conns, response size, load) -> the lower rate for every cell in which an arm fell short
+    in more than SHORT_BLOCKS_TOLERATED blocks."""
     short: dict[tuple, list] = {}
     for sample in samples:
         if sample.rate_sustained is False:
-            short.setdefault((sample.cell.conns, sample.cell.response_size, sample.cell.arm), []).append(sample)
-    lowered: dict[tuple[int, int], int] = {}
-    for (conns, size, _), members in short.items():
+            cell = sample.cell
+            short.setdefault((cell.conns, cell.response_size, cell.load, cell.arm), []).append(sample)
+    lowered: dict[tuple[int, int, float | None], int] = {}
+    for (conns, size, load, _), members in short.items():
         achieved = [s.achieved_rate for s in members if s.achieved_rate]
         if len(members) > SHORT_BLOCKS_TOLERATED and achieved:
             rate = max(1, int(SUGGESTED_RATE_SHARE * min(achieved)))
-            lowered[(conns, size)] = min(rate, lowered.get((conns, size), rate))
+            lowered[(conns, size, load)] = min(rate, lowered.get((conns, size, load), rate))
     return lowered
 
 
@@ -126,12 +127,24 @@ class Cell:
     conns: int
     response_size: int
     rep: int  # repetition number, 0-based
+    # the offered load as a share of the cell's measured saturation (--rate 30%,70% or auto);
+    # None when wrk ran unpaced or at an absolute --rate
+    load: float | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.load is None:  # as runs without a load axis always wrote it
+            del data["load"]
+        return data
 
     def describe(self) -> str:
-        return f"{self.arm} c={self.conns} {self.response_size}B rep {self.rep + 1}"
+        at = f" at {load_text(self.load)}" if self.load is not None else ""
+        return f"{self.arm} c={self.conns} {self.response_size}B{at} rep {self.rep + 1}"
+
+
+def load_text(load: float) -> str:
+    """A load share as the user wrote it: 0.3 -> '30%', 0.125 -> '12.5%'."""
+    return f"{load * 100:g}%"
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from zcbench.measure.config import (HOSTS_PATH, Config, ConfigError, format_cpus
 from zcbench.host.engines import EngineUnreachable, host_client
 from zcbench.measure.host_images import image_id_on
 from zcbench.measure.loadgen.base import LoadgenError, LoadRun, achieved_rate, combine_results, paced_window_s
-from zcbench.measure.pilot import AUTO_RATE_SHARE, auto_rates, pilot_config, with_rates
+from zcbench.measure.pilot import auto_rates, pilot_config, with_rates
 from zcbench.measure.plan import plan_cells
 from zcbench.measure import servers
 from zcbench.measure.servers import ServerPool, server_ports, start_servers
@@ -356,7 +356,7 @@ def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
     cfg = ctx.config
     server = ctx.servers.for_cell(cell)
     url = f"http://{ctx.path.target}:{server.port}/"
-    rate = cfg.rate_for(cell.conns, cell.response_size)
+    rate = cfg.rate_for(cell.conns, cell.response_size, cell.load)
     generator = loadgen.get(cfg.loadgen)
     running = [host.running for host in ctx.loadgens]
     load = {"conns": cell.conns, "threads": cfg.threads, "timeout_s": REQUEST_TIMEOUT_S, "rate": rate}
@@ -405,9 +405,10 @@ def with_auto_rates(config: Config, log=print, render: Render | None = None) -> 
 
 
 def _rated(config: Config, pilot_dir: Path, log) -> Config:
-    rates = auto_rates(rundir.load_samples(pilot_dir))
+    rates = auto_rates(rundir.load_samples(pilot_dir), config.rate_shares)
     if not config.quiet:
-        log(f"zcbench: --rate auto: {AUTO_RATE_SHARE:.0%} of the slower arm's saturation: "
+        shares = ", ".join(samples.load_text(share) for share in config.rate_shares)
+        log(f"zcbench: --rate: {shares} of the slower arm's saturation: "
             + ", ".join(f"{key} -> {rate}/s" for key, rate in rates.items()))
     return with_rates(config, rates, pilot_dir)
 

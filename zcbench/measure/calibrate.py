@@ -1,14 +1,15 @@
 """What `invoke calibrate` runs: the rate pilot (with --rate auto), the pilot that sizes the
-injected work, and the calibration run itself (regular, the A/A arm and the dose ladder in every
-block, at every connection count of the plan). analyze.calibration sizes and judges from their
-samples; jobs.calibrate puts them together.
+injected work, the calibration run itself (regular, the A/A arm and the dose ladder in every
+block, at every connection count of the plan), and the latency check (regular beside a server
+that stalls on a known schedule, at two loads). analyze.calibration and
+analyze.latency_calibration judge from their samples; jobs.calibrate puts them together.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from zcbench.core.arms import AA_ARM, BASELINE, MAX_DOSES, WORK_ARM
+from zcbench.core.arms import AA_ARM, BASELINE, MAX_DOSES, STALL_ARM, WORK_ARM
 from zcbench.measure.config import Config, ConfigError
 
 PILOT_REPEAT = 3
@@ -56,3 +57,67 @@ def rate_pilot_config(config: Config, work: int) -> Config:
     not, and the sizing pilot fell short in every block on a busy machine."""
     return dataclasses.replace(config, arms=(BASELINE_ARM, WORK_ARM), calibration_work={WORK_ARM: work},
                                servers=("zcbench",))
+
+
+# --- the latency check --------------------------------------------------------------------------
+
+#: The latency check's stall: S ms every P ms. 20/500 puts p99 and p99.9 inside the stall (4 % of
+#: requests meet one) and a 2 s window holds exactly four periods.
+DEFAULT_STALL = "20/500"
+#: Blocks of the latency check: each holds regular and the stalling arm at both loads and every
+#: connection count. A cell's tail pools every block's requests.
+LATENCY_REPEAT = 6
+#: The lower of the check's two loads (the other is the plan's highest).
+LOW_LOAD = 0.3
+
+
+def parse_stall(text: str, duration_s: float) -> tuple[int, int]:
+    """'20/500' -> (20, 500): a stall of S ms every P ms, 0 < S < P, with P dividing the cell's
+    window (so every window holds the same share of stalls); ConfigError in one line otherwise."""
+    try:
+        stall, period = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise ConfigError(f"--stall {text!r}: give STALL_MS/PERIOD_MS, e.g. {DEFAULT_STALL}") from None
+    if not 0 < stall < period <= 60_000:
+        raise ConfigError(f"--stall {text}: the stall must be shorter than its period (at most 60000 ms)")
+    if round(duration_s * 1000) % period:
+        raise ConfigError(f"--stall {text}: the period must divide the {duration_s:g} s window, so every window "
+                          "holds the same share of stalls")
+    return stall, period
+
+
+def latency_loads(config: Config) -> tuple[float, ...]:
+    """The check's two loads: LOW_LOAD and the plan's highest (half of it when that is lower)."""
+    high = max(config.rate_shares)
+    return (LOW_LOAD, high) if high > LOW_LOAD else (round(high / 2, 6), high)
+
+
+def latency_config(config: Config, stall: tuple[int, int], cell_rates: dict[str, int] | None = None) -> Config:
+    """Regular beside the stalling arm at the plan's connection counts: at two loads with shares
+    of saturation (cell_rates: the rate pilot's rates for them), at the plan's rate otherwise."""
+    loads = latency_loads(config) if config.rate_auto else ()
+    return dataclasses.replace(
+        config, arms=(BASELINE_ARM, STALL_ARM), calibration_work={},
+        calibration_stall={STALL_ARM: "/".join(map(str, stall))}, servers=("zcbench",), repeat=LATENCY_REPEAT, rate_shares=loads or config.rate_shares,
+        cell_rates=cell_rates if cell_rates is not None else config.cell_rates, label=f"{config.label}-latency")
+
+
+#: The halves of a calibration (`invoke calibrate --only`).
+PARTS = ("cpu", "latency")
+
+
+def parse_only(text: str) -> tuple[str, ...]:
+    """--only: '' (both halves), 'cpu' or 'latency'."""
+    if not text:
+        return PARTS
+    if text not in PARTS:
+        raise ConfigError(f"--only {text!r}: give cpu or latency (or leave it out for both)")
+    return (text,)
+
+
+def check_latency_plan(config: Config, parts: tuple[str, ...]) -> None:
+    """The latency check needs a paced rate: its expected tail assumes a steady stream."""
+    if "latency" in parts and config.rate is None and not config.rate_auto:
+        if parts == ("latency",):
+            raise ConfigError("--only latency --rate off: the latency check needs a paced rate (auto, shares or "
+                              "a number): its expected tail assumes a steady stream of requests")

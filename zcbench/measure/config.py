@@ -21,7 +21,7 @@ import yaml
 from zcbench.core import arms as arms_registry
 from zcbench.core.paths import ROOT, WORK
 from zcbench.core.rundir import load_samples
-from zcbench.core.samples import lower_rates
+from zcbench.core.samples import load_text, lower_rates
 from zcbench.host import inventory as inventories
 from zcbench.host.inventory import desired_settings
 from zcbench.measure import loadgen as generators
@@ -71,6 +71,9 @@ RATE_OFF = "off"
 #: verdict is made"). paced.lua holds the rate at 100-4000 connections once its connection ramp is
 #: left out of the window.
 DEFAULT_RATE = "auto"
+#: --rate auto offers this share of the slower arm's saturated rate, measured by a pilot
+#: (measure.pilot); --rate 30%,70% offers other shares of the same saturation, one cell each.
+AUTO_RATE_SHARE = 0.7
 #: The sweep's question is a throughput crossover: wrk goes as fast as it can.
 DEFAULT_SWEEP_RATE = RATE_OFF
 DEFAULT_PORT = 8088
@@ -130,18 +133,28 @@ class Config:
     # Iterations of the server's calibration loop per response, per calibration arm (measure/
     # calibrate.py): only `invoke calibrate` sets it, and only for arms that take it.
     calibration_work: dict = field(default_factory=dict)
-    # --rate: requests/s wrk offers in every cell (None = as fast as it can); with --rate auto,
-    # rate_auto is set and bench.run() fills cell_rates ("conns/size" -> rate) from a pilot.
+    # The latency check's stall per calibration arm that takes it ("S/P": S ms every P ms;
+    # measure/calibrate.py): only `invoke calibrate` sets it.
+    calibration_stall: dict = field(default_factory=dict)
+    # --rate: requests/s wrk offers in every cell (None = as fast as it can); with --rate auto or
+    # shares (--rate 30%,70%), rate_auto is set, rate_shares holds the shares (auto: AUTO_RATE_SHARE),
+    # every cell runs at each of them, and bench.run() fills cell_rates (rate_key -> rate) from a pilot.
     rate: int | None = None
     rate_auto: bool = False
+    rate_shares: tuple[float, ...] = ()
     cell_rates: dict = field(default_factory=dict)
     # --inventory: the hosts file (absolute path); "" = this machine alone (loopback or veth path)
     inventory: str = ""
     loadgen: str = "wrk"  # --loadgen: a generator of measure.loadgen's registry
 
-    def rate_for(self, conns: int, response_size: int) -> int | None:
+    def rate_for(self, conns: int, response_size: int, load: float | None = None) -> int | None:
         """The request rate offered to a cell (the same for every arm of it), or None."""
-        return self.cell_rates.get(rate_key(conns, response_size), self.rate)
+        return self.cell_rates.get(rate_key(conns, response_size, load), self.rate)
+
+    @property
+    def loads(self) -> tuple[float | None, ...]:
+        """The load axis of the plan: each share of saturation, or (None,) without one."""
+        return self.rate_shares if self.rate_auto and self.rate_shares else (None,)
 
     def __post_init__(self):
         # The injected cost must never reach a real comparison: it exists only with its own arm.
@@ -150,6 +163,10 @@ class Config:
         if working != given or given != set(self.calibration_work or {}):
             raise ConfigError(f"calibration work ({self.calibration_work}) runs only in the calibration arms "
                               "that take it, each with its own iterations, in `invoke calibrate`")
+        stalling = {arm for arm in self.arms if arms_registry.get(arm).calibration_stall}
+        if stalling != set(self.calibration_stall or {}) or not all((self.calibration_stall or {}).values()):
+            raise ConfigError(f"a calibration stall ({self.calibration_stall}) runs only in the calibration arm "
+                              "that takes it, in `invoke calibrate`")
 
     @property
     def arms_to_run(self) -> tuple[tuple[str, str], ...]:
@@ -216,6 +233,7 @@ class Config:
         if not _LABEL.match(str(label)):
             raise ConfigError(f"--label {label!r}: use letters, digits, '.', '_' or '-' (at most 64)")
         memlock_bytes = -1 if str(memlock).lower() in ("unlimited", "-1") else parse_size(memlock, "--memlock")
+        absolute_rate, shares = parse_rate(rate)
         return cls(
             arms=choices[mode] if server != "nginx" else (),
             servers=("zcbench", "nginx") if server == "both" else (server,),
@@ -243,8 +261,9 @@ class Config:
             quiet=bool(quiet),
             mode=mode,
             extra=dict(extra or {}),
-            rate=None if rate in (None, "", "auto", RATE_OFF) else parse_int(rate, "--rate", 1),
-            rate_auto=str(rate) == "auto",
+            rate=absolute_rate,
+            rate_auto=bool(shares),
+            rate_shares=shares,
             inventory=str(hosts.path) if hosts else "",
             loadgen=loadgen_name,
         )
@@ -312,12 +331,55 @@ def supported_modes(config: Config, support: dict[str, dict]) -> Config:
                    extra=config.extra | {"modes_skipped": missing})
 
 
-def rate_key(conns: int, response_size: int) -> str:
-    """A cell's key in Config.cell_rates (JSON object keys are strings)."""
-    return f"{conns}/{response_size}"
+def rate_key(conns: int, response_size: int, load: float | None = None) -> str:
+    """A cell's key in Config.cell_rates (JSON object keys are strings): "conns/size", and
+    "@30%" after it for a cell at a share of saturation."""
+    return f"{conns}/{response_size}" + (f"@{load_text(load)}" if load is not None else "")
+
+
+def _keyed_by_load(rates: dict, share: float) -> dict:
+    """A recorded run's cell_rates with every key at a load: runs before the load axis keyed
+    their --rate auto rates "conns/size" alone (at AUTO_RATE_SHARE)."""
+    return {key if "@" in key else f"{key}@{load_text(share)}": rate for key, rate in rates.items()}
 
 
 # --- parsers (each raises ConfigError naming the option) ------------------------------------
+
+
+def parse_rate(value) -> tuple[int | None, tuple[float, ...]]:
+    """--rate: (absolute requests/s or None, shares of saturation) from 'off' (unpaced), 'auto'
+    (AUTO_RATE_SHARE), '20000' (one absolute rate) or '30%,70%' (a cell at each share, ascending)."""
+    text = "" if value is None else str(value).strip()
+    if text in ("", RATE_OFF):
+        return None, ()
+    if text == "auto":
+        return None, (AUTO_RATE_SHARE,)
+    items = _items(text)
+    if len(items) > 1 and {"auto", RATE_OFF} & set(items):
+        word = "auto" if "auto" in items else RATE_OFF
+        raise ConfigError(f"--rate {text}: {word} stands alone; give loads as shares of saturation (30%,70%)")
+    if not any(item.endswith("%") for item in items):
+        if len(items) > 1:
+            raise ConfigError(f"--rate {text}: one absolute rate per run; several loads are shares of "
+                              "saturation (30%,70%)")
+        return parse_int(text, "--rate", 1), ()
+    shares = tuple(_parse_share(item, text) for item in items)
+    if len(set(shares)) != len(shares):
+        raise ConfigError(f"--rate {text} repeats a load")
+    return None, tuple(sorted(shares))
+
+
+def _parse_share(item: str, text: str) -> float:
+    """One share of saturation ('30%' -> 0.3), above 0% and at most 100%."""
+    if not item.endswith("%"):
+        raise ConfigError(f"--rate {text}: {item!r} is no share of saturation; write every load as one (30%,70%)")
+    try:
+        percent = float(item[:-1])
+    except ValueError:
+        raise ConfigError(f"--rate {text}: {item!r} is no share of saturation (e.g. 50%)") from None
+    if not 0 < percent <= 100 or percent != percent:
+        raise ConfigError(f"--rate {text}: {item} must be above 0% and at most 100% of saturation")
+    return round(percent / 100, 6)
 
 
 def parse_int(value, option: str, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -444,13 +506,23 @@ def args_of_config(recorded: dict) -> dict:
         "threads": recorded["threads"], "port": recorded["port"], "bind": recorded.get("bind", DEFAULT_BIND),
         "path": recorded.get("path", DEFAULT_PATH), "label": recorded.get("label", DEFAULT_LABEL),
         "seed": recorded["seed"], "extra": recorded.get("extra") or {},
-        "rate": "auto" if recorded.get("rate_auto") else recorded.get("rate"),
+        "rate": _recorded_rate(recorded),
         "inventory": recorded.get("inventory") or None,
         "loadgen": recorded.get("loadgen") or DEFAULT_LOADGEN,
     }
     if args["server"] == "nginx":
         args["mode"] = None
     return args
+
+
+def _recorded_rate(recorded: dict):
+    """--rate as a recorded config had it."""
+    shares = tuple(recorded.get("rate_shares") or ())
+    if not recorded.get("rate_auto"):
+        return recorded.get("rate")
+    if not shares or shares == (AUTO_RATE_SHARE,):
+        return "auto"
+    return ",".join(load_text(share) for share in shares)
 
 
 def rerun_config(manifest_path: str | Path, overrides: dict, **host) -> Config:
@@ -463,7 +535,7 @@ def rerun_config(manifest_path: str | Path, overrides: dict, **host) -> Config:
         raise ConfigError(f"--from {manifest_path}: no such manifest") from None
     except (json.JSONDecodeError, KeyError, TypeError):
         raise ConfigError(f"--from {manifest_path}: not a zcbench manifest with a config") from None
-    if recorded.get("calibration_work"):
+    if recorded.get("calibration_work") or recorded.get("calibration_stall"):
         raise ConfigError(f"--from {manifest_path}: a calibration run; rerun it with `invoke calibrate`")
     try:
         args = args_of_config(recorded)
@@ -476,9 +548,11 @@ def rerun_config(manifest_path: str | Path, overrides: dict, **host) -> Config:
     # The rates a --rate auto pilot chose are part of what is rerun (unless --rate was given), lower
     # where the recorded run could not hold them (core.samples.lower_rates).
     if "rate" not in overrides and recorded.get("cell_rates"):
-        rates = dict(recorded["cell_rates"])
-        lowered = {rate_key(*cell): rate for cell, rate in lower_rates(_recorded_samples(path)).items()
-                   if recorded.get("rate_auto") and rate_key(*cell) in rates}
+        rates = _keyed_by_load(recorded["cell_rates"], AUTO_RATE_SHARE) if config.rate_auto else dict(recorded["cell_rates"])
+        lowered = {key: rate for key, rate in
+                   _keyed_by_load({rate_key(*cell): rate for cell, rate in lower_rates(_recorded_samples(path)).items()},
+                                  AUTO_RATE_SHARE).items()
+                   if config.rate_auto and key in rates}
         config = replace(config, cell_rates=rates | lowered,
                          extra=config.extra | ({"rates_lowered": lowered} if lowered else {}))
     return config

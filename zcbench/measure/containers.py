@@ -312,6 +312,7 @@ class ServerSpec:
     nofile: int = 1 << 20
     max_conns: int | None = None
     calibration_work: int = 0  # `invoke calibrate`'s injected cost; 0 in every real comparison
+    calibration_stall: str | None = None  # `invoke calibrate`'s latency check: "S/P"; None in every comparison
     zc_min_bytes: int | None = None  # the adaptive send mode's threshold (None: the server's default)
 
     def command(self) -> list[str]:
@@ -325,6 +326,8 @@ class ServerSpec:
             args.append("--drop-ipc-lock")
         if self.calibration_work:
             args += ["--calibration-work", str(self.calibration_work)]
+        if self.calibration_stall:
+            args += ["--calibration-stall", self.calibration_stall]
         if self.zc_min_bytes is not None:
             args += ["--zc-min-bytes", str(self.zc_min_bytes)]
         return args

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from zcbench.core.samples import Sample
-from zcbench.measure.config import Config, rate_key
-
-#: --rate auto offers this share of the slower arm's saturated rate, measured by a pilot.
-AUTO_RATE_SHARE = 0.7
+from zcbench.core.samples import Sample, load_text
+from zcbench.measure.config import AUTO_RATE_SHARE, Config, rate_key
 #: One block of 1 s: the rate only has to be about 70% of saturation (both arms get the same
 #: one), and measured here the 2 x 3 s pilot the bench had before chose rates within a few percent
 #: of this one's (README, "How fast the bench is") for a sixth of its time.
@@ -28,23 +25,39 @@ PILOT_UNREACHABLE_RATE = 100_000_000
 
 def pilot_config(config: Config) -> Config:
     """The run's plan, saturated, in PILOT_REPEAT blocks of PILOT_DURATION_S, without warmup."""
-    return replace(config, rate_auto=False, rate=PILOT_UNREACHABLE_RATE, repeat=PILOT_REPEAT,
+    return replace(config, rate_auto=False, rate_shares=(), rate=PILOT_UNREACHABLE_RATE, repeat=PILOT_REPEAT,
                    duration_s=PILOT_DURATION_S, warmup_s=0, label=f"{config.label}-rate-pilot", quiet=True)
 
 
-def auto_rates(pilot_samples: list[Sample], share: float = AUTO_RATE_SHARE) -> dict[str, int]:
-    """Per cell ("conns/size"), `share` of the slowest arm's mean saturated rate in the pilot."""
-    per_arm: dict[str, dict[str, list[float]]] = {}
+def saturated_rates(pilot_samples: list[Sample]) -> dict[tuple[int, int], float]:
+    """Per (conns, size), the slowest arm's mean saturated rate in the pilot."""
+    per_arm: dict[tuple[int, int], dict[str, list[float]]] = {}
     for sample in pilot_samples:
         cell, rps = sample.cell, sample.achieved_rate or sample.requests_per_s
         if rps:
-            key = rate_key(cell.conns, cell.response_size)
-            per_arm.setdefault(key, {}).setdefault(cell.arm, []).append(rps)
-    return {key: max(1, round(share * min(sum(v) / len(v) for v in arms.values())))
-            for key, arms in per_arm.items()}
+            per_arm.setdefault((cell.conns, cell.response_size), {}).setdefault(cell.arm, []).append(rps)
+    return {cell: min(sum(v) / len(v) for v in arms.values()) for cell, arms in per_arm.items()}
+
+
+def auto_rates(pilot_samples: list[Sample], shares: tuple[float, ...] = (AUTO_RATE_SHARE,)) -> dict[str, int]:
+    """Per cell and share (rate_key), that share of the slowest arm's mean saturated rate."""
+    return {rate_key(conns, size, share): max(1, round(share * rate))
+            for (conns, size), rate in saturated_rates(pilot_samples).items() for share in shares}
 
 
 def with_rates(config: Config, rates: dict[str, int], pilot_dir) -> Config:
     """The run's config with the pilot's rates, and where they came from."""
     return replace(config, cell_rates=rates,
-                   extra=config.extra | {"rate_pilot_run": str(pilot_dir), "auto_rate_share": AUTO_RATE_SHARE})
+                   extra=config.extra | {"rate_pilot_run": str(pilot_dir), "rate_shares": list(config.rate_shares)})
+
+
+def rates_at(cell_rates: dict[str, int], shares: tuple[float, ...]) -> dict[str, int]:
+    """Rates at other shares of the same saturation, from rates a pilot chose ("c/s@70%" -> R
+    gives "c/s@30%" -> R * 30 / 70): the saturation each was a share of is known."""
+    saturation: dict[str, float] = {}
+    for key, rate in cell_rates.items():
+        cell, _, share = key.partition("@")
+        if share.endswith("%"):
+            saturation.setdefault(cell, rate / (float(share[:-1]) / 100))
+    return {f"{cell}@{load_text(share)}": max(1, round(share * rate)) for cell, rate in saturation.items()
+            for share in shares}

@@ -1,7 +1,8 @@
 """The plan of a run: which cells, in which order.
 
-A cell is (server, arm, conns, response size, repetition). Each repetition is a block holding
-every (server, arm, conns, size) combination once. Inside a block, the arms of one comparison
+A cell is (server, arm, conns, response size, load, repetition). Each repetition is a block
+holding every (server, arm, conns, size, load) combination once; a comparison is one (conns,
+size, load), the load being a share of saturation (--rate 30%,70%) or none. Inside a block, the arms of one comparison
 (one conns and size) run in the order of a Williams design: over the blocks each arm takes each
 position equally often and, with an even number of arms, follows each other arm equally often,
 so neither the first slot of a block nor carry-over from the arm before favours any arm (a
@@ -52,7 +53,7 @@ def plan_cells(config: Config) -> list[Cell]:
     rng = random.Random(config.seed)
     pairs = config.arms_to_run
     rows = williams_sequences(len(pairs))
-    comparisons = list(itertools.product(config.conns, config.response_sizes))
+    comparisons = list(itertools.product(config.conns, config.response_sizes, config.loads))
     # each comparison starts the design at a row of its own, so comparisons do not move in step
     offsets = {comparison: rng.randrange(len(rows)) for comparison in comparisons}
     cells: list[Cell] = []
@@ -61,9 +62,9 @@ def plan_cells(config: Config) -> list[Cell]:
                   for comparison in comparisons}
         while any(queues.values()):
             waiting = [c for c in comparisons if queues[c]]
-            conns, size = rng.choices(waiting, weights=[len(queues[c]) for c in waiting])[0]
-            server, arm = queues[(conns, size)].pop(0)
-            cells.append(Cell(len(cells), server, arm, conns, size, rep))
+            conns, size, load = comparison = rng.choices(waiting, weights=[len(queues[c]) for c in waiting])[0]
+            server, arm = queues[comparison].pop(0)
+            cells.append(Cell(len(cells), server, arm, conns, size, rep, load))
     return cells
 
 

@@ -50,6 +50,7 @@ def server_spec(cfg: Config, key: ServerKey | Cell, bind: str, port: int | None 
         response_size=key.response_size, zc_max_inflight=cfg.zc_max_inflight,
         drop_ipc_lock=cfg.drop_ipc_lock, memlock=cfg.memlock, nofile=cfg.nofile,
         calibration_work=cfg.calibration_work.get(key.arm, 0),
+        calibration_stall=cfg.calibration_stall.get(key.arm),
         zc_min_bytes=cfg.zc_min_bytes if arms.send_mode(key.arm) == ADAPTIVE_MODE else None)
 
 

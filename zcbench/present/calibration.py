@@ -8,6 +8,7 @@ from zcbench.analyze import metrics, stats
 from zcbench.analyze.calibration import METRIC
 from zcbench.core import fmt
 from zcbench.core.fmt import markdown_table
+from zcbench.core.samples import load_text
 
 
 def _where(entry: dict) -> str:
@@ -50,12 +51,49 @@ def repeated_lines(repeated: dict | None) -> list[str]:
                                    "Interval covered the truth"], rows) + [""]
 
 
-def render_markdown(result: dict, run_dir: Path) -> str:
-    verdict = "PASSED" if result["passed"] else "FAILED"
+def latency_rows(check: dict) -> list[list[str]]:
+    rows = []
+    for cell in check["cells"]:
+        load = load_text(cell["load"]) if cell["load"] is not None else fmt.MISSING
+        row = [f"{cell['conns']}c", load, fmt.rate(cell["offered_rate"]), fmt.percent(cell["utilisation"])]
+        for name in check["checked"]:
+            ci = cell.get(f"measured_{name}_ci_ms")
+            span = f" [{fmt.number(ci[0])}–{fmt.number(ci[1])}]" if ci else ""
+            row += [fmt.number(cell[f"expected_{name}_ms"]), f"{fmt.number(cell[f'measured_{name}_ms'])}{span}",
+                    fmt.delta(cell[f"ratio_{name}"] - 1) if cell[f"ratio_{name}"] is not None else fmt.MISSING]
+        row.append("pass" if cell["passed"] else "**FAIL: do not trust latency here**")
+        rows.append(row)
+    return rows
+
+
+def latency_lines(check: dict | None) -> list[str]:
+    """The latency check: the stalling server's tail against the tail its schedule must give."""
+    if not check:
+        return []
+    header = ["Conns", "Load", "Offered req/s", "Server busy"]
+    for name in check["checked"]:
+        header += [f"{name} expected (ms)", f"{name} measured (ms) [95% CI]", "off by"]
+    lines = ["## Latency: a server that stalls on a known schedule", "",
+             f"The stalling server stops answering for {check['stall_ms']} ms every {check['period_ms']} ms; "
+             "a request arriving in a stall waits for its end and for the backlog before it, so the tail "
+             "it must add follows from the schedule and the server's measured busy share "
+             "(analyze.latency.expected_quantile), plus the plain server's median latency in the same cell. "
+             f"A cell passes when p99 and p99.9 (pooled over the blocks) are within ±{fmt.percent(check['tolerance'])} "
+             f"of that. Run: `{check.get('run_dir', '')}`.", "",
+             *markdown_table(header + ["Check"], latency_rows(check)), ""]
+    if check["untrusted"]:
+        lines += ["The load generator's latency missed the known tail at "
+                  + ", ".join(f"{u['conns']} connections" + (f", {load_text(u['load'])} load" if u["load"] else "")
+                              for u in check["untrusted"])
+                  + ": do not trust latency numbers measured there (tail percentiles, latency verdicts) on this host.",
+                  ""]
+    return lines
+
+
+def cpu_lines(result: dict, run_dir: Path) -> list[str]:
     sizing = result["sizing"]
     label = metrics.METRICS[result.get("metric", METRIC)].label
     lines = [
-        f"# zcbench calibration: {verdict}", "",
         f"Run `{run_dir.name}`: {result['blocks']} blocks; judged on {label} (the bench's primary metric), "
         f"Holm over the {result['family_size']} primary comparisons. Every number comes from `samples.jsonl` "
         "here; `report.md` has the full tables.", "",
@@ -73,8 +111,17 @@ def render_markdown(result: dict, run_dir: Path) -> str:
         + ", ".join(f"{fmt.delta(d['aimed'])} = {d['work']} iterations" for d in sizing["doses"]) + ".", "",
     ]
     lines += repeated_lines(result.get("repeated"))
-    if not result["passed"]:
+    if not result.get("cpu_passed", result["passed"]):
         lines += ["With this plan on this host, a change of this size can pass unseen or be seen where "
                   "there is none: quiet the machine (`invoke doctor`), isolate CPUs (`invoke provision`), or "
                   "use more blocks (`--repeat`).", ""]
+    return lines
+
+
+def render_markdown(result: dict, run_dir: Path) -> str:
+    verdict = "PASSED" if result["passed"] else "FAILED"
+    lines = [f"# zcbench calibration: {verdict}", ""]
+    if "aa" in result:
+        lines += cpu_lines(result, run_dir)
+    lines += latency_lines(result.get("latency"))
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from zcbench.analyze.compare import CELL_METRICS, agreement
 from zcbench.core import fmt, rundir
 from zcbench.core.fmt import markdown_table
 from zcbench.core.rundir import SAMPLES
+from zcbench.core.samples import load_text
 from zcbench.present import page
 
 #: The version of `invoke compare --json`'s object (its JSON Schema: compare.schema.json).
@@ -129,7 +130,7 @@ def render_compare(result: dict) -> str:
     lines.append("")
     lines += render_package_changes(result.get("package_changes"))
     if result["ratio_changes"]:
-        rows = [[r.arm, str(r.conns), fmt.size(r.response_size), metrics.METRICS[r.metric].label,
+        rows = [[r.arm, _conns(r), fmt.size(r.response_size), metrics.METRICS[r.metric].label,
                  fmt.ratio(r.ratio.before), fmt.ratio(r.ratio.after), _verdict(r.ratio.change, r.ratio.verdict),
                  f"{fmt.pvalue(r.ratio.p)} / {fmt.pvalue(r.p_adjusted)}", _equivalence_text(r)]
                 for r in result["ratio_changes"]]
@@ -140,7 +141,7 @@ def render_compare(result: dict) -> str:
         rows = []
         for cell in result["cells"]:
             m = cell.metrics
-            rows.append([cell.arm, str(cell.conns), fmt.size(cell.response_size),
+            rows.append([cell.arm, _conns(cell), fmt.size(cell.response_size),
                          f"{fmt.rate(m['requests_per_s'].before_mean)} → {fmt.rate(m['requests_per_s'].after_mean)}",
                          *(_verdict(m[metric].delta, m[metric].verdict) for metric in CELL_METRICS),
                          f"{','.join(map(str, cell.a_indexes))} / {','.join(map(str, cell.b_indexes))}"])
@@ -149,7 +150,13 @@ def render_compare(result: dict) -> str:
                            "CPU/request", "Samples A / B"], rows), ""]
     for name, keys in (("A", result["only_in_a"]), ("B", result["only_in_b"])):
         if keys:
-            lines.append(f"Only in {name}: " + ", ".join(f"{arm} {conns}c {fmt.size(size)}"
-                                                        for arm, conns, size in keys))
+            lines.append(f"Only in {name}: " + ", ".join(
+                f"{arm} {conns}c {fmt.size(size)}" + (f" at {load_text(load)}" if load is not None else "")
+                for arm, conns, size, load in keys))
     lines += ["", f"Raw samples: `{a['dir']}/{SAMPLES}` and `{b['dir']}/{SAMPLES}`.", ""]
     return "\n".join(lines)
+
+
+def _conns(row) -> str:
+    """The Conns column: the connection count, and the load when the runs have a load axis."""
+    return str(row.conns) + (f" at {load_text(row.load)}" if row.load is not None else "")

@@ -10,6 +10,7 @@ from zcbench.analyze import metrics, stats
 from zcbench.analyze.runstats import RunStats
 from zcbench.analyze.stats import PairedComparison
 from zcbench.core import fmt
+from zcbench.core.samples import load_text
 
 #: Above this, an MDE says only that the run could not see any plausible change (too few
 #: blocks, or blocks disagreeing wildly): its digits would be noise.
@@ -47,12 +48,20 @@ def delta_label(comparison: PairedComparison | None) -> str:
     text = fmt.delta(comparison.delta)
     verdict = comparison.verdict
     if verdict in (stats.BETTER, stats.WORSE):
-        return f"**{text} {verdict}**"
+        # a latency verdict carries its MDE too: what the run could see matters as much for the
+        # tail as for "no difference" (its MDE is often wide)
+        mde = f" (MDE {mde_text(comparison)})" if is_latency(comparison.metric) else ""
+        return f"**{text} {verdict}**{mde}"
     if verdict == stats.TOO_FEW:
         return f"{text} (untested: <2 reps)"
     if verdict == stats.NO_DIFFERENCE:
         return f"{text} (no difference, MDE {mde_text(comparison)})"
     return f"{text} ({verdict})"
+
+
+def is_latency(metric: str | None) -> bool:
+    """A latency metric (mean, p99): its verdicts show their MDE whatever they say."""
+    return bool(metric) and metric.startswith("latency_")
 
 
 def ratio_label(ratio: float | None, ci: list[float] | None) -> str:
@@ -90,15 +99,22 @@ def blocks_phrase(comparison: PairedComparison) -> str | None:
     return f"{way} in {count} of {blocks} blocks"
 
 
-def where_text(summary: RunStats, conns: int, size: int) -> str:
+def where_text(summary: RunStats, conns: int, size: int, load: float | None = None) -> str:
     """A cell's place in the matrix, naming only what varies in this run ('100c', '4 KiB',
-    '4 KiB/100c')."""
+    '4 KiB/100c', '100c at 30% load')."""
     several_conns, several_sizes = len(summary.conns) > 1, len(summary.response_sizes) > 1
     if several_sizes and not several_conns:
-        return fmt.size(size)
-    if several_sizes:
-        return f"{fmt.size(size)}/{conns}c"
-    return f"{conns}c"
+        where = fmt.size(size)
+    elif several_sizes:
+        where = f"{fmt.size(size)}/{conns}c"
+    else:
+        where = f"{conns}c"
+    return where + (f" at {load_text(load)} load" if load is not None and len(summary.loads) > 1 else "")
+
+
+def conns_text(summary: RunStats, conns: int, load: float | None) -> str:
+    """A Conns column's cell: '100', or '100 at 30%' when the run has several loads."""
+    return str(conns) + (f" at {load_text(load)}" if load is not None and len(summary.loads) > 1 else "")
 
 
 def metric_label(metric: str) -> str:

@@ -14,7 +14,7 @@ from zcbench.core import arms, fmt
 from zcbench.core.samples import Sample
 from zcbench.present import labels
 from zcbench.present.plot_axes import value_axis
-from zcbench.present.plot_cells import cell_grid
+from zcbench.present.plot_cells import cell_grid, in_cell
 
 def plotted_metric(summary: Summary) -> str | None:
     """The primary metric, or the first shown one that was measured (no cgroup CPU: latency)."""
@@ -34,11 +34,11 @@ def _points(samples: list[Sample], metric: str) -> list[tuple[int, float, Sample
     return points
 
 
-def _panel(ax, grouped: dict, conns: int, size: int, metric: str) -> None:
+def _panel(ax, grouped: dict, conns: int, size: int, load: float | None, metric: str) -> None:
     """One cell's arms block by block, short blocks crossed."""
     values = []
     for key, members in grouped.items():
-        if (key.conns, key.response_size) != (conns, size):
+        if not in_cell(key, conns, size, load):
             continue
         points = _points(members, metric)
         if not points:
@@ -60,7 +60,7 @@ def _panel(ax, grouped: dict, conns: int, size: int, metric: str) -> None:
 
 def blocks_plot(summary: Summary, samples: list[Sample]):
     metric = plotted_metric(summary)
-    fig = cell_grid(summary, samples, lambda ax, grouped, conns, size: _panel(ax, grouped, conns, size, metric),
+    fig = cell_grid(summary, samples, lambda ax, grouped, *cell: _panel(ax, grouped, *cell, metric),
                     "block (run order)", 2.9)
     handles = {}
     for ax in fig.axes:

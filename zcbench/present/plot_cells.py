@@ -1,4 +1,4 @@
-"""Plots with one panel per cell of the matrix (conns × response size): the grid, the panels'
+"""Plots with one panel per cell of the matrix (conns × response size × load): the grid, the panels'
 titles, and their samples grouped by cell (present.plot_blocks, present.plot_latency).
 """
 
@@ -16,20 +16,25 @@ from zcbench.present.plot_axes import new_figure
 
 MAX_COLUMNS = 3
 
-#: draw(ax, grouped samples, conns, size): one cell's panel
-DrawPanel = Callable[[object, dict, int, int], None]
+#: draw(ax, grouped samples, conns, size, load): one cell's panel
+DrawPanel = Callable[[object, dict, int, int, "float | None"], None]
 
 
-def cells_of(summary: Summary) -> list[tuple[int, int]]:
-    """(conns, size) of every cell that has a group, sizes outermost (the report's order)."""
-    return [(conns, size) for size in summary.response_sizes for conns in summary.conns
-            if any(g.conns == conns and g.response_size == size for g in summary.groups)]
+def cells_of(summary: Summary) -> list[tuple[int, int, float | None]]:
+    """(conns, size, load) of every cell that has a group, sizes outermost (the report's order)."""
+    return summary.cells()
 
 
-def cell_title(summary: Summary, conns: int, size: int) -> str:
+def in_cell(key: runstats.GroupKey, conns: int, size: int, load: float | None) -> bool:
+    """Whether a group is one of the cell's arms."""
+    return (key.conns, key.response_size, key.load) == (conns, size, load)
+
+
+def cell_title(summary: Summary, conns: int, size: int, load: float | None = None) -> str:
     """'100c · 52K req/s offered': where, and the rate every arm of the cell was offered."""
-    offered = {g.offered_rate for g in summary.groups if (g.conns, g.response_size) == (conns, size)} - {None}
-    return labels.where_text(summary, conns, size) + (f" · {fmt.rate(max(offered))} req/s offered" if offered else "")
+    offered = {g.offered_rate for g in summary.groups if in_cell(g.key, conns, size, load)} - {None}
+    return (labels.where_text(summary, conns, size, load)
+            + (f" · {fmt.rate(max(offered))} req/s offered" if offered else ""))
 
 
 def cell_grid(summary: Summary, samples: list[Sample], draw: DrawPanel, xlabel: str, panel_height: float):

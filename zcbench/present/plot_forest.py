@@ -40,7 +40,8 @@ def _mde_band(c: PairedComparison) -> tuple[float, float] | None:
 def forest_rows(summary: Summary) -> list[Row]:
     """A header per shown metric (primary first), then its ratio in every cell."""
     several_arms = len({c.arm for c in summary.comparisons}) > 1
-    ordered = sorted(summary.comparisons, key=lambda c: (c.response_size, c.conns, arms.order(c.arm), c.arm))
+    ordered = sorted(summary.comparisons, key=lambda c: (c.response_size, c.conns, -1 if c.load is None else c.load,
+                                                          arms.order(c.arm), c.arm))
     rows = []
     for metric in labels.shown_metrics(summary):
         rows.append(Row(labels.metric_label(metric)))
@@ -48,7 +49,7 @@ def forest_rows(summary: Summary) -> list[Row]:
             c = comparison.metrics.get(metric)
             if c is None:
                 continue
-            where = labels.where_text(summary, comparison.conns, comparison.response_size)
+            where = labels.where_text(summary, comparison.conns, comparison.response_size, comparison.load)
             rows.append(Row(f"{comparison.arm} · {where}" if several_arms else where, c))
     return rows
 

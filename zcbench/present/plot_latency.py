@@ -1,27 +1,32 @@
 """latency.png: each arm's latency distribution on a percentile axis (p50 to p99.99, spaced by
-the nines: each step is ten times rarer), one panel per cell. A line is the median over the
-blocks of each block's percentile; its band holds the middle half of the blocks. Every block
-counts (latency never leaves a short block out: those are the queue blow-ups).
+the nines: each step is ten times rarer), one panel per cell. A line is the cell's pooled
+distribution (its blocks' tables merged, each block weighted by its requests: analyze.latency);
+its band is the 95% block-bootstrap interval. Every block counts (latency never leaves a short
+block out: those are the queue blow-ups).
 
 The tables are the load generator's own (`loadgen_result.percentiles_us`, loadgen/report.lua);
-a sample without one gives its headline percentiles. summary.json keeps no distribution, hence
-the samples.
+a sample without one gives its headline percentiles. summary.json keeps the pooled distribution
+at the five shown percentiles (`latency_distributions`); the line here follows every percentile
+of the tables between them.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy
-
+from zcbench.analyze import latency
 from zcbench.analyze.summary import Summary
 from zcbench.core import arms
 from zcbench.core.samples import Sample
 from zcbench.present.plot_axes import log_axis
-from zcbench.present.plot_cells import cell_grid
+from zcbench.present.plot_cells import cell_grid, in_cell
 
-SHOWN = (50.0, 90.0, 99.0, 99.9, 99.99)
+SHOWN = latency.SHOWN
 LOWEST, HIGHEST = SHOWN[0], SHOWN[-1]
+#: The line's points: the load generator's table between p50 and p99.99 (loadgen/report.lua).
+DRAWN = (50, 60, 70, 75, 80, 85, 90, 95, 96, 97, 98, 99, 99.5, 99.9, 99.95, 99.99)
+#: Fewer draws than summary.json's: the band only has to be seen.
+PLOT_DRAWS = 400
 
 
 def nines(percentile: float) -> float:
@@ -29,43 +34,21 @@ def nines(percentile: float) -> float:
     return -math.log10(1 - percentile / 100)
 
 
-def percentile_table(sample: Sample) -> dict[float, float]:
-    """{percentile: latency in µs} from LOWEST to HIGHEST of one sample."""
-    table = (sample.loadgen_result or {}).get("percentiles_us")
-    if table:
-        rows = {float(p): float(v) for p, v in table if v is not None}
-    else:
-        latency = sample.latency_us
-        rows = {50.0: latency.p50, 75.0: latency.p75, 90.0: latency.p90, 99.0: latency.p99,
-                99.9: latency.p99_9, 99.99: latency.p99_99}
-    return {p: v for p, v in rows.items() if LOWEST <= p <= HIGHEST and v > 0}
-
-
-def distribution(samples: list[Sample]) -> tuple[list[float], numpy.ndarray] | None:
-    """(percentiles every sample has, blocks × percentiles latencies in µs), or None."""
-    tables = [t for t in (percentile_table(s) for s in samples) if t]
-    if not tables:
-        return None
-    shared = sorted(set.intersection(*(set(t) for t in tables)))
-    if len(shared) < 2:
-        return None
-    return shared, numpy.array([[t[p] for p in shared] for t in tables])
-
-
-def _panel(ax, grouped: dict, conns: int, size: int) -> None:
+def _panel(ax, grouped: dict, conns: int, size: int, load: float | None) -> None:
     for key, members in grouped.items():
-        if (key.conns, key.response_size) != (conns, size):
+        if not in_cell(key, conns, size, load):
             continue
-        found = distribution(members)
+        found = latency.distribution(members, DRAWN, draws=PLOT_DRAWS)
         if found is None:
             continue
-        percentiles, values = found
-        x = [nines(p) for p in percentiles]
-        low, median, high = (numpy.percentile(values / 1000, q, axis=0) for q in (25, 50, 75))
+        x = [nines(p) for p in DRAWN]
         color = arms.color(key.arm)
-        ax.fill_between(x, low, high, color=color, alpha=0.18, linewidth=0)
-        ax.plot(x, median, color=color, marker=arms.marker(key.arm), markersize=3, linewidth=1.5,
-                label=f"{key.arm} (median of {len(values)} blocks)")
+        ax.fill_between(x, [found.intervals[p][0] / 1000 for p in DRAWN],
+                        [found.intervals[p][1] / 1000 for p in DRAWN], color=color, alpha=0.18, linewidth=0)
+        ax.plot(x, [found.percentiles[p] / 1000 for p in DRAWN], color=color, linewidth=1.5,
+                label=f"{key.arm} ({found.blocks} blocks pooled)")
+        ax.plot([nines(p) for p in SHOWN], [found.percentiles[p] / 1000 for p in SHOWN], linestyle="none",
+                color=color, marker=arms.marker(key.arm), markersize=3.5)
     log_axis(ax.yaxis)
     ax.set_xticks([nines(p) for p in SHOWN], [f"p{p:g}" for p in SHOWN])
     ax.set_xlim(nines(LOWEST) - 0.1, nines(HIGHEST) + 0.1)
@@ -77,10 +60,10 @@ def _panel(ax, grouped: dict, conns: int, size: int) -> None:
 def latency_plot(summary: Summary, samples: list[Sample]):
     fig = cell_grid(summary, samples, _panel, "percentile (each step ten times rarer)", 3.0)
     fig.suptitle(f"{summary.run_id}: latency distribution per arm\n"
-                 "line = the median over the blocks of each block's percentile; band = the middle half of\n"
-                 "the blocks; arms that part only towards p99.99 differ in their tail", fontsize=9.5)
+                 "line = every block's requests pooled; band = 95% block-bootstrap interval;\n"
+                 "arms that part only towards p99.99 differ in their tail", fontsize=9.5)
     return fig
 
 
 def has_distribution(samples: list[Sample]) -> bool:
-    return any(percentile_table(s) for s in samples)
+    return any(latency.sample_table(s) for s in samples)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zcbench.analyze import stats
 from zcbench.analyze.stats import PairedComparison
+from zcbench.analyze.sweep import sweep_load
 from zcbench.analyze.summary import Summary
 from zcbench.core import arms, fmt
 from zcbench.present.plot_axes import dodge, new_figure, ratio_axis, ratio_limits, size_axis
@@ -18,14 +19,14 @@ METRIC = "requests_per_s"  # the crossover is judged on throughput (analyze.swee
 
 def ratio_points(summary: Summary, arm: str, conns: int) -> list[tuple[int, PairedComparison]]:
     return [(size, c.metrics[METRIC]) for size in summary.response_sizes
-            if (c := summary.comparison(arm, conns, size))
+            if (c := summary.comparison(arm, conns, size, sweep_load(summary)))
             and METRIC in c.metrics and c.metrics[METRIC].ratio is not None]
 
 
 def same_rate(summary: Summary, arm: str, conns: int, sizes: list[int]) -> bool:
     """Whether the arm and regular ran every one of these sizes at one offered rate."""
     rates = {g.offered_rate for size in sizes for name in (arm, arms.BASELINE)
-             if (g := summary.group(name, conns, size))}
+             if (g := summary.group(name, conns, size, sweep_load(summary)))}
     return len(rates) <= 1
 
 

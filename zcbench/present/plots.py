@@ -7,6 +7,8 @@ inline SVG (report.html carries it, so the page needs no other file).
     blocks.png        the primary metric per block, per cell and arm: drift, outliers, short
                       blocks (present.plot_blocks)
     latency.png       each arm's latency distribution on a percentile axis (present.plot_latency)
+    latency_load.png  several loads: p50 / p99 / p99.9 against the offered load per arm, and
+                      where each arm's tail blows up (present.plot_latency_load)
     sweep_ratio.png   several response sizes: the throughput ratio against size, with the
                       crossover (present.plot_sweep)
 
@@ -33,6 +35,7 @@ from zcbench.present.plot_axes import to_png, to_svg
 from zcbench.present.plot_blocks import blocks_plot, plotted_metric
 from zcbench.present.plot_forest import forest_plot
 from zcbench.present.plot_latency import has_distribution, latency_plot
+from zcbench.present.plot_latency_load import has_curves, latency_load_plot
 from zcbench.present.plot_sweep import sweep_ratio_plot
 
 
@@ -57,6 +60,8 @@ PLOTS = (
          lambda summary, samples: blocks_plot(summary, samples)),
     Plot("latency.png", lambda summary, samples: has_distribution(samples),
          lambda summary, samples: latency_plot(summary, samples)),
+    Plot("latency_load.png", lambda summary, samples: has_curves(summary),
+         lambda summary, samples: latency_load_plot(summary)),
     Plot("sweep_ratio.png", lambda summary, samples: len(summary.response_sizes) > 1 and bool(summary.comparisons),
          lambda summary, samples: sweep_ratio_plot(summary)),
 )

@@ -27,8 +27,10 @@ from zcbench.core.fmt import markdown_table
 from zcbench.core.rundir import PLOTS, REPORT, REPORT_HTML, SAMPLES, SUMMARY
 from zcbench.core.samples import LOADGEN_BOUND_SHARE, RATE_SUSTAINED_SHARE
 from zcbench.present import page, plots
+from zcbench.present.latency_load import latency_load_lines
 from zcbench.present.environment import _container_mode, _host, _path_kind, environment_lines
-from zcbench.present.labels import VERDICT_ORDER, blocks_went, delta_label, mde_text, ratio_label, verdict_word
+from zcbench.present.labels import (VERDICT_ORDER, blocks_went, conns_text, delta_label, is_latency, mde_text,
+                                    ratio_label, verdict_word)
 from zcbench.present.labels import where_text as _where
 
 LOADGEN_MARK = "†"
@@ -73,10 +75,12 @@ def cell_text(group: GroupSummary | None) -> str:
     return f"{fmt.rate(group.mean('requests_per_s'))} req/s, {fmt.micros(group.mean('latency_mean_us'))}"
 
 
-def conns_text(group: GroupSummary | None, conns: int, repeat_planned: int | None, *others) -> str:
-    """Conns, marked when a group of the row was loadgen-bound or short of repetitions."""
+def marked_conns_text(summary: Summary, conns: int, load: float | None, group: GroupSummary | None,
+                      *others) -> str:
+    """Conns (and load), marked when a group of the row was loadgen-bound or short of repetitions."""
     groups = [g for g in (group, *others) if g]
-    text = str(conns)
+    repeat_planned = summary.repeat_planned
+    text = conns_text(summary, conns, load)
     if any(g.loadgen_bound_reps for g in groups):
         text += f" {LOADGEN_MARK}"
     if repeat_planned and any(g.reps < repeat_planned for g in groups):
@@ -102,7 +106,8 @@ SAMPLES_TITLE = "Samples per cell"
 def samples_lines(summary: Summary) -> list[str]:
     """Which samples each cell's numbers come from (their `cell.index`), apart from the tables
     they would make unreadable (report.html folds this section away)."""
-    rows = [[g.arm, str(g.conns), fmt.size(g.response_size), indexes_text(g.sample_indexes)] for g in summary.groups]
+    rows = [[g.arm, conns_text(summary, g.conns, g.load), fmt.size(g.response_size), indexes_text(g.sample_indexes)]
+            for g in summary.groups]
     return [f"## {SAMPLES_TITLE}", "",
             f"Every number above is computed from these lines of `{SAMPLES}` (their `cell.index`); "
             f"`{SUMMARY}` lists them for each number too.", "",
@@ -174,7 +179,8 @@ def _independence_lines(summary: Summary) -> list[str]:
     if not failed:
         low = min(min(c.p_autocorrelation_holm, c.p_trend_holm) for c in judged)
         return [f"**Blocks independent?** yes ({tests}; lowest adjusted p {fmt.pvalue(low)}).", ""]
-    where = "; ".join(f"{c.arm} at {c.conns}c (autocorrelation p {fmt.pvalue(c.p_autocorrelation_holm)}, "
+    where = "; ".join(f"{c.arm} at {_where(summary, c.conns, c.response_size, c.load)} "
+                      f"(autocorrelation p {fmt.pvalue(c.p_autocorrelation_holm)}, "
                       f"trend p {fmt.pvalue(c.p_trend_holm)})" for c in failed)
     return [f"**⚠ Blocks not independent**: {where} ({tests}). The paired test assumes independent "
             "blocks: there its intervals may be too narrow.", ""]
@@ -229,9 +235,10 @@ def glance_line(summary: Summary, arm: str, metric: str) -> str | None:
         if c is None:
             continue
         word = verdict_word(c.verdict)
-        where = _where(summary, comparison.conns, comparison.response_size)
+        where = _where(summary, comparison.conns, comparison.response_size, comparison.load)
         went = blocks_went(c)
-        notes = ([f"{fmt.delta(c.delta)}" + (f", in {went[1]} of {went[2]} blocks" if went else "")]
+        notes = ([f"{fmt.delta(c.delta)}" + (f", in {went[1]} of {went[2]} blocks" if went else "")
+                  + (f", MDE {mde_text(c)}" if is_latency(metric) else "")]
                  if word in (stats.BETTER, stats.WORSE)
                  else [f"MDE {mde_text(c)}" + (f"; {went[0]} in {went[1]} of {went[2]} blocks" if went else "")]
                  if word == stats.NO_DIFFERENCE else [])
@@ -265,10 +272,10 @@ def held_rate_lines(summary: Summary) -> list[str]:
     if not short:
         return [f"- **Held rate** (check): every block held its offered rate, in every cell ({len(paced)} comparisons)."]
     lines = [f"- **Held rate** (check; a verdict of its own, Holm over {len(paced)} cells): "
-             + "; ".join(f"{_where(summary, c.conns, c.response_size)}: {shortfall_text(summary, c)}" for c in short)]
+             + "; ".join(f"{_where(summary, c.conns, c.response_size, c.load)}: {shortfall_text(summary, c)}" for c in short)]
     for c in short:
         if c.shortfall.needs_lower_rate:
-            lines.append(f"- ⚠ **{_where(summary, c.conns, c.response_size)}: "
+            lines.append(f"- ⚠ **{_where(summary, c.conns, c.response_size, c.load)}: "
                          f"{max(c.shortfall.arm_short, c.shortfall.baseline_short)} blocks fell short** of "
                          f"{fmt.rate(c.shortfall.offered_rate)} req/s: this host does not hold that rate there. "
                          f"Rerun that cell lower, e.g. `--rate {c.shortfall.suggested_rate}` (90% of the lowest "
@@ -285,13 +292,13 @@ def normaliser_lines(summary: Summary) -> list[str]:
     if not moved:
         measured = [c for c in checked if c.metrics["loadgen_cpu_us_per_request"].delta is not None]
         largest = max(measured, key=lambda c: abs(c.metrics["loadgen_cpu_us_per_request"].delta), default=None)
-        detail = (f" (the largest change: {largest.arm} at {_where(summary, largest.conns, largest.response_size)} "
+        detail = (f" (the largest change: {largest.arm} at {_where(summary, largest.conns, largest.response_size, largest.load)} "
                   f"{fmt.delta(largest.metrics['loadgen_cpu_us_per_request'].delta)}, within its noise)"
                   if largest else "")
         return [f"- **wrk CPU per request** (check behind server CPU per wrk CPU): no arm moved it{detail}."]
     return ["- ⚠ **Server CPU per wrk CPU is demoted** where the arm moved wrk's own CPU per request, "
             "which that ratio assumes it leaves alone: "
-            + "; ".join(f"{c.arm} at {_where(summary, c.conns, c.response_size)} "
+            + "; ".join(f"{c.arm} at {_where(summary, c.conns, c.response_size, c.load)} "
                         f"{fmt.delta(c.metrics['loadgen_cpu_us_per_request'].delta)} "
                         f"[{fmt.interval(c.metrics['loadgen_cpu_us_per_request'].ci)}]" for c in moved)
             + ". Read server CPU per request there."]
@@ -331,7 +338,7 @@ def glance_lines(summary: Summary, manifest: dict | None = None) -> list[str]:
         note = " (the kernel copied every one: no zero-copy happened on this path)" if low >= 1 else ""
         lines.append(f"- **Copied share** of ZC sends: {span}{note}")
     if bound:
-        cells = ", ".join(f"{g.arm} at {_where(summary, g.conns, g.response_size)}" for g in bound)
+        cells = ", ".join(f"{g.arm} at {_where(summary, g.conns, g.response_size, g.load)}" for g in bound)
         lines.append(f"- **{LOADGEN_MARK} Loadgen-bound** (wrk's cores ≥ {fmt.percent(LOADGEN_BOUND_SHARE)} "
                      f"busy): {cells} — there the numbers measure wrk, not the server")
     enomem = sum((g.counters or {}).get("zc_enomem", 0) for g in summary.groups)
@@ -357,24 +364,23 @@ def study_table_lines(summary: Summary, arm: str) -> list[str]:
     if paced:
         header.append("Latency Delta")
     rows = []
-    for size in summary.response_sizes:
-        for conns in summary.conns:
-            base = summary.group(arms.BASELINE, conns, size)
-            group = summary.group(arm, conns, size)
-            if base is None and group is None:
-                continue
-            comparison = summary.comparison(arm, conns, size)
-            metrics_ = comparison.metrics if comparison else {}
-            row = ([fmt.size(size)] if several else []) + [conns_text(group, conns, summary.repeat_planned, base),
-                                                           cell_text(base), cell_text(group)]
-            if paced:
-                f = comparison.shortfall if comparison else None
-                row += [f"{f.blocks - f.arm_short}/{f.blocks} vs {f.blocks - f.baseline_short}/{f.blocks}" if f
-                        else fmt.MISSING, delta_label(metrics_.get(summary.plan.primary))]
-            else:
-                row.append(delta_label(metrics_.get("requests_per_s")))
-            row.append(delta_label(metrics_.get("latency_mean_us")))
-            rows.append(row)
+    for conns, size, load in summary.cells():
+        base = summary.group(arms.BASELINE, conns, size, load)
+        group = summary.group(arm, conns, size, load)
+        if base is None and group is None:
+            continue
+        comparison = summary.comparison(arm, conns, size, load)
+        metrics_ = comparison.metrics if comparison else {}
+        row = ([fmt.size(size)] if several else []) + [marked_conns_text(summary, conns, load, group, base),
+                                                       cell_text(base), cell_text(group)]
+        if paced:
+            f = comparison.shortfall if comparison else None
+            row += [f"{f.blocks - f.arm_short}/{f.blocks} vs {f.blocks - f.baseline_short}/{f.blocks}" if f
+                    else fmt.MISSING, delta_label(metrics_.get(summary.plan.primary))]
+        else:
+            row.append(delta_label(metrics_.get("requests_per_s")))
+        row.append(delta_label(metrics_.get("latency_mean_us")))
+        rows.append(row)
     title = f"## {arm} vs regular" + ("" if several else f" — {fmt.size(summary.response_sizes[0])} responses")
     paced_note = ("Every arm of a cell was offered the same rate: the held-rate column says in how many "
                   "blocks each arm (this arm vs regular) got it. " if paced else "")
@@ -402,7 +408,7 @@ def equal_load_lines(summary: Summary) -> list[str]:
         short = group.rate_unsustained_reps
         all_blocks = comparison.all_blocks.get("cpu_us_per_request") if comparison else None
         rows.append([
-            group.arm, str(group.conns), fmt.size(group.response_size),
+            group.arm, conns_text(summary, group.conns, group.load), fmt.size(group.response_size),
             fmt.rate(group.offered_rate),
             fmt.rate(group.achieved_rate) + (f" ⚠ {short}/{group.reps} short" if short else ""),
             fmt.number(group.mean("cpu_us_per_request")),
@@ -438,15 +444,15 @@ def statistics_lines(summary: Summary) -> list[str]:
     for comparison in summary.comparisons:
         for name, c in comparison.metrics.items():
             rows.append([
-                comparison.arm, str(comparison.conns), fmt.size(comparison.response_size),
-                metrics.METRICS[name].label, c.family, str(c.n_pairs),
+                comparison.arm, conns_text(summary, comparison.conns, comparison.load),
+                fmt.size(comparison.response_size), metrics.METRICS[name].label, c.family, str(c.n_pairs),
                 ratio_label(c.ratio, c.ci), f"{fmt.pvalue(c.p)} / {fmt.pvalue(c.p_adjusted)}",
                 mde_text(c), f"{c.blocks_higher} / {c.blocks_lower}", verdict_word(c.verdict),
             ])
         if comparison.shortfall is not None:
             f = comparison.shortfall
-            rows.append([comparison.arm, str(comparison.conns), fmt.size(comparison.response_size),
-                         "blocks short of the rate", f.family, str(f.blocks),
+            rows.append([comparison.arm, conns_text(summary, comparison.conns, comparison.load),
+                         fmt.size(comparison.response_size), "blocks short of the rate", f.family, str(f.blocks),
                          f"{f.arm_short} vs {f.baseline_short}", f"{fmt.pvalue(f.p)} / {fmt.pvalue(f.p_adjusted)}",
                          fmt.MISSING, f"{f.only_arm} / {f.only_baseline} alone", f.verdict])
     return ["## Statistics per comparison", "",
@@ -470,7 +476,7 @@ def counters_lines(summary: Summary) -> list[str]:
         counters = group.counters or {}
         bound = group.loadgen_bound_reps
         rows.append([
-            group.arm, str(group.conns), fmt.size(group.response_size),
+            group.arm, conns_text(summary, group.conns, group.load), fmt.size(group.response_size),
             fmt.percent(group.zc_send_share, 1), fmt.percent(group.copied_share, 1),
             f"{fmt.count(counters.get('zc_enomem'))} / {fmt.count(counters.get('zc_enobufs'))}"
             if counters else fmt.MISSING,
@@ -494,17 +500,16 @@ def counters_lines(summary: Summary) -> list[str]:
 
 def nginx_lines(summary: Summary) -> list[str]:
     rows = []
-    for size in summary.response_sizes:
-        for conns in summary.conns:
-            group = summary.group("nginx", conns, size)
-            if group is None:
-                continue
-            base = summary.group("regular", conns, size)
-            comparison = summary.comparison("nginx", conns, size)
-            throughput = comparison.metrics["requests_per_s"] if comparison else None
-            rows.append([str(conns), fmt.size(size), cell_text(group), cell_text(base),
-                         ratio_label(throughput.ratio, throughput.ci) if throughput else fmt.MISSING,
-                         delta_label(throughput)])
+    for conns, size, load in summary.cells():
+        group = summary.group("nginx", conns, size, load)
+        if group is None:
+            continue
+        base = summary.group("regular", conns, size, load)
+        comparison = summary.comparison("nginx", conns, size, load)
+        throughput = comparison.metrics["requests_per_s"] if comparison else None
+        rows.append([conns_text(summary, conns, load), fmt.size(size), cell_text(group), cell_text(base),
+                     ratio_label(throughput.ratio, throughput.ci) if throughput else fmt.MISSING,
+                     delta_label(throughput)])
     if not rows:
         return []
     return ["## nginx reference", "",
@@ -535,14 +540,12 @@ def copy_lines(summary: Summary, manifest: dict) -> list[str]:
         return []
     rows = []
     for arm in paths:
-        for size in summary.response_sizes:
-            for conns in summary.conns:
-                group = summary.group(arm, conns, size)
-                comparison = summary.comparison(arm, conns, size)
-                if group is None:
-                    continue
+        for conns, size, load in summary.cells():
+            group = summary.group(arm, conns, size, load)
+            comparison = summary.comparison(arm, conns, size, load)
+            if group is not None:
                 primary = comparison.metrics.get(summary.plan.primary) if comparison else None
-                rows.append([arms.title(arm), fmt.size(size), str(conns), copy_cell(group),
+                rows.append([arms.title(arm), fmt.size(size), conns_text(summary, conns, load), copy_cell(group),
                              fmt.percent(group.zc_send_share, 1) if arms.get(arm).user_pages else
                              f"{fmt.count((group.counters or {}).get('splices'))} splices",
                              delta_label(primary)])
@@ -646,6 +649,7 @@ def render_markdown(summary: Summary, manifest: dict) -> str:
     else:
         lines += glance_lines(summary, manifest)
         lines += equal_load_lines(summary)
+        lines += latency_load_lines(summary)
         for arm in _zc_arms(summary):
             lines += study_table_lines(summary, arm)
         lines += copy_lines(summary, manifest)
