@@ -90,6 +90,11 @@ RATE_SUSTAINED_SHARE = 0.97
 #: The load generator's threads (each on its own core) busy at least this share of the time: the
 #: cell measured the load generator, not the server.
 LOADGEN_BOUND_SHARE = 0.90
+#: ... and at least this share, its own queue is in the latencies it reports: after a burst of
+#: responses (a server that paused), a generator with little headroom reads them late. Measured
+#: by `invoke calibrate`'s latency check here: wrk 83-85% busy measured a known 20 ms stall right
+#: (1000 connections), 88-91% busy reported p99 4x too long (4000 connections).
+LATENCY_HEADROOM_SHARE = 0.85
 
 #: A cell in which an arm fell short of the offered rate in more blocks than this asks for a lower
 #: rate: the report suggests one, and a rerun of a --rate auto run (`--from`) takes it.

@@ -10,10 +10,15 @@ from zcbench.analyze import latency
 from zcbench.analyze.summary import Summary
 from zcbench.core import arms, fmt
 from zcbench.core.fmt import markdown_table
-from zcbench.core.samples import load_text
+from zcbench.core.samples import LATENCY_HEADROOM_SHARE, load_text
 from zcbench.present.labels import delta_label, where_text
 
 TITLE = "Latency against load"
+NO_HEADROOM_MARK = "‡"
+NO_HEADROOM_NOTE = (f"{NO_HEADROOM_MARK} wrk was at least {LATENCY_HEADROOM_SHARE:.0%} busy in a block at this load: "
+                    "its own queue is in these latencies (after a burst of responses it reads them late). "
+                    "`invoke calibrate`'s latency check found such cells off by up to 4x on a 2-vCPU host; "
+                    "read their tails as an upper bound.")
 VERDICT_METRIC = "latency_p99_us"
 
 
@@ -54,7 +59,10 @@ def cell_lines(summary: Summary, curves: list[latency.LoadCurve]) -> list[str]:
                for arm in judged]
     rows = []
     for i, load in enumerate(loads):
-        row = [load_text(load), fmt.rate(first.points[i].offered_rate)]
+        busy = [g.loadgen_cpu_share_max for c in curves
+                if (g := summary.group(c.arm, c.conns, c.response_size, load)) and g.loadgen_cpu_share_max is not None]
+        mark = f" {NO_HEADROOM_MARK}" if busy and max(busy) >= LATENCY_HEADROOM_SHARE else ""
+        row = [load_text(load) + mark, fmt.rate(first.points[i].offered_rate)]
         for curve in curves:
             point = curve.points[i]
             row += [latency_text(point, p) for p in latency.CURVE_PERCENTILES]
@@ -66,7 +74,9 @@ def cell_lines(summary: Summary, curves: list[latency.LoadCurve]) -> list[str]:
     knees = [f"- **{curve.arm}**: p99 above {curve.knee.factor:g}× its value at {load_text(loads[0])} "
              f"({milliseconds(curve.knee.threshold_us)} ms): {knee_text(curve.knee, loads[-1])}"
              for curve in curves if curve.knee is not None]
+    marked = any(NO_HEADROOM_MARK in row[0] for row in rows)
     return [f"### {where}", "", *markdown_table(header, rows), "",
+            *([NO_HEADROOM_NOTE, ""] if marked else []),
             f"Where the tail blows up (p99 over {first.knee.factor:g}× its lowest-load value; linear in log "
             "latency between the loads measured; 95% block-bootstrap interval):" if first.knee else "",
             *knees, ""]

@@ -172,7 +172,8 @@ def _independence_lines(summary: Summary) -> list[str]:
         return []
     judged = [c for c in check.cells if c.p_autocorrelation_holm is not None]
     if not judged:
-        return [f"**Blocks independent?** {check.verdict}: too few blocks to check.", ""]
+        return [f"**Blocks independent?** not checked: too few blocks (the check needs "
+                f"{independence.MIN_BLOCKS} per cell).", ""]
     failed = [c for c in judged if c.verdict != independence.INDEPENDENT]
     tests = (f"Ljung–Box over lags 1–{judged[0].lags} and Kendall's trend on the per-block log ratios of "
              f"CPU/request, Holm over {2 * len(judged)} tests")
