@@ -161,3 +161,26 @@ def test_load_curves_find_where_one_arm_blows_up_and_the_other_does_not():
     assert p99[0.9] > 30 * p99[0.3]
     # one load is no curve
     assert latency.load_curves([s for s in samples if s.cell.load == 0.3]) == []
+
+
+def test_the_expected_tail_over_the_plain_servers_own_latency_matches_a_simulation():
+    rng = random.Random(21)
+    plain_values = [rng.lognormvariate(math.log(300), 0.8) for _ in range(20000)]  # µs, a long own tail
+    plain = [make_sample("regular", rep, requests=len(plain_values) // 4,
+                         loadgen_result={"percentiles_us": table_of(plain_values[rep::4])}) for rep in range(4)]
+    stall, period, rho = 5.0, 100.0, 0.4
+    # brute force: a uniform arrival phase's wait plus an independent draw of the plain latency
+    totals = []
+    for value in plain_values * 5:
+        t = rng.random() * period
+        wait = max(0.0, stall - (1 - rho) * t)
+        totals.append(wait + value / 1000)
+    totals.sort()
+    for q in (0.99, 0.999):
+        simulated = totals[int(q * len(totals))]
+        assert latency.expected_quantile_over(q, stall, period, rho, plain) == pytest.approx(simulated, rel=0.05)
+    # a constant plain latency just shifts the formula's tail
+    flat = [make_sample("regular", 0, requests=1000, loadgen_result={"percentiles_us": [[p, 500.0] for p in PERCENTILES]})]
+    assert latency.expected_quantile_over(0.99, 20, 500, 0.3, flat) == pytest.approx(
+        latency.expected_quantile(0.99, 20, 500, 0.3) + 0.5, abs=0.02)
+    assert latency.expected_quantile_over(0.99, 20, 500, 0.3, []) is None

@@ -62,6 +62,36 @@ def expected_quantile(q: float, stall_ms: float, period_ms: float, utilisation: 
     return max(0.0, stall_ms - (1 - q) * (1 - utilisation) * period_ms)
 
 
+def stall_wait_cdf(wait_ms: numpy.ndarray, stall_ms: float, period_ms: float, utilisation: float) -> numpy.ndarray:
+    """P(extra wait <= w) for the stall schedule: an atom at 0 (requests that never meet a stall
+    or its backlog), then linear up to 1 at the stall's length."""
+    return numpy.clip(1 - (stall_ms - wait_ms) / ((1 - utilisation) * period_ms), 0.0, 1.0) * (wait_ms >= 0)
+
+
+def expected_quantile_over(q: float, stall_ms: float, period_ms: float, utilisation: float,
+                           plain: Sequence[Sample]) -> float | None:
+    """The q-quantile (ms) of the stall's wait plus the plain server's own latency in the same
+    cell (its pooled distribution, `plain`), taken as independent: P(W + B <= x) = E[F_W(x - B)].
+    At p99.9 a few ms of the plain server's own tail add to a 5 ms stall; the median alone would
+    leave them out. None without plain samples."""
+    pool = _Pool(plain)
+    if not pool:
+        return None
+    expected_quantile(q, stall_ms, period_ms, utilisation)  # checks the schedule
+    base_ms = pool.grid / 1000
+    base_cdf = pool.quantiles_cdf()
+    base_mass = numpy.diff(numpy.concatenate(([0.0], base_cdf)))  # P(B in (g[i-1], g[i]])
+
+    def cdf(x_ms: float) -> float:
+        return float(base_mass @ stall_wait_cdf(x_ms - base_ms, stall_ms, period_ms, utilisation))
+
+    low, high = 0.0, stall_ms + float(base_ms[-1])
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < q else (low, mid)
+    return high
+
+
 # --- one sample's table --------------------------------------------------------------------------
 
 
@@ -180,6 +210,10 @@ class _Pool:
 
     def __bool__(self) -> bool:
         return bool(self.samples)
+
+    def quantiles_cdf(self) -> numpy.ndarray:
+        """The pooled CDF on the grid, every block once."""
+        return self.weights @ self.cdfs / self.weights.sum()
 
     def quantiles(self, percentiles: Sequence[float], counts: numpy.ndarray | None = None) -> numpy.ndarray:
         """draws x percentiles, each draw weighting block i by counts[:, i] (None: every block once)."""
