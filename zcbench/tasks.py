@@ -123,7 +123,8 @@ RUN_HELP = {
     "threads": "wrk threads, at least 1 [one per loadgen CPU]", "port": f"server port [{_B.DEFAULT_PORT}]",
     "path": f"loopback|veth (veth: wrk in its own netns across a veth + bridge) [{_B.DEFAULT_PATH}]",
     "rate": "requests/s wrk offers every arm of a cell (paced); auto = 70% of the slower arm's "
-            f"saturation, measured by a short pilot; off = as fast as wrk can [{_B.DEFAULT_RATE}]",
+            "saturation, measured by a short pilot; 30%,50%,90% = every cell at each share of it (latency "
+            f"against load); off = as fast as wrk can [{_B.DEFAULT_RATE}]",
     "out": "results root directory [results/]", "quiet": "no progress bar, print only the run directory [off]",
     "seed": "shuffle seed [random, recorded]", "label": f"suffix of the run directory name [{_B.DEFAULT_LABEL}]",
     "inventory": "hosts file: the server on its `server` host, wrk on every `loadgen` host, together; "

@@ -223,3 +223,11 @@ def test_missing_inventory_defaults_give_one_line(monkeypatch, tmp_path):
         Config.from_args(online_cpus={0, 1})
     assert "\n" not in str(err.value)
     assert Config.from_args(online_cpus={0, 1}, server_cpus="0", loadgen_cpus="1").server_cpus == (0,)
+
+
+def test_a_sweep_runs_at_one_load():
+    from zcbench.measure import sweep
+
+    assert sweep.sweep_config(rate="50%", online_cpus={0, 1}).rate_shares == (0.5,)
+    with pytest.raises(ConfigError, match="a sweep runs at one load"):
+        sweep.sweep_config(rate="30%,70%", online_cpus={0, 1})

@@ -28,9 +28,13 @@ def sweep_config(*, sizes=DEFAULT_SIZES, conns=DEFAULT_CONNS, mode=DEFAULT_MODE,
                  label=DEFAULT_LABEL, **bench_options) -> Config:
     """The bench Config of a sweep: the bench's own validation, several response sizes."""
     byte_sizes = parse_sizes(sizes)
-    return Config.from_args(response_size=",".join(str(s) for s in byte_sizes), conns=conns,
-                            mode=mode, label=label, extra={"sweep": {"sizes": list(byte_sizes)}},
-                            **bench_options)
+    config = Config.from_args(response_size=",".join(str(s) for s in byte_sizes), conns=conns,
+                              mode=mode, label=label, extra={"sweep": {"sizes": list(byte_sizes)}},
+                              **bench_options)
+    if len(config.rate_shares) > 1:  # its crossover is judged at one load (analyze.sweep)
+        raise ConfigError(f"--rate {bench_options.get('rate')}: a sweep runs at one load; give one share, "
+                          "or run `invoke bench --rate` with several for latency against load")
+    return config
 
 
 # --- the crossover a later run takes: --zc-min-bytes crossover -------------------------------
