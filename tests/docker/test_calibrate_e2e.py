@@ -90,7 +90,7 @@ def test_a_paced_calibration_rates_with_room_for_the_work_then_sizes_and_judges_
     # the rate pilot saturated regular beside the pilot's work: the rate leaves room for it
     assert rate_pilot["config"]["arms"] == ["regular", arms.WORK_ARM]
     rates = manifest["config"]["cell_rates"]
-    assert set(rates) == {"20/88"} and pilot["config"]["cell_rates"] == rates
+    assert set(rates) == {"20/88@70%"} and pilot["config"]["cell_rates"] == rates
     assert manifest["config"]["extra"]["rate_pilot_run"] == pilot["config"]["extra"]["rate_pilot_run"]
     offered = {s.offered_rate for run in (run_dir, Path(result["sizing"]["pilot_run"]))
                for s in rundir.load_samples(run)}
@@ -98,3 +98,19 @@ def test_a_paced_calibration_rates_with_room_for_the_work_then_sizes_and_judges_
     # the sizing reads the loop's own timing and the plain requests' CPU: blocks a busy machine
     # could not hold no longer stop it (a fresh machine's failure: every pilot block fell short)
     assert result["sizing"]["sized_by"] == "loop timing"
+    # the latency check ran at 30% and 70% of the same saturation, regular beside a server that
+    # stalled 20 ms every 500 ms (twice in each 1 s window), and its verdicts are in calibration.json
+    check = result["latency"]
+    assert check["stall_ms"] == 20 and check["period_ms"] == 500
+    assert [(c["conns"], c["load"]) for c in check["cells"]] == [(20, 0.3), (20, 0.7)]
+    saturation = rates["20/88@70%"] / 0.7
+    assert [c["offered_rate"] for c in check["cells"]] == [round(0.3 * saturation), rates["20/88@70%"]]
+    assert result["passed"] == (result["cpu_passed"] and check["passed"])
+    latency_samples = rundir.load_samples(Path(check["run_dir"]))
+    stalled = [s for s in latency_samples if s.cell.arm == arms.STALL_ARM]
+    assert len(stalled) == 2 * 6 and all(1 <= s.server_counters["calibration_stalls"] <= 3 for s in stalled)
+    assert all(not (s.server_counters or {}).get("calibration_stalls")
+               for s in latency_samples if s.cell.arm == "regular")
+    # the stall shows in the tail it must: p99.9 of the stalling arm sits near the 20 ms stall
+    for cell in check["cells"]:
+        assert 10 < cell["measured_p99.9_ms"] < 60, cell

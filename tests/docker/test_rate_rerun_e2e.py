@@ -71,7 +71,7 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
     run_dir = Path(done.stdout.strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     config = manifest["config"]
-    assert config["rate_auto"] is True and config["extra"]["auto_rate_share"] == 0.7
+    assert config["rate_auto"] is True and config["rate_shares"] == [0.7] == config["extra"]["rate_shares"]
     # the rate traces to the pilot's own samples: 70% of the slower arm's mean achieved rate; the
     # pilot ran inside the run, on its containers
     pilot_dir = Path(config["extra"]["rate_pilot_run"])
@@ -82,12 +82,12 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
     assert rundir.read_manifest(pilot_dir)["part_of"] == manifest["run_id"]
     assert manifest["timing"]["pilot_s"] > 0
     slower = min(sum(rates) / len(rates) for rates in saturation.values())
-    assert config["cell_rates"] == {"200/88": round(0.7 * slower)}
+    assert config["cell_rates"] == {"200/88@70%": round(0.7 * slower)}
 
     recorded = rundir.load_samples(run_dir / "samples.jsonl")
     assert len(recorded) == 4
     for sample in recorded:
-        assert sample.offered_rate == config["cell_rates"]["200/88"]
+        assert sample.offered_rate == config["cell_rates"]["200/88@70%"] and sample.cell.load == 0.7
         # judged over its scheduled window: wrk connected before it, and was stopped after it
         window = sample.window  # wrk's connections were open before it started
         assert window["kind"] == "scheduled" and 0 < window["ready_s"] < window["lead_s"]

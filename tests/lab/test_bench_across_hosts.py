@@ -75,9 +75,9 @@ def test_wrk_on_the_lab_host_every_sample_complete_and_both_hosts_recorded(study
     assert len(samples) == 2 * 2 * 2  # arms x conns x blocks
     manifest = json.loads((run_dir / "manifest.json").read_text())
     rates = manifest["config"]["cell_rates"]  # the default --rate auto: its pilot ran across the hosts too
-    assert sorted(rates) == ["20/88", "60/88"]
+    assert sorted(rates) == ["20/88@70%", "60/88@70%"]
     for s in samples:
-        assert s["offered_rate"] == rates[f'{s["cell"]["conns"]}/{s["cell"]["response_size"]}']
+        assert s["offered_rate"] == rates[f'{s["cell"]["conns"]}/{s["cell"]["response_size"]}@70%']
         assert s["achieved_rate"] > 0 and s["paced_window_s"] > 0 and s["lapsed_slots"] is not None
         assert [part["host"] for part in s["loadgens"]] == ["lab"]
         assert s["requests"] > 0 and s["requests_per_s"] > 0
