@@ -17,13 +17,14 @@ from zcbench.measure.config import Config, rate_key
 
 #: --rate auto offers this share of the slower arm's saturated rate, measured by a pilot.
 AUTO_RATE_SHARE = 0.7
-#: Three blocks of 1 s, each arm's median: on this shared VM a cell's saturated rate swings by
-#: half from one moment to the next (the noise is per cell, not per second), so what steadies the
-#: rate is the number of draws and a statistic one bad draw cannot drag. Measured here, three
-#: pilots each: 1 block of 1 s chose 20K-64K req/s at 100 connections; the 2 blocks of 3 s the
-#: bench had before (means), 43K-51K, in 40 s against 9 s (docs/bench.md, "How fast the bench is").
+#: Two blocks of 1 s, each arm's median: on this shared VM a cell's saturated rate swings by half
+#: from one moment to the next (the noise is per cell, not per second), so what steadies the rate
+#: is the number of draws, not their length. Measured here, three pilots each: 1 block of 1 s chose
+#: 20K-64K req/s at 100 connections; the 2 blocks of 3 s the bench had before, 43K-51K, in 40 s;
+#: 2 blocks of 1 s take 14 s (docs/bench.md, "How fast the bench is"). With more blocks the
+#: median keeps one slow moment from dragging the rate down.
 PILOT_DURATION_S = 1
-PILOT_REPEAT = 3
+PILOT_REPEAT = 2
 #: The pilot runs wrk through paced.lua too, with a rate no server reaches: pacing costs wrk CPU
 #: (a timer per request), so saturation must be measured with the generator the run will use.
 PILOT_UNREACHABLE_RATE = 100_000_000
