@@ -456,12 +456,15 @@ def run_bench(config: Config, log=print, render: Render | None = None, *, starte
     record: dict = {}
     try:
         with sigterm_raises(lambda signum: KeyboardInterrupt(f"signal {signum}")):
-            # a throwaway container of an image the server's engine holds (its command is moot)
+            # a throwaway container of an image the server's engine holds (its command is moot);
+            # it runs while the manifest's facts are read (half a second each)
             probe_image = image_ids["loadgen"] if server.local else image_ids.get("server") or image_ids["nginx"]
-            privilege = containers.privilege_options(server.client, probe_image, run_id)
+            probe = generator_thread.submit(containers.privilege_options, server.client, probe_image, run_id)
             path = setup_path(client, config, run_id, inventory)
-            record = _initial_record(client, config, run_id, run_dir, cells, path, server, loadgens, privilege,
-                                     image_ids, inventory)
+            facts = _facts_record(client, config, run_id, run_dir, server, loadgens, image_ids, inventory)
+            privilege = probe.result()
+            record = _initial_record(config, run_id, run_dir, cells, path, server, privilege, image_ids,
+                                     inventory, facts)
             if not config.quiet:
                 log(f"zcbench: run {run_id}: {len(cells)} cells, server CPUs "
                     f"{format_cpus(config.server_cpus)}, wrk CPUs {format_cpus(config.loadgen_cpus)}, "
@@ -498,23 +501,29 @@ def run_bench(config: Config, log=print, render: Render | None = None, *, starte
     return run_dir
 
 
-def _initial_record(client, config, run_id, run_dir, cells, path, server, loadgens, privilege, image_ids,
-                    inventory) -> dict:
+def _facts_record(client, config, run_id, run_dir, server, loadgens, image_ids, inventory) -> dict:
+    """The manifest's parts that need no container of the run: the images' contents and, across
+    an inventory, its hosts."""
+    facts = {"image_contents": image_contents.record_image_contents(client, image_ids, run_dir, run_id)}
+    if inventory:
+        hosts = manifest.inventory_hosts_record(
+            inventory, {server.name: server.client} | {lg.name: lg.client for lg in loadgens})
+        # each checked equal to this machine's in preflight
+        hosts[server.name]["images"] = {images.TAGS[n]: i for n, i in image_ids.items() if n != "loadgen"}
+        for host in loadgens:
+            hosts[host.name].setdefault("images", {})[images.TAGS["loadgen"]] = host.image_id
+        facts["hosts"] = hosts
+    return facts
+
+
+def _initial_record(config, run_id, run_dir, cells, path, server, privilege, image_ids, inventory,
+                    facts: dict) -> dict:
     """The manifest before the first cell (written): what runs where, with which images."""
     limits = {"server_memlock": config.memlock, "server_nofile": config.nofile, "loadgen_nofile": config.nofile}
     record = manifest.initial_manifest(
         run_id=run_id, config=config, cells=cells, path=path.to_json(), client=server.client,
         privilege=privilege, image_ids={images.TAGS[n]: i for n, i in image_ids.items()},
-        limits=limits, server_host=inventory.server if inventory else None)
-    record["image_contents"] = image_contents.record_image_contents(client, image_ids, run_dir, run_id)
-    if inventory:
-        record["hosts"] = manifest.inventory_hosts_record(
-            inventory, {server.name: server.client} | {lg.name: lg.client for lg in loadgens})
-        # each checked equal to this machine's in preflight
-        record["hosts"][server.name]["images"] = {images.TAGS[n]: i for n, i in image_ids.items()
-                                                  if n != "loadgen"}
-        for host in loadgens:
-            record["hosts"][host.name].setdefault("images", {})[images.TAGS["loadgen"]] = host.image_id
+        limits=limits, server_host=inventory.server if inventory else None) | facts
     rundir.write_manifest(run_dir, record)
     return record
 

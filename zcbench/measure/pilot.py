@@ -1,23 +1,28 @@
 """--rate auto: the rates a short saturated pilot implies.
 
-The pilot runs every cell of the plan (one block of PILOT_DURATION_S by default) with wrk as
-fast as the server lets it, through the paced generator, and each cell is then offered
-AUTO_RATE_SHARE of its slower arm's saturated rate. `invoke bench` runs the pilot on the same
+The pilot runs every cell of the plan (PILOT_REPEAT blocks of PILOT_DURATION_S) with wrk as fast
+as the server lets it, through the paced generator, and each cell is then offered
+AUTO_RATE_SHARE of its slower arm's (median) saturated rate. `invoke bench` runs the pilot on the same
 containers as the run that follows it (bench.run); its samples are a run directory of their
 own inside the run's (rundir.RATE_PILOT), so the rates trace to them.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import replace
 
 from zcbench.core.samples import Sample, load_text
 from zcbench.measure.config import AUTO_RATE_SHARE, Config, rate_key
-#: One block of 1 s: the rate only has to be about 70% of saturation (both arms get the same
-#: one), and measured here the 2 x 3 s pilot the bench had before chose rates within a few percent
-#: of this one's (README, "How fast the bench is") for a sixth of its time.
+
+#: Two blocks of 1 s, each arm's median: on this shared VM a cell's saturated rate swings by half
+#: from one moment to the next (the noise is per cell, not per second), so what steadies the rate
+#: is the number of draws, not their length. Measured here, three pilots each: 1 block of 1 s chose
+#: 20K-64K req/s at 100 connections; the 2 blocks of 3 s the bench had before, 43K-51K, in 40 s;
+#: 2 blocks of 1 s take 14 s (docs/bench.md, "How fast the bench is"). With more blocks the
+#: median keeps one slow moment from dragging the rate down.
 PILOT_DURATION_S = 1
-PILOT_REPEAT = 1
+PILOT_REPEAT = 2
 #: The pilot runs wrk through paced.lua too, with a rate no server reaches: pacing costs wrk CPU
 #: (a timer per request), so saturation must be measured with the generator the run will use.
 PILOT_UNREACHABLE_RATE = 100_000_000
@@ -30,17 +35,17 @@ def pilot_config(config: Config) -> Config:
 
 
 def saturated_rates(pilot_samples: list[Sample]) -> dict[tuple[int, int], float]:
-    """Per (conns, size), the slowest arm's mean saturated rate in the pilot."""
+    """Per (conns, size), the slowest arm's median saturated rate in the pilot."""
     per_arm: dict[tuple[int, int], dict[str, list[float]]] = {}
     for sample in pilot_samples:
         cell, rps = sample.cell, sample.achieved_rate or sample.requests_per_s
         if rps:
             per_arm.setdefault((cell.conns, cell.response_size), {}).setdefault(cell.arm, []).append(rps)
-    return {cell: min(sum(v) / len(v) for v in arms.values()) for cell, arms in per_arm.items()}
+    return {cell: min(statistics.median(v) for v in arms.values()) for cell, arms in per_arm.items()}
 
 
 def auto_rates(pilot_samples: list[Sample], shares: tuple[float, ...] = (AUTO_RATE_SHARE,)) -> dict[str, int]:
-    """Per cell and share (rate_key), that share of the slowest arm's mean saturated rate."""
+    """Per cell and share (rate_key), that share of the slowest arm's median saturated rate."""
     return {rate_key(conns, size, share): max(1, round(share * rate))
             for (conns, size), rate in saturated_rates(pilot_samples).items() for share in shares}
 
