@@ -1,5 +1,7 @@
 """Container helpers that need no engine: capabilities, server command, nginx sizing."""
 
+import os
+
 import pytest
 
 from zcbench.measure import containers
@@ -144,3 +146,21 @@ def test_cpu_seconds_from_cgroup_v1_and_v2_files(tmp_path):
     v2.write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n")
     assert cgroups.read_cpu_seconds((v1, "v1")) == pytest.approx(2.5)
     assert cgroups.read_cpu_seconds((v2, "v2")) == pytest.approx(1.5)
+
+
+def test_an_owner_is_gone_only_when_it_is_this_hosts_and_of_an_earlier_boot_or_dead():
+    from zcbench.measure.containers import owner_gone
+    alive = {100}.__contains__
+    here = dict(host="bench1", boot="b-now", alive=alive)
+    assert owner_gone("bench1/b-now/200", **here)  # this boot, no such process
+    assert not owner_gone("bench1/b-now/100", **here)  # still running
+    assert owner_gone("bench1/b-old/100", **here)  # a pid of an earlier boot: the machine restarted
+    assert not owner_gone("bench2/b-old/200", **here)  # another machine's run sharing the engine
+    assert not owner_gone("garbage", **here) and not owner_gone("bench1/b-now/x", **here)
+
+
+def test_this_process_owns_its_containers_and_is_not_gone():
+    from zcbench.measure import containers
+    label = containers._labels("r1", "server")[containers.OWNER_LABEL]
+    assert label == containers.owner() and label.endswith(f"/{os.getpid()}")
+    assert not containers.owner_gone(label)

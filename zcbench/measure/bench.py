@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -448,6 +449,7 @@ def run_bench(config: Config, log=print, render: Render | None = None, *, starte
     `render` makes its report."""
     progress = RunProgress(time.monotonic(), "run") if started is None else RunProgress(started, "command")
     client, image_ids, inventory, server, loadgens = preflight(config)
+    remove_orphans([server.client, *(host.client for host in loadgens)])
     cells = plan_cells(config)
     progress.cells_planned = len(cells)
     run_id, run_dir = rundir.new_run_dir(Path(config.out), config.label)
@@ -499,6 +501,19 @@ def run_bench(config: Config, log=print, render: Render | None = None, *, starte
             _finish(client, config, run_id, run_dir, record, progress, pool, generator_thread, log, server,
                     loadgens, render)
     return run_dir
+
+
+def remove_orphans(clients: list) -> None:
+    """Before a run starts: remove what runs killed outright left on its engines (their process is
+    gone, so no cleanup of theirs ran), one line each on stderr."""
+    seen: set[int] = set()
+    for client in clients:
+        if id(client) in seen:
+            continue
+        seen.add(id(client))
+        for run_id, names in containers.remove_orphaned_runs(client).items():
+            print(f"zcbench: removed {len(names)} container(s) of run {run_id}, whose process is gone "
+                  "(killed outright, or the machine restarted)", file=sys.stderr)
 
 
 def _facts_record(client, config, run_id, run_dir, server, loadgens, image_ids, inventory) -> dict:

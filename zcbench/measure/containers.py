@@ -14,6 +14,7 @@ Rules every function here keeps:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -34,6 +35,10 @@ from zcbench.measure.nginx import write_nginx_config
 
 RUN_LABEL = "zcbench.run"
 ROLE_LABEL = "zcbench.role"
+#: host name/boot id/pid of the process that made the container: one killed outright (SIGKILL, a
+#: machine restart) never removes its containers, and the next run can tell they are orphans
+OWNER_LABEL = "zcbench.owner"
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 STATS_MOUNT = "/run/zcb"  # where a server container sees its host directory
 SERVER_BINARY = "/zcb-server"
 READY_TIMEOUT_S = 15.0
@@ -93,7 +98,7 @@ class Privilege:
 def _probe(client, probe_image: str, run_id: str, **kwargs) -> None:
     """Create, start and remove a throwaway container; APIError if the daemon refuses."""
     probe = client.containers.create(probe_image, ["true"], network_mode="none",
-                                     labels={RUN_LABEL: run_id, ROLE_LABEL: "probe"}, **kwargs)
+                                     labels=_labels(run_id, "probe"), **kwargs)
     try:
         probe.start()
         probe.wait(timeout=30)
@@ -140,7 +145,61 @@ def _api_reason(exc) -> str:
 
 
 def _labels(run_id: str, role: str) -> dict[str, str]:
-    return {RUN_LABEL: run_id, ROLE_LABEL: role}
+    return {RUN_LABEL: run_id, ROLE_LABEL: role, OWNER_LABEL: owner()}
+
+
+def boot_id(path: str = BOOT_ID_PATH) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def owner() -> str:
+    """This process as a container's owner: 'host/boot id/pid'."""
+    return f"{socket.gethostname()}/{boot_id()}/{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def owner_gone(label: str, *, host: str | None = None, boot: str | None = None, alive=_pid_alive) -> bool:
+    """Whether the process an owner label names is certainly gone: this host's, and of an earlier
+    boot or no longer running. Another host's process (a lab engine shared by two machines) or a
+    label this cannot read is never judged gone."""
+    parts = label.split("/")
+    if len(parts) != 3 or not parts[2].isdigit():
+        return False
+    label_host, label_boot, pid = parts
+    if label_host != (host if host is not None else socket.gethostname()):
+        return False
+    return label_boot != (boot if boot is not None else boot_id()) or not alive(int(pid))
+
+
+def remove_orphaned_runs(client) -> dict[str, list[str]]:
+    """Remove the containers, volumes and networks of every run whose process is gone; per run id,
+    the names of its containers removed."""
+    orphans: dict[str, list] = {}
+    for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+        labels = container.labels
+        if RUN_LABEL in labels and owner_gone(labels[OWNER_LABEL]):
+            orphans.setdefault(labels[RUN_LABEL], []).append(container)
+    for run_id in orphans:
+        remove_run_containers(client, run_id)
+        for volume in client.volumes.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
+            with contextlib.suppress(docker.errors.APIError):
+                volume.remove(force=True)
+        for network in client.networks.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
+            with contextlib.suppress(docker.errors.APIError):
+                network.remove()
+    return {run_id: [c.name for c in found] for run_id, found in orphans.items()}
 
 
 def _ulimits(memlock: int | None, nofile: int) -> list:
