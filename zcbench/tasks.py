@@ -212,7 +212,7 @@ def calibrate(c, conns=",".join(map(str, _B.DEFAULT_CONNS)), duration=str(_B.DEF
               port=str(_B.DEFAULT_PORT), rate=_B.DEFAULT_RATE, out=str(_B.DEFAULT_OUT), quiet=False, seed="",
               label="calibrate", doses="", runs="1", stall=CALIBRATION_DEFAULTS.DEFAULT_STALL, only="",
               json_=False):
-    """Check the bench's verdicts on this host: an A/A must say no difference, a dose ladder of known CPU must be found."""
+    """Check the bench's verdicts on this host: an A/A must say no difference, a dose ladder of known CPU must be found, a known stall must show in the tail."""
     from zcbench import jobs
     from zcbench.analyze import calibration as cal
     from zcbench.measure.config import Config, ConfigError, parse_int
