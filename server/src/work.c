@@ -33,14 +33,18 @@ static uint64_t monotonic_ns(void)
  *    proportional: a fixed 250-300 ns that untimed calls never pay);
  *  - the monotonic clock is the vDSO's (24 ns, no kernel entry), but it keeps running while the
  *    worker is preempted: timing every call on a busy machine read 1.6 s for 0.65 s of CPU.
- * So one call in ZCB_WORK_TIMED_EVERY is timed with the monotonic clock, less an empty interval
- * timed right after it (what the clock adds), and a call ZCB_WORK_PREEMPTED times slower per
- * response than the fastest one seen is left out (it was preempted). calibration_work_ns over
+ * So one call in ZCB_WORK_TIMED_EVERY is timed with the monotonic clock, less what the clock itself
+ * adds (the shortest empty interval this thread has timed: one empty interval alone is sometimes
+ * preempted or slow), and a call ZCB_WORK_PREEMPTED times slower per response than the fastest one
+ * seen is left out (it was preempted). A call that timed no longer than the clock's own cost is
+ * unreadable and left out too: taken as 0 ns it would become the fastest and, the server living for
+ * the whole run, every later call would be "preempted" against it. calibration_work_ns over
  * calibration_work_timed responses is the loop's time per response. */
 void calibration_work_responses(struct worker *w, uint32_t responses)
 {
     static __thread uint32_t calls;
-    static __thread uint64_t fastest = UINT64_MAX; /* ns per response of the fastest timed call */
+    static __thread uint64_t fastest = UINT64_MAX;    /* ns per response of the fastest timed call */
+    static __thread uint64_t clock_cost = UINT64_MAX; /* the shortest empty interval timed */
     bool timed = (calls++ & (ZCB_WORK_TIMED_EVERY - 1)) == 0;
     uint64_t start = timed ? monotonic_ns() : 0, spent, empty, each;
     uint32_t i;
@@ -52,7 +56,11 @@ void calibration_work_responses(struct worker *w, uint32_t responses)
     spent = monotonic_ns() - start;
     start = monotonic_ns();
     empty = monotonic_ns() - start;
-    spent = spent > empty ? spent - empty : 0;
+    if (empty < clock_cost)
+        clock_cost = empty;
+    if (spent <= clock_cost)
+        return;
+    spent -= clock_cost;
     each = spent / responses;
     if (each < fastest)
         fastest = each;

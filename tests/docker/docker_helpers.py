@@ -21,6 +21,21 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def free_port() -> int:
-    [port] = free_ports(1)
-    return port
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(span: int = 16) -> int:
+    """The first of `span` consecutive ports free on 127.0.0.1: a run's servers listen on --port
+    and the ports after it, one per arm and size (a lone free port's neighbour may be some
+    connection's source port)."""
+    for _ in range(200):
+        [first] = free_ports(1)
+        if first + span <= 65536 and all(_bindable(port) for port in range(first + 1, first + span)):
+            return first
+    raise RuntimeError(f"no {span} consecutive free ports on 127.0.0.1")
