@@ -26,10 +26,25 @@ def test_every_area_of_the_suite_is_in_exactly_one_lane():
     areas = [area for lane in testing.LANES for area in lane.areas]
     assert len(areas) == len(set(areas))
     assert testing.areas_in_no_lane() == []
-    # the ones that share the Docker engine, the CPUs under load or uid 65534's memlock account
-    # run one after another
-    load = next(lane for lane in testing.LANES if lane.streams)
-    assert {"server", "docker", "lab"} <= set(load.areas)
+    # the ones that share uid 65534's memlock account (server, docker) or the pinned CPUs under a
+    # bench (docker, lab) never overlap: docker waits for both
+    lanes = {area: lane for lane in testing.LANES for area in lane.areas}
+    assert {lanes["server"].name, lanes["lab"].name} <= testing._waits_for(lanes["docker"], testing.LANES)
+    testing.check_lanes()
+
+
+def test_a_lane_waiting_for_a_later_one_or_two_streaming_lanes_at_once_are_refused():
+    import pytest
+    Lane = testing.Lane
+    with pytest.raises(ValueError, match="not an earlier lane"):
+        testing.check_lanes((Lane("a", ("x",), False, after=("b",)), Lane("b", ("y",), False)))
+    with pytest.raises(ValueError, match="could overlap"):
+        testing.check_lanes((Lane("a", ("x",), True), Lane("b", ("y",), True)))
+    testing.check_lanes((Lane("a", ("x",), True), Lane("b", ("y",), False),
+                         Lane("c", ("z",), True, after=("a", "b")), Lane("d", ("w",), True, after=("c",))))
+    # c waits for b only, so it could overlap a
+    with pytest.raises(ValueError, match="could overlap"):
+        testing.check_lanes((Lane("a", ("x",), True), Lane("b", ("y",), False), Lane("c", ("z",), True, after=("b",))))
 
 
 def test_a_new_area_in_no_lane_is_found(tmp_path):

@@ -1,24 +1,29 @@
-"""`invoke test`: the whole suite through pytest, in two lanes side by side, then a summary by area.
+"""`invoke test`: the whole suite through pytest, in lanes side by side, then a summary by area.
 
-What runs where (both lanes start together; the summary waits for both):
+What runs where (a lane starts when the lanes it waits for have ended):
 
-    load lane    server, then docker, then lab, one after another in one pytest: they load this
-                 machine's CPUs (wrk against the native server, the bench in containers), share
-                 its Docker engine (the lab's second engine takes its images from it), and the
-                 server's and the docker area's ENOMEM tests share the memlock account of uid
-                 65534, so no two of them may overlap
-    quiet lane   unit and provisioning in a second pytest: neither starts a container, a server
-                 under load or anything as uid 65534 (provisioning runs Ansible in check mode or
-                 on throwaway files and namespaces); what they cost the other lane is CPU time,
-                 which the tests never assert on
+    native      server: the native server under wrk on this machine; its ENOMEM tests use the
+                memlock account of uid 65534
+    lab         lab, beside native: a second host in a network namespace (its own sshd and Docker
+                engine, images sent from this machine's); nothing of it runs as uid 65534, and its
+                assertions are about what a run records, not how fast it went
+    docker      docker, once native and lab have ended: the bench in containers on this machine's
+                engine; its ENOMEM tests share uid 65534's memlock account with the server tests,
+                and its calibration checks what a stall and injected work do to the numbers, so
+                nothing else loads the CPUs the bench pins meanwhile (only the quiet lane)
+    quiet       unit and provisioning, beside all of them: neither starts a container, a server
+                under load or anything as uid 65534 (provisioning runs Ansible in check mode or
+                on throwaway files and namespaces); what they cost the other lanes is CPU time,
+                which the tests never assert on
 
-    images       the full suite (not --fast) also builds the project's images (`invoke build`) from
-                 the start, beside the server tests: the Docker tests' fixture then finds them
-                 built (or waits for the build: measure.images builds one at a time per machine)
+    images      the full suite (not --fast) also builds the project's images (`invoke build`) from
+                the start: the Docker and lab tests' fixtures then find them built (or wait for the
+                build: measure.images builds one at a time per machine)
 
-The load lane's output streams to the terminal; the quiet lane's and the build's are kept and
-printed when they end. A skipped test is not a passed one: in the full suite (not --fast) any skip fails the run,
-since it means something the suite promises was not exercised on this host.
+The native and docker lanes' output streams to the terminal (one after the other); the others'
+is kept and printed when they end. A skipped test is not a passed one: in the full suite (not
+--fast) any skip fails the run, since it means something the suite promises was not exercised on
+this host.
 """
 
 from __future__ import annotations
@@ -47,9 +52,12 @@ class Lane:
     name: str
     areas: tuple[str, ...]
     streams: bool  # its output goes to the terminal as it comes (else it is printed at its end)
+    after: tuple[str, ...] = ()  # lanes that must have ended before it starts
 
 
-LANES = (Lane("load", ("server", "docker", "lab"), streams=True),
+LANES = (Lane("native", ("server",), streams=True),
+         Lane("lab", ("lab",), streams=False),
+         Lane("docker", ("docker",), streams=True, after=("native", "lab")),
          Lane("quiet", ("unit", "provisioning"), streams=False))
 #: The full suite's image build, beside the lanes.
 IMAGES_STEP = Lane("images", ("invoke build",), streams=False)
@@ -76,9 +84,37 @@ def pytest_command(junit: Path, fast: bool, keyword: str, verbose: bool,
 
 
 def lanes_text() -> str:
-    """'load lane: server -> docker -> lab | quiet lane, beside it: unit -> provisioning'."""
-    return " | ".join(f"{lane.name} lane{'' if i == 0 else ', beside it'}: {' -> '.join(lane.areas)}"
-                      for i, lane in enumerate(LANES))
+    """'native lane: server | ... | docker lane, after native and lab: docker | ...'."""
+    return " | ".join(f"{lane.name} lane{', after ' + ' and '.join(lane.after) if lane.after else ''}: "
+                      f"{' -> '.join(lane.areas)}" for lane in LANES)
+
+
+def check_lanes(lanes: tuple[Lane, ...] = LANES) -> None:
+    """Every lane waits only for lanes that come before it (so the suite cannot deadlock), and
+    at most one streaming lane runs at a time."""
+    names: list[str] = []
+    for lane in lanes:
+        unknown = [dep for dep in lane.after if dep not in names]
+        if unknown:
+            raise ValueError(f"lane {lane.name} waits for {unknown}, not an earlier lane")
+        names.append(lane.name)
+    streaming = [lane for lane in lanes if lane.streams]
+    for i, lane in enumerate(streaming):
+        if any(other.name not in _waits_for(lane, lanes) for other in streaming[:i]):
+            raise ValueError(f"streaming lane {lane.name} could overlap another streaming lane")
+
+
+def _waits_for(lane: Lane, lanes: tuple[Lane, ...]) -> set[str]:
+    """Every lane `lane` waits for, directly or through another."""
+    by_name = {other.name: other for other in lanes}
+    found: set[str] = set()
+    todo = list(lane.after)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(by_name[name].after)
+    return found
 
 
 def area_of(classname: str) -> str:
@@ -137,15 +173,20 @@ def start_lane(lane: Lane, tmp: Path, fast: bool, keyword: str, verbose: bool) -
     return Started(lane, process, junit, output, time.monotonic())
 
 
-def finish_lane(started: Started) -> tuple[int, float]:
-    """Wait for a lane; its exit status and wall seconds (its kept output printed)."""
+def finish_lane(started: Started, show: bool = True) -> tuple[int, float]:
+    """Wait for a lane; its exit status and wall seconds (its kept output printed if `show`)."""
     status = started.process.wait()
     seconds = time.monotonic() - started.began
+    if show:
+        show_kept_output(started)
+    return status, seconds
+
+
+def show_kept_output(started: Started) -> None:
     if started.output is not None:
         print(f"\n--- {started.lane.name} lane ({', '.join(started.lane.areas)}) ---")
         sys.stdout.write(started.output.read_text(errors="replace"))
         sys.stdout.flush()
-    return status, seconds
 
 
 def combined_status(statuses: list[int]) -> int:
@@ -173,26 +214,39 @@ def run_suite(fast: bool = False, keyword: str = "", verbose: bool = False) -> i
         print(f"zcbench: tests/{', tests/'.join(missing)} in no lane of zcbench.devtools.testing: add it to one",
               file=sys.stderr)
         return 2
+    check_lanes()
     print(f"zcbench: {lanes_text()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         build = [] if fast else [start_image_build(Path(tmp))]
-        started = [start_lane(lane, Path(tmp), fast, keyword, verbose) for lane in LANES]
+        started: dict[str, Started] = {}
+        ended: dict[str, tuple[int, float]] = {}
         try:
+            while len(ended) < len(LANES):
+                for lane in LANES:
+                    if lane.name not in started and all(dep in ended for dep in lane.after):
+                        started[lane.name] = start_lane(lane, Path(tmp), fast, keyword, verbose)
+                for name, lane_run in started.items():
+                    if name not in ended and lane_run.process.poll() is not None:
+                        ended[name] = finish_lane(lane_run, show=False)  # shown below, not mid-stream
+                time.sleep(0.2)
             built = [finish_lane(step) for step in build]
-            finished = [finish_lane(lane) for lane in started]
         except KeyboardInterrupt:
-            for lane in build + started:
-                lane.process.terminate()
+            for lane_run in build + list(started.values()):
+                lane_run.process.terminate()
             raise
+        finished = [ended[lane.name] for lane in LANES]
+        started_in_order = [started[lane.name] for lane in LANES]
+        for lane_run in started_in_order:
+            show_kept_output(lane_run)
         status = combined_status([s for s, _ in finished]) or next((s for s, _ in built if s), 0)
         areas: dict[str, Counter] = defaultdict(Counter)
-        for lane in started:
-            if lane.junit.exists():
-                outcomes_by_area(lane.junit, areas)
+        for lane_run in started_in_order:
+            if lane_run.junit.exists():
+                outcomes_by_area(lane_run.junit, areas)
         if not areas:
             return status or 1
-        total = print_summary(areas, {lane.lane.name: seconds for lane, (_, seconds)
-                                      in zip(build + started, built + finished)})
+        total = print_summary(areas, {lane_run.lane.name: seconds for lane_run, (_, seconds)
+                                      in zip(build + started_in_order, built + finished)})
     if status == NOTHING_COLLECTED:
         print("zcbench: no test ran", file=sys.stderr)
         return 1
