@@ -76,3 +76,13 @@ def test_needed_images():
         "loadgen", "server", "nginx"]
     assert bench.needed_images(Config.from_args(server="nginx", online_cpus={0, 1}, nofile=20000)) == [
         "loadgen", "nginx"]
+
+
+
+def test_a_scheduled_windows_responses_through_the_generators_end_are_the_accounting_count():
+    """The window's own responses divide the CPU; those until wrk ended are checked against wrk's."""
+    s = bench.build_sample(CELL, started_at="a", finished_at="b", measured=LoadRun(WRK, 1.9, 2.0),
+                           server_counters={"responses": 199_950}, server_cpu_s=0.5, loadgen_cores=1,
+                           server_responses=200_030)
+    assert s.server_responses == 200_030 and s.responses_minus_requests == 30
+    assert s.cpu_us_per_request == pytest.approx(0.5e6 / 199_950)

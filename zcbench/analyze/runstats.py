@@ -183,7 +183,10 @@ def summarize_group(key: GroupKey, samples: list[Sample]) -> GroupSummary:
     totals = counter_totals(samples)
     errors = sum((s.errors for s in samples), Errors())
     wrk_requests = sum(int(s.requests or 0) for s in samples)
-    responses = totals.get("responses") if totals else None
+    # every response to wrk's requests (a scheduled window's own count misses those queued at its end)
+    responses = (sum(s.server_responses for s in samples)
+                 if samples and all(s.server_responses is not None for s in samples)
+                 else totals.get("responses") if totals else None)
     cpu_shares = [s.loadgen_cpu_share for s in samples if s.loadgen_cpu_share is not None]
     return GroupSummary(
         server=server,

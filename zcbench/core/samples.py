@@ -27,7 +27,9 @@ zcbench/schemas/sample.schema.json; an object looks like:
       "non_2xx": 0,                    # = errors.status: responses counted as failed
       "server_counters": {...},        # measure.counters delta over the measured window (totals)
                                        # null for nginx
-      "server_responses": 2450873,     # server_counters.responses (null for nginx)
+      "server_responses": 2450873,     # responses sent from the window's start until the generator
+                                       # ended (null for nginx); server_counters.responses counts
+                                       # the window alone, the CPU per request's denominator
       "responses_minus_requests": 873, # requests in flight when the generator stopped its clock:
                                        # answered by the server, not counted by it (<= conns)
       "server_cpu_s": 9.1,             # server container CPU seconds in the measured window

@@ -263,6 +263,7 @@ def loadgen_record(host: str, run: LoadRun, cores: int) -> samples.LoadgenPart:
 def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measured: LoadRun | list[LoadRun],
                  server_counters: dict | None, server_cpu_s: float | None, loadgen_cores: int,
                  server_exit: dict | None = None, offered_rate: int | None = None,
+                 server_responses: int | None = None,
                  loadgen_names: list[str] | None = None, generator: str = loadgen.DEFAULT,
                  window: dict | None = None) -> samples.Sample:
     """One samples.jsonl record (schema: zcbench/samples.py) from what a cell measured: one wrk
@@ -279,7 +280,9 @@ def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measu
     # several loadgens: the sum of their own rates, each over its own clock (combine_results)
     requests_per_s = (result["requests_per_s"] if len(runs) > 1
                       else requests / duration_s if duration_s > 0 else None)
-    responses = server_counters.get("responses") if server_counters else None
+    responses = server_counters.get("responses") if server_counters else None  # in the window
+    if server_responses is None:
+        server_responses = responses
     errors = samples.Errors.from_json(result["errors"])
     return samples.Sample(
         cell=cell,
@@ -293,11 +296,11 @@ def build_sample(cell: samples.Cell, *, started_at: str, finished_at: str, measu
         errors=errors,
         non_2xx=errors.status,
         server_counters=server_counters,
-        # wrk counts the responses it completed before it stopped, the server those it sent
-        # between the snapshots: in flight at either end, a few may differ (at most one a
-        # connection; a bracketed window sees the server a little longer than wrk).
-        server_responses=responses,
-        responses_minus_requests=None if responses is None else responses - requests,
+        # wrk counts the responses it completed before it stopped, the server those it sent from
+        # the window's start until the generator ended: the server's may exceed wrk's by the
+        # requests in flight when wrk stopped its clock (at most one a connection), never fall short
+        server_responses=server_responses,
+        responses_minus_requests=None if server_responses is None else server_responses - requests,
         server_cpu_s=server_cpu_s,
         cpu_us_per_request=cpu_per_request(server_cpu_s, responses, requests),
         loadgen_cpu_s=sum(run.cpu_s for run in runs),
@@ -373,7 +376,7 @@ def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
                         server_counters=measured.server_counters, server_cpu_s=measured.server_cpu_s,
                         loadgen_cores=len(cfg.loadgen_cpus), offered_rate=rate,
                         loadgen_names=[host.name for host in ctx.loadgens], generator=generator.name,
-                        window=measured.window)
+                        window=measured.window, server_responses=measured.server_responses)
 
 
 # --- progress ---------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ own time, and the window's length is exactly what was planned. The end snapshot 
 SNAPSHOT_DELAY_S after `end`, before the generator's exit closes its connections. Requests still
 queued at the server then are answered after it: the sample's CPU per request divides the
 server's CPU time by the responses the server sent in the same window (bench.build_sample), not
-by wrk's count.
+by wrk's count. For the count of every request wrk made against every response the server sent
+(not one lost), the server's counters are read once more when the generator has ended.
 
 Anything else (no rate, a generator without windows, several loadgens, a loadgen or server on
 another host, whose clock and cgroup files are not this machine's) is *bracketed*: the snapshots
@@ -65,13 +66,19 @@ def take_snapshot(server, loadgens: list) -> Snapshot:
     at = time.monotonic()
     server_cpu = server.cpu_seconds()
     loadgen_cpu = tuple(running.cpu_seconds() for running in loadgens)
-    totals = None
-    if server.stats_path:
-        totals = counters.read_stats_file(server.stats_path)["totals"]
-    elif server.stats_in_container:
-        image = containers.read_container_file(server.container, server.stats_in_container)
-        totals = counters.read_stats_buffer(image)["totals"]
+    totals = read_counters(server)
     return Snapshot(at, time.monotonic() - at, server_cpu, loadgen_cpu, totals)
+
+
+def read_counters(server) -> dict | None:
+    """The server's counter totals now: from its stats file here, through its engine on another
+    host, none for nginx."""
+    if server.stats_path:
+        return counters.read_stats_file(server.stats_path)["totals"]
+    if server.stats_in_container:
+        image = containers.read_container_file(server.container, server.stats_in_container)
+        return counters.read_stats_buffer(image)["totals"]
+    return None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,9 @@ class Measured:
     server_cpu_s: float
     server_counters: dict | None
     window: dict  # the sample's `window` record
+    #: responses the server sent from the window's start until the generator had ended: every
+    #: one wrk counted is among them (the window's own count misses those still queued at its end)
+    server_responses: int | None = None
 
 
 def counter_delta(before: Snapshot, after: Snapshot) -> dict | None:
@@ -131,6 +141,7 @@ def run_scheduled(pool: ThreadPoolExecutor, generator: LoadGenerator, server, lo
         sleep_until(window.end_s + SNAPSHOT_DELAY_S)
         after = take_snapshot(server, [loadgen])
         runs = future.result()
+        settled = read_counters(server)
     finally:
         handshake.close()
     # wrk's CPU time and wall over the window too (the loadgen's busy share is judged on it)
@@ -140,7 +151,10 @@ def run_scheduled(pool: ThreadPoolExecutor, generator: LoadGenerator, server, lo
               "length_s": window.length_s, "lead_s": window.start_s - launched, "ready_s": ready - launched,
               "snapshots_s": [[before.at_s, before.took_s], [after.at_s, after.took_s]], "conns": conns,
               "generator_wall_s": max(run.wall_s for run in runs)}
-    return Measured(timed, after.server_cpu_s - before.server_cpu_s, counter_delta(before, after), record)
+    through_end = (settled["responses"] - before.counters["responses"]
+                   if settled is not None and before.counters is not None else None)
+    return Measured(timed, after.server_cpu_s - before.server_cpu_s, counter_delta(before, after), record,
+                    through_end)
 
 
 def run_bracketed(generator: LoadGenerator, server, loadgens: list, url: str, *, conns: int, threads: int,
@@ -153,4 +167,6 @@ def run_bracketed(generator: LoadGenerator, server, loadgens: list, url: str, *,
     after = take_snapshot(server, [])
     record = {"kind": BRACKETED, "length_s": after.at_s - before.at_s,
               "snapshots_s": [[before.at_s, before.took_s], [after.at_s, after.took_s]], "conns": conns}
-    return Measured(runs, after.server_cpu_s - before.server_cpu_s, counter_delta(before, after), record)
+    delta = counter_delta(before, after)
+    return Measured(runs, after.server_cpu_s - before.server_cpu_s, delta, record,
+                    delta.get("responses") if delta else None)
