@@ -84,10 +84,15 @@ def test_provision_refuses_before_running_ansible(tmp_path):
         provision.run_playbook(inventory=path)
 
 
-def test_the_bench_port_is_kept_out_of_the_ephemeral_range():
+def test_the_bench_ports_are_kept_out_of_the_ephemeral_range():
     """The sysctl role widens the source-port range to 1024-65535 and reserves the bench's own
-    port, or a client's TIME_WAIT on port 8088 would keep the server from binding."""
+    ports (one server per arm and size, from 8088 on), or a client's TIME_WAIT on one of them
+    would keep a server from binding it."""
     from zcbench.measure import config
 
     reserved = str(hosts.role_defaults("sysctl")["sysctl_settings"]["net.ipv4.ip_local_reserved_ports"])
-    assert str(config.DEFAULT_PORT) in reserved.split(",")
+    ports: set[int] = set()
+    for part in reserved.split(","):
+        first, _, last = part.partition("-")
+        ports.update(range(int(first), int(last or first) + 1))
+    assert set(range(config.DEFAULT_PORT, config.DEFAULT_PORT + config.RESERVED_PORTS)) <= ports

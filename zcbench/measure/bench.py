@@ -166,7 +166,8 @@ def preflight(config: Config):
         if taken:
             wanted = f"{ports[0]}-{ports[-1]}" if len(ports) > 1 else str(ports[0])
             raise PreflightError(f"port {config.bind}:{taken[0]} is in use (the run's servers listen on "
-                                 f"{wanted}, one per arm and size): choose another --port")
+                                 f"{wanted}, one per arm and size): choose another --port, or run "
+                                 "`invoke provision` (it keeps those ports out of clients' source ports)")
     if server_here:  # another host's engine says itself what limits it grants
         check_limits(config, containers.bounding_capabilities())
     try:

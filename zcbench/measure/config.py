@@ -77,6 +77,10 @@ AUTO_RATE_SHARE = 0.7
 #: The sweep's question is a throughput crossover: wrk goes as fast as it can.
 DEFAULT_SWEEP_RATE = RATE_OFF
 DEFAULT_PORT = 8088
+#: A run's servers listen on --port and the ports after it, one per arm and size; the sysctl role
+#: keeps this many from DEFAULT_PORT out of the clients' source ports (a wrk connection's TIME_WAIT
+#: on one of them keeps a server from binding it).
+RESERVED_PORTS = 100
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PATH = "loopback"
 DEFAULT_LABEL = "bench"
