@@ -28,7 +28,8 @@ from zcbench.present import report
 from zcbench.present.compare import COMPARE_SCHEMA
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
-REFERENCE = Path(__file__).resolve().parents[2] / "results" / "reference"
+#: The reference run of 2026-12-02 (its manifest, its first samples): files from before versions
+UNVERSIONED = RUNS / "unversioned"
 
 
 def test_every_schema_is_a_valid_versioned_draft_2020_12_schema():
@@ -117,10 +118,10 @@ def test_a_summary_missing_its_groups_fails_its_schema(rendered):
 
 
 def test_files_from_before_versions_read_as_version_zero(tmp_path):
-    """The reference run's manifest and samples predate versions; a summary or calibration
+    """An old reference run's manifest and samples predate versions; a summary or calibration
     without "schema" reads as it is."""
-    assert "schema" not in rundir.read_manifest(REFERENCE) and rundir.read_manifest(REFERENCE)["run_id"]
-    assert {s.loadgen for s in rundir.load_samples(REFERENCE)} == {"wrk"}  # schema 1, migrated
+    assert "schema" not in rundir.read_manifest(UNVERSIONED) and rundir.read_manifest(UNVERSIONED)["run_id"]
+    assert {s.loadgen for s in rundir.load_samples(UNVERSIONED)} == {"wrk"}  # schema 1, migrated
     for name in (rundir.SUMMARY, rundir.CALIBRATION_JSON):
         (tmp_path / name).write_text(json.dumps({"run_id": "old", "passed": True}))
         assert rundir.read_json(tmp_path / name)["run_id"] == "old"
