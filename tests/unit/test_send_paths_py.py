@@ -88,10 +88,12 @@ def test_the_report_says_which_path_avoided_the_copy(tmp_path):
     run_id, run_dir = rundir.new_run_dir(tmp_path, "paths")
     counters = {"regular": {"responses": 1000, "sends_regular": 1000},
                 "zc": {"responses": 1000, "sends_zc": 900, "sends_regular": 100, "zc_notifs": 900, "zc_copied": 900},
-                "splice": {"responses": 1000, "sends_regular": 1000, "splices": 1000}}
+                "splice": {"responses": 1000, "sends_regular": 1000, "splices": 1000},
+                # below --zc-min-bytes: every send regular, no notification
+                "adaptive": {"responses": 1000, "sends_zc": 0, "sends_regular": 1000, "zc_notifs": 0, "zc_copied": 0}}
     index = 0
     for rep in range(3):
-        for arm, cost in (("regular", 10.0), ("zc", 11.0), ("splice", 12.0)):
+        for arm, cost in (("regular", 10.0), ("zc", 11.0), ("splice", 12.0), ("adaptive", 10.0)):
             rundir.append_sample(run_dir, make_sample(arm, rep, index=index, response_size=16384, requests=1000,
                                                       requests_per_s=1000.0, cpu_us_per_request=cost + rep * 0.01,
                                                       server_cpu_s=0.01, server_counters=counters[arm]))
@@ -105,5 +107,7 @@ def test_the_report_says_which_path_avoided_the_copy(tmp_path):
     splice = next(line for line in section.splitlines() if line.startswith(f"| {arms.title('splice')} |"))
     assert "| 100.0% | 90.0% |" in zc  # every zero-copy send copied; 90 % of its sends were zero-copy
     assert report.PAGE_CACHE in splice and "3,000 splices" in splice  # summed over the 3 blocks
+    adaptive = next(line for line in section.splitlines() if line.startswith(f"| {arms.title('adaptive')} |"))
+    assert report.NO_ZC_SENDS in adaptive and "| 0.0% |" in adaptive
     assert "Not run on this host: **sendmsg-zc**: this kernel lacks IORING_OP_SENDMSG_ZC" in section
-    assert json.loads((run_dir / rundir.SUMMARY).read_text())["arms"] == ["regular", "zc", "splice"]
+    assert json.loads((run_dir / rundir.SUMMARY).read_text())["arms"] == ["regular", "zc", "splice", "adaptive"]

@@ -521,6 +521,7 @@ def nginx_lines(summary: Summary) -> list[str]:
 
 
 PAGE_CACHE = "n/a: page cache (no user pages)"
+NO_ZC_SENDS = "n/a: no zero-copy send (all regular)"
 
 
 def copy_cell(group: GroupSummary | None) -> str:
@@ -529,7 +530,13 @@ def copy_cell(group: GroupSummary | None) -> str:
         return fmt.MISSING
     if arms.known(group.arm) and not arms.get(group.arm).copied_share_applies:
         return PAGE_CACHE
-    return fmt.percent(group.copied_share, 1) if group.copied_share is not None else "unknown (no notification)"
+    if group.copied_share is not None:
+        return fmt.percent(group.copied_share, 1)
+    # the adaptive path below --zc-min-bytes (or a zero-copy path always at its cap) sent nothing
+    # zero-copy: there was nothing for the kernel to copy or not
+    if group.counters and not group.counters.get("sends_zc"):
+        return NO_ZC_SENDS
+    return "unknown (no notification)"
 
 
 def copy_lines(summary: Summary, manifest: dict) -> list[str]:
