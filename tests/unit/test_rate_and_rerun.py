@@ -234,3 +234,13 @@ def test_a_sweep_runs_at_one_load():
     assert sweep.sweep_config(rate="50%", online_cpus={0, 1}).rate_shares == (0.5,)
     with pytest.raises(ConfigError, match="a sweep runs at one load"):
         sweep.sweep_config(rate="30%,70%", online_cpus={0, 1})
+
+
+def test_a_reruns_report_names_its_run_and_the_rates_it_lowered():
+    from zcbench.present.environment import environment_rows
+    manifest = {"run_id": "r2", "config": {"extra": {"rerun_of": "/results/r1",
+                                                     "rates_lowered": {rate_key(1000, 88, 0.7): 39492}}}}
+    row = dict((name, value) for name, value in environment_rows(manifest))["Rerun of"]
+    assert row.startswith("/results/r1") and "rates lowered" in row and "39492" in row
+    plain = {"run_id": "r3", "config": {"extra": {"rerun_of": "/results/r1"}}}
+    assert dict((n, v) for n, v in environment_rows(plain))["Rerun of"] == "/results/r1"

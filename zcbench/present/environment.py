@@ -95,7 +95,10 @@ def environment_rows(manifest: dict) -> list[list[str]]:
         ("Seed (cell order)", _compact(fact("config.seed"))),
         ("Offered rate (--rate)", _compact(fact("config.cell_rates", "config.rate")) if fact("config.cell_rates", "config.rate")
          else "none: wrk as fast as it can"),
-        ("Rerun of", _compact(fact("config.extra.rerun_of")) if fact("config.extra.rerun_of") else "—"),
+        ("Rerun of", (_compact(fact("config.extra.rerun_of"))
+                      + (f"; rates lowered where its blocks fell short: {_compact(fact('config.extra.rates_lowered'))}"
+                         if fact("config.extra.rates_lowered") else ""))
+         if fact("config.extra.rerun_of") else "—"),
         ("Network path", _compact(fact("path.note", "path.kind", "config.path"))),
         ("Server container", _container_mode(manifest) + (f" ({reason})" if reason else "")),
         ("Docker", _compact(fact("docker.engine_version"))),
