@@ -1,29 +1,27 @@
 """`invoke test`: the whole suite through pytest, in lanes side by side, then a summary by area.
 
-What runs where (a lane starts when the lanes it waits for have ended):
+What runs where (a lane starts when the lanes it waits for, if any, have ended):
 
-    native      server: the native server under wrk on this machine; its ENOMEM tests use the
-                memlock account of uid 65534
-    lab         lab, beside native: a second host in a network namespace (its own sshd and Docker
-                engine, images sent from this machine's); nothing of it runs as uid 65534, and its
-                assertions are about what a run records, not how fast it went
-    docker      docker, once native and lab have ended: the bench in containers on this machine's
-                engine; its ENOMEM tests share uid 65534's memlock account with the server tests,
-                and its calibration checks what a stall and injected work do to the numbers, so
-                nothing else loads the CPUs the bench pins meanwhile (only the quiet lane)
-    quiet       unit and provisioning, beside all of them: neither starts a container, a server
-                under load or anything as uid 65534 (provisioning runs Ansible in check mode or
-                on throwaway files and namespaces); what they cost the other lanes is CPU time,
-                which the tests never assert on
+    load        server, then docker, then lab, one after another in one pytest: they load this
+                machine's CPUs (wrk against the native server, the bench in containers) and assert
+                on what load does to the numbers (a stall's delay, injected CPU per response, a
+                calibration's verdicts), share its Docker engine (the lab's second engine takes its
+                images from it), and the server's and the docker area's ENOMEM tests share the
+                memlock account of uid 65534, so no two of them may overlap. Measured: the lab beside
+                the server tests made two of those fail (a stall's delay read 104 ms for a bound of
+                70, a dose's CPU 1.6 s for 0.98)
+    quiet       unit and provisioning in a second pytest, beside it: neither starts a container, a
+                server under load or anything as uid 65534 (provisioning runs Ansible in check mode
+                or on throwaway files and namespaces); what they cost the other lane is CPU time,
+                which their tests never assert on
 
     images      the full suite (not --fast) also builds the project's images (`invoke build`) from
-                the start: the Docker and lab tests' fixtures then find them built (or wait for the
-                build: measure.images builds one at a time per machine)
+                the start, beside the server tests: the Docker tests' fixture then finds them
+                built (or waits for the build: measure.images builds one at a time per machine)
 
-The native and docker lanes' output streams to the terminal (one after the other); the others'
-is kept and printed when they end. A skipped test is not a passed one: in the full suite (not
---fast) any skip fails the run, since it means something the suite promises was not exercised on
-this host.
+The load lane's output streams to the terminal; the quiet lane's and the build's are kept and
+printed at the end. A skipped test is not a passed one: in the full suite (not --fast) any skip
+fails the run, since it means something the suite promises was not exercised on this host.
 """
 
 from __future__ import annotations
@@ -55,9 +53,7 @@ class Lane:
     after: tuple[str, ...] = ()  # lanes that must have ended before it starts
 
 
-LANES = (Lane("native", ("server",), streams=True),
-         Lane("lab", ("lab",), streams=False),
-         Lane("docker", ("docker",), streams=True, after=("native", "lab")),
+LANES = (Lane("load", ("server", "docker", "lab"), streams=True),
          Lane("quiet", ("unit", "provisioning"), streams=False))
 #: The full suite's image build, beside the lanes.
 IMAGES_STEP = Lane("images", ("invoke build",), streams=False)
