@@ -117,7 +117,10 @@ def test_an_interrupt_removes_the_run_containers_on_both_hosts(study_lab, tmp_pa
     bench = subprocess.Popen([str(INVOKE), "bench", "-i", str(lab.inventory), "--rate", "off", "--conns", "20",
                               "--duration", "2", "--warmup", "0", "--repeat", "10", "--quiet",
                               "--out", str(tmp_path / "results")], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             # a suite started in the background (an asynchronous command) hands its
+                             # children SIGINT ignored, and Python then never raises KeyboardInterrupt
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not run_containers(lab.docker_url_here()):  # wrk's container is up on the lab
