@@ -217,15 +217,20 @@ def run_suite(fast: bool = False, keyword: str = "", verbose: bool = False) -> i
         started: dict[str, Started] = {}
         ended: dict[str, tuple[int, float]] = {}
         try:
-            while len(ended) < len(LANES):
+            while len([lane for lane in LANES if lane.name in ended]) < len(LANES):
                 for lane in LANES:
                     if lane.name not in started and all(dep in ended for dep in lane.after):
                         started[lane.name] = start_lane(lane, Path(tmp), fast, keyword, verbose)
                 for name, lane_run in started.items():
                     if name not in ended and lane_run.process.poll() is not None:
                         ended[name] = finish_lane(lane_run, show=False)  # shown below, not mid-stream
+                for step in build:  # its own wall time, not the lanes'
+                    if step.lane.name not in ended and step.process.poll() is not None:
+                        ended[step.lane.name] = finish_lane(step, show=False)
                 time.sleep(0.2)
-            built = [finish_lane(step) for step in build]
+            built = [ended.get(step.lane.name) or finish_lane(step, show=False) for step in build]
+            for step in build:
+                show_kept_output(step)
         except KeyboardInterrupt:
             for lane_run in build + list(started.values()):
                 lane_run.process.terminate()
