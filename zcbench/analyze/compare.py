@@ -26,7 +26,7 @@ CELL_METRICS = COMPARED_METRICS
 #: How far an arm/baseline ratio may move between two runs and still "agree" (TOST margins): what
 #: a user would call the same answer (3 % of CPU is about the smallest cost worth a verdict, the
 #: tail's noise is tens of percent). They are not a measured spread: on the 2-vCPU VM two default
-#: runs' 90 % intervals of a CPU ratio's change are about ±5 % wide, so most such reruns come out
+#: runs' 90 % intervals of a CPU ratio's change are ±3–5 % wide, so most such reruns come out
 #: "inconclusive" at these margins rather than "agree" (docs/statistics.md). --margin-* changes them.
 MARGINS = {"cpu_us_per_request": 0.03, "cpu_per_loadgen_cpu": 0.03, "loadgen_cpu_us_per_request": 0.03,
            "requests_per_s": 0.03, "latency_mean_us": 0.10, "latency_p99_us": 0.25}
