@@ -38,6 +38,16 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def shared_legend(fig: Figure, fontsize: float = 8) -> None:
+    """One legend under the panels of a grid: every label any panel drew, once."""
+    handles: dict = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(6, len(handles)),
+               fontsize=fontsize, frameon=False)
+
+
 def to_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     with matplotlib.rc_context(SAVE_SETTINGS):

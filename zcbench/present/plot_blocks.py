@@ -13,7 +13,7 @@ from zcbench.analyze.summary import Summary
 from zcbench.core import arms, fmt
 from zcbench.core.samples import Sample
 from zcbench.present import labels
-from zcbench.present.plot_axes import value_axis
+from zcbench.present.plot_axes import shared_legend, value_axis
 from zcbench.present.plot_cells import cell_grid, in_cell
 
 def plotted_metric(summary: Summary) -> str | None:
@@ -62,12 +62,7 @@ def blocks_plot(summary: Summary, samples: list[Sample]):
     metric = plotted_metric(summary)
     fig = cell_grid(summary, samples, lambda ax, grouped, *cell: _panel(ax, grouped, *cell, metric),
                     "block (run order)", 2.9)
-    handles = {}
-    for ax in fig.axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(6, len(handles)), fontsize=8,
-               frameon=False)
+    shared_legend(fig)
     fig.suptitle(f"{summary.run_id}: {labels.metric_label(metric)} in every block\n"
                  "arms moving together = the machine drifting (pairing cancels it);\n"
                  "a gap that holds = the arm's effect; a lone point = an outlier block", fontsize=9.5)

@@ -12,7 +12,7 @@ from zcbench.analyze import latency
 from zcbench.analyze.summary import Summary
 from zcbench.core import arms
 from zcbench.present import labels
-from zcbench.present.plot_axes import log_axis, new_figure
+from zcbench.present.plot_axes import log_axis, new_figure, shared_legend
 
 MAX_COLUMNS = 3
 #: How each percentile is drawn (the arm's colour is its own).
@@ -51,7 +51,6 @@ def latency_load_plot(summary: Summary):
     rows = math.ceil(len(cells) / columns)
     fig = new_figure(max(6.4, 4.4 * columns), 1.6 + 3.4 * rows)
     axes = fig.subplots(rows, columns, squeeze=False)
-    handles = {}
     for i, ax in enumerate(axes.flat):
         if i >= len(cells):
             ax.set_visible(False)
@@ -59,10 +58,7 @@ def latency_load_plot(summary: Summary):
         server, conns, size = cells[i]
         _panel(ax, [c for c in summary.latency_curves if (c.server, c.conns, c.response_size) == cells[i]])
         ax.set_title(labels.where_text(summary, conns, size), fontsize=9)
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(6, len(handles)), fontsize=7.5,
-               frameon=False)
+    shared_legend(fig, fontsize=7.5)
     fig.suptitle(f"{summary.run_id}: latency against offered load\n"
                  "dotted p50, solid p99, dashed p99.9 (95% block-bootstrap intervals);\n"
                  "a vertical line: where the arm's p99 first exceeds 10× its lowest-load value", fontsize=9.5)
