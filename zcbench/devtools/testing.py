@@ -1,6 +1,6 @@
 """`invoke test`: the whole suite through pytest, in lanes side by side, then a summary by area.
 
-What runs where (a lane starts when the lanes it waits for, if any, have ended):
+What runs where (both lanes start together; the summary waits for both):
 
     load        server, then docker, then lab, one after another in one pytest: they load this
                 machine's CPUs (wrk against the native server, the bench in containers) and assert
@@ -50,7 +50,6 @@ class Lane:
     name: str
     areas: tuple[str, ...]
     streams: bool  # its output goes to the terminal as it comes (else it is printed at its end)
-    after: tuple[str, ...] = ()  # lanes that must have ended before it starts
 
 
 LANES = (Lane("load", ("server", "docker", "lab"), streams=True),
@@ -80,37 +79,9 @@ def pytest_command(junit: Path, fast: bool, keyword: str, verbose: bool,
 
 
 def lanes_text() -> str:
-    """'native lane: server | ... | docker lane, after native and lab: docker | ...'."""
-    return " | ".join(f"{lane.name} lane{', after ' + ' and '.join(lane.after) if lane.after else ''}: "
-                      f"{' -> '.join(lane.areas)}" for lane in LANES)
-
-
-def check_lanes(lanes: tuple[Lane, ...] = LANES) -> None:
-    """Every lane waits only for lanes that come before it (so the suite cannot deadlock), and
-    at most one streaming lane runs at a time."""
-    names: list[str] = []
-    for lane in lanes:
-        unknown = [dep for dep in lane.after if dep not in names]
-        if unknown:
-            raise ValueError(f"lane {lane.name} waits for {unknown}, not an earlier lane")
-        names.append(lane.name)
-    streaming = [lane for lane in lanes if lane.streams]
-    for i, lane in enumerate(streaming):
-        if any(other.name not in _waits_for(lane, lanes) for other in streaming[:i]):
-            raise ValueError(f"streaming lane {lane.name} could overlap another streaming lane")
-
-
-def _waits_for(lane: Lane, lanes: tuple[Lane, ...]) -> set[str]:
-    """Every lane `lane` waits for, directly or through another."""
-    by_name = {other.name: other for other in lanes}
-    found: set[str] = set()
-    todo = list(lane.after)
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo.extend(by_name[name].after)
-    return found
+    """'load lane: server -> docker -> lab | quiet lane, beside it: unit -> provisioning'."""
+    return " | ".join(f"{lane.name} lane{'' if i == 0 else ', beside it'}: {' -> '.join(lane.areas)}"
+                      for i, lane in enumerate(LANES))
 
 
 def area_of(classname: str) -> str:
@@ -210,35 +181,27 @@ def run_suite(fast: bool = False, keyword: str = "", verbose: bool = False) -> i
         print(f"zcbench: tests/{', tests/'.join(missing)} in no lane of zcbench.devtools.testing: add it to one",
               file=sys.stderr)
         return 2
-    check_lanes()
     print(f"zcbench: {lanes_text()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         build = [] if fast else [start_image_build(Path(tmp))]
-        started: dict[str, Started] = {}
+        started = {lane.name: start_lane(lane, Path(tmp), fast, keyword, verbose) for lane in LANES}
+        steps = [*started.values(), *build]
         ended: dict[str, tuple[int, float]] = {}
         try:
-            while len([lane for lane in LANES if lane.name in ended]) < len(LANES):
-                for lane in LANES:
-                    if lane.name not in started and all(dep in ended for dep in lane.after):
-                        started[lane.name] = start_lane(lane, Path(tmp), fast, keyword, verbose)
-                for name, lane_run in started.items():
-                    if name not in ended and lane_run.process.poll() is not None:
-                        ended[name] = finish_lane(lane_run, show=False)  # shown below, not mid-stream
-                for step in build:  # its own wall time, not the lanes'
+            while len(ended) < len(steps):  # each one's own wall time, taken when it ends
+                for step in steps:
                     if step.lane.name not in ended and step.process.poll() is not None:
-                        ended[step.lane.name] = finish_lane(step, show=False)
+                        ended[step.lane.name] = finish_lane(step, show=False)  # shown below, not mid-stream
                 time.sleep(0.2)
-            built = [ended.get(step.lane.name) or finish_lane(step, show=False) for step in build]
-            for step in build:
-                show_kept_output(step)
         except KeyboardInterrupt:
             for lane_run in build + list(started.values()):
                 lane_run.process.terminate()
             raise
+        built = [ended[step.lane.name] for step in build]
         finished = [ended[lane.name] for lane in LANES]
         started_in_order = [started[lane.name] for lane in LANES]
-        for lane_run in started_in_order:
-            show_kept_output(lane_run)
+        for step in build + started_in_order:
+            show_kept_output(step)
         status = combined_status([s for s, _ in finished]) or next((s for s, _ in built if s), 0)
         areas: dict[str, Counter] = defaultdict(Counter)
         for lane_run in started_in_order:
