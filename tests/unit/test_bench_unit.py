@@ -6,7 +6,7 @@ import pytest
 
 from zcbench.core import rundir, samples
 from zcbench.core.samples import Cell
-from zcbench.measure import bench
+from zcbench.measure import bench, windows
 from zcbench.measure.config import Config
 from zcbench.measure.loadgen.base import LoadRun
 
@@ -86,3 +86,24 @@ def test_a_scheduled_windows_responses_through_the_generators_end_are_the_accoun
                            server_responses=200_030)
     assert s.server_responses == 200_030 and s.responses_minus_requests == 30
     assert s.cpu_us_per_request == pytest.approx(0.5e6 / 199_950)
+
+
+def test_the_settled_read_waits_for_the_server_to_close_the_generators_connections(monkeypatch):
+    """A response wrk read may still wait in the server's completion queue: the read that checks
+    wrk's count against the server's waits until the connections are closed (and no longer)."""
+    reads = iter([{"conns_open": 200, "responses": 990}, {"conns_open": 120, "responses": 998},
+                  {"conns_open": 0, "responses": 1000}, {"conns_open": 0, "responses": 1000}])
+    monkeypatch.setattr(windows, "read_counters", lambda server: next(reads))
+    monkeypatch.setattr(windows, "SETTLE_POLL_S", 0)
+    assert windows.settled_counters(object(), open_before=0) == {"conns_open": 0, "responses": 1000}
+    assert next(reads) == {"conns_open": 0, "responses": 1000}  # it stopped at the first settled read
+
+
+def test_the_settled_read_gives_up_after_its_timeout(monkeypatch):
+    monkeypatch.setattr(windows, "read_counters", lambda server: {"conns_open": 5, "responses": 7})
+    monkeypatch.setattr(windows, "SETTLE_POLL_S", 0)
+    monkeypatch.setattr(windows, "SETTLE_TIMEOUT_S", 0.05)
+    assert windows.settled_counters(object(), open_before=0) == {"conns_open": 5, "responses": 7}
+    # nothing to wait for without counters (nginx) or without a count before the run
+    monkeypatch.setattr(windows, "read_counters", lambda server: None)
+    assert windows.settled_counters(object(), open_before=0) is None

@@ -13,7 +13,9 @@ SNAPSHOT_DELAY_S after `end`, before the generator's exit closes its connections
 queued at the server then are answered after it: the sample's CPU per request divides the
 server's CPU time by the responses the server sent in the same window (bench.build_sample), not
 by wrk's count. For the count of every request wrk made against every response the server sent
-(not one lost), the server's counters are read once more when the generator has ended.
+(not one lost), the server's counters are read once more when the generator has ended and the
+server has closed its connections (settled_counters): a response wrk has read may still wait in
+the server's completion queue for a few milliseconds, longer when the host is busy.
 
 Anything else (no rate, a generator without windows, several loadgens, a loadgen or server on
 another host, whose clock and cgroup files are not this machine's) is *bracketed*: the snapshots
@@ -47,6 +49,10 @@ READY_TIMEOUT_S = 60
 #: (about 1 us each).
 GO_MARGIN_S = 0.003
 GO_MARGIN_PER_CONN_S = 1.5e-6
+#: How long the server may take, after the generator has ended, to close its connections (it has
+#: then handled every completion before their end); how often to look meanwhile.
+SETTLE_TIMEOUT_S = 5.0
+SETTLE_POLL_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,25 @@ def read_counters(server) -> dict | None:
         image = containers.read_container_file(server.container, server.stats_in_container)
         return counters.read_stats_buffer(image)["totals"]
     return None
+
+
+def settled_counters(server, open_before: int | None) -> dict | None:
+    """The server's counter totals once it has closed the connections the generator opened
+    (`conns_open` back to `open_before`), at most SETTLE_TIMEOUT_S after the generator ended:
+    its worker reaps a send's completion after the client may already have read the response,
+    so a read right at the generator's end can miss a few responses wrk counted."""
+    totals = read_counters(server)
+    if totals is None or open_before is None:
+        return totals
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while totals["conns_open"] > open_before and time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_S)
+        totals = read_counters(server)
+    return totals
+
+
+def open_connections(snapshot: Snapshot) -> int | None:
+    return snapshot.counters["conns_open"] if snapshot.counters is not None else None
 
 
 @dataclass(frozen=True)
@@ -141,7 +166,7 @@ def run_scheduled(pool: ThreadPoolExecutor, generator: LoadGenerator, server, lo
         sleep_until(window.end_s + SNAPSHOT_DELAY_S)
         after = take_snapshot(server, [loadgen])
         runs = future.result()
-        settled = read_counters(server)
+        settled = settled_counters(server, open_connections(before))
     finally:
         handshake.close()
     # wrk's CPU time and wall over the window too (the loadgen's busy share is judged on it)
@@ -160,10 +185,13 @@ def run_scheduled(pool: ThreadPoolExecutor, generator: LoadGenerator, server, lo
 def run_bracketed(generator: LoadGenerator, server, loadgens: list, url: str, *, conns: int, threads: int,
                   duration_s: float, timeout_s: int, rate: int | None) -> Measured:
     """The generator's whole run between two snapshots of the server (each loadgen's CPU time
-    is its own run's, timed around it; the rate is over the generator's own window)."""
+    is its own run's, timed around it; the rate is over the generator's own window). The second
+    is taken once the server has closed the generator's connections, so it holds every response
+    the generator counted and the server's CPU time for them."""
     before = take_snapshot(server, [])
     runs = generator.run_together(loadgens, url, conns=conns, threads=threads, duration_s=duration_s,
                                   timeout_s=timeout_s, rate=rate)
+    settled_counters(server, open_connections(before))
     after = take_snapshot(server, [])
     record = {"kind": BRACKETED, "length_s": after.at_s - before.at_s,
               "snapshots_s": [[before.at_s, before.took_s], [after.at_s, after.took_s]], "conns": conns}
