@@ -74,20 +74,30 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cd "$(dirname "$(readlink -f "$0")")"
 
-# Build and test tools for the native server (the Docker engine, ethtool and the host
-# tuning are installed by `invoke provision`, i.e. by the Ansible roles, not here).
+# What every step needs: the native server's build tools (the cffi binding compiles against
+# liburing), Python, debootstrap for the base image, git for the manifest's commit. The Docker
+# engine, ethtool and the host tuning are installed by `invoke provision` (the Ansible roles).
 APT_PACKAGES=(
-    build-essential liburing-dev clang curl wrk nghttp2-client
+    build-essential liburing-dev curl wrk
     python3 python3-venv python3-dev libffi-dev iproute2 debootstrap git ca-certificates
     python3-apt  # Ansible's apt module (run by `invoke provision`) imports it from the system Python
+)
+# What only the test suite needs; `run` leaves them out (chromium and clang are most of the
+# download on a fresh machine).
+TEST_APT_PACKAGES=(
+    clang  # the ASan/UBSan build and the parser's fuzz target
+    nghttp2-client
     openssh-server sudo  # tests/lab: a second host on this machine, reached over SSH with become
     chromium  # the tests open report.html in it, headless (tests/headless_chromium.py)
 )
 
-install_apt_packages() {
+install_apt_packages() {  # $1: the step (run installs APT_PACKAGES only)
+    local packages=("${APT_PACKAGES[@]}")
+    [ "$1" = run ] || packages+=("${TEST_APT_PACKAGES[@]}")
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    [ "$1" != run ] || return 0
     # libFuzzer's runtime ships in a package named after clang's major version.
     local major
     major=$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n1)
@@ -129,7 +139,7 @@ case "${1:-deps}" in  # a step it does not know stops it before it installs anyt
     *)    echo "bootstrap: unknown step '$1' (expected run, test or deps)" >&2; exit 2 ;;
 esac
 
-install_apt_packages
+install_apt_packages "${1:-deps}"
 install_python_env
 
 case "${1:-deps}" in

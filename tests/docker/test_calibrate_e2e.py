@@ -1,5 +1,6 @@
 """`invoke calibrate` end to end on a tiny plan: pilot, sizing, the A/A and the dose ladder at
-every connection count, the loop's measured cost, its files."""
+every connection count, the loop's measured cost, its files; with --json, stdout is
+calibration.json's object alone, valid against its schema, and the run directory goes to stderr."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from zcbench.analyze import calibration
 from zcbench.core import arms, rundir
 from zcbench.core.paths import ROOT
+from zcbench.devtools.schemas import problems, run_dir_problems
 from zcbench.measure import containers
 
 pytestmark = pytest.mark.docker
@@ -22,22 +24,30 @@ INVOKE = str(Path(sys.executable).with_name("invoke"))
 DOSE_ARMS = [arms.dose_arm(i).name for i in (1, 2, 3)]
 
 
-def calibrate(out: Path, port: int, *plan: str) -> tuple[Path, dict]:
+def calibrate(out: Path, port: int, *plan: str, output: str = "--quiet") -> tuple[Path, dict]:
     """`invoke calibrate` on tiny cells of 1 s; its run directory and calibration.json."""
-    proc = subprocess.run([INVOKE, "calibrate", "--out", str(out), "--port", str(port), "--quiet",
+    proc = subprocess.run([INVOKE, "calibrate", "--out", str(out), "--port", str(port), output,
                            "--duration", "1", "--warmup", "0", *plan],
                           cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.strip().splitlines()) == 1, proc.stdout  # --quiet: the run directory alone
-    run_dir = Path(proc.stdout.strip())
-    return run_dir, json.loads((run_dir / "calibration.json").read_text())
+    if output == "--json":
+        printed = json.loads(proc.stdout)  # the whole of stdout, one document
+        assert problems("calibration", printed) == []
+        run_dir = Path(proc.stderr.strip().splitlines()[-1])  # the run directory, on stderr
+    else:
+        assert len(proc.stdout.strip().splitlines()) == 1, proc.stdout  # --quiet: the run directory alone
+        run_dir = Path(proc.stdout.strip())
+    result = json.loads((run_dir / rundir.CALIBRATION_JSON).read_text())
+    if output == "--json":
+        assert printed == result
+    return run_dir, result
 
 
 @pytest.mark.timeout(420)
 def test_calibrate_runs_the_aa_and_the_dose_ladder_twice_and_writes_its_verdicts(tmp_path, docker_client,
                                                                                 zcbench_images, port):
     run_dir, result = calibrate(tmp_path, port, "--conns", "20,40", "--repeat", "2", "--seed", "5", "--rate", "off",
-                                "--runs", "2")
+                                "--runs", "2", output="--json")
     for key in ("aa", "doses", "mde", "passed", "aa_verdict", "injected_verdict", "expected_effect"):
         assert key in result
     assert result["metric"] == "cpu_us_per_request" and result["blocks"] == 2
@@ -76,6 +86,10 @@ def test_calibrate_runs_the_aa_and_the_dose_ladder_twice_and_writes_its_verdicts
     assert "2 runs together" in (run_dir / "calibration.md").read_text()
     for run in (manifest, pilot, json.loads((Path(repeated["run_dirs"][0]) / "manifest.json").read_text())):
         assert containers.run_containers(docker_client, run["run_id"]) == []
+    # every file of the calibration and of its pilot against its schema
+    assert run_dir_problems(run_dir) == []
+    pilot_dir = Path(sizing["pilot_run"])
+    assert run_dir_problems(pilot_dir) == [] and (pilot_dir / rundir.REPORT_HTML).exists()
 
 
 @pytest.mark.timeout(420)

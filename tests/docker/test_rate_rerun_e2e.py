@@ -28,7 +28,7 @@ def invoke(*args: str, timeout: int = 200) -> subprocess.CompletedProcess:
 @pytest.mark.timeout(420)
 def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_client, zcbench_images, port):
     first = invoke("bench", "--out", str(tmp_path / "a"), "--port", str(port), "--quiet", "--mode", "zc",
-                   "--conns", "20", "--duration", "2", "--warmup", "1", "--repeat", "2", "--seed", "3",
+                   "--conns", "20", "--duration", "2", "--warmup", "0", "--repeat", "2", "--seed", "3",
                    "--rate", str(RATE), "--label", "paced")
     assert first.returncode == 0, first.stderr
     run_a = Path(first.stdout.strip().splitlines()[-1])
@@ -44,15 +44,15 @@ def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_c
     text = (run_a / "report.md").read_text()
     assert "| Offered | Achieved |" in text and "At equal offered load" in text
 
-    # Rerun: same matrix, seed and order, a shorter warmup overridden (and recorded).
+    # Rerun: same matrix, seed and order, another warmup overridden (and recorded).
     second = invoke("bench", "--from", str(run_a / "manifest.json"), "--out", str(tmp_path / "b"),
-                    "--port", str(port), "--quiet", "--warmup", "2")
+                    "--port", str(port), "--quiet", "--warmup", "1")
     assert second.returncode == 0, second.stderr
     run_b = Path(second.stdout.strip().splitlines()[-1])
     manifest_a = json.loads((run_a / "manifest.json").read_text())
     manifest_b = json.loads((run_b / "manifest.json").read_text())
     assert manifest_b["plan"]["order"] == manifest_a["plan"]["order"]
-    assert manifest_b["config"]["warmup_s"] == 2 and manifest_b["config"]["rate"] == RATE
+    assert manifest_b["config"]["warmup_s"] == 1 and manifest_b["config"]["rate"] == RATE
     assert manifest_b["config"]["extra"]["rerun_overrides"] == ["out", "port", "quiet", "warmup"]
     for manifest in (manifest_a, manifest_b):
         assert containers.run_containers(docker_client, manifest["run_id"]) == []

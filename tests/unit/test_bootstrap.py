@@ -51,7 +51,7 @@ DEBIAN_12 = 'ID=debian\nVERSION_ID="12"\n'
 
 
 def bootstrap(stubs, *, kernel="6.18.0", python="3.11", release=DEBIAN_12, uid="0", io_uring_disabled="0",
-              cpus="2", with_sudo=True) -> subprocess.CompletedProcess:
+              cpus="2", with_sudo=True, step="deps") -> subprocess.CompletedProcess:
     tmp_path, bin_dir, _ = stubs
     if with_sudo:
         (bin_dir / "sudo").write_text(f"#!/bin/sh\nexit {ELEVATED}\n")
@@ -62,7 +62,7 @@ def bootstrap(stubs, *, kernel="6.18.0", python="3.11", release=DEBIAN_12, uid="
            "ZCBENCH_OS_RELEASE": str(os_release(tmp_path, release)), "ZCBENCH_KERNEL_RELEASE": kernel,
            "ZCBENCH_PYTHON": str(fake_python(tmp_path, python)) if python else str(tmp_path / "no-python"),
            "ZCBENCH_UID": uid, "ZCBENCH_IO_URING_DISABLED": str(disabled), "ZCBENCH_CPUS": cpus}
-    return subprocess.run([str(bin_dir / "bash"), str(ROOT / "bootstrap.sh"), "deps"], env=env,
+    return subprocess.run([str(bin_dir / "bash"), str(ROOT / "bootstrap.sh"), step], env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -129,7 +129,25 @@ def test_ubuntu_and_its_derivatives_pass_the_system_check(stubs):
     assert went_on(bootstrap(stubs, python="3.12", release=mint), stubs[2])
 
 
-def test_chromium_is_in_the_package_list_the_tests_need():
-    text = (ROOT / "bootstrap.sh").read_text()
-    packages = text[text.index("APT_PACKAGES=("):text.index(")\n", text.index("APT_PACKAGES=("))]
-    assert "chromium" in packages.split()
+def installed_by(stubs, step: str) -> set[str]:
+    """The packages `bootstrap.sh STEP` asks apt-get to install (a stub that records them, then
+    stops the script as the marking stub does)."""
+    tmp_path, bin_dir, _ = stubs
+    asked = tmp_path / f"asked-{step}"
+    (bin_dir / "apt-get").write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = update ] && exit 0\n'
+        f'for arg in "$@"; do echo "$arg"; done > {asked}\n'
+        f"exit {INSTALLED}\n")
+    proc = bootstrap(stubs, step=step)
+    assert proc.returncode == INSTALLED, proc.stderr
+    return {line for line in asked.read_text().splitlines() if not line.startswith("-") and line != "install"}
+
+
+def test_run_installs_what_the_bench_needs_and_test_adds_the_suites_tools(stubs):
+    run, test = installed_by(stubs, "run"), installed_by(stubs, "test")
+    assert {"build-essential", "liburing-dev", "debootstrap", "python3-venv", "python3-apt", "git"} <= run
+    # the suite's own tools (a headless browser for report.html, clang for ASan and the fuzzer,
+    # sshd and sudo for the lab host) are not installed for a bench
+    only_tests = {"chromium", "clang", "openssh-server", "sudo", "nghttp2-client"}
+    assert not run & only_tests and test == run | only_tests

@@ -1,5 +1,7 @@
 """zcbench.devtools.testing: what `invoke test` runs, and where."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 from zcbench.core.paths import ROOT
@@ -30,6 +32,30 @@ def test_every_area_of_the_suite_is_in_exactly_one_lane():
     # under a load whose effect they assert (all three) run one after another
     load = next(lane for lane in testing.LANES if lane.streams)
     assert load.areas == ("server", "docker", "lab")
+    files = [area for lane in testing.LANES for area in lane.areas if "/" in area]
+    assert files and all((ROOT / "tests" / area).is_file() for area in files)
+    # each file a lane runs by name lies in a directory of the load lane, which leaves it out
+    assert sorted(testing.taken_by_other_lanes(load)) == sorted(files)
+
+
+def collected(command: list[str]) -> list[str]:
+    """The test ids a lane's pytest would run."""
+    args = [a for a in command[command.index("pytest") + 1:] if not a.startswith(("--junitxml", "-rfEs", "-q"))]
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return [line for line in out.stdout.splitlines() if "::" in line]
+
+
+def test_the_lanes_together_run_every_test_of_the_suite_once():
+    lanes = [collected(testing.pytest_command(Path("/tmp/j.xml"), False, "", False, lane.areas,
+                                              testing.taken_by_other_lanes(lane)))
+             for lane in testing.LANES]
+    everything = collected([sys.executable, "-m", "pytest", str(ROOT / "tests")])
+    ran = [test for lane in lanes for test in lane]
+    assert sorted(ran) == sorted(everything) and len(set(ran)) == len(ran)
+    quiet = next(lane for lane, tests in zip(testing.LANES, lanes) if not lane.streams)
+    assert quiet.name == "quiet" and any("test_fuzz.py" in t for t in lanes[testing.LANES.index(quiet)])
 
 def test_a_new_area_in_no_lane_is_found(tmp_path):
     for area in ("unit", "perf"):

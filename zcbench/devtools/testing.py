@@ -10,10 +10,13 @@ What runs where (both lanes start together; the summary waits for both):
                 memlock account of uid 65534, so no two of them may overlap. Measured: the lab beside
                 the server tests made two of those fail (a stall's delay read 104 ms for a bound of
                 70, a dose's CPU 1.6 s for 0.98)
-    quiet       unit and provisioning in a second pytest, beside it: neither starts a container, a
-                server under load or anything as uid 65534 (provisioning runs Ansible in check mode
-                or on throwaway files and namespaces); what they cost the other lane is CPU time,
-                which their tests never assert on
+    quiet       unit and provisioning in a second pytest, beside it, then the tests of those areas
+                that load no more than a unit test does: the parser's fuzz run (one process on one
+                CPU) and the lab's own life cycle and provisioning over SSH (a namespace, sshd and
+                an idle second engine; Ansible in check mode or on throwaway files; labs are named
+                under a lock, so the two lanes' labs never share a subnet). None of them starts a
+                server under load, a container on the main engine or anything as uid 65534; what
+                they cost the other lane is CPU time, which their tests never assert on
 
     images      the full suite (not --fast) also builds the project's images (`invoke build`) from
                 the start, beside the server tests: the Docker tests' fixture then finds them
@@ -46,14 +49,15 @@ NOTHING_COLLECTED = 5  # pytest's exit status when no test matched
 
 @dataclass(frozen=True)
 class Lane:
-    """One pytest of the suite: its test directories, run in this order."""
+    """One pytest of the suite: its test directories (or single files of one), run in this order."""
     name: str
     areas: tuple[str, ...]
     streams: bool  # its output goes to the terminal as it comes (else it is printed at its end)
 
 
 LANES = (Lane("load", ("server", "docker", "lab"), streams=True),
-         Lane("quiet", ("unit", "provisioning"), streams=False))
+         Lane("quiet", ("unit", "provisioning", "server/test_fuzz.py", "lab/test_lab_task.py",
+                        "lab/test_provision_over_ssh.py"), streams=False))
 #: The full suite's image build, beside the lanes.
 IMAGES_STEP = Lane("images", ("invoke build",), streams=False)
 
@@ -66,10 +70,17 @@ def areas_in_no_lane(tests: Path = ROOT / "tests") -> list[str]:
     return sorted(found - laned)
 
 
+def taken_by_other_lanes(lane: Lane) -> list[str]:
+    """Files under this lane's directories that another lane runs by name (it must not run them too)."""
+    return [area for other in LANES if other is not lane for area in other.areas
+            if "/" in area and area.split("/")[0] in lane.areas]
+
+
 def pytest_command(junit: Path, fast: bool, keyword: str, verbose: bool,
-                   areas: tuple[str, ...] | None = None) -> list[str]:
+                   areas: tuple[str, ...] | None = None, ignore: list[str] | tuple = ()) -> list[str]:
     paths = [str(ROOT / "tests" / area) for area in areas] if areas else [str(ROOT / "tests")]
     cmd = [sys.executable, "-m", "pytest", *paths, f"--junitxml={junit}", "-rfEs"]
+    cmd += [f"--ignore={ROOT / 'tests' / path}" for path in ignore]
     if fast:
         cmd += ["-m", f"not {DOCKER_MARKER} and not {LAB_MARKER}"]
     if keyword:
@@ -129,7 +140,7 @@ class Started:
 
 def start_lane(lane: Lane, tmp: Path, fast: bool, keyword: str, verbose: bool) -> Started:
     junit = tmp / f"{lane.name}.xml"
-    command = pytest_command(junit, fast, keyword, verbose, lane.areas)
+    command = pytest_command(junit, fast, keyword, verbose, lane.areas, taken_by_other_lanes(lane))
     output = None if lane.streams else tmp / f"{lane.name}.out"
     sink = None if output is None else open(output, "wb")  # noqa: SIM115 - closed once the lane ends
     try:

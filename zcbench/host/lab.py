@@ -15,6 +15,7 @@ run in sessions of their own and outlive the process that started them.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -45,6 +46,7 @@ SSH_CONFIG_DIR = Path("/etc/ssh/ssh_config.d")  # bookworm's /etc/ssh/ssh_config
 SUDOERS_DIR = Path("/etc/sudoers.d")
 SSHD = "/usr/sbin/sshd"
 DOCKERD = "/usr/sbin/dockerd"
+NAMING_LOCK = Path("/run/zcbench-lab-naming.lock")
 UP_TOOLS = ("sshd", "sudo", "nsenter", "dockerd", "ssh", "ssh-keygen", "ip", "useradd")
 # no ControlPersist master left behind, no known_hosts entry written
 SSH_ARGS = "-o ControlMaster=no -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no"
@@ -397,8 +399,17 @@ def _check_ssh(lab: Lab) -> None:
          "docker", "version", "--format", "{{.Server.Version}}")
 
 
+@contextlib.contextmanager
+def _naming_lock():
+    """Labs made at once (the test suite's two lanes each make theirs) must not pick one subnet:
+    a lab is named and its links made under this lock."""
+    with open(NAMING_LOCK, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+
+
 def _build(lab: Lab) -> Lab:
-    _make_network(lab)
+    """Everything of a named lab whose network exists."""
     _make_user(lab)
     lab.run_dir.mkdir(mode=0o755)
     lab = _start_engine(lab)
@@ -419,9 +430,11 @@ def up(state_dir: Path = DEFAULT_STATE_DIR) -> Lab:
     if existing is not None:
         down(state_dir)
     Path(state_dir).mkdir(mode=0o755, parents=True, exist_ok=True)
-    lab = _save(_new_lab(state_dir))  # the names first: a killed `up` leaves them for `down`
     try:
         with sigterm_raises(lambda signum: SystemExit(128 + signum)):
+            with _naming_lock():
+                lab = _save(_new_lab(state_dir))  # the names first: a killed `up` leaves them for `down`
+                _make_network(lab)
             return _build(lab)
     except BaseException as exc:
         try:

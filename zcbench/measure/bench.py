@@ -2,9 +2,11 @@
 
     run_bench(config) -> Path of the run directory
 
-Per cell: a fresh server container (fresh counters), a warmup wrk run, then the measured wrk
-run with the server's counters and both containers' cgroup CPU time read right before and
-right after it; the server is stopped with SIGTERM and its final JSON kept. Each sample is
+One server container per arm lives for the whole run, each on its own port, pinned to the
+same server CPUs. Per cell: an optional warmup wrk run, then the measured window, with that
+server's counters and both containers' cgroup CPU time read at its two ends
+(measure.windows), so every number of a sample is a delta over its window. At the end each
+server is stopped with SIGTERM and its final JSON kept in the manifest. Each sample is
 appended to samples.jsonl as soon as its cell finishes.
 
 Everything that can be checked without starting a container (arguments, Docker reachable,
