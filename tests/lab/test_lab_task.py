@@ -16,6 +16,7 @@ import docker
 import pytest
 
 from zcbench.core.paths import ROOT
+from zcbench.host import engines
 from zcbench.host import inventory as hosts
 from zcbench.host import lab as lab_mod
 
@@ -134,6 +135,16 @@ def test_up_twice_is_one_lab_ssh_and_the_sdk_reach_then_down_twice_removes_all(t
             assert client.info()["DockerRootDir"] == str(lab.data_root)
         finally:
             client.close()
+        # zcbench's own client: the lab engine's socket (its login's DOCKER_HOST) forwarded by one
+        # ssh, ended with the client
+        forwarded = engines.host_client(loadgen, timeout=30)
+        forward = forwarded.zcbench_forward
+        try:
+            assert forwarded.info()["DockerRootDir"] == str(lab.data_root)
+            assert forward.process.poll() is None and forward.socket.is_socket()
+        finally:
+            forwarded.close()
+        assert forward.process.poll() is not None and not forward.directory.exists()
     finally:
         down = invoke_lab("--down", state_dir)
     assert down.returncode == 0, down.stderr

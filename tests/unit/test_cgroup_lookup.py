@@ -145,3 +145,47 @@ def test_cgroup_cpu_file_of_this_process():
     path, kind = cgroups.cgroup_cpu_file(os.getpid())
     assert kind in ("v1", "v2") and path.exists()
     assert cgroups.read_cpu_seconds((path, kind)) > 0
+
+
+class FakeRemoteContainer:
+    """A container on another host: its CPU file through `docker exec cat`, its engine's stats API."""
+
+    def __init__(self, files: dict[str, list[str]], api_ns: int):
+        self.files = {path: iter(texts) for path, texts in files.items()}
+        self.api_ns, self.execs, self.api_calls = api_ns, [], 0
+
+    def exec_run(self, argv):
+        self.execs.append(argv)
+        texts = self.files.get(argv[1])
+        return (0, next(texts).encode()) if texts else (1, b"cat: no such file")
+
+    def stats(self, stream, one_shot):
+        self.api_calls += 1
+        return {"cpu_stats": {"cpu_usage": {"total_usage": self.api_ns}}}
+
+
+def test_cpu_files_as_a_container_sees_them_are_parsed():
+    assert cgroups.parse_cpu_text("usage_usec 1500000\nuser_usec 1000000\n") == 1.5
+    assert cgroups.parse_cpu_text("2500000000\n") == 2.5
+    assert cgroups.parse_cpu_text("") is None and cgroups.parse_cpu_text("garbage") is None
+
+
+def test_a_remote_containers_own_cpu_file_is_used_once_it_reads_what_the_engine_reads():
+    v2 = "/sys/fs/cgroup/cpu.stat"
+    container = FakeRemoteContainer({v2: ["usage_usec 1000000\n", "usage_usec 1001000\n", "usage_usec 3000000\n"]},
+                                    api_ns=1_000_500_000)
+    cpu = cgroups.EngineCpu.probe(container)
+    assert cpu.path == v2 and container.api_calls == 1
+    assert cpu.read() == 3.0 and container.api_calls == 1  # read by exec from then on
+
+
+def test_a_cpu_file_that_is_not_the_containers_own_leaves_the_engines_api():
+    # cgroup v2 with the host's namespace: the container sees the host's root, far above its own
+    v2 = "/sys/fs/cgroup/cpu.stat"
+    container = FakeRemoteContainer({v2: ["usage_usec 900000000\n", "usage_usec 900100000\n"]}, api_ns=2_000_000_000)
+    cpu = cgroups.EngineCpu.probe(container)
+    assert cpu.path is None and cpu.read() == 2.0 and container.api_calls == 2
+    # no file at all (the server's image has no `cat`): the API too
+    bare = FakeRemoteContainer({}, api_ns=7_000_000_000)
+    assert cgroups.EngineCpu.probe(bare).read() == 7.0
+    assert [argv[1] for argv in bare.execs] == list(cgroups.IN_CONTAINER_CPU_FILES)

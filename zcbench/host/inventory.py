@@ -75,10 +75,10 @@ class Host:
             return str(self.vars["zcbench_server_address"])
         return "127.0.0.1" if self.is_control else self.address
 
-    def ssh_argv(self, *command: str) -> list[str]:
+    def ssh_argv(self, *command: str, options: tuple[str, ...] = ()) -> list[str]:
         """`ssh` running `command` on this host as Ansible reaches it (user, port, key, its
-        ssh args), never asking anything: batch mode."""
-        argv = ["ssh", "-o", "BatchMode=yes"]
+        ssh args), never asking anything: batch mode; `options` go before the host."""
+        argv = ["ssh", "-o", "BatchMode=yes", *options]
         argv += shlex.split(str(self.vars.get("ansible_ssh_args") or ""))
         if self.vars.get("ansible_ssh_private_key_file"):
             argv += ["-i", str(self.vars["ansible_ssh_private_key_file"])]

@@ -29,7 +29,7 @@ import docker
 import docker.errors
 from docker.types import Ulimit
 
-from zcbench.measure.cgroups import CgroupError, cgroup_cpu_file, engine_cpu_seconds, read_cpu_seconds
+from zcbench.measure.cgroups import CgroupError, EngineCpu, cgroup_cpu_file, read_cpu_seconds
 from zcbench.measure.loadgen.launcher import Launcher
 from zcbench.measure.nginx import write_nginx_config
 
@@ -314,6 +314,7 @@ class Running:
     stats_path: Path | None = None  # the server's stats file on this host
     stats_in_container: str | None = None  # ... or its path inside the container (another host)
     launcher: Launcher | None = None  # a loadgen here: runs its commands without `docker exec`
+    engine_cpu: EngineCpu | None = field(default=None, repr=False, compare=False)  # on another host, once probed
 
     def alive(self) -> bool:
         try:
@@ -324,7 +325,9 @@ class Running:
 
     def cpu_seconds(self) -> float:
         if self.cpu_file is None:
-            return engine_cpu_seconds(self.container)
+            if self.engine_cpu is None:
+                self.engine_cpu = EngineCpu.probe(self.container)
+            return self.engine_cpu.read()
         return read_cpu_seconds(self.cpu_file)
 
     @property
