@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from zcbench.measure import bench
-from zcbench.host import remote_facts
+from zcbench.host import engines, remote_facts
 from zcbench.host import inventory as hosts
 from zcbench.measure.config import HOSTS_PATH, Config, ConfigError
 from zcbench.core.samples import Cell
@@ -202,6 +202,16 @@ def test_ssh_reaches_a_host_the_way_ansible_does(tmp_path):
     for part in ("-o ControlMaster=no", "-i /k/id", "-p 2222", "-l bench"):
         assert part in joined
     assert inventory.path_description() == "two hosts over eth1: server on localhost, wrk on lg"
+    # the engine's socket forwarded by the same login, its options before the host
+    forward = inventory.loadgens[0].ssh_argv("cat", options=("-L", "/tmp/x.sock:/var/run/docker.sock"))
+    assert forward[3:5] == ["-L", "/tmp/x.sock:/var/run/docker.sock"] and forward[-3:] == ["--", "10.9.0.2", "cat"]
+
+
+def test_the_engine_socket_to_forward_is_the_logins_docker_host_or_the_default():
+    assert engines.engine_socket_path("") == "/var/run/docker.sock"
+    assert engines.engine_socket_path("unix:///run/zcblab-1/docker.sock") == "/run/zcblab-1/docker.sock"
+    with pytest.raises(engines.ForwardUnavailable, match="not a unix socket"):
+        engines.engine_socket_path("tcp://10.0.0.2:2375")
 
 
 def test_the_facts_script_runs_on_a_bare_python_without_zcbench(tmp_path):
