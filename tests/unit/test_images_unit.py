@@ -1,5 +1,8 @@
 """Image inputs without Docker: apt sources of the host, content hashes, build contexts."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from zcbench.core import rundir
 from zcbench.measure import image_contents, images
 
@@ -252,3 +255,26 @@ def test_the_commit_reaches_the_server_build_but_not_the_input_hash(monkeypatch)
     monkeypatch.setattr(images, "_remove_replaced", lambda *args: None)
     assert images.build_image(Client(), "server", "base:x", "sha256:b", {}, log=lambda _: None).built
     assert built == [{"BASE_IMAGE": "base:x", "GIT_COMMIT": "bbbbbbbbbbbb"}]
+
+
+def test_a_rootfs_being_made_is_waited_for_not_made_twice(tmp_path, monkeypatch):
+    """bootstrap.sh makes the rootfs in the background while it provisions; the image build that
+    follows waits for it (one debootstrap per machine at a time) and then only uses it."""
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(images, "ROOTFS_LOCK", tmp_path / "rootfs.lock")
+    monkeypatch.setattr(images, "base_inputs", lambda suite: ("d1", "http://mirror", "deb ..."))
+    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    made = []
+
+    def debootstrap(tarball, *args):
+        made.append(tarball)
+        time.sleep(0.3)
+        tarball.write_bytes(b"rootfs")
+    monkeypatch.setattr(images, "_debootstrap", debootstrap)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(images.build_rootfs, lambda line: None)
+        time.sleep(0.05)
+        second = pool.submit(images.build_rootfs, lambda line: None)
+        assert first.result(timeout=10) == second.result(timeout=10) == tmp_path / "base-bookworm-d1.tar"
+    assert made == [tmp_path / "base-bookworm-d1.tar"]  # made once, by the first

@@ -236,7 +236,9 @@ def base_inputs(suite: str = SUITE) -> tuple[str, str, str]:
 
 def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
     """The base's rootfs tarball (debootstrap, cached under .cache/ by its inputs): needs no
-    Docker engine, so a fresh machine can make it while it is being provisioned."""
+    Docker engine, so a fresh machine can make it while it is being provisioned. One debootstrap
+    at a time per machine: a build that needs the rootfs while bootstrap.sh is still making it in
+    the background waits for it, then finds it made."""
     digest, mirror, sources_text = base_inputs(suite)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tarball = CACHE_DIR / f"base-{suite}-{digest}.tar"
@@ -244,11 +246,18 @@ def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
         return tarball
     if os.geteuid() != 0:
         raise ImageError("building the base image runs debootstrap and needs root")
+    with exclusive(ROOTFS_LOCK):
+        if tarball.exists():  # made meanwhile by the build this one waited for
+            return tarball
+        _debootstrap(tarball, digest, suite, mirror, sources_text, log)
+    return tarball
+
+
+def _debootstrap(tarball: Path, digest: str, suite: str, mirror: str, sources_text: str, log: Log) -> None:
     sources_file = CACHE_DIR / f"sources-{digest}.list"
     sources_file.write_text(sources_text)
     log(f"base: debootstrap --variant=minbase {suite} from {mirror} (takes a few minutes)")
-    # into a name of its own first: a rootfs made at the same time elsewhere (bootstrap.sh makes
-    # it while provisioning) is never read half-written
+    # into a name of its own first: a killed debootstrap never leaves a tarball that looks made
     partial = tarball.with_name(f".{tarball.name}.{os.getpid()}")
     proc = subprocess.run(
         [str(IMAGES_DIR / "base" / "mkrootfs.sh"), suite, mirror, str(sources_file), str(partial)],
@@ -261,7 +270,6 @@ def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
     for stale in CACHE_DIR.glob(f"base-{suite}-*.tar"):  # rootfs of older inputs
         if stale != tarball:
             stale.unlink()
-    return tarball
 
 
 def build_base(client, log: Log = print, suite: str = SUITE) -> BuildResult:
@@ -399,16 +407,23 @@ def _base_reference(client, base_image: str | None, log: Log) -> tuple[str, str,
 #: suite builds beside its first tests (devtools.testing) while the Docker tests' fixture may ask
 #: for the same images; the second waits, then finds them up to date.
 BUILD_LOCK = Path(tempfile.gettempdir()) / "zcbench-images.lock"
+#: One debootstrap at a time on this machine (build_rootfs).
+ROOTFS_LOCK = Path(tempfile.gettempdir()) / "zcbench-rootfs.lock"
 
 
 @contextmanager
-def build_lock():
-    with open(BUILD_LOCK, "a") as lock:
+def exclusive(path: Path):
+    """This machine's lock at `path`, held for the block."""
+    with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build_lock():
+    return exclusive(BUILD_LOCK)
 
 
 def ensure_images(client=None, names: Iterable[str] = BUILT_IMAGES, base_image: str | None = None,
