@@ -119,16 +119,16 @@ install_python_env() {
     }
 }
 
-# Provisioning installs the Docker engine; the base image's rootfs (debootstrap, 13-25 s from the
-# mirror) needs none, so it is made meanwhile and not waited for: the image build that follows
-# (`invoke build`, or the test suite's, beside its first tests) waits for it (one debootstrap at a
-# time per machine, measure.images) and then only imports it. Its output is kept in a file that
-# goes when it succeeds; if it fails, that build runs debootstrap again and says why.
-provision_while_making_the_rootfs() {
+# The base image's rootfs (debootstrap, 13-25 s from the mirror) needs neither the Python
+# environment nor the Docker engine (measure.rootfs is standard library only): it is made with the
+# system's Python while both are installed, and not waited for. The image build that follows
+# (`invoke build`, or the test suite's, beside its first tests) waits for it if it is still being
+# made (one debootstrap at a time per machine) and then only imports it. Its output is kept in a
+# file that goes when it succeeds; if it fails, that build runs debootstrap again and says why.
+start_making_the_rootfs() {
     local log
     log=$(mktemp --suffix=.zcbench-rootfs.log)
-    (.venv/bin/invoke build --rootfs >"$log" 2>&1 && rm -f "$log") &
-    .venv/bin/invoke provision  # if it fails, the rootfs is left to finish: it only fills the cache
+    (python3 -m zcbench.measure.rootfs >"$log" 2>&1 && rm -f "$log") &
 }
 
 case "${1:-deps}" in  # a step it does not know stops it before it installs anything
@@ -137,14 +137,15 @@ case "${1:-deps}" in  # a step it does not know stops it before it installs anyt
 esac
 
 install_apt_packages "${1:-deps}"
+[ "${1:-deps}" = deps ] || start_making_the_rootfs
 install_python_env
 
 case "${1:-deps}" in
     run)  # the bench renders its report and prints where it is
-        provision_while_making_the_rootfs || exit 1
+        .venv/bin/invoke provision || exit 1
         exec .venv/bin/invoke build bench ;;
     test)  # the suite builds the images beside its first tests (zcbench.devtools.testing)
-        provision_while_making_the_rootfs || exit 1
+        .venv/bin/invoke provision || exit 1
         exec .venv/bin/invoke test ;;
     deps) echo "bootstrap: dependencies installed; activate with: source .venv/bin/activate" ;;
 esac

@@ -4,7 +4,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from zcbench.core import rundir
-from zcbench.measure import image_contents, images
+from zcbench.measure import image_contents, images, rootfs
 
 
 def write_apt(tmp_path, files):
@@ -25,9 +25,9 @@ def test_deb822_and_one_line_sources(tmp_path):
         "sources.list.d/other.list": "deb [arch=amd64] https://third.example/apt stable main\n",
         "sources.list.d/disabled.list.disabled": "deb http://never.example/ bookworm main\n",
     })
-    mirror, sources = images.debian_sources("bookworm", etc)
+    mirror, sources = rootfs.debian_sources("bookworm", etc)
     assert mirror == "http://mirror.example/debian"
-    text = images.sources_list_text(sources)
+    text = rootfs.sources_list_text(sources)
     assert text.splitlines() == [
         "deb http://mirror.example/debian bookworm main contrib",
         "deb http://mirror.example/debian bookworm-updates main contrib",
@@ -39,15 +39,15 @@ def test_deb822_and_one_line_sources(tmp_path):
 def test_one_line_sources_list(tmp_path):
     etc = write_apt(tmp_path, {"sources.list": "# comment\ndeb http://m.example/debian bookworm main\n"
                                               "deb-src http://m.example/debian bookworm main\n"})
-    mirror, sources = images.debian_sources("bookworm", etc)
+    mirror, sources = rootfs.debian_sources("bookworm", etc)
     assert mirror == "http://m.example/debian" and len(sources) == 1
 
 
 def test_no_debian_source_falls_back(tmp_path):
     etc = write_apt(tmp_path, {"sources.list": "deb http://archive.ubuntu.com/ubuntu jammy main\n"})
-    mirror, sources = images.debian_sources("bookworm", etc)
-    assert mirror == images.FALLBACK_MIRROR
-    assert images.sources_list_text(sources) == f"deb {images.FALLBACK_MIRROR} bookworm main\n"
+    mirror, sources = rootfs.debian_sources("bookworm", etc)
+    assert mirror == rootfs.FALLBACK_MIRROR
+    assert rootfs.sources_list_text(sources) == f"deb {rootfs.FALLBACK_MIRROR} bookworm main\n"
 
 
 def test_input_hash_changes_with_any_input():
@@ -260,17 +260,17 @@ def test_the_commit_reaches_the_server_build_but_not_the_input_hash(monkeypatch)
 def test_a_rootfs_being_made_is_waited_for_not_made_twice(tmp_path, monkeypatch):
     """bootstrap.sh makes the rootfs in the background while it provisions; the image build that
     follows waits for it (one debootstrap per machine at a time) and then only uses it."""
-    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
-    monkeypatch.setattr(images, "ROOTFS_LOCK", tmp_path / "rootfs.lock")
-    monkeypatch.setattr(images, "base_inputs", lambda suite: ("d1", "http://mirror", "deb ..."))
-    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(rootfs, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(rootfs, "ROOTFS_LOCK", tmp_path / "rootfs.lock")
+    monkeypatch.setattr(rootfs, "base_inputs", lambda suite: ("d1", "http://mirror", "deb ..."))
+    monkeypatch.setattr(rootfs.os, "geteuid", lambda: 0)
     made = []
 
     def debootstrap(tarball, *args):
         made.append(tarball)
         time.sleep(0.3)
         tarball.write_bytes(b"rootfs")
-    monkeypatch.setattr(images, "_debootstrap", debootstrap)
+    monkeypatch.setattr(rootfs, "_debootstrap", debootstrap)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(images.build_rootfs, lambda line: None)
@@ -278,3 +278,18 @@ def test_a_rootfs_being_made_is_waited_for_not_made_twice(tmp_path, monkeypatch)
         second = pool.submit(images.build_rootfs, lambda line: None)
         assert first.result(timeout=10) == second.result(timeout=10) == tmp_path / "base-bookworm-d1.tar"
     assert made == [tmp_path / "base-bookworm-d1.tar"]  # made once, by the first
+
+
+def test_the_rootfs_needs_the_standard_library_alone():
+    """bootstrap.sh starts it with the system's Python before the environment exists: with no
+    site-packages at all (-S), the module imports and computes its inputs."""
+    import subprocess
+    import sys
+
+    from zcbench.core.paths import ROOT
+
+    done = subprocess.run([sys._base_executable, "-S", "-c",
+                           "import zcbench.measure.rootfs as r; print(r.base_inputs()[0])"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == rootfs.base_inputs()[0]

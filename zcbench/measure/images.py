@@ -1,6 +1,6 @@
 """The project's container images, built without any container registry.
 
-base     debootstrap (minbase, the host's configured Debian mirror) -> tarball -> `docker import`
+base     the rootfs of measure.rootfs (debootstrap, minbase) -> `docker import`
 server   multi-stage: builder (gcc, make, liburing-dev) runs `make -C server`; final stage holds
          only the static binary
 loadgen  wrk from Debian + loadgen/
@@ -14,19 +14,14 @@ so the hash and the context are the same bytes.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import io
-import os
-import re
 import socket
 import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -34,12 +29,9 @@ from urllib.parse import urlparse
 import docker
 import docker.errors
 
-from zcbench.core.paths import ROOT, WORK
-
-SUITE = "bookworm"
-FALLBACK_MIRROR = "http://deb.debian.org/debian"
-IMAGES_DIR = ROOT / "images"
-CACHE_DIR = WORK / ".cache" / "images"
+from zcbench.core.paths import ROOT
+from zcbench.measure.rootfs import (IMAGES_DIR, SUITE, AptSource, ImageError, Log, base_inputs, build_rootfs,
+                                    debian_sources, exclusive, input_hash)
 
 LABEL_PROJECT = "zcbench.project"
 LABEL_HASH = "zcbench.input-hash"
@@ -74,13 +66,6 @@ CONTEXT_FILES: dict[str, tuple[tuple[str, str], ...]] = {
     "loadgen": (("loadgen", "**/*"),),
 }
 
-Log = Callable[[str], None]
-
-
-class ImageError(RuntimeError):
-    """An image could not be built or is missing; the message says which and why."""
-
-
 @dataclass(frozen=True)
 class BuildResult:
     name: str
@@ -89,77 +74,6 @@ class BuildResult:
     input_hash: str
     built: bool  # False: the existing image already had this input hash
     seconds: float
-
-
-# --- host apt sources -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AptSource:
-    uri: str
-    suites: tuple[str, ...]
-    components: tuple[str, ...]
-
-
-def _parse_deb822(text: str) -> list[AptSource]:
-    sources = []
-    for stanza in re.split(r"\n\s*\n", text):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line.startswith("#") or ":" not in line or line[:1].isspace():
-                continue
-            key, _, value = line.partition(":")
-            fields[key.strip().lower()] = value.strip()
-        if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes").lower() == "no":
-            continue
-        for uri in fields.get("uris", "").split():
-            sources.append(AptSource(uri, tuple(fields.get("suites", "").split()),
-                                     tuple(fields.get("components", "main").split())))
-    return sources
-
-
-def _parse_one_line(text: str) -> list[AptSource]:
-    sources = []
-    for line in text.splitlines():
-        line = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
-        if len(line) >= 3 and line[0] == "deb":
-            sources.append(AptSource(line[1], (line[2],), tuple(line[3:]) or ("main",)))
-    return sources
-
-
-def host_apt_sources(etc_apt: Path = Path("/etc/apt")) -> list[AptSource]:
-    """The host's enabled `deb` sources (one-line .list and deb822 .sources files)."""
-    files = [etc_apt / "sources.list"] + sorted((etc_apt / "sources.list.d").glob("*"))
-    sources: list[AptSource] = []
-    for path in files:
-        if not path.is_file():
-            continue
-        if path.suffix == ".sources":
-            sources += _parse_deb822(path.read_text())
-        elif path.suffix == ".list":
-            sources += _parse_one_line(path.read_text())
-    return sources
-
-
-def debian_sources(suite: str = SUITE, etc_apt: Path = Path("/etc/apt")) -> tuple[str, list[AptSource]]:
-    """(debootstrap mirror, sources of `suite` and its -updates/-security pockets) from the host.
-
-    Falls back to deb.debian.org when the host has no source for the suite (e.g. not Debian).
-    """
-    pockets = [
-        AptSource(s.uri, tuple(x for x in s.suites if x == suite or x.startswith(suite + "-")),
-                  s.components)
-        for s in host_apt_sources(etc_apt)
-    ]
-    pockets = [s for s in pockets if s.suites]
-    mirror = next((s.uri for s in pockets if suite in s.suites), None)
-    if mirror is None:
-        return FALLBACK_MIRROR, [AptSource(FALLBACK_MIRROR, (suite,), ("main",))]
-    return mirror, pockets
-
-
-def sources_list_text(sources: Iterable[AptSource]) -> str:
-    return "".join(f"deb {s.uri} {suite} {' '.join(s.components)}\n" for s in sources for suite in s.suites)
 
 
 def mirror_hosts(sources: Iterable[AptSource]) -> dict[str, str]:
@@ -191,15 +105,6 @@ def _context_files(name: str) -> dict[str, bytes]:
     return files
 
 
-def input_hash(files: dict[str, bytes], extra: dict[str, str]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(files):
-        digest.update(key.encode() + b"\0" + hashlib.sha256(files[key]).digest())
-    for key in sorted(extra):
-        digest.update(f"{key}={extra[key]}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 def _context_tar(files: dict[str, bytes]) -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -223,53 +128,6 @@ def _labels(digest: str) -> dict[str, str]:
 
 
 # --- base image -----------------------------------------------------------------------------
-
-
-def base_inputs(suite: str = SUITE) -> tuple[str, str, str]:
-    """(input hash, debootstrap mirror, sources.list text) of the base image."""
-    mirror, sources = debian_sources(suite)
-    sources_text = sources_list_text(sources)
-    recipe = (IMAGES_DIR / "base" / "mkrootfs.sh").read_bytes()
-    digest = input_hash({"mkrootfs.sh": recipe}, {"suite": suite, "mirror": mirror, "sources": sources_text})
-    return digest, mirror, sources_text
-
-
-def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
-    """The base's rootfs tarball (debootstrap, cached under .cache/ by its inputs): needs no
-    Docker engine, so a fresh machine can make it while it is being provisioned. One debootstrap
-    at a time per machine: a build that needs the rootfs while bootstrap.sh is still making it in
-    the background waits for it, then finds it made."""
-    digest, mirror, sources_text = base_inputs(suite)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tarball = CACHE_DIR / f"base-{suite}-{digest}.tar"
-    if tarball.exists():
-        return tarball
-    if os.geteuid() != 0:
-        raise ImageError("building the base image runs debootstrap and needs root")
-    with exclusive(ROOTFS_LOCK):
-        if tarball.exists():  # made meanwhile by the build this one waited for
-            return tarball
-        _debootstrap(tarball, digest, suite, mirror, sources_text, log)
-    return tarball
-
-
-def _debootstrap(tarball: Path, digest: str, suite: str, mirror: str, sources_text: str, log: Log) -> None:
-    sources_file = CACHE_DIR / f"sources-{digest}.list"
-    sources_file.write_text(sources_text)
-    log(f"base: debootstrap --variant=minbase {suite} from {mirror} (takes a few minutes)")
-    # into a name of its own first: a killed debootstrap never leaves a tarball that looks made
-    partial = tarball.with_name(f".{tarball.name}.{os.getpid()}")
-    proc = subprocess.run(
-        [str(IMAGES_DIR / "base" / "mkrootfs.sh"), suite, mirror, str(sources_file), str(partial)],
-        capture_output=True, text=True,
-    )
-    if proc.returncode != 0:
-        partial.unlink(missing_ok=True)
-        raise ImageError(f"debootstrap failed: {' | '.join(proc.stderr.strip().splitlines()[-3:])}")
-    os.replace(partial, tarball)
-    for stale in CACHE_DIR.glob(f"base-{suite}-*.tar"):  # rootfs of older inputs
-        if stale != tarball:
-            stale.unlink()
 
 
 def build_base(client, log: Log = print, suite: str = SUITE) -> BuildResult:
@@ -407,21 +265,6 @@ def _base_reference(client, base_image: str | None, log: Log) -> tuple[str, str,
 #: suite builds beside its first tests (devtools.testing) while the Docker tests' fixture may ask
 #: for the same images; the second waits, then finds them up to date.
 BUILD_LOCK = Path(tempfile.gettempdir()) / "zcbench-images.lock"
-#: One debootstrap at a time on this machine (build_rootfs).
-ROOTFS_LOCK = Path(tempfile.gettempdir()) / "zcbench-rootfs.lock"
-
-
-@contextmanager
-def exclusive(path: Path):
-    """This machine's lock at `path`, held for the block."""
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def build_lock():
     return exclusive(BUILD_LOCK)
 
