@@ -41,8 +41,8 @@ def left_containers(client, run_id: str) -> list[str]:
 @pytest.mark.timeout(240)
 def test_small_bench_writes_every_result_file(tmp_path, docker_client, zcbench_images, port):
     proc = subprocess.run(
-        bench_command(tmp_path, port, "--rate", "off", "--mode", "zc", "--conns", "50,200", "--duration", "2",
-                      "--warmup", "1", "--repeat", "2", "--seed", "11", "--label", "e2e"),
+        bench_command(tmp_path, port, "--rate", "off", "--mode", "zc", "--conns", "50,200", "--duration", "1",
+                      "--warmup", "0", "--repeat", "2", "--seed", "11", "--label", "e2e"),
         cwd=ROOT, capture_output=True, text=True, timeout=220)
     assert proc.returncode == 0, proc.stderr
     run_dir = only_run_dir(tmp_path)

@@ -28,7 +28,7 @@ def invoke(*args: str, timeout: int = 200) -> subprocess.CompletedProcess:
 @pytest.mark.timeout(420)
 def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_client, zcbench_images, port):
     first = invoke("bench", "--out", str(tmp_path / "a"), "--port", str(port), "--quiet", "--mode", "zc",
-                   "--conns", "20", "--duration", "2", "--warmup", "0", "--repeat", "2", "--seed", "3",
+                   "--conns", "20", "--duration", "1", "--warmup", "0", "--repeat", "2", "--seed", "3",
                    "--rate", str(RATE), "--label", "paced")
     assert first.returncode == 0, first.stderr
     run_a = Path(first.stdout.strip().splitlines()[-1])
@@ -67,7 +67,7 @@ def test_paced_bench_then_rerun_from_its_manifest_and_compare(tmp_path, docker_c
 def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(tmp_path, docker_client,
                                                                                 zcbench_images, port):
     done = invoke("bench", "--out", str(tmp_path), "--port", str(port), "--quiet", "--mode", "zc",
-                  "--conns", "200", "--duration", "2", "--warmup", "1", "--repeat", "2", "--seed", "4")
+                  "--conns", "200", "--duration", "1", "--warmup", "1", "--repeat", "2", "--seed", "4")
     assert done.returncode == 0, done.stderr
     run_dir = Path(done.stdout.strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -92,7 +92,7 @@ def test_the_default_bench_offers_every_arm_70_percent_of_its_pilots_saturation(
         # judged over its scheduled window: wrk connected before it, and was stopped after it
         window = sample.window  # wrk's connections were open before it started
         assert window["kind"] == "scheduled" and 0 < window["ready_s"] < window["lead_s"]
-        assert sample.paced_window_s == pytest.approx(2.0) == sample.window["length_s"]
+        assert sample.paced_window_s == pytest.approx(1.0) == sample.window["length_s"]
         assert sample.paced_window_s < sample.duration_s
         assert sample.achieved_rate == pytest.approx(sample.requests / sample.paced_window_s)
         # the server's and wrk's CPU time were read at the window's two ends

@@ -18,7 +18,7 @@ from .conftest import WRK_PIPELINE_SCRIPT, run_wrk
 pytestmark = pytest.mark.server
 
 OPTMEM = 4096
-CONNS, DEPTH, SECONDS = 200, 16, 2
+CONNS, DEPTH, SECONDS = 200, 16, 1
 
 
 def load(start_server, *budget: str) -> tuple[dict, dict]:

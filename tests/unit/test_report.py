@@ -22,13 +22,11 @@ def copy_run(name: str, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def rendered(rendered_runs):
     """Every fixture run rendered once: {name: (run_dir, summary, report text)}."""
-    base = tmp_path_factory.mktemp("runs")
     result = {}
     for name in ("study-loopback", "sweep-win", "sweep-copied", "sweep-nowin", "incomplete"):
-        run_dir = copy_run(name, base)
-        summary = report.render_run(run_dir)
+        run_dir, summary = rendered_runs[name]
         result[name] = (run_dir, summary, (run_dir / "report.md").read_text())
     return result
 

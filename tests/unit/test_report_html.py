@@ -5,7 +5,6 @@ file, every plot drawn (the negative controls show the check can fail)."""
 from __future__ import annotations
 
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,13 +20,11 @@ NAMES = ("study-loopback", "paced", "sweep-win", "incomplete")
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def rendered(rendered_runs):
     """{name: (run_dir, summary, report.md text, report.html text)} of fixture runs."""
-    base = tmp_path_factory.mktemp("html")
     result = {}
     for name in NAMES:
-        run_dir = Path(shutil.copytree(RUNS / name, base / name))
-        summary = report.render_run(run_dir)
+        run_dir, summary = rendered_runs[name]
         result[name] = (run_dir, summary, (run_dir / rundir.REPORT).read_text(),
                         (run_dir / rundir.REPORT_HTML).read_text())
     return result

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from zcbench.host.doctor import DOCTOR_SCHEMA
 from zcbench.measure import manifest
 from zcbench.measure.config import Config
 from zcbench.measure.plan import plan_cells
-from zcbench.present import report
 from zcbench.present.compare import COMPARE_SCHEMA
 
 RUNS = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
@@ -51,13 +49,8 @@ def test_each_run_file_schema_describes_the_version_zcbench_writes():
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    base = tmp_path_factory.mktemp("runs")
-    dirs = {}
-    for name in ("study-loopback", "paced", "sweep-win", "incomplete"):
-        dirs[name] = Path(shutil.copytree(RUNS / name, base / name))
-        report.render_run(dirs[name])
-    return dirs
+def rendered(rendered_runs):
+    return {name: rendered_runs[name][0] for name in ("study-loopback", "paced", "sweep-win", "incomplete")}
 
 
 @pytest.mark.parametrize("name", ["study-loopback", "paced", "sweep-win", "incomplete"])
