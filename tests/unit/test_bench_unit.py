@@ -1,6 +1,11 @@
 """Runner pieces without Docker: the sample record, limit checks, run directories."""
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -107,3 +112,52 @@ def test_the_settled_read_gives_up_after_its_timeout(monkeypatch):
     # nothing to wait for without counters (nginx) or without a count before the run
     monkeypatch.setattr(windows, "read_counters", lambda server: None)
     assert windows.settled_counters(object(), open_before=0) is None
+
+
+
+class FakeServer:
+    """A server whose counters a fake generator moves: its connections open when it connects,
+    and its last responses are counted (and the connections closed) a little after it ended."""
+
+    def __init__(self):
+        self.totals = {"conns_open": 0, "responses": 0}
+
+    def cpu_seconds(self) -> float:
+        return 1.0
+
+
+def test_a_scheduled_windows_accounting_waits_for_the_generators_connections_to_close(tmp_path, monkeypatch):
+    """The start snapshot already counts the generator's connections open, and can come after its
+    first responses: the accounting counts from a read before it connected, and waits for the
+    connections to be back at that level (with the start's level it did not wait at all, and a
+    busy machine's server had not yet counted responses wrk had read)."""
+    server = FakeServer()
+    monkeypatch.setattr(windows, "read_counters", lambda srv: dict(srv.totals))
+    loadgen = SimpleNamespace(launcher=SimpleNamespace(directory=tmp_path), cpu_seconds=lambda: 2.0)
+
+    class Generator:
+        def run_together(self, loadgens, url, *, window, **load):
+            server.totals["conns_open"] = 50  # connected
+            server.totals["responses"] = 4  # answered before the start snapshot (a late one)
+            with open(tmp_path / Path(window.ready).name, "w") as ready:
+                ready.write("ready\n")
+            go = tmp_path / Path(window.go).name
+            while not go.exists():
+                time.sleep(0.001)
+            end_s = float(go.read_text().split()[1]) / 1e3
+            windows.sleep_until(end_s + 0.005)
+            server.totals["responses"] = 994  # what the server had counted when wrk ended
+
+            def catch_up():
+                server.totals.update(responses=1004, conns_open=0)
+
+            threading.Timer(0.05, catch_up).start()
+            return [LoadRun(dict(WRK, requests=1004), 0.5, 0.1)]
+
+    with ThreadPoolExecutor(1) as pool:
+        measured = windows.run_scheduled(pool, Generator(), server, loadgen, "http://x/", conns=50, threads=1,
+                                         duration_s=0.05, timeout_s=5, rate=1000)
+    assert measured.server_responses == 1004  # every response wrk read, once the server closed them
+    assert windows.open_now(server) == 0
+    monkeypatch.setattr(windows, "read_counters", lambda srv: None)
+    assert windows.open_now(server) is None

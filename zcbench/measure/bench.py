@@ -42,7 +42,7 @@ from zcbench.measure.pilot import auto_rates, pilot_config, with_rates
 from zcbench.measure.plan import plan_cells
 from zcbench.measure import servers
 from zcbench.measure.servers import ServerPool, server_ports, start_servers
-from zcbench.measure.windows import run_bracketed, run_scheduled
+from zcbench.measure.windows import open_now, run_bracketed, run_scheduled, settled_counters
 
 REQUEST_TIMEOUT_S = 5  # the load generator counts a request slower than this as a timeout error
 
@@ -369,7 +369,11 @@ def measure_cell(ctx: RunContext, cell: samples.Cell) -> samples.Sample:
     load = {"conns": cell.conns, "threads": cfg.threads, "timeout_s": REQUEST_TIMEOUT_S, "rate": rate}
     started_at = manifest.utc_now()
     if cfg.warmup_s > 0:
+        open_before = open_now(server.running)
         generator.run_together(running, url, duration_s=cfg.warmup_s, **load)
+        # the warmup's connections closed before the window's generator connects (the window's
+        # accounting waits for the server's open connections to come back to their level)
+        settled_counters(server.running, open_before)
     if rate and ctx.scheduled:
         measured = run_scheduled(ctx.generator_thread, generator, server.running, running[0], url,
                                  duration_s=cfg.duration_s, **load)

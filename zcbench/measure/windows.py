@@ -13,9 +13,10 @@ SNAPSHOT_DELAY_S after `end`, before the generator's exit closes its connections
 queued at the server then are answered after it: the sample's CPU per request divides the
 server's CPU time by the responses the server sent in the same window (bench.build_sample), not
 by wrk's count. For the count of every request wrk made against every response the server sent
-(not one lost), the server's counters are read once more when the generator has ended and the
-server has closed its connections (settled_counters): a response wrk has read may still wait in
-the server's completion queue for a few milliseconds, longer when the host is busy.
+(not one lost), the server's counters are read before the generator connects and once more when
+it has ended and the server has closed its connections (settled_counters): a response wrk has
+read may still wait in the server's completion queue for a few milliseconds, longer when the
+host is busy, and the start snapshot can come a little after wrk's first responses.
 
 Anything else (no rate, a generator without windows, several loadgens, a loadgen or server on
 another host, whose clock and cgroup files are not this machine's) is *bracketed*: the snapshots
@@ -106,6 +107,13 @@ def open_connections(snapshot: Snapshot) -> int | None:
     return snapshot.counters["conns_open"] if snapshot.counters is not None else None
 
 
+def open_now(server) -> int | None:
+    """The server's open connections now (None without counters): read before a generator
+    connects, it is the level settled_counters waits for once that generator has ended."""
+    totals = read_counters(server)
+    return totals["conns_open"] if totals is not None else None
+
+
 @dataclass(frozen=True)
 class Window:
     """A scheduled window on the monotonic clock."""
@@ -128,8 +136,9 @@ class Measured:
     server_cpu_s: float
     server_counters: dict | None
     window: dict  # the sample's `window` record
-    #: responses the server sent from the window's start until the generator had ended: every
-    #: one wrk counted is among them (the window's own count misses those still queued at its end)
+    #: responses the server sent to this generator, from before it connected until it had ended
+    #: and its connections were closed: every one wrk counted is among them (the window's own
+    #: count misses those still queued at its end, and a late start snapshot its first ones)
     server_responses: int | None = None
 
 
@@ -147,6 +156,10 @@ def run_scheduled(pool: ThreadPoolExecutor, generator: LoadGenerator, server, lo
     """The generator (in `pool`) opens its connections and says so; the window then starts
     GO_MARGIN later and lasts `duration_s`; the snapshots are taken here at its two ends."""
     handshake = Handshake(loadgen.launcher, f"w{next(_windows)}")
+    # Before the generator connects, the count every response to it is checked from: the start
+    # snapshot already counts its connections open, and it can be taken late (a busy host's bench
+    # thread was seen 0.6 ms past the start, with wrk's first responses counted before it).
+    launch = read_counters(server)
     try:
         launched = time.monotonic()
         future = pool.submit(generator.run_together, [loadgen], url, conns=conns, threads=threads,
@@ -166,7 +179,7 @@ def run_scheduled(pool: ThreadPoolExecutor, generator: LoadGenerator, server, lo
         sleep_until(window.end_s + SNAPSHOT_DELAY_S)
         after = take_snapshot(server, [loadgen])
         runs = future.result()
-        settled = settled_counters(server, open_connections(before))
+        settled = settled_counters(server, launch["conns_open"] if launch is not None else None)
     finally:
         handshake.close()
     # wrk's CPU time and wall over the window too (the loadgen's busy share is judged on it)
@@ -176,8 +189,8 @@ def run_scheduled(pool: ThreadPoolExecutor, generator: LoadGenerator, server, lo
               "length_s": window.length_s, "lead_s": window.start_s - launched, "ready_s": ready - launched,
               "snapshots_s": [[before.at_s, before.took_s], [after.at_s, after.took_s]], "conns": conns,
               "generator_wall_s": max(run.wall_s for run in runs)}
-    through_end = (settled["responses"] - before.counters["responses"]
-                   if settled is not None and before.counters is not None else None)
+    through_end = (settled["responses"] - launch["responses"]
+                   if settled is not None and launch is not None else None)
     return Measured(timed, after.server_cpu_s - before.server_cpu_s, counter_delta(before, after), record,
                     through_end)
 
