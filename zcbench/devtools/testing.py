@@ -22,6 +22,9 @@ What runs where (both lanes start together; the summary waits for both):
                 the start, beside the server tests: the Docker tests' fixture then finds them
                 built (or waits for the build: measure.images builds one at a time per machine)
 
+From a fresh clone on the 2-vCPU VM (2026-12-05): load lane 492 s (server 161, docker 235, the
+lab's benches), quiet lane 447 s beside it, the image build 27 s beside the server tests.
+
 The load lane's output streams to the terminal; the quiet lane's and the build's are kept and
 printed at the end. A skipped test is not a passed one: in the full suite (not --fast) any skip
 fails the run, since it means something the suite promises was not exercised on this host.
