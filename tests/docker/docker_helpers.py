@@ -6,6 +6,8 @@ import random
 import socket
 from pathlib import Path
 
+from zcbench.measure.config import DEFAULT_PORT
+
 RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
 
 
@@ -74,7 +76,9 @@ def free_port(span: int = 16) -> int:
     servers again for each of its runs, and a port outside that range can meanwhile become the
     source port of one of its own wrk connections (seen: 'port 127.0.0.1:42424 is in use' between
     two runs of one calibration). Elsewhere only without such a range (or no free span in it)."""
-    first = _span_in(sorted(reserved_ports()), span)
+    # not the default --port's span: a bench a user runs here meanwhile keeps its ports, and a
+    # test's --port is then never the default (a rerun records it as an override)
+    first = _span_in(sorted(p for p in reserved_ports() if p >= DEFAULT_PORT + span), span)
     if first is not None:
         return first
     # Right after a bench, wrk's connections in TIME_WAIT can hold a third of all ports (18,520

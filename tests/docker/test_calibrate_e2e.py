@@ -47,8 +47,10 @@ def calibrate(out: Path, port: int, *plan: str, output: str = "--quiet") -> tupl
 def test_a_paced_calibration_runs_twice_on_one_sizing_and_writes_its_verdicts(tmp_path, docker_client,
                                                                               zcbench_images, port):
     # One calibration does what a user's would (rate pilot, sizing pilot, the latency check, two
-    # CPU runs) on the smallest plan: one connection count, two blocks of 1 s.
-    run_dir, result = calibrate(tmp_path, port, "--conns", "20", "--repeat", "2", "--seed", "6", "--rate", "auto",
+    # CPU runs) on the smallest plan: one connection count, two blocks of 1 s, at 40% of the
+    # saturation (at 70% a busy machine's regular fell short in one of the two blocks: one pair,
+    # nothing tested).
+    run_dir, result = calibrate(tmp_path, port, "--conns", "20", "--repeat", "2", "--seed", "6", "--rate", "40%",
                                 "--runs", "2", output="--json")
     for key in ("aa", "doses", "mde", "passed", "aa_verdict", "injected_verdict", "expected_effect"):
         assert key in result
@@ -80,13 +82,13 @@ def test_a_paced_calibration_runs_twice_on_one_sizing_and_writes_its_verdicts(tm
     assert pilot["config"]["arms"] == ["regular", arms.WORK_ARM] and pilot["complete"]
     assert pilot["config"]["calibration_work"] == {arms.WORK_ARM: calibration.PILOT_WORK}
 
-    # --rate auto: the rate pilot saturated regular beside the pilot's work, so the rate leaves
+    # --rate 40%: the rate pilot saturated regular beside the pilot's work, so the rate leaves
     # room for it; every run of the calibration offered that rate
     [rate_pilot_dir] = tmp_path.glob("*-rate-pilot")
     rate_pilot = json.loads((rate_pilot_dir / "manifest.json").read_text())
     assert rate_pilot["config"]["arms"] == ["regular", arms.WORK_ARM]
     rates = manifest["config"]["cell_rates"]
-    assert set(rates) == {"20/88@70%"} and pilot["config"]["cell_rates"] == rates
+    assert set(rates) == {"20/88@40%"} and pilot["config"]["cell_rates"] == rates
     assert manifest["config"]["extra"]["rate_pilot_run"] == pilot["config"]["extra"]["rate_pilot_run"]
     offered = {s.offered_rate for run in (run_dir, pilot_dir) for s in rundir.load_samples(run)}
     assert offered <= set(rates.values())
@@ -102,15 +104,15 @@ def test_a_paced_calibration_runs_twice_on_one_sizing_and_writes_its_verdicts(tm
     assert "repeated" not in first and first["sizing"] == sizing
     assert "2 runs together" in (run_dir / "calibration.md").read_text()
 
-    # the latency check ran once, at 30% and 70% of the same saturation, regular beside a server
+    # the latency check ran once, at 30% and 40% of the same saturation, regular beside a server
     # that stalled 20 ms every 500 ms (twice in each 1 s window); its verdicts are in every run's
     # calibration.json
     check = result["latency"]
     assert first["latency"] == check
     assert check["stall_ms"] == 20 and check["period_ms"] == 500
-    assert [(c["conns"], c["load"]) for c in check["cells"]] == [(20, 0.3), (20, 0.7)]
-    saturation = rates["20/88@70%"] / 0.7
-    assert [c["offered_rate"] for c in check["cells"]] == [round(0.3 * saturation), rates["20/88@70%"]]
+    assert [(c["conns"], c["load"]) for c in check["cells"]] == [(20, 0.3), (20, 0.4)]
+    saturation = rates["20/88@40%"] / 0.4
+    assert [c["offered_rate"] for c in check["cells"]] == [round(0.3 * saturation), rates["20/88@40%"]]
     assert result["passed"] == (result["cpu_passed"] and check["passed"])
     latency_samples = rundir.load_samples(Path(check["run_dir"]))
     stalled = [s for s in latency_samples if s.cell.arm == arms.STALL_ARM]

@@ -131,6 +131,17 @@ def test_a_dose_whose_interval_misses_its_measured_true_effect_fails():
     assert "interval misses the true effect" in calibration_report.render_markdown(result, Path("/x/run"))
 
 
+def test_fewer_than_two_blocks_both_held_test_nothing_and_fail():
+    """A busy machine's calibration in which regular fell short in one of two blocks: one pair
+    each, so nothing is tested, and an untested A/A is no pass."""
+    result = _judge(_calibration_samples(blocks=1))
+    assert not result["passed"] and result["aa_verdict"] == "untested"
+    assert all(a["verdict"] == stats.TOO_FEW and not a["passed"] and a["reason"] == calibrate.UNTESTED
+               for a in result["aa"])
+    assert all(d["verdict"] == stats.TOO_FEW and not d["passed"] and d["reason"] == calibrate.UNTESTED
+               for d in result["doses"])
+
+
 def test_a_false_alarm_fails():
     result = _judge(_calibration_samples(aa=1.04))
     assert not result["passed"] and result["aa_verdict"] == "false alarm"

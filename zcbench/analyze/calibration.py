@@ -158,6 +158,11 @@ def true_effect(samples: list[Sample], dose: str, conns: int, size: int) -> floa
     return math.expm1(statistics.fmean(logs)) if logs else None
 
 
+#: Why a comparison of a calibration was not tested: the paired test needs two blocks in which
+#: both arms held the offered rate (an A/A with one such block "found no difference" and passed).
+UNTESTED = "no data: fewer than two blocks in which both held the offered rate"
+
+
 def _covers(ci: list[float] | None, effect: float | None) -> bool:
     return bool(ci) and effect is not None and ci[0] <= 1 + effect <= ci[1]
 
@@ -170,7 +175,7 @@ def judge_dose(comparison: ArmComparison, samples: list[Sample], aimed: float) -
     must_find = truth is not None and primary.mde is not None and truth >= primary.mde
     found = primary.verdict == stats.WORSE
     covered = _covers(primary.ci, truth)
-    reason = ("no data: no block in which both held the offered rate" if primary.verdict in (stats.NO_DATA, stats.TOO_FEW)
+    reason = (UNTESTED if primary.verdict in (stats.NO_DATA, stats.TOO_FEW)
               else "the interval misses the true effect" if not covered
               else "not found, though above the MDE" if must_find and not found
               else "found" if found else "below the MDE: need not be found")
@@ -187,13 +192,13 @@ def judge_aa(comparison: ArmComparison) -> dict:
     primary = comparison.metrics[METRIC]
     verdicts = {name: m.verdict for name, m in comparison.metrics.items() if m.family != "check"}
     alarms = [name for name, v in verdicts.items() if v in (stats.BETTER, stats.WORSE)]
+    untested = primary.verdict in (stats.NO_DATA, stats.TOO_FEW)
     reason = ("false alarm: " + ", ".join(metrics.METRICS[name].label for name in alarms) if alarms
-              else "no data: no block in which both held the offered rate" if primary.verdict == stats.NO_DATA
-              else "no difference")
+              else UNTESTED if untested else "no difference")
     return {"conns": comparison.conns, "response_size": comparison.response_size, "estimate": primary.delta,
             "ci": primary.ci, "p": primary.p, "p_adjusted": primary.p_adjusted, "mde": primary.mde,
             "verdict": primary.verdict, "verdicts": verdicts, "reason": reason,
-            "passed": not alarms and primary.verdict != stats.NO_DATA}
+            "passed": not alarms and not untested}
 
 
 def judge(summary: RunStats, samples: list[Sample], sizing: dict) -> dict:
@@ -217,7 +222,8 @@ def judge(summary: RunStats, samples: list[Sample], sizing: dict) -> dict:
         "family_size": max((m.family_size for m in primary), default=None),
         "sizing": sizing,
         # the keys of calibrations before the dose ladder (one dose, the one nearest +5 %)
-        "aa_verdict": stats.NO_DIFFERENCE if aa and all(a["passed"] for a in aa) else "false alarm",
+        "aa_verdict": (stats.NO_DIFFERENCE if aa and all(a["passed"] for a in aa)
+                       else "false alarm" if any(a["reason"].startswith("false alarm") for a in aa) else "untested"),
         "aa_verdicts": {f"{a['conns']}c/{a['response_size']}B {name}": v for a in aa for name, v in a["verdicts"].items()},
         "aa_cpu_effect": first_aa["estimate"] if first_aa else None,
         "aa_mde": first_aa["mde"] if first_aa else None,
