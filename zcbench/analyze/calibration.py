@@ -223,7 +223,8 @@ def judge(summary: RunStats, samples: list[Sample], sizing: dict) -> dict:
         "sizing": sizing,
         # the keys of calibrations before the dose ladder (one dose, the one nearest +5 %)
         "aa_verdict": (stats.NO_DIFFERENCE if aa and all(a["passed"] for a in aa)
-                       else "false alarm" if any(a["reason"].startswith("false alarm") for a in aa) else "untested"),
+                       else "false alarm" if any(v in (stats.BETTER, stats.WORSE) for a in aa for v in a["verdicts"].values())
+                       else "untested"),
         "aa_verdicts": {f"{a['conns']}c/{a['response_size']}B {name}": v for a in aa for name, v in a["verdicts"].items()},
         "aa_cpu_effect": first_aa["estimate"] if first_aa else None,
         "aa_mde": first_aa["mde"] if first_aa else None,
