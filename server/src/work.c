@@ -25,6 +25,8 @@ static uint64_t monotonic_ns(void)
 #define ZCB_WORK_TIMED_EVERY 16
 /* A timed call slower per response than this many times the fastest one was preempted. */
 #define ZCB_WORK_PREEMPTED 8
+/* ...unless this many timed calls in a row were: then the fastest was the odd reading. */
+#define ZCB_WORK_REJECTED_IN_A_ROW 8
 
 /* The work of `responses` responses, and now and then its cost: the calibration judges each dose
  * against the loop's measured time per response, not an aimed one. Measured here (2 vCPUs, TSC):
@@ -38,13 +40,17 @@ static uint64_t monotonic_ns(void)
  * preempted or slow), and a call ZCB_WORK_PREEMPTED times slower per response than the fastest one
  * seen is left out (it was preempted). A call that timed no longer than the clock's own cost is
  * unreadable and left out too: taken as 0 ns it would become the fastest and, the server living for
- * the whole run, every later call would be "preempted" against it. calibration_work_ns over
- * calibration_work_timed responses is the loop's time per response. */
+ * the whole run, every later call would be "preempted" against it. A reading just above the
+ * clock's cost does the same (seen on a busy VM: one call of a 220 ns loop read 10 ns, and the
+ * dose's every later call was left out), so ZCB_WORK_REJECTED_IN_A_ROW calls left out in a row
+ * make the latest one the fastest. calibration_work_ns over calibration_work_timed responses is
+ * the loop's time per response. */
 void calibration_work_responses(struct worker *w, uint32_t responses)
 {
     static __thread uint32_t calls;
     static __thread uint64_t fastest = UINT64_MAX;    /* ns per response of the fastest timed call */
     static __thread uint64_t clock_cost = UINT64_MAX; /* the shortest empty interval timed */
+    static __thread uint32_t rejected;                /* timed calls left out in a row */
     bool timed = (calls++ & (ZCB_WORK_TIMED_EVERY - 1)) == 0;
     uint64_t start = timed ? monotonic_ns() : 0, spent, empty, each;
     uint32_t i;
@@ -64,8 +70,12 @@ void calibration_work_responses(struct worker *w, uint32_t responses)
     each = spent / responses;
     if (each < fastest)
         fastest = each;
-    if (each > ZCB_WORK_PREEMPTED * fastest + 100)
-        return;
+    if (each > ZCB_WORK_PREEMPTED * fastest + 100) {
+        if (++rejected < ZCB_WORK_REJECTED_IN_A_ROW)
+            return;
+        fastest = each;
+    }
+    rejected = 0;
     w->st->calibration_work_ns += spent;
     w->st->calibration_work_timed += responses;
 }
