@@ -114,7 +114,6 @@ def test_the_settled_read_gives_up_after_its_timeout(monkeypatch):
     assert windows.settled_counters(object(), open_before=0) is None
 
 
-
 class FakeServer:
     """A server whose counters a fake generator moves: its connections open when it connects,
     and its last responses are counted (and the connections closed) a little after it ended."""
