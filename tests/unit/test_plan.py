@@ -1,4 +1,4 @@
-"""Planning: every combination once per repetition, interleaved, seeded, balanced order."""
+"""Planning: every combination once per repetition, seeded, balanced order, each comparison's arms back to back."""
 
 from collections import Counter
 from itertools import groupby
@@ -56,6 +56,21 @@ def test_order_is_shuffled_not_all_of_a_then_all_of_b():
         assert positions[-1] - positions[0] + 1 > len(positions)
 
 
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_the_arms_of_a_comparison_run_back_to_back(count):
+    """The paired test cancels what a pair's cells share; on a shared VM that is the machine's speed
+    of the moment, so no other cell runs between them."""
+    config = dataclasses.replace(Config.from_args(mode="zc", conns="100,1000,4000", response_size="88,4k", repeat=6,
+                                                  seed=5, online_cpus={0, 1}, nofile=20000), arms=ARM_SETS[count])
+    cells = plan.plan_cells(config)
+    runs = [list(group) for _, group in groupby(cells, key=lambda c: (c.rep, c.conns, c.response_size, c.load))]
+    assert len(runs) == 6 * 3 * 2  # one unbroken run of cells per comparison and block
+    assert all(sorted(c.arm for c in run) == sorted(ARM_SETS[count]) for run in runs)
+    # and the comparisons do not take their turns in one fixed order
+    orders = {tuple((run[0].conns, run[0].response_size) for run in runs if run[0].rep == rep) for rep in range(6)}
+    assert len(orders) > 1
+
+
 def test_nginx_cells_and_measured_seconds():
     cfg = config(server="both", mode="zc", conns="100", repeat=2, duration=5)
     cells = plan_cells(cfg)
@@ -82,7 +97,7 @@ def test_the_plan_is_balanced_within_every_comparison(count):
     config = dataclasses.replace(Config.from_args(mode="zc", conns="100,1000", response_size="88,4k", repeat=2 * sequences,
                                                   seed=11, online_cpus={0, 1}, nofile=20000), arms=ARM_SETS[count])
     cells = plan.plan_cells(config)
-    assert plan.design(config) == {"design": "williams", "arms": count, "sequences": sequences, "balanced": True}
+    assert plan.design(config) == {"design": "williams", "pairs": "adjacent", "arms": count, "sequences": sequences, "balanced": True}
     positions = Counter()
     for (rep, conns, size), members in groupby(sorted(cells, key=lambda c: (c.rep, c.conns, c.response_size, c.index)),
                                                key=lambda c: (c.rep, c.conns, c.response_size)):

@@ -620,9 +620,9 @@ def method_lines(summary: Summary) -> list[str]:
     return [
         "## Method", "",
         "- A repetition is a block holding every arm of every cell. Inside a block the arms of a cell run "
-        "in the order of a Williams design (each arm in each position equally often over the blocks; the "
-        "manifest's `plan` says whether this run's number of blocks balances it exactly); cells are "
-        "interleaved at random (seed above), so drift hits every arm alike.",
+        "back to back, in the order of a Williams design (each arm in each position equally often over the "
+        "blocks; the manifest's `plan` says whether this run's number of blocks balances it exactly); the "
+        "cells take their turns in a random order (seed above), so drift hits every arm alike.",
         "- An arm is compared with its baseline on the per-block log ratios (paired t-test, two-sided). "
         "The ratio shown is their geometric mean.",
         f"- What the run is judged on is declared before any test: the primary metric is one Holm family "
