@@ -153,3 +153,25 @@ def test_run_installs_what_the_bench_needs_and_test_adds_the_suites_tools(stubs)
     only_tests = {"build-essential", "liburing-dev", "wrk", "curl", "chromium", "clang", "openssh-server",
                   "sudo", "nghttp2-client"}
     assert not run & only_tests and test == run | only_tests
+
+
+def locked_entry(package: str) -> list[str]:
+    """bootstrap.sh's locked_entry PACKAGE, run on its own."""
+    script = ROOT / "bootstrap.sh"
+    function = subprocess.run(["sed", "-n", "/^locked_entry()/,/^}/p", str(script)], capture_output=True,
+                              text=True, check=True).stdout
+    proc = subprocess.run(["bash", "-c", f'{function}\nlocked_entry "$1"', "-", package], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize("package", ["uv", "pip", "wcmatch"])
+def test_the_lock_entry_bootstrap_installs_uv_from_is_that_package_with_every_hash(package):
+    """uv is installed from its own entry of requirements.lock, hash-checked, before it installs
+    the rest: the entry must be that package's pin and all its hashes, and nothing of the next."""
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    start = next(i for i, line in enumerate(lock) if line.startswith(f"{package}=="))
+    end = next(i for i in range(start + 1, len(lock)) if not lock[i].startswith("    --hash="))
+    entry = locked_entry(package)
+    assert entry == lock[start:end] and len(entry) >= 2
+    assert entry[-1].startswith("    --hash=") and not entry[-1].endswith("\\")
