@@ -74,13 +74,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cd "$(dirname "$(readlink -f "$0")")"
 
-# What every step needs: Python and its venv, debootstrap for the base image, git for the
+# What every step needs: Python and its venv, mmdebstrap for the base image, git for the
 # manifest's commit, iproute2 for the veth path, python3-apt for Ansible's apt module (run by
 # `invoke provision` with the system Python). Nothing is compiled on the host for a bench: the
 # server is built inside its image, cffi binds in ABI mode, and every locked Python package is a
 # wheel. The Docker engine, ethtool and the host tuning are installed by `invoke provision`.
 APT_PACKAGES=(
-    python3 python3-venv iproute2 debootstrap git ca-certificates python3-apt
+    python3 python3-venv iproute2 mmdebstrap git ca-certificates python3-apt
 )
 # What only the test suite needs; `run` leaves them out (on a minimal Debian 12 root, `run`'s
 # install took 12.4 s, 15.1 s with the build tools, wrk and curl it no longer takes, `test`'s 35 s).
@@ -137,12 +137,12 @@ install_python_env() {
     }
 }
 
-# The base image's rootfs (debootstrap, 13-25 s from the mirror) needs neither the Python
+# The base image's rootfs (mmdebstrap, 10-15 s from the mirror) needs neither the Python
 # environment nor the Docker engine (measure.rootfs is standard library only): it is made with the
 # system's Python while both are installed, and not waited for. The image build that follows
 # (`invoke build`, or the test suite's, beside its first tests) waits for it if it is still being
-# made (one debootstrap at a time per machine) and then only imports it. Its output is kept in a
-# file that goes when it succeeds; if it fails, that build runs debootstrap again and says why.
+# made (one rootfs at a time per machine) and then only imports it. Its output is kept in a
+# file that goes when it succeeds; if it fails, that build makes the rootfs again and says why.
 start_making_the_rootfs() {
     local log
     log=$(mktemp --suffix=.zcbench-rootfs.log)

@@ -41,12 +41,12 @@ def server(c, asan=False, fuzz=False):
 # --- images and the benchmark ----------------------------------------------------------------
 
 
-@task(help={"base_image": "use this image (e.g. from your registry) instead of the debootstrap base",
+@task(help={"base_image": "use this image (e.g. from your registry) instead of the base made here (mmdebstrap)",
             "only": "comma-separated subset of server,loadgen,nginx",
             "inventory": "also put the images on this inventory's remote hosts (each gets what its group needs)",
-            "rootfs": "only make the base's rootfs tarball (debootstrap; no Docker engine needed) [off]"})
+            "rootfs": "only make the base's rootfs tarball (mmdebstrap; no Docker engine needed) [off]"})
 def build(c, base_image="", only="", inventory="", rootfs=False):
-    """Build the container images (base via debootstrap + docker import); only what changed."""
+    """Build the container images (base via mmdebstrap + docker import); only what changed."""
     from zcbench.host import inventory as hosts
     from zcbench.host.engines import EngineUnreachable
     from zcbench.measure import containers, host_images, images
@@ -110,7 +110,7 @@ RUN_HELP = {
     "conns": f"comma-separated connection counts [{','.join(map(str, _B.DEFAULT_CONNS))}]",
     "duration": f"measured seconds per cell [{_B.DEFAULT_DURATION_S}]",
     "warmup": f"warmup seconds per cell [{_B.DEFAULT_WARMUP_S}]",
-    "repeat": f"blocks: each runs every cell once, shuffled; arms are compared per block [{_B.DEFAULT_REPEAT}]",
+    "repeat": f"blocks: each runs every cell once, its arms back to back; arms are compared per block [{_B.DEFAULT_REPEAT}]",
     "response_size": f"response bytes incl. headers (88, 4k, ...; a list runs each) [{_B.DEFAULT_RESPONSE_SIZE}]",
     "zc_max_inflight": f"per-worker cap on in-flight zero-copy sends, 0 = none [{_B.DEFAULT_ZC_MAX_INFLIGHT}]",
     "zc_min_bytes": "the adaptive arm's threshold: zero-copy from this response size up (16k...), or "

@@ -146,7 +146,7 @@ def installed_by(stubs, step: str) -> set[str]:
 
 def test_run_installs_what_the_bench_needs_and_test_adds_the_suites_tools(stubs):
     run, test = installed_by(stubs, "run"), installed_by(stubs, "test")
-    assert {"debootstrap", "python3-venv", "python3-apt", "git"} <= run
+    assert {"mmdebstrap", "python3-venv", "python3-apt", "git"} <= run
     # the suite's own tools (the native server's build tools and wrk, a headless browser for
     # report.html, clang for ASan and the fuzzer, sshd and sudo for the lab host) are not
     # installed for a bench: it builds the server in its image

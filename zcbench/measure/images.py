@@ -1,6 +1,6 @@
 """The project's container images, built without any container registry.
 
-base     the rootfs of measure.rootfs (debootstrap, minbase) -> `docker import`
+base     the rootfs of measure.rootfs (mmdebstrap, minbase) -> `docker import`
 server   multi-stage: builder (gcc, make, liburing-dev) runs `make -C server`; final stage holds
          only the static binary
 loadgen  wrk from Debian + loadgen/

@@ -1,5 +1,5 @@
-"""The base image's rootfs: debootstrap (minbase) from the host's configured Debian mirror into a
-tarball cached under .cache/images by its inputs, which measure.images then `docker import`s.
+"""The base image's rootfs: Debian's minbase (mmdebstrap, or debootstrap) from the host's configured
+mirror into a tarball cached under .cache/images by its inputs, which measure.images then `docker import`s.
 
 It needs no Docker engine and nothing outside the standard library, so bootstrap.sh starts it
 with the system's Python right after the Debian packages, while the Python environment is made
@@ -154,7 +154,7 @@ def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
     if tarball.exists():
         return tarball
     if os.geteuid() != 0:
-        raise ImageError("building the base image runs debootstrap and needs root")
+        raise ImageError("building the base image runs mmdebstrap (or debootstrap) and needs root")
     with exclusive(ROOTFS_LOCK):
         if tarball.exists():  # made meanwhile by the build this one waited for
             return tarball
@@ -165,7 +165,7 @@ def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
 def _debootstrap(tarball: Path, digest: str, suite: str, mirror: str, sources_text: str, log: Log) -> None:
     sources_file = CACHE_DIR / f"sources-{digest}.list"
     sources_file.write_text(sources_text)
-    log(f"base: debootstrap --variant=minbase {suite} from {mirror} (takes a few minutes)")
+    log(f"base: the minbase rootfs of {suite} from {mirror} (mmdebstrap: about 15 s; debootstrap: 30 s)")
     # into a name of its own first: a killed debootstrap never leaves a tarball that looks made
     partial = tarball.with_name(f".{tarball.name}.{os.getpid()}")
     proc = subprocess.run(
@@ -174,7 +174,7 @@ def _debootstrap(tarball: Path, digest: str, suite: str, mirror: str, sources_te
     )
     if proc.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise ImageError(f"debootstrap failed: {' | '.join(proc.stderr.strip().splitlines()[-3:])}")
+        raise ImageError(f"making the rootfs failed: {' | '.join(proc.stderr.strip().splitlines()[-3:])}")
     os.replace(partial, tarball)
     for stale in CACHE_DIR.glob(f"base-{suite}-*.tar"):  # rootfs of older inputs
         if stale != tarball:
