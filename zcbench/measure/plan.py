@@ -11,10 +11,10 @@ comparisons take their turns in a random (seeded) order in each block, so drift 
 hits every arm alike, and the recorded seed reproduces it all.
 
 Why back to back: the paired test cancels what the two cells of a pair share, and on a shared VM
-that is the machine's speed of the moment. Across six default runs (1,080 pairs), the per-block
-log ratio of CPU per request spread 6.4 % (rms) at 1000 connections where the pair's cells were
-neighbours and 9.6-10.9 % where other cells ran between them (9.0 against 9.3-13.8 % at 100
-connections, 9.7 against 9.1-10.8 % at 4000); docs/bench.md has the before and after.
+that is the machine's speed of the moment. In runs that interleaved the comparisons, the pairs
+whose cells happened to be neighbours spread least; since they all are, the per-block log ratio
+of server CPU per wrk CPU spreads 4.2 % (rms) at 1000 connections instead of 6.1 %, and every
+interval narrowed (docs/bench.md has the runs before and after).
 """
 
 from __future__ import annotations
