@@ -70,9 +70,13 @@ def test_this_environment_is_installed_from_the_lock(entries):
 
 def test_bootstrap_installs_from_the_lock_only():
     script = (ROOT / "bootstrap.sh").read_text()
-    assert "--require-hashes" in script and "-r requirements.lock" in script
-    # the project itself goes in without resolving (and so without upgrading) anything
-    assert re.search(r"pip install[^\n]*--no-deps[^\n]*-e \.", script)
+    # both installers (uv, and pip where uv cannot) take exactly the lock, hash-checked ...
+    installers = dict(re.findall(r"local (pip|uv)=\((.*)\)", script))
+    assert set(installers) == {"pip", "uv"} and all("--no-deps" in args for args in installers.values())
+    for name in installers:
+        assert re.search(rf'"\${{{name}\[@\]}}" --require-hashes -r requirements\.lock', script)
+        # ... and the project itself goes in without resolving (and so without upgrading) anything
+        assert re.search(rf'"\${{{name}\[@\]}}" --no-build-isolation -e \.', script)
     assert ".[test]" not in script
 
 
