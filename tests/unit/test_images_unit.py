@@ -259,18 +259,18 @@ def test_the_commit_reaches_the_server_build_but_not_the_input_hash(monkeypatch)
 
 def test_a_rootfs_being_made_is_waited_for_not_made_twice(tmp_path, monkeypatch):
     """bootstrap.sh makes the rootfs in the background while it provisions; the image build that
-    follows waits for it (one debootstrap per machine at a time) and then only uses it."""
+    follows waits for it (one rootfs made per machine at a time) and then only uses it."""
     monkeypatch.setattr(rootfs, "CACHE_DIR", tmp_path)
     monkeypatch.setattr(rootfs, "ROOTFS_LOCK", tmp_path / "rootfs.lock")
     monkeypatch.setattr(rootfs, "base_inputs", lambda suite: ("d1", "http://mirror", "deb ..."))
     monkeypatch.setattr(rootfs.os, "geteuid", lambda: 0)
     made = []
 
-    def debootstrap(tarball, *args):
+    def make_rootfs(tarball, *args):
         made.append(tarball)
         time.sleep(0.3)
         tarball.write_bytes(b"rootfs")
-    monkeypatch.setattr(rootfs, "_debootstrap", debootstrap)
+    monkeypatch.setattr(rootfs, "_make_rootfs", make_rootfs)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(images.build_rootfs, lambda line: None)

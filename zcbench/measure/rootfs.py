@@ -36,7 +36,7 @@ class ImageError(RuntimeError):
     """An image could not be built or is missing; the message says which and why."""
 
 
-#: One debootstrap at a time on this machine (build_rootfs).
+#: One rootfs made at a time on this machine (build_rootfs).
 ROOTFS_LOCK = Path(tempfile.gettempdir()) / "zcbench-rootfs.lock"
 
 
@@ -102,7 +102,7 @@ def host_apt_sources(etc_apt: Path = Path("/etc/apt")) -> list[AptSource]:
 
 
 def debian_sources(suite: str = SUITE, etc_apt: Path = Path("/etc/apt")) -> tuple[str, list[AptSource]]:
-    """(debootstrap mirror, sources of `suite` and its -updates/-security pockets) from the host.
+    """(the rootfs's mirror, sources of `suite` and its -updates/-security pockets) from the host.
 
     Falls back to deb.debian.org when the host has no source for the suite (e.g. not Debian).
     """
@@ -135,7 +135,7 @@ def input_hash(files: dict[str, bytes], extra: dict[str, str]) -> str:
 
 
 def base_inputs(suite: str = SUITE) -> tuple[str, str, str]:
-    """(input hash, debootstrap mirror, sources.list text) of the base image."""
+    """(input hash, mirror, sources.list text) of the base image."""
     mirror, sources = debian_sources(suite)
     sources_text = sources_list_text(sources)
     recipe = (IMAGES_DIR / "base" / "mkrootfs.sh").read_bytes()
@@ -144,8 +144,8 @@ def base_inputs(suite: str = SUITE) -> tuple[str, str, str]:
 
 
 def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
-    """The base's rootfs tarball (debootstrap, cached under .cache/ by its inputs): needs no
-    Docker engine, so a fresh machine can make it while it is being provisioned. One debootstrap
+    """The base's rootfs tarball (mmdebstrap, cached under .cache/ by its inputs): needs no
+    Docker engine, so a fresh machine can make it while it is being provisioned. One rootfs made
     at a time per machine: a build that needs the rootfs while bootstrap.sh is still making it in
     the background waits for it, then finds it made."""
     digest, mirror, sources_text = base_inputs(suite)
@@ -158,15 +158,15 @@ def build_rootfs(log: Log = print, suite: str = SUITE) -> Path:
     with exclusive(ROOTFS_LOCK):
         if tarball.exists():  # made meanwhile by the build this one waited for
             return tarball
-        _debootstrap(tarball, digest, suite, mirror, sources_text, log)
+        _make_rootfs(tarball, digest, suite, mirror, sources_text, log)
     return tarball
 
 
-def _debootstrap(tarball: Path, digest: str, suite: str, mirror: str, sources_text: str, log: Log) -> None:
+def _make_rootfs(tarball: Path, digest: str, suite: str, mirror: str, sources_text: str, log: Log) -> None:
     sources_file = CACHE_DIR / f"sources-{digest}.list"
     sources_file.write_text(sources_text)
     log(f"base: the minbase rootfs of {suite} from {mirror} (mmdebstrap: about 15 s; debootstrap: 30 s)")
-    # into a name of its own first: a killed debootstrap never leaves a tarball that looks made
+    # into a name of its own first: a killed mkrootfs.sh never leaves a tarball that looks made
     partial = tarball.with_name(f".{tarball.name}.{os.getpid()}")
     proc = subprocess.run(
         [str(IMAGES_DIR / "base" / "mkrootfs.sh"), suite, mirror, str(sources_file), str(partial)],
