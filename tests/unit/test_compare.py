@@ -90,6 +90,12 @@ def test_agreement_and_rerun_relation(tmp_path):
     text = compare_report.render_compare(wide)
     assert "B reruns A" in text and "same seed and cell order: yes" in text and "the runs agree" in text
     assert "±20%" in text  # the margins it used
+    # a rerun of a run from before pairs ran back to back: same seed, another order, and why
+    manifest_b["plan"] = dict(manifest_b["plan"], pairs="adjacent", order=manifest_b["plan"]["order"][::-1])
+    (b / "manifest.json").write_text(json.dumps(manifest_b))
+    relation = compare.rerun_relation(json.loads((a / "manifest.json").read_text()), manifest_b, a)
+    assert relation.startswith("B reruns A (`invoke bench --from`): same seed and cell order: NO "
+                               "(A's plan: interleaved pairs, B's: adjacent)")
     scale_arm(b, "zc", 4000, 1.25)
     moved = compare.compare_runs(a, b)
     assert compare.agreement(moved)["verdict"] == stats.DIFFER and "the runs DIFFER" in compare_report.render_compare(moved)

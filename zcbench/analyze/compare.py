@@ -201,6 +201,10 @@ def agreement(result: dict) -> dict:
             "margins": result.get("margins", MARGINS)}
 
 
+#: what a manifest's plan without `pairs` did: runs before 2026-12-05 interleaved a block's comparisons
+INTERLEAVED = "interleaved"
+
+
 def rerun_relation(manifest_a: dict, manifest_b: dict, dir_a: Path) -> str | None:
     """'B reruns A ...' when B was made with `invoke bench --from A/manifest.json`."""
     extra = (manifest_b.get("config") or {}).get("extra") or {}
@@ -210,7 +214,9 @@ def rerun_relation(manifest_a: dict, manifest_b: dict, dir_a: Path) -> str | Non
     order_b = (manifest_b.get("plan") or {}).get("order") or []
     same = bool(order_a) and order_a == order_b
     overrides = ", ".join(extra.get("rerun_overrides") or []) or "none"
-    return (f"B reruns A (`invoke bench --from`): same seed and cell order: {'yes' if same else 'NO'}; "
+    pairs_a, pairs_b = ((m.get("plan") or {}).get("pairs", INTERLEAVED) for m in (manifest_a, manifest_b))
+    why = f" (A's plan: {pairs_a} pairs, B's: {pairs_b})" if not same and pairs_a != pairs_b else ""
+    return (f"B reruns A (`invoke bench --from`): same seed and cell order: {'yes' if same else 'NO'}{why}; "
             f"options overridden: {overrides}")
 
 
